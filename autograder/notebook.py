@@ -1,0 +1,166 @@
+"""Read an assignment notebook and load the functions it defines, without running its lesson.
+
+A notebook that follows the contract has set-up cells (tagged ``setup``: imports, ``CLASS_NAMES``,
+the seed) and one solution cell per function (nbgrader metadata ``solution: true``). Loading runs
+just those cells, in order, in a fresh namespace: the cells that load data, train for 30 epochs
+or draw plots are skipped, so loading takes as long as the imports.
+
+A cell that defines a contract function counts as a solution cell even when its nbgrader
+metadata is gone (some editors strip metadata), so a student is never marked down for that.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+import linecache
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import nbformat
+
+from autograder.assignment import FUNCTIONS
+from autograder.errors import MissingFunctionError, NotebookError
+
+SETUP_TAG = "setup"
+
+
+def read_notebook(path: str | Path) -> nbformat.NotebookNode:
+    """Read a notebook file, with an error that says what is wrong with it when it is not one."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise NotebookError(path, "no such file") from None
+    except IsADirectoryError:
+        raise NotebookError(path, "is a folder, not a notebook") from None
+    except OSError as error:
+        raise NotebookError(path, f"cannot be read ({error.strerror})") from None
+    if not raw.strip():
+        raise NotebookError(path, "the file is empty: save the notebook in Jupyter and submit it again")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NotebookError(path, "not a text file (it is not UTF-8): submit the .ipynb file Jupyter saved") from None
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise NotebookError(
+            path,
+            f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
+            "the file was damaged or is not a notebook: submit the .ipynb file Jupyter saved",
+        ) from None
+    if not isinstance(content, dict) or "cells" not in content:
+        raise NotebookError(path, "valid JSON but not a Jupyter notebook (it has no list of cells)")
+    version = content.get("nbformat")
+    if version != 4:
+        raise NotebookError(
+            path, f"notebook format version {version!r}; this kit reads format 4 (any Jupyter since 2015 writes it)"
+        )
+    if not isinstance(content["cells"], list) or not all(
+        isinstance(cell, dict) and "cell_type" in cell and "source" in cell for cell in content["cells"]
+    ):
+        raise NotebookError(path, "the notebook's cells are malformed (each needs a cell_type and a source)")
+    return nbformat.from_dict(content)
+
+
+def cell_source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def defined_functions(source: str) -> set[str]:
+    """Names of the contract functions a cell defines at its top level (none if it does not parse)."""
+    try:
+        tree = ast.parse(without_magics(source))
+    except SyntaxError:
+        return set()
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in FUNCTIONS
+    }
+
+
+def is_setup_cell(cell: dict) -> bool:
+    return cell.get("cell_type") == "code" and SETUP_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def is_solution_cell(cell: dict) -> bool:
+    if cell.get("cell_type") != "code":
+        return False
+    if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+        return True
+    return bool(defined_functions(cell_source(cell)))
+
+
+def without_magics(source: str) -> str:
+    """Drop IPython magics and shell escapes (``%matplotlib inline``, ``!pip ...``).
+
+    They only matter in Jupyter, and plain Python cannot compile them. Each is replaced by an
+    empty line so that line numbers in error messages still match the cell.
+    """
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
+
+
+@dataclass
+class LoadedNotebook:
+    """What running a notebook's set-up and solution cells produced."""
+
+    path: Path
+    namespace: dict[str, Any]
+    # Solution cells that failed, each as a message naming the cell; their functions are missing.
+    cell_errors: list[str] = field(default_factory=list)
+
+    def function(self, name: str) -> Callable | None:
+        value = self.namespace.get(name)
+        return value if callable(value) else None
+
+    @property
+    def missing(self) -> list[str]:
+        return [name for name in FUNCTIONS if self.function(name) is None]
+
+
+def run_cells(path: str | Path, nb: nbformat.NotebookNode | None = None) -> LoadedNotebook:
+    """Run the set-up and solution cells of a notebook in a fresh namespace.
+
+    A failing set-up cell is fatal (nothing else can run without the imports) and raises
+    NotebookError. A failing solution cell is recorded and the others still run, so one
+    broken function costs only its own checks.
+    """
+    path = Path(path)
+    nb = read_notebook(path) if nb is None else nb
+    namespace: dict[str, Any] = {"__name__": "__notebook__", "__builtins__": builtins}
+    loaded = LoadedNotebook(path, namespace)
+    for index, cell in enumerate(nb.cells, start=1):
+        setup = is_setup_cell(cell)
+        if not (setup or is_solution_cell(cell)):
+            continue
+        source = without_magics(cell_source(cell))
+        filename = f"<{path.name} cell {index}>"
+        # Registered so that tracebacks and inspect.getsource can show the student's own lines.
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        try:
+            exec(compile(source, filename, "exec"), namespace)
+        except SyntaxError as error:
+            problem = f"cell {index} has a syntax error on line {error.lineno}: {error.msg}"
+            if setup:
+                raise NotebookError(path, f"the set-up {problem}") from None
+            loaded.cell_errors.append(problem)
+        except Exception as error:
+            problem = f"cell {index} raised {type(error).__name__}: {error}"
+            if setup:
+                raise NotebookError(path, f"the set-up {problem}") from None
+            loaded.cell_errors.append(problem)
+    return loaded
+
+
+def load_functions(path: str | Path, names: tuple[str, ...] = FUNCTIONS) -> dict[str, Callable]:
+    """Load the named contract functions from a notebook, or raise an error naming the missing ones."""
+    loaded = run_cells(path)
+    missing = [name for name in names if loaded.function(name) is None]
+    if missing:
+        raise MissingFunctionError(path, missing, loaded.cell_errors)
+    return {name: loaded.function(name) for name in names}

@@ -1,0 +1,113 @@
+"""Time the reference model's training: Keras defaults against the kit's fast path, in one run.
+
+Prints one JSON line per setting (epochs, seconds per epoch, test accuracy, peak RSS), then one
+line with the arithmetic floor measured on this machine and one with the ratios. Each setting
+trains in a fresh subprocess, so its peak RSS and its compile caches are its own.
+
+    .venv/bin/python benchmarks/train_reference.py            # 30 epochs, seed 42
+    .venv/bin/python benchmarks/train_reference.py --epochs 3 # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+SETTINGS = {"keras_defaults": False, "fast": True}
+# Training FLOPs of a dense network: about 6 per parameter per example (forward 2, backward 4).
+PARAMETERS, TRAIN_EXAMPLES, BATCH = 266_610, 55_000, 32
+
+
+def train_one(setting: str, epochs: int, seed: int) -> dict:
+    from autograder.assignment import SOURCE_NOTEBOOK
+    from autograder.data import load_fashion_mnist
+    from autograder.notebook import load_functions
+    from autograder.training import FAST_STEPS_PER_EXECUTION, train_lesson
+
+    functions = load_functions(SOURCE_NOTEBOOK)
+    run = train_lesson(functions, load_fashion_mnist(), fast=SETTINGS[setting], epochs=epochs, seed=seed)
+    fast = SETTINGS[setting]
+    return {
+        "setting": setting,
+        "steps_per_execution": FAST_STEPS_PER_EXECUTION if fast else 1,
+        "jit_compile": fast,
+        "batch_size": BATCH,
+        "epochs": run.epochs,
+        "seconds": round(run.train_seconds, 2),
+        "seconds_per_epoch": round(run.train_seconds / run.epochs, 3),
+        "test_accuracy": round(run.test_accuracy, 4),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def arithmetic_floor(epochs: int) -> dict:
+    """Seconds the training's arithmetic alone would take at this machine's float32 matmul speed."""
+    import numpy as np
+
+    a = np.random.rand(BATCH, 784).astype(np.float32)
+    b = np.random.rand(784, 300).astype(np.float32)
+    for _ in range(50):
+        a @ b
+    repeats = 3000
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    gflops = 2 * BATCH * 784 * 300 * repeats / (time.perf_counter() - start) / 1e9
+    gflop_per_epoch = 6 * PARAMETERS * TRAIN_EXAMPLES / 1e9
+    return {
+        "setting": "arithmetic_floor",
+        "gflop_per_epoch": round(gflop_per_epoch, 1),
+        "matmul_gflops": round(gflops, 1),
+        "epochs": epochs,
+        "seconds": round(gflop_per_epoch * epochs / gflops, 2),
+        "seconds_per_epoch": round(gflop_per_epoch / gflops, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated, from: " + ", ".join(SETTINGS))
+    parser.add_argument("--one", choices=SETTINGS, help=argparse.SUPPRESS)  # a child's single setting
+    args = parser.parse_args()
+
+    if args.one:
+        print(json.dumps(train_one(args.one, args.epochs, args.seed)))
+        return
+
+    results = {}
+    for setting in args.settings.split(","):
+        child = subprocess.run(
+            [sys.executable, __file__, "--one", setting, "--epochs", str(args.epochs), "--seed", str(args.seed)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+        if child.returncode != 0:
+            sys.exit(f"{setting} failed:\n{child.stderr[-3000:]}")
+        results[setting] = json.loads(child.stdout.strip().splitlines()[-1])
+        print(json.dumps(results[setting]), flush=True)
+    floor = arithmetic_floor(args.epochs)
+    print(json.dumps(floor), flush=True)
+    if "keras_defaults" in results and "fast" in results:
+        print(
+            json.dumps(
+                {
+                    "setting": "ratios",
+                    "fast_speedup_over_keras_defaults": round(
+                        results["keras_defaults"]["seconds"] / results["fast"]["seconds"], 2
+                    ),
+                    "fast_over_floor": round(results["fast"]["seconds"] / floor["seconds"], 2),
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Set before any test imports TensorFlow, so its C++ start-up chatter stays out of test output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def real_data_dir():
+    from autograder.data import find_data_dir
+
+    found = find_data_dir()
+    if found is None:
+        pytest.fail("Fashion-MNIST is not on this machine: run `make data` (or set FASHION_MNIST_DIR)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def dataset(real_data_dir):
+    from autograder.data import load_fashion_mnist
+
+    return load_fashion_mnist(real_data_dir)
+
+
+@pytest.fixture(scope="session")
+def reference_functions():
+    from autograder.assignment import SOURCE_NOTEBOOK
+    from autograder.notebook import load_functions
+
+    return load_functions(SOURCE_NOTEBOOK)

@@ -1,0 +1,157 @@
+"""Loading the contract functions from a notebook: the reference solution and broken notebooks."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder.assignment import FUNCTIONS, SOURCE_NOTEBOOK
+from autograder.errors import MissingFunctionError, NotebookError
+from autograder.notebook import load_functions, read_notebook, run_cells
+
+
+def test_the_reference_notebook_defines_every_contract_function(reference_functions):
+    assert list(reference_functions) == list(FUNCTIONS)
+    assert all(callable(function) for function in reference_functions.values())
+
+
+def test_loading_runs_set_up_and_solution_cells_only():
+    loaded = run_cells(SOURCE_NOTEBOOK)
+    assert loaded.cell_errors == []
+    assert "CLASS_NAMES" in loaded.namespace  # the set-up cell ran
+    # The cells that load data, train and plot did not.
+    for name in ("train_images", "X_train", "model", "history", "test_accuracy"):
+        assert name not in loaded.namespace
+
+
+def test_loaded_functions_work(reference_functions):
+    images = np.array([[[0, 51], [255, 102]]], dtype=np.uint8)
+    scaled = reference_functions["normalize"](images)
+    assert np.allclose(scaled, images / 255)
+    assert images[0, 1, 0] == 255  # input untouched
+    labels = np.arange(10)
+    (X_train, y_train), (X_valid, y_valid) = reference_functions["split_validation"](
+        np.zeros((10, 28, 28)), labels, n_valid=3
+    )
+    assert y_valid.tolist() == [0, 1, 2] and y_train.tolist() == list(range(3, 10))
+
+
+def test_the_reference_model_has_the_lesson_s_parameter_counts(reference_functions):
+    model = reference_functions["build_model"]()
+    assert [layer.count_params() for layer in model.layers] == [0, 235500, 30100, 1010]
+    assert model.count_params() == 266610
+    assert model.output_shape == (None, 10)
+
+
+# --- broken notebooks, each written to a temporary file ----------------------------------------
+
+
+def reference_json() -> dict:
+    return json.loads(SOURCE_NOTEBOOK.read_text())
+
+
+def write(tmp_path, content, name="submission.ipynb"):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+def solution_cell(nb: dict, name: str) -> dict:
+    return next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == name)
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ('{"cells": [', "not valid JSON (line 1"),
+        ("", "the file is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not a text file"),
+        ([1, 2, 3], "not a Jupyter notebook"),
+        ({"cells": [], "nbformat": 3, "nbformat_minor": 0, "metadata": {}}, "notebook format version 3"),
+        ({"cells": [{"source": "x"}], "nbformat": 4, "nbformat_minor": 5, "metadata": {}}, "malformed"),
+    ],
+    ids=["not_json", "empty", "binary", "json_list", "nbformat_3", "cell_without_type"],
+)
+def test_a_file_that_is_not_a_usable_notebook_gets_a_clear_error(tmp_path, content, expected):
+    path = write(tmp_path, content)
+    with pytest.raises(NotebookError) as raised:
+        load_functions(path)
+    assert str(path) in str(raised.value)
+    assert expected in str(raised.value)
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(NotebookError, match="no such file"):
+        read_notebook(tmp_path / "absent.ipynb")
+
+
+def test_a_missing_function_is_named(tmp_path):
+    nb = reference_json()
+    nb["cells"].remove(solution_cell(nb, "predict_labels"))
+    with pytest.raises(MissingFunctionError) as raised:
+        load_functions(write(tmp_path, nb))
+    assert raised.value.missing == ["predict_labels"]
+    assert "does not define `predict_labels`" in str(raised.value)
+
+
+def test_a_misnamed_function_is_reported_as_missing(tmp_path):
+    nb = reference_json()
+    cell = solution_cell(nb, "normalize")
+    cell["source"] = "".join(cell["source"]).replace("def normalize(", "def normalise(")
+    with pytest.raises(MissingFunctionError) as raised:
+        load_functions(write(tmp_path, nb))
+    assert raised.value.missing == ["normalize"]
+
+
+def test_a_syntax_error_costs_only_its_own_function_and_says_where(tmp_path):
+    nb = reference_json()
+    cell = solution_cell(nb, "split_validation")
+    cell["source"] = "def split_validation(images, labels, n_valid=5000):\n    return images[:n_valid // 2\n"
+    path = write(tmp_path, nb)
+    loaded = run_cells(path)
+    assert loaded.missing == ["split_validation"]
+    assert len(loaded.cell_errors) == 1 and "syntax error on line 2" in loaded.cell_errors[0]
+    with pytest.raises(MissingFunctionError, match="syntax error on line 2"):
+        load_functions(path)
+
+
+def test_a_solution_cell_that_raises_is_reported(tmp_path):
+    nb = reference_json()
+    solution_cell(nb, "plot_samples")["source"] = "undefined_helper()\ndef plot_samples(images, labels):\n    pass\n"
+    with pytest.raises(MissingFunctionError, match="raised NameError: name 'undefined_helper' is not defined"):
+        load_functions(write(tmp_path, nb))
+
+
+def test_a_set_up_cell_that_fails_stops_loading_with_its_reason(tmp_path):
+    nb = reference_json()
+    setup = next(c for c in nb["cells"] if "setup" in c["metadata"].get("tags", []))
+    setup["source"] = "import module_that_does_not_exist\n"
+    with pytest.raises(NotebookError, match="set-up cell 3 raised ModuleNotFoundError"):
+        load_functions(write(tmp_path, nb))
+
+
+def test_solution_cells_are_found_even_without_nbgrader_metadata(tmp_path):
+    nb = reference_json()
+    for cell in nb["cells"]:
+        cell["metadata"].pop("nbgrader", None)
+    assert set(load_functions(write(tmp_path, nb))) == set(FUNCTIONS)
+
+
+def test_magics_are_skipped_and_line_numbers_kept(tmp_path):
+    nb = reference_json()
+    cell = solution_cell(nb, "normalize")
+    cell["source"] = "%matplotlib inline\n!pip list\ndef normalize(images):\n    return images / 255\n"
+    functions = load_functions(write(tmp_path, nb))
+    assert functions["normalize"](np.array([255], dtype=np.uint8)).tolist() == [1.0]
+
+
+def test_the_reference_notebook_is_valid_nbformat_4():
+    nb = read_notebook(SOURCE_NOTEBOOK)
+    nbformat.validate(nb)
+    assert nb.nbformat == 4
