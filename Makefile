@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DATA_DIR := /usr/share/datasets/fashion-mnist
 DATA_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: demo test test-fast setup data clean
+.PHONY: demo test test-fast setup data assignment clean
 
 demo: setup data
 	$(BIN)/autograder demo
@@ -40,6 +40,12 @@ data:
 	else \
 		echo "data: no root or apt-get; the loader will look in FASHION_MNIST_DIR and the Keras cache"; \
 	fi
+
+# Regenerate the student notebook (and the self-check files beside it) from the source notebook.
+# nbgrader's gradebook goes to build/, not the repository root.
+assignment: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/nbgrader generate_assignment fashion_mnist --force \
+		--CourseDirectory.db_url=sqlite:///build/gradebook.db
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -35,7 +35,51 @@ def build_parser() -> argparse.ArgumentParser:
         "--keras-defaults", action="store_true", help="train with Keras's default execution settings (slower)"
     )
     demo.set_defaults(run=_demo)
+
+    grade = commands.add_parser(
+        "grade",
+        help="grade notebooks with every check, public and hidden",
+        description="Grade each notebook: run every check (training the model for 30 epochs with the fast path, "
+        "measuring the test accuracy itself) and print a report per submission. A notebook that cannot be loaded "
+        "or crashes gets an error and score 0; the others are still graded.",
+    )
+    grade.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="notebooks, or folders holding them")
+    grade.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON to FILE")
+    grade.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST .gz files")
+    grade.set_defaults(run=_grade)
+
+    check = commands.add_parser(
+        "check",
+        help="self-check a notebook on the public checks (fast by default)",
+        description="Run the public checks on your notebook. The checks that need the 30-epoch training are "
+        "skipped unless you pass --full.",
+    )
+    check.add_argument("notebook", type=Path, metavar="NOTEBOOK")
+    check.add_argument("--full", action="store_true", help="also train the model for 30 epochs (about a minute)")
+    check.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST .gz files")
+    check.set_defaults(run=_check)
     return parser
+
+
+def _grade(args: argparse.Namespace) -> int:
+    import json
+
+    from autograder.grading import grade_notebooks
+
+    reports = grade_notebooks(args.paths, data_dir=args.data_dir, out=sys.stdout)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([report.to_json() for report in reports], indent=2) + "\n")
+    graded = sum(report.error is None for report in reports)
+    print(f"\n{len(reports)} submissions: {graded} graded, {len(reports) - graded} could not be graded")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from autograder.selfcheck import format_self_check, self_check
+
+    print(format_self_check(self_check(args.notebook, full=args.full, data_dir=args.data_dir)))
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

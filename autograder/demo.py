@@ -21,23 +21,26 @@ def run_demo(
     fast: bool = True,
     out=sys.stdout,
 ):
-    from autograder.data import load_fashion_mnist
+    from autograder.errors import AutograderError
     from autograder.notebook import load_functions
     from autograder.plots import learning_curves, save_figure
-    from autograder.training import quiet_tensorflow, train_lesson
+    from autograder.reference import ReferenceData
+    from autograder.training import quiet_tensorflow, train_submission
 
     quiet_tensorflow()
     started = time.perf_counter()
     print(f"Loading the functions of {notebook}", file=out, flush=True)
     functions = load_functions(notebook)
     print("Loading Fashion-MNIST", file=out, flush=True)
-    dataset = load_fashion_mnist(data_dir)
+    data = ReferenceData.load(data_dir)
     path = "fast path (steps_per_execution, XLA)" if fast else "Keras defaults"
     print(f"Training for {epochs} epochs, batch size 32, seed {seed}, {path}:", file=out, flush=True)
-    run = train_lesson(functions, dataset, fast=fast, epochs=epochs, seed=seed, progress=out)
-    save_figure(learning_curves(run.history, title="Reference solution: learning curves"), plot_path)
+    run = train_submission(functions, data, fast=fast, epochs=epochs, seed=seed, progress=out)
+    if run.error:
+        raise AutograderError(f"{notebook}: training failed: {run.error}")
+    save_figure(learning_curves(run.history_dict, title="Reference solution: learning curves"), plot_path)
     print(
-        f"\nTest accuracy: {run.test_accuracy:.4f} (loss {run.test_loss:.4f})\n"
+        f"\nTest accuracy: {run.test_accuracy:.4f} (measured on the 10,000 normalized test images)\n"
         f"Training time: {run.train_seconds:.1f} s for {run.epochs} epochs "
         f"({run.train_seconds / max(run.epochs, 1):.2f} s per epoch); "
         f"{time.perf_counter() - started:.1f} s in all\n"

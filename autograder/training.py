@@ -1,4 +1,4 @@
-"""Training the lesson's model: the Keras-default path and the kit's fast path.
+"""Training a submission's model: the Keras-default path and the kit's fast path.
 
 The fast path changes only how Keras executes the training steps, never what they compute:
 same model, loss, optimizer, metrics, batch size (32) and epochs. Two execution settings
@@ -10,29 +10,31 @@ carry it (measured by ``benchmarks/train_reference.py``):
 - ``jit_compile=True``: XLA fuses each step's matrix products, activations, loss and SGD
   update into one compiled kernel.
 
-Inputs are given as float32, the dtype the model computes in: float64 arrays would be
-converted on every batch.
+The student's own ``train_model`` makes the ``fit`` call; the kit only wraps ``model.fit`` to
+record its arguments, silence Keras's progress bar and add its own callbacks.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
+import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from autograder.assignment import EPOCHS, N_VALID, SEED
+from autograder.assignment import EPOCHS, SEED
 
 FAST_STEPS_PER_EXECUTION = 100
 
 
 def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ start-up chatter on stderr before TensorFlow is imported."""
+    """Silence what TensorFlow's C++ side can be told to before it is imported."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -51,24 +53,147 @@ def use_fast_execution(model: Any) -> Any:
     return model
 
 
-def override_fit_options(model: Any, *, verbose: int = 0, callbacks: list = ()) -> Any:
-    """Make the student's own ``model.fit(...)`` call run with the kit's display and callbacks.
+@dataclass
+class FitCall:
+    """The arguments of one ``model.fit`` call made by the student's code, by name."""
 
-    Only how training is shown changes (Keras's progress bar is replaced); the arguments that
-    decide what is computed (data, epochs, batch size, validation data) stay the student's.
+    arguments: dict[str, Any]
+
+    def get(self, name: str, default=None):
+        return self.arguments.get(name, default)
+
+
+def override_fit_options(
+    model: Any,
+    *,
+    verbose: int = 0,
+    callbacks: list = (),
+    calls: list[FitCall] | None = None,
+    seed: int | None = None,
+    cache: "TrainingCache | None" = None,
+    owner: str = "",
+) -> Any:
+    """Make the student's own ``model.fit(...)`` run with the kit's execution options.
+
+    Only how training runs changes; the arguments that decide what is computed (data, epochs,
+    batch size, validation data) stay the student's, and each call's arguments are appended to
+    ``calls`` for the checks to read. The kit's options:
+
+    - Keras's progress bar is replaced by ``verbose`` and the kit's ``callbacks``;
+    - ``seed``: the random state is set again just before training, so the shuffling of the
+      batches depends on nothing the student's code drew from the generators before;
+    - ``cache``: a fit whose every input is identical to one already run returns that run's
+      result instead of training again (see ``TrainingCache``).
     """
     fit = model.fit
     signature = inspect.signature(fit)
 
     @functools.wraps(fit)
     def fit_with_kit_options(*args, **kwargs):
+        import keras
+
         bound = signature.bind(*args, **kwargs)
+        if calls is not None:
+            calls.append(FitCall(dict(bound.arguments)))
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
+        key = cache.key(model, bound.arguments, seed) if cache is not None else None
+        if key is not None and key in cache:
+            return cache.replay(key, model)
         bound.arguments["verbose"] = verbose
         bound.arguments["callbacks"] = [*(bound.arguments.get("callbacks") or []), *callbacks]
-        return fit(*bound.args, **bound.kwargs)
+        history = fit(*bound.args, **bound.kwargs)
+        if key is not None:
+            cache.store(key, model, history, owner)
+        return history
 
     model.fit = fit_with_kit_options
     return model
+
+
+class TrainingCache:
+    """Training results of one grading batch, reused only when training would give the same bits.
+
+    Many students submit the same model and training code. The key of a ``fit`` call holds
+    everything its result depends on: the model's configuration (layer names aside), its initial
+    weights and optimizer state, the compile settings, every ``fit`` argument (arrays by content),
+    the seed set just before training, the execution settings and the library versions. Training
+    on the CPU is deterministic for identical inputs (tested in tests/test_training.py), so a hit
+    replays exactly what training would have produced: the final weights and the history.
+    A call with the student's own callbacks is never cached: they may have side effects.
+    """
+
+    def __init__(self):
+        self._results: dict[str, tuple[list, dict, list, dict, str]] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._results
+
+    def key(self, model: Any, arguments: dict[str, Any], seed: int | None) -> str | None:
+        import keras
+        import tensorflow as tf
+
+        if arguments.get("callbacks") or seed is None:
+            return None
+        digest = hashlib.sha256()
+
+        def add(label: str, value: Any) -> None:
+            digest.update(label.encode() + b"\0")
+            if isinstance(value, np.ndarray) or hasattr(value, "numpy"):
+                array = np.ascontiguousarray(np.asarray(value))
+                digest.update(f"{array.dtype}{array.shape}".encode())
+                digest.update(array.data)
+            else:
+                digest.update(json.dumps(value, sort_keys=True, default=repr).encode())
+            digest.update(b"\0")
+
+        try:
+            add("versions", [keras.__version__, tf.__version__, np.__version__])
+            add("execution", [model.steps_per_execution, bool(model.jit_compile)])
+            add("model", without_names(json.loads(model.to_json())))
+            add("compile", without_names(model.get_compile_config()))
+            for index, weight in enumerate(model.get_weights()):
+                add(f"weight{index}", weight)
+            for index, variable in enumerate(getattr(model.optimizer, "variables", [])):
+                add(f"optimizer{index}", np.asarray(variable))
+            add("seed", seed)
+            for name, value in sorted(arguments.items()):
+                for part_index, part in enumerate(value if isinstance(value, (tuple, list)) else [value]):
+                    add(f"{name}[{part_index}]", part)
+        except Exception:  # anything unusual (a generator, a custom object): just train
+            return None
+        return digest.hexdigest()
+
+    def store(self, key: str, model: Any, history: Any, owner: str) -> None:
+        self._results[key] = (
+            [w.copy() for w in model.get_weights()],
+            {name: list(values) for name, values in history.history.items()},
+            list(history.epoch),
+            dict(history.params or {}),
+            owner,
+        )
+
+    def replay(self, key: str, model: Any):
+        import keras
+
+        weights, values, epoch, params, owner = self._results[key]
+        model.set_weights(weights)
+        history = keras.callbacks.History()
+        history.set_model(model)
+        history.history = {name: list(series) for name, series in values.items()}
+        history.epoch = list(epoch)
+        history.params = dict(params)
+        history.reused_from = owner
+        return history
+
+
+def without_names(config: Any) -> Any:
+    """A Keras config without its ``name`` fields, which only count how many objects a process made."""
+    if isinstance(config, dict):
+        return {key: without_names(value) for key, value in config.items() if key != "name"}
+    if isinstance(config, list):
+        return [without_names(value) for value in config]
+    return config
 
 
 def epoch_progress(out=sys.stdout):
@@ -92,52 +217,82 @@ def epoch_progress(out=sys.stdout):
 
 @dataclass
 class TrainingRun:
-    model: Any
-    history: dict[str, list[float]]
-    test_loss: float
-    test_accuracy: float
-    train_seconds: float
-    epochs: int
+    """What training a submission's model produced, as plain data plus the model itself."""
+
+    model: Any = None
+    history: Any = None  # what the student's train_model returned
+    fit_calls: list[FitCall] = field(default_factory=list)
+    test_accuracy: float | None = None  # measured by the kit, never read from the student
+    train_seconds: float = 0.0
+    error: str | None = None  # why training could not run, in the student's terms
+    reused_from: str | None = None  # the submission whose identical training was replayed
+
+    @property
+    def history_dict(self) -> dict[str, list[float]]:
+        values = getattr(self.history, "history", None)
+        if not isinstance(values, dict):
+            return {}
+        return {str(key): [float(v) for v in series] for key, series in values.items()}
+
+    @property
+    def epochs(self) -> int:
+        return max((len(series) for series in self.history_dict.values()), default=0)
 
 
-def train_lesson(
-    functions: dict[str, Callable],
-    dataset,
+def measure_accuracy(model: Any, images: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy computed by the kit from the model's predictions (not from the student's metrics)."""
+    predictions = np.asarray(model.predict(images, batch_size=1000, verbose=0))
+    return float(np.mean(np.argmax(predictions, axis=-1) == labels))
+
+
+def train_submission(
+    functions: dict[str, Callable | None],
+    data,
     *,
     fast: bool = True,
     epochs: int = EPOCHS,
     seed: int = SEED,
     progress=None,
+    cache: TrainingCache | None = None,
+    name: str = "",
+    describe_error: Callable[[str, BaseException], str] | None = None,
 ) -> TrainingRun:
-    """Run the lesson's pipeline with the notebook's own functions and time its training.
+    """Build, compile and train with the submission's own functions on the kit's data.
 
-    ``functions`` are the contract functions loaded from a notebook; ``dataset`` is what
-    ``load_fashion_mnist()`` returns. ``progress``, a file, gets one line per epoch; without
-    it training is silent.
+    ``data`` is an ``autograder.reference.ReferenceData``. ``progress``, a file, gets one line
+    per epoch; without it training is silent. An exception in the student's code becomes
+    ``run.error`` (worded by ``describe_error``, given the function's name and the exception).
     """
     quiet_tensorflow()
     import keras
 
-    (train_images, train_labels), (test_images, test_labels) = dataset
-    normalize, split = functions["normalize"], functions["split_validation"]
-    (X_train, y_train), (X_valid, y_valid) = split(normalize(train_images), train_labels, N_VALID)
-    X_train, X_valid = np.asarray(X_train, np.float32), np.asarray(X_valid, np.float32)
-    X_test = np.asarray(normalize(test_images), np.float32)
-
-    keras.utils.set_random_seed(seed)
-    model = functions["compile_model"](functions["build_model"]())
-    if fast:
-        use_fast_execution(model)
-    override_fit_options(model, verbose=0, callbacks=[epoch_progress(progress)] if progress else [])
-    start = time.perf_counter()
-    history = functions["train_model"](model, X_train, y_train, X_valid, y_valid, epochs=epochs)
-    train_seconds = time.perf_counter() - start
-    test_loss, test_accuracy = model.evaluate(X_test, test_labels, verbose=0)[:2]
-    return TrainingRun(
-        model=model,
-        history={key: [float(v) for v in values] for key, values in history.history.items()},
-        test_loss=float(test_loss),
-        test_accuracy=float(test_accuracy),
-        train_seconds=train_seconds,
-        epochs=len(history.epoch),
-    )
+    describe_error = describe_error or (lambda name, error: f"`{name}` raised {type(error).__name__}: {error}")
+    run = TrainingRun()
+    step = "build_model"
+    try:
+        keras.utils.set_random_seed(seed)
+        model = functions["build_model"]()
+        step = "compile_model"
+        compiled = functions["compile_model"](model)
+        if compiled is None:
+            run.error = "`compile_model` returned None: return the compiled model"
+            return run
+        run.model = compiled
+        if fast:
+            use_fast_execution(compiled)
+        callbacks = [epoch_progress(progress)] if progress else []
+        override_fit_options(
+            compiled, verbose=0, callbacks=callbacks, calls=run.fit_calls, seed=seed, cache=cache, owner=name
+        )
+        step = "train_model"
+        start = time.perf_counter()
+        run.history = functions["train_model"](
+            compiled, data.X_train, data.y_train, data.X_valid, data.y_valid, epochs=epochs
+        )
+        run.train_seconds = time.perf_counter() - start
+        run.reused_from = getattr(run.history, "reused_from", None)
+        step = "evaluation"
+        run.test_accuracy = measure_accuracy(compiled, data.X_test, data.test_labels)
+    except Exception as error:  # the student's code failed: that is a result, not a crash of the grader
+        run.error = describe_error(step, error)
+    return run

@@ -25,13 +25,14 @@ PARAMETERS, TRAIN_EXAMPLES, BATCH = 266_610, 55_000, 32
 
 def train_one(setting: str, epochs: int, seed: int) -> dict:
     from autograder.assignment import SOURCE_NOTEBOOK
-    from autograder.data import load_fashion_mnist
     from autograder.notebook import load_functions
-    from autograder.training import FAST_STEPS_PER_EXECUTION, train_lesson
+    from autograder.reference import ReferenceData
+    from autograder.training import FAST_STEPS_PER_EXECUTION, train_submission
 
-    functions = load_functions(SOURCE_NOTEBOOK)
-    run = train_lesson(functions, load_fashion_mnist(), fast=SETTINGS[setting], epochs=epochs, seed=seed)
     fast = SETTINGS[setting]
+    run = train_submission(load_functions(SOURCE_NOTEBOOK), ReferenceData.load(), fast=fast, epochs=epochs, seed=seed)
+    if run.error:
+        sys.exit(f"{setting}: {run.error}")
     return {
         "setting": setting,
         "steps_per_execution": FAST_STEPS_PER_EXECUTION if fast else 1,

@@ -1,0 +1,80 @@
+"""The grader's own inputs: Fashion-MNIST normalized and split by the kit, and the lesson's model.
+
+Checks feed students' functions these, never the output of another of the student's functions,
+so that one mistake costs points only where it is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from autograder.assignment import N_VALID, SEED
+
+
+@dataclass(frozen=True)
+class ReferenceData:
+    train_images: np.ndarray  # uint8 (60000, 28, 28), as loaded
+    train_labels: np.ndarray  # uint8 (60000,)
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+    @classmethod
+    def from_dataset(cls, dataset) -> "ReferenceData":
+        (train_images, train_labels), (test_images, test_labels) = dataset
+        return cls(train_images, train_labels, test_images, test_labels)
+
+    @classmethod
+    def load(cls, directory=None) -> "ReferenceData":
+        from autograder.data import load_fashion_mnist
+
+        return cls.from_dataset(load_fashion_mnist(directory))
+
+    # float32, the dtype Keras computes in: float64 inputs would be converted on every batch.
+    @cached_property
+    def train_scaled(self) -> np.ndarray:
+        return read_only(self.train_images.astype(np.float32) / np.float32(255))
+
+    @cached_property
+    def X_test(self) -> np.ndarray:
+        return read_only(self.test_images.astype(np.float32) / np.float32(255))
+
+    @property
+    def X_train(self) -> np.ndarray:
+        return self.train_scaled[N_VALID:]
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.train_labels[N_VALID:]
+
+    @property
+    def X_valid(self) -> np.ndarray:
+        return self.train_scaled[:N_VALID]
+
+    @property
+    def y_valid(self) -> np.ndarray:
+        return self.train_labels[:N_VALID]
+
+
+def read_only(array: np.ndarray) -> np.ndarray:
+    """Shared with every check: a student's function that writes into it fails loudly, not silently."""
+    array.flags.writeable = False
+    return array
+
+
+def build_reference_model(seed: int = SEED):
+    """The lesson's network, built by the kit (students' notebooks never have the solutions)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(300, activation="relu"),
+            keras.layers.Dense(100, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
