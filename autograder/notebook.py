@@ -15,6 +15,8 @@ import ast
 import builtins
 import json
 import linecache
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -140,17 +142,22 @@ def run_cells(path: str | Path, nb: nbformat.NotebookNode | None = None) -> Load
             continue
         source = without_magics(cell_source(cell))
         filename = f"<{path.name} cell {index}>"
+        # Named by the functions it defines (found by text: a cell with a syntax error has no AST).
+        names = [n for n in re.findall(r"^def\s+(\w+)", source, flags=re.MULTILINE) if n in FUNCTIONS]
+        label = f"cell {index}" + (f" ({', '.join(f'`{n}`' for n in names)})" if names else "")
         # Registered so that tracebacks and inspect.getsource can show the student's own lines.
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         try:
-            exec(compile(source, filename, "exec"), namespace)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a student's warnings are theirs to read in Jupyter
+                exec(compile(source, filename, "exec"), namespace)
         except SyntaxError as error:
-            problem = f"cell {index} has a syntax error on line {error.lineno}: {error.msg}"
+            problem = f"{label} has a syntax error on line {error.lineno}: {error.msg}"
             if setup:
                 raise NotebookError(path, f"the set-up {problem}") from None
             loaded.cell_errors.append(problem)
-        except Exception as error:
-            problem = f"cell {index} raised {type(error).__name__}: {error}"
+        except (Exception, SystemExit) as error:  # sys.exit() in a cell must not end the grader
+            problem = f"{label} raised {type(error).__name__}: {error}"
             if setup:
                 raise NotebookError(path, f"the set-up {problem}") from None
             loaded.cell_errors.append(problem)

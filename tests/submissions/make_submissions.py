@@ -1,0 +1,321 @@
+"""Write the test submissions: the released student notebook with its stubs filled in.
+
+Each submission is named by its outcome and differs from a correct one in one thing only; beside
+it, ``NAME.expected.json`` holds the score it must get, the checks that must fail and a phrase each
+failing check's message must contain. Run it again after the student notebook changes:
+
+    .venv/bin/python tests/submissions/make_submissions.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+STUDENT_NOTEBOOK = HERE.parents[1] / "assignments" / "fashion_mnist" / "fashion_mnist_classifier.ipynb"
+
+CORRECT = {
+    "normalize": """
+def normalize(images):
+    return images / 255.0
+""",
+    "split_validation": """
+def split_validation(images, labels, n_valid=5000):
+    X_valid, X_train = images[:n_valid], images[n_valid:]
+    y_valid, y_train = labels[:n_valid], labels[n_valid:]
+    return (X_train, y_train), (X_valid, y_valid)
+""",
+    "plot_samples": """
+def plot_samples(images, labels, n_rows=4, n_cols=10):
+    fig = plt.figure(figsize=(n_cols * 1.2, n_rows * 1.2))
+    for index in range(n_rows * n_cols):
+        ax = fig.add_subplot(n_rows, n_cols, index + 1)
+        ax.imshow(images[index], cmap="binary")
+        ax.axis("off")
+        ax.set_title(CLASS_NAMES[labels[index]], fontsize=8)
+    return fig
+""",
+    "build_model": """
+def build_model():
+    return keras.Sequential([
+        keras.Input(shape=(28, 28)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(300, activation="relu"),
+        keras.layers.Dense(100, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+""",
+    "compile_model": """
+def compile_model(model):
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+    return model
+""",
+    "train_model": """
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    history = model.fit(X_train, y_train, epochs=epochs, validation_data=(X_valid, y_valid))
+    return history
+""",
+    "predict_labels": """
+def predict_labels(model, images):
+    return np.argmax(model.predict(images), axis=-1)
+""",
+}
+
+
+def build_model_with(*layers: str) -> str:
+    body = ",\n        ".join(layers)
+    return f"""
+def build_model():
+    return keras.Sequential([
+        {body},
+    ])
+"""
+
+
+def compile_with(loss: str, optimizer: str = '"sgd"') -> str:
+    return f"""
+def compile_model(model):
+    model.compile(loss={loss}, optimizer={optimizer}, metrics=["accuracy"])
+    return model
+"""
+
+
+INPUT, FLATTEN = "keras.Input(shape=(28, 28))", "keras.layers.Flatten()"
+D300, D100, D10 = (
+    'keras.layers.Dense(300, activation="relu")',
+    'keras.layers.Dense(100, activation="relu")',
+    'keras.layers.Dense(10, activation="softmax")',
+)
+
+# name -> (changed functions, expected score, {failing check: phrase of its message})
+SUBMISSIONS = {
+    "passes_all": ({}, 100, {}),
+    # --- one mistake each ------------------------------------------------------------------------
+    "labels_divided_by_255": (
+        {
+            "split_validation": """
+def split_validation(images, labels, n_valid=5000):
+    X_valid, X_train = images[:n_valid], images[n_valid:]
+    y_valid, y_train = labels[:n_valid] / 255.0, labels[n_valid:] / 255.0
+    return (X_train, y_train), (X_valid, y_valid)
+"""
+        },
+        90,
+        {"split": "labels were divided by 255"},
+    ),
+    "labels_turned_to_floats": (
+        {
+            "split_validation": """
+def split_validation(images, labels, n_valid=5000):
+    labels = labels.astype("float32")
+    return (images[n_valid:], labels[n_valid:]), (images[:n_valid], labels[:n_valid])
+"""
+        },
+        90,
+        {"split": "labels were turned into float32"},
+    ),
+    "validation_taken_from_the_end": (
+        {
+            "split_validation": """
+def split_validation(images, labels, n_valid=5000):
+    return (images[:-n_valid], labels[:-n_valid]), (images[-n_valid:], labels[-n_valid:])
+"""
+        },
+        90,
+        {"split": "taken from the end"},
+    ),
+    "validation_shuffled": (
+        {
+            "split_validation": """
+def split_validation(images, labels, n_valid=5000):
+    order = np.random.default_rng(0).permutation(len(images))
+    images, labels = images[order], labels[order]
+    return (images[n_valid:], labels[n_valid:]), (images[:n_valid], labels[:n_valid])
+"""
+        },
+        90,
+        {"split": "shuffled"},
+    ),
+    "images_not_scaled": (
+        {"normalize": "\ndef normalize(images):\n    return images.astype('float32')\n"},
+        90,
+        {"normalize": "not scaled"},
+    ),
+    "images_scaled_twice": (
+        {"normalize": "\ndef normalize(images):\n    return images / 255.0 / 255.0\n"},
+        90,
+        {"normalize": "scaled twice"},
+    ),
+    "flatten_missing": (
+        {"build_model": build_model_with(INPUT, D300, D100, D10)},
+        45,
+        {
+            "model_architecture": "no Flatten layer",
+            "parameter_counts": "parameters per layer",
+            "training": "training failed",
+            "test_accuracy": "training failed",
+        },
+    ),
+    "hidden_layer_of_200_units": (
+        {"build_model": build_model_with(INPUT, FLATTEN, 'keras.layers.Dense(200, activation="relu")', D100, D10)},
+        75,
+        {"model_architecture": "layer 2 has 200 units", "parameter_counts": "parameters per layer"},
+    ),
+    "no_softmax_on_the_output": (
+        {"build_model": build_model_with(INPUT, FLATTEN, D300, D100, "keras.layers.Dense(10)")},
+        65,
+        {"model_architecture": "use activation='softmax'", "test_accuracy": "below the minimum"},
+    ),
+    "categorical_crossentropy_with_integer_labels": (
+        {"compile_model": compile_with('"categorical_crossentropy"')},
+        55,
+        {
+            "compile": "categorical_crossentropy expects one-hot labels",
+            "training": "training failed",
+            "test_accuracy": "training failed",
+        },
+    ),
+    "adam_instead_of_sgd": (
+        {"compile_model": compile_with('"sparse_categorical_crossentropy"', '"adam"')},
+        85,
+        {"compile": "the optimizer is Adam"},
+    ),
+    "ten_epochs_only": (
+        {
+            "train_model": """
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    return model.fit(X_train, y_train, epochs=10, validation_data=(X_valid, y_valid))
+"""
+        },
+        90,
+        {"training": "trained for 10 epochs"},
+    ),
+    "no_validation_data": (
+        {
+            "train_model": """
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    return model.fit(X_train, y_train, epochs=epochs)
+"""
+        },
+        90,
+        {"training": "no validation data"},
+    ),
+    "predict_returns_probabilities": (
+        {"predict_labels": "\ndef predict_labels(model, images):\n    return model.predict(images)\n"},
+        95,
+        {"predict_labels": "returned probabilities"},
+    ),
+    "predict_scales_the_test_images_again": (
+        {"predict_labels": "\ndef predict_labels(model, images):\n    return np.argmax(model.predict(images / 255.0), axis=-1)\n"},
+        95,
+        {"predict_labels": "scales the images again"},
+    ),
+    # --- correct variants: full marks each -------------------------------------------------------
+    "loss_as_function": ({"compile_model": compile_with("keras.losses.sparse_categorical_crossentropy")}, 100, {}),
+    "loss_as_object": ({"compile_model": compile_with("keras.losses.SparseCategoricalCrossentropy()")}, 100, {}),
+    "optimizer_as_object": (
+        {"compile_model": compile_with('"sparse_categorical_crossentropy"', "keras.optimizers.SGD()")},
+        100,
+        {},
+    ),
+    "flatten_with_input_shape": (
+        {
+            "build_model": build_model_with(
+                "keras.layers.Flatten(input_shape=[28, 28])", D300, D100, D10
+            )
+        },
+        100,
+        {},
+    ),
+    "model_built_with_add": (
+        {
+            "build_model": """
+def build_model():
+    model = keras.Sequential()
+    model.add(keras.Input(shape=(28, 28)))
+    model.add(keras.layers.Flatten())
+    model.add(keras.layers.Dense(300, activation=keras.activations.relu))
+    model.add(keras.layers.Dense(100, activation="relu"))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    return model
+"""
+        },
+        100,
+        {},
+    ),
+    "normalize_with_integer_255": ({"normalize": "\ndef normalize(images):\n    return images / 255\n"}, 100, {}),
+    "normalize_with_astype_then_divide": (
+        {"normalize": "\ndef normalize(images):\n    scaled = images.astype(np.float32)\n    scaled /= 255\n    return scaled\n"},
+        100,
+        {},
+    ),
+    # --- broken notebooks ------------------------------------------------------------------------
+    "syntax_error_in_normalize": (
+        {"normalize": "\ndef normalize(images)\n    return images / 255.0\n"},
+        90,
+        {"normalize": "(`normalize`) has a syntax error on line 1"},
+    ),
+    "predict_labels_missing": (
+        {"predict_labels": "\ndef predict_classes(model, images):\n    return np.argmax(model.predict(images), axis=-1)\n"},
+        95,
+        {"predict_labels": "`predict_labels` is not defined"},
+    ),
+    "split_raises_an_exception": (
+        {
+            "split_validation": """
+def split_validation(images, labels, n_valid=5000):
+    pairs = labels.reshape(-1, 7)
+    return (images[n_valid:], labels[n_valid:]), (images[:n_valid], labels[:n_valid])
+"""
+        },
+        90,
+        {"split": "raised ValueError at line 2 of your cell"},
+    ),
+}
+
+ALL_CHECKS = (
+    "normalize",
+    "split",
+    "samples_plot",
+    "model_architecture",
+    "parameter_counts",
+    "compile",
+    "training",
+    "test_accuracy",
+    "predict_labels",
+)
+
+
+def fill(nb, functions: dict[str, str]):
+    """The student notebook with every stub replaced by code (correct unless overridden)."""
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in CORRECT:
+            cell.source = functions.get(grade_id, CORRECT[grade_id]).strip("\n")
+    return nb
+
+
+def write_expected(name: str, score: int, failing: dict[str, str], error: str | None = None) -> None:
+    expected = {"score": score, "error": error, "failing": failing}
+    (HERE / f"{name}.expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+
+
+def main() -> None:
+    student = nbformat.read(STUDENT_NOTEBOOK, as_version=4)
+    for name, (functions, score, failing) in SUBMISSIONS.items():
+        nbformat.write(fill(student, functions), HERE / f"{name}.ipynb")
+        write_expected(name, score, failing)
+    # The released notebook as it is: every stub unfinished.
+    nbformat.write(student, HERE / "unfilled_stubs.ipynb")
+    write_expected("unfilled_stubs", 0, {check: "not done yet" for check in ALL_CHECKS})
+    # Not a notebook at all: a damaged upload.
+    (HERE / "not_json.ipynb").write_text('{"cells": [{"cell_type": "code", "source": "def normalize(')
+    write_expected("not_json", 0, {check: "not graded" for check in ALL_CHECKS}, error="not valid JSON")
+
+
+if __name__ == "__main__":
+    main()

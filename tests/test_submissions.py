@@ -1,0 +1,65 @@
+"""The test submissions under tests/submissions: each gets the score and failing checks written beside it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from autograder.checks import CHECKS, run_check
+from autograder.errors import NotebookError
+from autograder.grading import grade_notebooks, prepare_submission
+
+SUBMISSIONS = Path(__file__).parent / "submissions"
+NAMES = sorted(path.stem for path in SUBMISSIONS.glob("*.ipynb"))
+
+
+def expected(name: str) -> dict:
+    return json.loads((SUBMISSIONS / f"{name}.expected.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def reference_data(real_data_dir):
+    from autograder.reference import ReferenceData
+
+    return ReferenceData.load(real_data_dir)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_checks_that_need_no_training_fail_exactly_where_expected(name, reference_data):
+    want = expected(name)
+    try:
+        sub = prepare_submission(SUBMISSIONS / f"{name}.ipynb", reference_data)
+    except NotebookError as error:
+        assert want["error"] and want["error"] in str(error)
+        return
+    assert want["error"] is None
+    results = {check.id: run_check(check, sub) for check in CHECKS if not check.needs_training}
+    failing = {check_id for check_id, result in results.items() if not result.passed}
+    assert failing == set(want["failing"]) & set(results)
+    for check_id in failing:
+        assert want["failing"][check_id] in results[check_id].message, results[check_id].message
+
+
+@pytest.fixture(scope="module")
+def graded(real_data_dir):
+    """Every submission graded in one batch, as an instructor would run it."""
+    reports = grade_notebooks([SUBMISSIONS], data_dir=real_data_dir)
+    return {Path(report.submission).stem: report for report in reports}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_grading_gives_the_expected_score_and_failing_checks(name, graded):
+    want, report = expected(name), graded[name]
+    assert report.score == want["score"], [(c.id, c.message) for c in report.checks if not c.passed]
+    assert report.max_score == 100
+    assert (report.error is None) == (want["error"] is None)
+    if want["error"]:
+        assert want["error"] in report.error
+    failing = {result.id: result.message for result in report.checks if not result.passed}
+    assert set(failing) == set(want["failing"])
+    for check_id, phrase in want["failing"].items():
+        assert phrase in failing[check_id], failing[check_id]
+    assert [result.id for result in report.checks] == [check.id for check in CHECKS]
