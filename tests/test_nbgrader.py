@@ -1,0 +1,98 @@
+"""nbgrader: the committed student notebook is what generate_assignment makes, and a whole
+generate_assignment → autograde → export round trip scores the reference 100 and the stubs 0."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.assignment import ASSIGNMENT_ID, NOTEBOOK_NAME, REPO_ROOT, SOURCE_NOTEBOOK, STUDENT_NOTEBOOK
+from autograder.checks import CHECKS
+
+RELEASED_FILES = ("conftest.py", "test_fashion_mnist_classifier.py")
+
+
+def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    # nbgrader runs alembic from PATH to create its gradebook, so the virtualenv's bin goes first.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.db_url=sqlite:///{course / 'gradebook.db'}"],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture
+def course(tmp_path) -> Path:
+    """A fresh nbgrader course: the repository's config and source notebook, nothing else."""
+    root = tmp_path / "course"
+    shutil.copytree(REPO_ROOT / "solutions", root / "solutions")
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    return root
+
+
+def test_the_committed_student_notebook_is_what_generate_assignment_makes(course):
+    nbgrader(course, "generate_assignment", ASSIGNMENT_ID, "--force")
+    released = course / "assignments" / ASSIGNMENT_ID
+    fresh = nbformat.read(released / NOTEBOOK_NAME, as_version=4)
+    committed = nbformat.read(STUDENT_NOTEBOOK, as_version=4)
+    assert fresh == committed, "the student notebook is stale: run `make assignment` and commit it"
+    for name in RELEASED_FILES:
+        assert (released / name).read_text() == (STUDENT_NOTEBOOK.parent / name).read_text()
+
+
+def test_the_student_notebook_has_stubs_and_locked_checks_with_the_table_s_points():
+    nb = nbformat.read(STUDENT_NOTEBOOK, as_version=4)
+    solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    assert len(solutions) == 7
+    for cell in solutions:
+        assert "raise NotImplementedError()" in cell.source
+        assert "BEGIN SOLUTION" not in cell.source
+    tests = {c.metadata.nbgrader.grade_id: c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    assert {f"check_{check.id}" for check in CHECKS} == set(tests)
+    for check in CHECKS:
+        cell = tests[f"check_{check.id}"]
+        assert cell.metadata.nbgrader.points == check.points and cell.metadata.nbgrader.locked
+        visible = f'check("{check.id}", globals())' in cell.source
+        assert visible != check.hidden, check.id
+    assert "HIDDEN TESTS" not in json.dumps(nb)
+
+
+def test_the_source_notebook_keeps_its_hidden_tests():
+    source = SOURCE_NOTEBOOK.read_text()
+    assert "### BEGIN HIDDEN TESTS" in source and 'check(\\"test_accuracy\\", globals())' in source
+
+
+@pytest.mark.slow
+def test_autograde_and_export_score_the_reference_100_and_the_stubs_0(course):
+    nbgrader(course, "db", "student", "add", "reference")
+    nbgrader(course, "db", "student", "add", "unfilled")
+    nbgrader(course, "generate_assignment", ASSIGNMENT_ID, "--force")
+    for student, notebook in (("reference", SOURCE_NOTEBOOK), ("unfilled", STUDENT_NOTEBOOK)):
+        folder = course / "submitted" / student / ASSIGNMENT_ID
+        folder.mkdir(parents=True)
+        shutil.copy(notebook, folder / NOTEBOOK_NAME)
+    nbgrader(course, "autograde", ASSIGNMENT_ID)
+    nbgrader(course, "export")
+
+    with open(course / "grades.csv", newline="") as grades:
+        scores = {row["student_id"]: float(row["score"]) for row in csv.DictReader(grades)}
+    assert scores == {"reference": 100.0, "unfilled": 0.0}
+
+    # Every test cell of the reference passed, TensorFlow's stderr chatter notwithstanding.
+    graded = nbformat.read(course / "autograded" / "reference" / ASSIGNMENT_ID / NOTEBOOK_NAME, as_version=4)
+    for cell in graded.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            assert not [o for o in cell.outputs if o.output_type == "error" or o.get("name") == "stderr"], cell.source
