@@ -1,16 +1,17 @@
 """The checks: one record per check id of the contract, each with the function that decides it.
 
-A check is data (id, points, hidden, description) plus a function taking a ``Submission`` and
-returning a message on success or raising ``CheckFailed`` with a message that names the mistake
-in the student's terms. Points come only from ``CHECKS`` below, never from student output.
+A check is data (id, points, hidden, description) plus a function taking the ``Evidence`` —
+what the submission's functions produced on the kit's inputs (``autograder.probe.Artifacts``)
+and the kit's own data — and returning a message on success or raising ``CheckFailed`` with a
+message that names the mistake in the student's terms. Checks never call student code: they run
+in the trusted grader and judge plain data. Points come only from ``CHECKS`` below.
 
-Each check feeds the student's function the kit's own inputs (``ReferenceData``, the kit's
+Each probe fed the student's function the kit's own inputs (``ReferenceData``, the kit's
 reference model), so one mistake costs points where it is made and not again in every later step.
 """
 
 from __future__ import annotations
 
-import traceback
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -19,6 +20,7 @@ import numpy as np
 
 from autograder.assignment import EPOCHS, N_VALID
 from autograder.data import CLASS_NAMES
+from autograder.probe import NORMALIZE_SAMPLE, PREDICT_SAMPLE, SPLIT_SMALL, Artifacts
 
 MIN_TEST_ACCURACY = 0.85  # the one place the accuracy bar is set
 EXPECTED_LAYERS = (("Flatten", None, None), ("Dense", 300, "relu"), ("Dense", 100, "relu"), ("Dense", 10, "softmax"))
@@ -41,7 +43,7 @@ class Check:
     points: int
     hidden: bool
     description: str
-    run: Callable[["Submission"], str] = field(repr=False, compare=False)
+    run: Callable[["Evidence"], str] = field(repr=False, compare=False)
     needs_training: bool = False
 
 
@@ -66,86 +68,45 @@ class CheckResult:
         }
 
 
-class Submission:
-    """What the checks look at: the student's functions, the kit's data, and (lazily) training."""
+@dataclass
+class Evidence:
+    """What a check may look at: the artifacts, the kit's data and the kit's prediction model."""
 
-    def __init__(self, functions: dict[str, Callable | None], data, *, cell_errors=(), trainer=None, name=""):
-        self.functions = functions
-        self.data = data
-        self.cell_errors = list(cell_errors)
-        self.name = name
-        self._trainer = trainer
-        self._training = None
+    artifacts: Artifacts
+    data: Any  # autograder.reference.ReferenceData, with the test labels the student never sees
+    prediction_model: Callable[[], Any]  # the model the predict_labels probe was given, rebuilt here
 
-    def function(self, name: str) -> Callable:
-        function = self.functions.get(name)
-        if function is None:
-            causes = [e for e in self.cell_errors if f"`{name}`" in e] or self.cell_errors
-            why = f" ({'; '.join(causes)})" if causes else ""
-            raise CheckFailed(f"`{name}` is not defined{why}: write it in its solution cell with exactly that name")
-        return function
+    def produced(self, probe: str, *, model: str | None = None) -> None:
+        """Fail the check with the probe's own message when the student's function produced nothing."""
+        if probe in self.artifacts.not_done:
+            raise NotDone(self.artifacts.errors[probe])
+        if probe in self.artifacts.errors:
+            raise CheckFailed(self.artifacts.errors[probe])
+        if model is not None:
+            problem = self.artifacts.errors.get(f"model:{model}")
+            if problem:
+                raise CheckFailed(problem)
+            if model not in self.artifacts.models:
+                raise CheckFailed("the grader received no model from your code")
 
-    def call(self, name: str, *args, **kwargs):
-        """Call a student function; its exceptions become messages that point at the student's line."""
-        function = self.function(name)
-        try:
-            return function(*args, **kwargs)
-        except NotImplementedError:
-            raise NotDone(f"not done yet: `{name}` still raises NotImplementedError; replace it with your code") from None
-        except CheckFailed:
-            raise
-        except Exception as error:
-            raise CheckFailed(describe_exception(name, error)) from None
-
-    def training(self):
-        """The student's model built, compiled and trained (once, shared by the checks that need it)."""
-        if self._training is None:
-            if self._trainer is None:
-                raise RuntimeError("this submission was set up without training")
-            self._training = self._trainer(self)
-        return self._training
-
-
-def describe_exception(name: str, error: BaseException) -> str:
-    """`name` raised X: message, pointing at the last line of the student's notebook in the traceback."""
-    where = ""
-    for frame in reversed(traceback.extract_tb(error.__traceback__)):
-        if frame.filename.startswith("<") and " cell " in frame.filename:
-            where = f" at line {frame.lineno} of your cell ({(frame.line or '').strip()})"
-            break
-    if isinstance(error, NotImplementedError):
-        return f"not done yet: `{name}` still raises NotImplementedError; replace it with your code"
-    text = str(error).strip().splitlines()
-    summary = text[0][:300] if text else ""
-    return f"`{name}` raised {type(error).__name__}{where}: {summary}"
-
-
-def as_array(value: Any, what: str) -> np.ndarray:
-    """Plain numpy data from whatever the student returned (a Tensor, a list...), or a clear failure."""
-    if value is None:
-        raise CheckFailed(f"{what} returned None: add a `return` statement")
-    try:
-        array = np.asarray(value)
-    except Exception:
-        raise CheckFailed(f"{what} returned a {type(value).__name__}, which is not an array") from None
-    if array.dtype == object:
-        raise CheckFailed(f"{what} returned a {type(value).__name__}, which is not an array of numbers")
-    return array
+    def array(self, name: str) -> np.ndarray:
+        if name not in self.artifacts.arrays:
+            raise CheckFailed("the grader received no result from your function")
+        return self.artifacts.arrays[name]
 
 
 # --- the checks ---------------------------------------------------------------------------------
 
 
-def check_normalize(sub: Submission) -> str:
-    images = sub.data.train_images[:2000].copy()
-    given = images.copy()
-    result = sub.call("normalize", images)
-    if not np.array_equal(images, given):
+def check_normalize(ev: Evidence) -> str:
+    ev.produced("normalize")
+    images = ev.data.train_images[:NORMALIZE_SAMPLE]
+    if not np.array_equal(ev.array("normalize_input_after"), images):
         raise CheckFailed(
             "`normalize` changed the array it was given: return a new array (images / 255) "
             "instead of dividing in place"
         )
-    scaled = as_array(result, "`normalize`")
+    scaled = ev.array("normalize_output")
     if scaled.shape != images.shape:
         raise CheckFailed(f"`normalize` returned shape {scaled.shape}; keep the shape {images.shape}")
     if not np.issubdtype(scaled.dtype, np.floating):
@@ -168,18 +129,10 @@ def check_normalize(sub: Submission) -> str:
     return f"{scaled.dtype} values in [0, 1], equal to images / 255, input unchanged"
 
 
-def unpack_split(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    shape_hint = "`split_validation` must return ((X_train, y_train), (X_valid, y_valid))"
-    try:
-        (X_train, y_train), (X_valid, y_valid) = result
-    except (TypeError, ValueError):
-        raise CheckFailed(shape_hint) from None
-    return tuple(as_array(part, "`split_validation`") for part in (X_train, y_train, X_valid, y_valid))
-
-
-def check_split(sub: Submission) -> str:
-    X, y = sub.data.train_scaled, sub.data.train_labels
-    X_train, y_train, X_valid, y_valid = unpack_split(sub.call("split_validation", X, y))
+def check_split(ev: Evidence) -> str:
+    ev.produced("split")
+    X, y = ev.data.train_scaled, ev.data.train_labels
+    X_train, y_train, X_valid, y_valid = (ev.array(f"split_{n}") for n in ("X_train", "y_train", "X_valid", "y_valid"))
     n_train = len(X) - N_VALID
     if X_train.shape[:1] == (N_VALID,) and X_valid.shape[:1] == (n_train,):
         raise CheckFailed(
@@ -210,44 +163,55 @@ def check_split(sub: Submission) -> str:
     if not (np.array_equal(y_valid, y[:N_VALID]) and np.array_equal(y_train, y[N_VALID:])):
         raise CheckFailed("the labels do not match their images: split the labels exactly like the images")
     # n_valid must be honoured, not hard-coded.
-    X_small, _, X_valid_small, _ = unpack_split(sub.call("split_validation", X[:100], y[:100], n_valid=10))
-    if X_valid_small.shape[0] != 10 or X_small.shape[0] != 90:
+    n_small, n_valid_small = SPLIT_SMALL
+    lengths = ev.artifacts.values.get("split_small_lengths")
+    if lengths != [n_small - n_valid_small, n_small - n_valid_small, n_valid_small, n_valid_small]:
         raise CheckFailed("`split_validation` ignores its n_valid argument: use n_valid instead of 5000")
     return f"first {N_VALID} images for validation, {n_train} for training, integer labels unchanged"
 
 
-def check_samples_plot(sub: Submission) -> str:
-    from matplotlib.figure import Figure
+def read_svg_figure(svg: str) -> tuple[int, list[str], list[bool]]:
+    """From matplotlib's SVG drawing of a figure: the axes that show an image, their titles, and
+    whether each draws its axis lines and ticks."""
+    import xml.etree.ElementTree as ElementTree
 
-    images, labels = sub.data.train_scaled[:60], sub.data.train_labels[:60]
-    import matplotlib.pyplot as plt
-
-    before = set(plt.get_fignums())
     try:
-        fig = sub.call("plot_samples", images, labels)
-        if not isinstance(fig, Figure):
-            raise CheckFailed(
-                f"`plot_samples` returned {type(fig).__name__}, not the Figure: create it with "
-                "fig, axes = plt.subplots(...) and `return fig`"
-            )
-        image_axes = [ax for ax in fig.axes if ax.images]
-        if len(image_axes) != 40:
-            raise CheckFailed(f"the figure shows {len(image_axes)} images; a 4×10 grid shows 40 (one per axes, imshow)")
-        titles = [ax.get_title() for ax in image_axes]
-        expected = [CLASS_NAMES[label] for label in labels[:40]]
-        if titles != expected:
-            first = next(i for i, (got, want) in enumerate(zip(titles, expected)) if got != want)
-            hint = " (use CLASS_NAMES[label], not the label number)" if titles[first].strip().isdigit() else ""
-            raise CheckFailed(
-                f"image {first + 1} is titled {titles[first]!r} but shows a {expected[first]!r}: "
-                f"title each image with the class name of its label{hint}"
-            )
-        if any(ax.axison for ax in image_axes):
-            raise CheckFailed("turn the axes off on every image (ax.axis('off'))")
-        return "40 images in a 4×10 grid, each titled with its class name, axes off"
-    finally:
-        for number in set(plt.get_fignums()) - before:
-            plt.close(number)
+        root = ElementTree.fromstring(svg)
+    except ElementTree.ParseError:
+        raise CheckFailed("the grader could not read the drawing of your figure") from None
+    ns = "{http://www.w3.org/2000/svg}"
+    titles, axes_on = [], []
+    for group in root.iter(f"{ns}g"):
+        if not (group.get("id") or "").startswith("axes_"):
+            continue
+        if not any(True for _ in group.iter(f"{ns}image")):
+            continue
+        texts = ["".join(text.itertext()).strip() for text in group.iter(f"{ns}text")]
+        titles.append(" ".join(t for t in texts if t))
+        axes_on.append(any((g.get("id") or "").startswith("matplotlib.axis") for g in group.iter(f"{ns}g")))
+    return len(titles), titles, axes_on
+
+
+def check_samples_plot(ev: Evidence) -> str:
+    ev.produced("samples_plot")
+    svg = ev.artifacts.values.get("plot_svg")
+    if not isinstance(svg, str):
+        raise CheckFailed("the grader received no drawing of your figure")
+    count, titles, axes_on = read_svg_figure(svg)
+    if count != 40:
+        raise CheckFailed(f"the figure shows {count} images; a 4×10 grid shows 40 (one per axes, imshow)")
+    expected = [CLASS_NAMES[label] for label in ev.data.train_labels[:40]]
+    if titles != expected:
+        first = next((i for i, (got, want) in enumerate(zip(titles, expected)) if got != want), len(titles))
+        got = titles[first] if first < len(titles) else None
+        hint = " (use CLASS_NAMES[label], not the label number)" if str(got).strip().isdigit() else ""
+        raise CheckFailed(
+            f"image {first + 1} is titled {got!r} but shows a {expected[min(first, 39)]!r}: "
+            f"title each image with the class name of its label{hint}"
+        )
+    if any(axes_on):
+        raise CheckFailed("turn the axes off on every image (ax.axis('off'))")
+    return "40 images in a 4×10 grid, each titled with its class name, axes off"
 
 
 def activation_name(layer) -> str | None:
@@ -262,17 +226,13 @@ def describe_layer(layer) -> str:
     return kind
 
 
-def built_model(sub: Submission):
-    model = sub.call("build_model")
-    if model is None:
-        raise CheckFailed("`build_model` returned None: `return model`")
-    if not hasattr(model, "layers") or not hasattr(model, "count_params"):
-        raise CheckFailed(f"`build_model` returned a {type(model).__name__}, not a Keras model")
-    return model
+def built_model(ev: Evidence):
+    ev.produced("build_model", model="built")
+    return ev.artifacts.models["built"]
 
 
-def check_model_architecture(sub: Submission) -> str:
-    model = built_model(sub)
+def check_model_architecture(ev: Evidence) -> str:
+    model = built_model(ev)
     layers = list(model.layers)
     wanted = " → ".join(kind if units is None else f"Dense({units}, {act})" for kind, units, act in EXPECTED_LAYERS)
     kinds = [type(layer).__name__ for layer in layers]
@@ -313,8 +273,8 @@ def check_model_architecture(sub: Submission) -> str:
     return f"{wanted}; input (None, 28, 28), output (None, 10)"
 
 
-def check_parameter_counts(sub: Submission) -> str:
-    model = built_model(sub)
+def check_parameter_counts(ev: Evidence) -> str:
+    model = built_model(ev)
     try:
         counts = [int(layer.count_params()) for layer in model.layers]
     except Exception:
@@ -356,15 +316,9 @@ def metric_names(metrics: Any) -> list[str]:
     return names
 
 
-def check_compile(sub: Submission) -> str:
-    from autograder.reference import build_reference_model
-
-    model = build_reference_model()
-    compiled = sub.call("compile_model", model)
-    if compiled is None:
-        raise CheckFailed("`compile_model` returned None: compile the model and `return model`")
-    if not getattr(compiled, "compiled", False):
-        raise CheckFailed("the model is not compiled: call model.compile(loss=..., optimizer=..., metrics=[...])")
+def check_compile(ev: Evidence) -> str:
+    ev.produced("compile", model="compiled")
+    compiled = ev.artifacts.models["compiled"]
     name, from_logits = loss_name(compiled.loss)
     if name in ("categorical_crossentropy", "CategoricalCrossentropy"):
         raise CheckFailed(
@@ -384,49 +338,59 @@ def check_compile(sub: Submission) -> str:
     return "sparse categorical cross-entropy, SGD, accuracy"
 
 
-def check_training(sub: Submission) -> str:
-    run = sub.training()
-    if run.error:
-        raise CheckFailed(f"training failed: {run.error}")
-    if not hasattr(run.history, "history") or not isinstance(run.history.history, dict):
+def check_training(ev: Evidence) -> str:
+    ev.produced("training")
+    record = ev.artifacts.values.get("training")
+    if not isinstance(record, dict):
+        raise CheckFailed("the grader received no record of your training")
+    history = record.get("history")
+    if not isinstance(history, dict):
         raise CheckFailed(
-            f"`train_model` returned {type(run.history).__name__}: return the History object that model.fit returns"
+            f"`train_model` returned {record.get('returned')}: return the History object that model.fit returns"
         )
-    if not run.fit_calls:
+    if not record.get("fit_calls"):
         raise CheckFailed("`train_model` never called model.fit on the model it was given")
-    history = run.history_dict
+    epochs = max((len(series) for series in history.values() if isinstance(series, list)), default=0)
     if not any(key.startswith("val_") for key in history):
         raise CheckFailed("there is no validation data: pass validation_data=(X_valid, y_valid) to model.fit")
     missing = [key for key in ("loss", "val_loss") if key not in history]
     if not ACCURACY_NAMES & set(history) or missing:
         raise CheckFailed(f"the history records {sorted(history)}; expected loss, accuracy, val_loss and val_accuracy")
-    if run.epochs != EPOCHS:
+    if epochs != EPOCHS:
         raise CheckFailed(
-            f"the model trained for {run.epochs} epochs; the assignment asks for {EPOCHS}: "
-            "pass epochs=epochs to model.fit"
+            f"the model trained for {epochs} epochs; the assignment asks for {EPOCHS}: pass epochs=epochs to model.fit"
         )
-    call = run.fit_calls[-1]
-    if call.get("validation_split"):
+    if record.get("validation_split"):
         raise CheckFailed(
             "validated on a slice of the training data (validation_split): pass validation_data=(X_valid, y_valid)"
         )
-    validation = call.get("validation_data")
+    validation = ev.artifacts.arrays.get("fit_validation_x"), ev.artifacts.arrays.get("fit_validation_y")
     if not (
-        isinstance(validation, (tuple, list))
-        and len(validation) >= 2
-        and np.array_equal(np.asarray(validation[0]), sub.data.X_valid)
-        and np.array_equal(np.asarray(validation[1]), sub.data.y_valid)
+        validation[0] is not None
+        and np.array_equal(validation[0], ev.data.X_valid)
+        and np.array_equal(validation[1], ev.data.y_valid)
     ):
         raise CheckFailed("the model was not validated on the validation set: pass validation_data=(X_valid, y_valid)")
-    return f"{run.epochs} epochs with loss, accuracy, val_loss, val_accuracy, validated on the validation set"
+    ev.produced("training", model="trained")
+    # The history is the child's word; the trained model is checked against it on the grader's side.
+    last = history.get("val_accuracy") or history.get("val_acc") or []
+    measured = measure_accuracy(ev.artifacts.models["trained"], ev.data.X_valid, ev.data.y_valid)
+    if not last or abs(float(last[-1]) - measured) > 0.02:
+        raise CheckFailed(
+            f"the history does not match the trained model (its last val_accuracy is {last[-1] if last else None}, "
+            f"the grader measures {measured:.4f}): return the History of the fit that trained this model"
+        )
+    return f"{epochs} epochs with loss, accuracy, val_loss, val_accuracy, validated on the validation set"
 
 
-def check_test_accuracy(sub: Submission) -> str:
-    run = sub.training()
-    if run.error:
-        raise CheckFailed(f"no model to measure: training failed ({run.error})")
-    accuracy = run.test_accuracy
-    if accuracy is None or accuracy < MIN_TEST_ACCURACY:
+def check_test_accuracy(ev: Evidence) -> str:
+    if "training" in ev.artifacts.not_done:
+        raise NotDone(ev.artifacts.errors["training"])
+    problem = ev.artifacts.errors.get("training") or ev.artifacts.errors.get("model:trained")
+    if problem or "trained" not in ev.artifacts.models:
+        raise CheckFailed(f"no model to measure: {problem or 'the grader received no trained model'}")
+    accuracy = measure_accuracy(ev.artifacts.models["trained"], ev.data.X_test, ev.data.test_labels)
+    if accuracy < MIN_TEST_ACCURACY:
         raise CheckFailed(
             f"test accuracy {accuracy:.4f}, below the minimum {MIN_TEST_ACCURACY}: check the model, the loss, the "
             "optimizer and the number of epochs"
@@ -434,12 +398,11 @@ def check_test_accuracy(sub: Submission) -> str:
     return f"test accuracy {accuracy:.4f} (minimum {MIN_TEST_ACCURACY}), measured by the grader"
 
 
-def check_predict_labels(sub: Submission) -> str:
-    from autograder.reference import trained_reference_model
-
-    model = trained_reference_model(sub.data)
-    images = sub.data.X_test[:500]
-    predicted = as_array(sub.call("predict_labels", model, images), "`predict_labels`")
+def check_predict_labels(ev: Evidence) -> str:
+    ev.produced("predict_labels")
+    model = ev.prediction_model()
+    images = ev.data.X_test[:PREDICT_SAMPLE]
+    predicted = ev.array("predict_output")
     if predicted.shape == (len(images), 10):
         raise CheckFailed(
             "`predict_labels` returned probabilities (ten per image): return the class ids, "
@@ -499,12 +462,19 @@ CHECKS_BY_ID = {check.id: check for check in CHECKS}
 MAX_SCORE = sum(check.points for check in CHECKS)
 
 
-def run_check(check: Check, sub: Submission) -> CheckResult:
+def measure_accuracy(model: Any, images: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy computed by the grader from the model's predictions, never read from the student."""
+    predictions = np.asarray(model.predict(images, batch_size=1000, verbose=0))
+    if predictions.shape != (len(images), 10):
+        raise CheckFailed(f"the trained model gives outputs of shape {predictions.shape[1:]}, not one per class (10,)")
+    return float(np.mean(np.argmax(predictions, axis=-1) == labels))
+
+
+def run_check(check: Check, ev: Evidence) -> CheckResult:
     try:
-        # A warning from student code (or from Keras about it) is not a failure of the check.
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # Keras's warnings about a student's model are not failures
             warnings.simplefilter("ignore")
-            message = check.run(sub)
+            message = check.run(ev)
     except NotDone as failure:
         return CheckResult(check.id, 0, check.points, False, str(failure), not_done=True)
     except CheckFailed as failure:

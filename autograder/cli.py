@@ -9,6 +9,7 @@ from pathlib import Path
 from autograder import __version__
 from autograder.assignment import EPOCHS, SEED, SOURCE_NOTEBOOK
 from autograder.demo import DEFAULT_PLOT
+from autograder.limits import DEFAULT_RESULTS, Limits
 from autograder.errors import AutograderError
 
 
@@ -46,6 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="notebooks, or folders holding them")
     grade.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON to FILE")
     grade.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST .gz files")
+    grade.add_argument(
+        "--results",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        metavar="DIR",
+        help="one result file per submission, written as each finishes; a rerun skips those already graded "
+        f"(default: {DEFAULT_RESULTS})",
+    )
+    limits = Limits()
+    grade.add_argument("--time-limit", type=float, default=limits.submission_seconds, metavar="SECONDS",
+                       help="wall-clock limit for one submission, training included")
+    grade.add_argument("--cell-time-limit", type=float, default=limits.cell_seconds, metavar="SECONDS",
+                       help="limit for one cell or one function call (training aside)")
+    grade.add_argument("--memory-limit", type=float, default=limits.memory_bytes / 1024**3, metavar="GIB",
+                       help="address-space limit of a submission's process")
+    grade.add_argument("--unsandboxed", action="store_true",
+                       help="run the notebooks' code in this process: only for notebooks you trust")
     grade.set_defaults(run=_grade)
 
     check = commands.add_parser(
@@ -66,7 +84,19 @@ def _grade(args: argparse.Namespace) -> int:
 
     from autograder.grading import grade_notebooks
 
-    reports = grade_notebooks(args.paths, data_dir=args.data_dir, out=sys.stdout)
+    limits = Limits(
+        submission_seconds=args.time_limit,
+        cell_seconds=args.cell_time_limit,
+        memory_bytes=int(args.memory_limit * 1024**3),
+    )
+    reports = grade_notebooks(
+        args.paths,
+        data_dir=args.data_dir,
+        out=sys.stdout,
+        sandbox=not args.unsandboxed,
+        limits=limits,
+        results=args.results,
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps([report.to_json() for report in reports], indent=2) + "\n")

@@ -1,19 +1,27 @@
-"""Grading: a notebook in, a report out — every check run, points from the table, faults as results.
+"""Grading: submission → sanitize → execute in a sandbox → artifacts → checks → scoring → report.
 
-``grade_notebooks`` grades many notebooks one after another; one that cannot be loaded or whose
-code crashes gets ``error`` and score 0, and the others are still graded.
+``grade_notebooks`` grades many notebooks one after another. Each result is written to the
+results folder, atomically, as soon as it is known; a batch run again after the grader was
+killed picks up where it stopped (a result counts only for the exact bytes it graded). A
+submission that cannot be read, crashes its process, runs out of time or memory, gets ``error``
+and score 0, and the others are still graded.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from autograder.assignment import FUNCTIONS
-from autograder.checks import CHECKS, MAX_SCORE, CheckResult, Submission, describe_exception, run_check, skipped
+from autograder import __version__
+from autograder.assignment import FUNCTIONS, SOURCE_NOTEBOOK
+from autograder.checks import CHECKS, MAX_SCORE, CheckResult, Evidence, run_check
 from autograder.errors import AutograderError, NotebookError
-
 
 @dataclass
 class GradeReport:
@@ -34,6 +42,11 @@ class GradeReport:
             "checks": [result.to_json() for result in self.checks],
         }
 
+    @classmethod
+    def from_json(cls, data: dict, notes=()) -> "GradeReport":
+        checks = [CheckResult(c["id"], c["points"], c["max_points"], c["passed"], c["message"]) for c in data["checks"]]
+        return cls(data["submission"], data["score"], data["max_score"], data["error"], checks, list(notes))
+
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Files as given; folders become the notebooks inside them (checkpoints left out), sorted."""
@@ -53,41 +66,108 @@ def ungraded(path: Path, reason: str) -> GradeReport:
     return GradeReport(str(path), 0, MAX_SCORE, reason, checks)
 
 
-def prepare_submission(path: Path, data, *, cache=None, progress=None) -> Submission:
-    """Load a notebook's functions into a Submission whose training runs on first use."""
+def judge(path: Path, artifacts, data) -> GradeReport:
+    """The trusted half: every check on the artifacts, points from the table."""
+    from autograder.reference import trained_reference_model
+
+    evidence = Evidence(artifacts, data, lambda: trained_reference_model(data))
+    results = [run_check(check, evidence) for check in CHECKS]
+    return GradeReport(str(path), sum(r.points for r in results), MAX_SCORE, None, results)
+
+
+def collect_in_process(path: Path, inputs, *, train=True, cache=None, progress=None):
+    """Run the probes in this process: for a student's own notebook on their own machine, and nbgrader."""
     from autograder.notebook import run_cells
-    from autograder.training import train_submission
+    from autograder.probe import collect
 
     loaded = run_cells(path)
     functions = {name: loaded.function(name) for name in FUNCTIONS}
-
-    def trainer(sub: Submission):
-        return train_submission(
-            sub.functions, sub.data, progress=progress, cache=cache, name=str(path), describe_error=describe_exception
-        )
-
-    return Submission(functions, data, cell_errors=loaded.cell_errors, trainer=trainer, name=str(path))
+    return collect(functions, inputs, cell_errors=loaded.cell_errors, train=train, cache=cache, owner=str(path),
+                   progress=progress)
 
 
-def grade_notebook(path: Path, data, *, cache=None, progress=None) -> GradeReport:
-    """Every check, public and hidden, with full training."""
+def scratch_root() -> Path:
+    """A temporary folder the sandbox user can reach (pytest's own temporary folders are private)."""
+    root = Path(tempfile.gettempdir())
+    return root if os.stat(root).st_mode & 0o001 else Path("/tmp")
+
+
+def grade_in_sandbox(path: Path, data, inputs_file: Path, limits, *, hide=()) -> GradeReport:
+    from autograder.artifacts import ArtifactError, read_artifacts
+    from autograder.sandbox import run_child
+    from autograder.sanitize import write_sanitized
+
+    scratch = Path(tempfile.mkdtemp(prefix="autograder-", dir=scratch_root()))
     try:
-        sub = prepare_submission(path, data, cache=cache, progress=progress)
-    except NotebookError as error:
-        return ungraded(path, error.problem)
-    results = [run_check(check, sub) for check in CHECKS]
-    report = GradeReport(str(path), sum(r.points for r in results), MAX_SCORE, None, results)
-    run = sub._training
-    if run is not None and run.reused_from:
-        report.notes.append(
-            f"training result reused from {run.reused_from}: identical model, initial weights, compile "
-            "settings, training arguments, data and seed"
-        )
-    return report
+        try:
+            write_sanitized(path, SOURCE_NOTEBOOK, scratch / "submission.ipynb")
+        except NotebookError as error:
+            return ungraded(path, error.problem)
+        (scratch / "inputs").mkdir()
+        os.link(inputs_file, scratch / "inputs" / "inputs.npz")  # read-only for the child: it is root's
+        run = run_child(scratch, limits, hide=list(hide))
+        if run.fault:
+            last = run.stderr_tail.strip().splitlines()[-1:]
+            return ungraded(path, run.fault + (f" (its last words: {last[0][:300]})" if last else ""))
+        try:
+            artifacts = read_artifacts(scratch / "artifacts")
+        except (ArtifactError, OSError, ValueError) as error:
+            tail = run.stderr_tail.strip().splitlines()[-1:] or ["no message"]
+            return ungraded(path, f"the notebook's code produced no readable results ({error}; last words: {tail[0][:300]})")
+        return judge(path, artifacts, data)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def grade_notebooks(paths: Iterable[str | Path], *, data_dir=None, out=None) -> list[GradeReport]:
+def digest(path: Path) -> str:
+    """What a stored result is valid for: these exact bytes, graded by this version of the kit."""
+    content = hashlib.sha256(path.read_bytes() if path.is_file() else b"<missing>").hexdigest()
+    return f"{__version__}:{content}"
+
+
+def result_file(results: Path, path: Path) -> Path:
+    name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    return results / f"{path.stem}-{name}.json"
+
+
+def stored_report(results: Path | None, path: Path) -> GradeReport | None:
+    if results is None:
+        return None
+    try:
+        stored = json.loads(result_file(results, path).read_text())
+        if stored.get("digest") == digest(path):
+            return GradeReport.from_json(stored["report"], stored.get("notes", []))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def store_report(results: Path, path: Path, report: GradeReport) -> None:
+    """Write one result atomically: a reader (or a rerun) sees the old file or the new, never half."""
+    results.mkdir(parents=True, exist_ok=True)
+    target = result_file(results, path)
+    payload = {"digest": digest(path), "report": report.to_json(), "notes": report.notes}
+    with tempfile.NamedTemporaryFile("w", dir=results, prefix=".tmp-", suffix=".json", delete=False) as handle:
+        json.dump(payload, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(handle.name, target)
+
+
+def grade_notebooks(
+    paths: Iterable[str | Path],
+    *,
+    data_dir=None,
+    out=None,
+    sandbox: bool = True,
+    limits=None,
+    results: Path | None = None,
+) -> list[GradeReport]:
+    """Grade every notebook; with ``results``, store each result as it is known and skip those stored."""
+    from autograder.inputs import ProbeInputs
     from autograder.reference import ReferenceData
+    from autograder.limits import Limits
+    from autograder.sandbox import isolation
     from autograder.training import TrainingCache, quiet_tensorflow
 
     quiet_tensorflow()
@@ -95,19 +175,61 @@ def grade_notebooks(paths: Iterable[str | Path], *, data_dir=None, out=None) -> 
     if not notebooks:
         raise AutograderError("no notebooks to grade: give .ipynb files or folders that hold them")
     data = ReferenceData.load(data_dir)
+    limits = limits or Limits()
+    inputs = ProbeInputs.from_reference(data)
     cache = TrainingCache()
+    if out and sandbox:
+        print(f"sandbox: {isolation()}" + (
+            "" if isolation() == "namespaces" else
+            " (no root or no namespaces: resource limits only; the network and the grader's files stay reachable)"
+        ), file=out, flush=True)
+    batch = Path(tempfile.mkdtemp(prefix="autograder-batch-", dir=scratch_root()))
+    inputs_file = batch / "inputs.npz"
+    if sandbox:
+        inputs.save(batch)
+        os.chmod(inputs_file, 0o444)
+        os.chmod(batch, 0o755)
+    hide = sorted({p.resolve().parent for p in notebooks} | ({results.resolve()} if results else set()))
     reports = []
-    for number, path in enumerate(notebooks, start=1):
-        if out:
-            print(f"[{number}/{len(notebooks)}] grading {path}", file=out, flush=True)
-        try:
-            report = grade_notebook(path, data, cache=cache)
-        except Exception as error:  # a fault of this submission must never stop the batch
-            report = ungraded(path, f"the grader failed on this notebook: {type(error).__name__}: {error}")
-        reports.append(report)
-        if out:
-            print(format_report(report), file=out, flush=True)
+    try:
+        for number, path in enumerate(notebooks, start=1):
+            report = stored_report(results, path)
+            if report is not None:
+                report.notes.append("graded earlier: result read from the results folder")
+            else:
+                if out:
+                    print(f"[{number}/{len(notebooks)}] grading {path}", file=out, flush=True)
+                try:
+                    if sandbox:
+                        report = grade_in_sandbox(path, data, inputs_file, limits, hide=hide)
+                    else:
+                        report = grade_unsandboxed(path, data, inputs, cache)
+                except Exception as error:  # a fault of this submission must never stop the batch
+                    report = ungraded(path, f"the grader failed on this notebook: {type(error).__name__}: {error}")
+                if results is not None:
+                    store_report(results, path, report)
+            reports.append(report)
+            if out:
+                print(format_report(report), file=out, flush=True)
+    finally:
+        shutil.rmtree(batch, ignore_errors=True)
     return reports
+
+
+def grade_unsandboxed(path: Path, data, inputs, cache=None) -> GradeReport:
+    """Grade in this process: for trusted notebooks only (the kit's own tests, an instructor's copy)."""
+    try:
+        artifacts = collect_in_process(path, inputs, cache=cache)
+    except NotebookError as error:
+        return ungraded(path, error.problem)
+    report = judge(path, artifacts, data)
+    reused = artifacts.values.get("training", {}).get("reused_from")
+    if reused:
+        report.notes.append(
+            f"training result reused from {reused}: identical model, initial weights, compile settings, "
+            "training arguments, data and seed"
+        )
+    return report
 
 
 STATUS = {"passed": "PASS", "failed": "FAIL", "not_done": "TODO", "skipped": "SKIP"}

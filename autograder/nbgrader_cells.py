@@ -5,6 +5,9 @@ one of the kit's checks on the functions the notebook defines, prints its messag
 cell with that message when the check fails. nbgrader gives a test cell 0 points when anything
 reaches stderr, and TensorFlow writes there on its own, so a check runs with stderr silenced —
 down to the file descriptor, where TensorFlow's C++ logging writes.
+
+(In-kernel checks are only as trustworthy as the kernel: ``autograder grade`` runs student code
+in a sandbox and judges its artifacts in a separate process instead.)
 """
 
 from __future__ import annotations
@@ -40,30 +43,31 @@ def silenced_stderr():
         os.close(saved_fd)
 
 
-def _submission(namespace: dict):
-    """One Submission per set of functions: training is shared by the cells that need it."""
-    from autograder.checks import Submission, describe_exception
-    from autograder.reference import ReferenceData
-    from autograder.training import train_submission
+def _evidence(namespace: dict, train: bool):
+    """Probe the notebook's functions once per set of definitions (training only when asked)."""
+    from autograder.checks import Evidence
+    from autograder.inputs import ProbeInputs
+    from autograder.probe import collect
+    from autograder.reference import ReferenceData, trained_reference_model
 
     functions = {name: namespace.get(name) if callable(namespace.get(name)) else None for name in FUNCTIONS}
-    key = tuple(id(function) for function in functions.values())
+    key = (tuple(id(function) for function in functions.values()), train or _kernel_state.get("trained", False))
     if _kernel_state.get("key") != key:
         if "data" not in _kernel_state:
-            _kernel_state["data"] = ReferenceData.load()
-
-        def trainer(sub):
-            return train_submission(sub.functions, sub.data, describe_error=describe_exception)
-
-        _kernel_state.update(key=key, submission=Submission(functions, _kernel_state["data"], trainer=trainer))
-    return _kernel_state["submission"]
+            data = ReferenceData.load()
+            _kernel_state.update(data=data, inputs=ProbeInputs.from_reference(data))
+        data = _kernel_state["data"]
+        artifacts = collect(functions, _kernel_state["inputs"], train=train)
+        _kernel_state.update(key=key, trained=train, evidence=Evidence(artifacts, data, lambda: trained_reference_model(data)))
+    return _kernel_state["evidence"]
 
 
 def check(check_id: str, namespace: dict) -> None:
     from autograder.checks import CHECKS_BY_ID, run_check
 
+    check = CHECKS_BY_ID[check_id]
     with silenced_stderr():
-        result = run_check(CHECKS_BY_ID[check_id], _submission(namespace))
+        result = run_check(check, _evidence(namespace, train=check.needs_training))
     if not result.passed:
         raise CheckFailedInNotebook(f"{check_id}: {result.message}")
     print(f"{check_id}: passed ({result.points}/{result.max_points} points): {result.message}")

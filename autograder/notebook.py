@@ -27,12 +27,19 @@ from autograder.assignment import FUNCTIONS
 from autograder.errors import MissingFunctionError, NotebookError
 
 SETUP_TAG = "setup"
+MAX_NOTEBOOK_BYTES = 64 * 1024**2
 
 
 def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     """Read a notebook file, with an error that says what is wrong with it when it is not one."""
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            raise NotebookError(
+                path,
+                f"the file is larger than {MAX_NOTEBOOK_BYTES // 1024**2} MiB (huge outputs?): "
+                "clear the outputs (Kernel → Restart & Clear Output), save and submit again",
+            )
         raw = path.read_bytes()
     except FileNotFoundError:
         raise NotebookError(path, "no such file") from None
@@ -125,13 +132,17 @@ class LoadedNotebook:
         return [name for name in FUNCTIONS if self.function(name) is None]
 
 
-def run_cells(path: str | Path, nb: nbformat.NotebookNode | None = None) -> LoadedNotebook:
+def run_cells(
+    path: str | Path, nb: nbformat.NotebookNode | None = None, *, cell_seconds: float | None = None
+) -> LoadedNotebook:
     """Run the set-up and solution cells of a notebook in a fresh namespace.
 
     A failing set-up cell is fatal (nothing else can run without the imports) and raises
     NotebookError. A failing solution cell is recorded and the others still run, so one
-    broken function costs only its own checks.
+    broken function costs only its own checks. ``cell_seconds`` stops a cell that runs too long.
     """
+    from autograder.probe import TimeLimitExceeded, time_limit
+
     path = Path(path)
     nb = read_notebook(path) if nb is None else nb
     namespace: dict[str, Any] = {"__name__": "__notebook__", "__builtins__": builtins}
@@ -148,9 +159,14 @@ def run_cells(path: str | Path, nb: nbformat.NotebookNode | None = None) -> Load
         # Registered so that tracebacks and inspect.getsource can show the student's own lines.
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), time_limit(cell_seconds):
                 warnings.simplefilter("ignore")  # a student's warnings are theirs to read in Jupyter
                 exec(compile(source, filename, "exec"), namespace)
+        except TimeLimitExceeded:
+            problem = f"{label} ran longer than {cell_seconds:g} s and was stopped (an endless loop?)"
+            if setup:
+                raise NotebookError(path, f"the set-up {problem}") from None
+            loaded.cell_errors.append(problem)
         except SyntaxError as error:
             problem = f"{label} has a syntax error on line {error.lineno}: {error.msg}"
             if setup:

@@ -33,19 +33,24 @@ def public_checks():
     return [check for check in CHECKS if not check.hidden]
 
 
-def load_for_self_check(notebook: str | Path, data_dir=None):
-    from autograder.grading import prepare_submission
-    from autograder.reference import ReferenceData
+def load_for_self_check(notebook: str | Path, *, full: bool = False, data_dir=None):
+    """The evidence for a student's own notebook, gathered in this process (it is their own code)."""
+    from autograder.checks import Evidence
+    from autograder.grading import collect_in_process
+    from autograder.inputs import ProbeInputs
+    from autograder.reference import ReferenceData, trained_reference_model
     from autograder.training import quiet_tensorflow
 
     quiet_tensorflow()
-    return prepare_submission(Path(notebook), ReferenceData.load(data_dir))
+    data = ReferenceData.load(data_dir)
+    artifacts = collect_in_process(Path(notebook), ProbeInputs.from_reference(data), train=full)
+    return Evidence(artifacts, data, lambda: trained_reference_model(data))
 
 
 def self_check(notebook: str | Path, *, full: bool = False, data_dir=None) -> SelfCheckReport:
-    sub = load_for_self_check(notebook, data_dir)
+    evidence = load_for_self_check(notebook, full=full, data_dir=data_dir)
     results = [
-        run_check(check, sub) if full or not check.needs_training else skipped(check, f"skipped: {FULL_HINT}")
+        run_check(check, evidence) if full or not check.needs_training else skipped(check, f"skipped: {FULL_HINT}")
         for check in public_checks()
     ]
     hidden = sum(check.points for check in CHECKS if check.hidden)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.checks import CHECKS, run_check
+from autograder.checks import CHECKS, Evidence, run_check
 from autograder.errors import NotebookError
-from autograder.grading import grade_notebooks, prepare_submission
+from autograder.grading import collect_in_process, grade_notebooks
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
 NAMES = sorted(path.stem for path in SUBMISSIONS.glob("*.ipynb"))
@@ -21,21 +21,27 @@ def expected(name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def reference_data(real_data_dir):
+    from autograder.inputs import ProbeInputs
     from autograder.reference import ReferenceData
 
-    return ReferenceData.load(real_data_dir)
+    data = ReferenceData.load(real_data_dir)
+    return data, ProbeInputs.from_reference(data)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_checks_that_need_no_training_fail_exactly_where_expected(name, reference_data):
+    from autograder.reference import trained_reference_model
+
+    data, inputs = reference_data
     want = expected(name)
     try:
-        sub = prepare_submission(SUBMISSIONS / f"{name}.ipynb", reference_data)
+        artifacts = collect_in_process(SUBMISSIONS / f"{name}.ipynb", inputs, train=False)
     except NotebookError as error:
         assert want["error"] and want["error"] in str(error)
         return
     assert want["error"] is None
-    results = {check.id: run_check(check, sub) for check in CHECKS if not check.needs_training}
+    evidence = Evidence(artifacts, data, lambda: trained_reference_model(data))
+    results = {check.id: run_check(check, evidence) for check in CHECKS if not check.needs_training}
     failing = {check_id for check_id, result in results.items() if not result.passed}
     assert failing == set(want["failing"]) & set(results)
     for check_id in failing:
@@ -44,8 +50,9 @@ def test_checks_that_need_no_training_fail_exactly_where_expected(name, referenc
 
 @pytest.fixture(scope="module")
 def graded(real_data_dir):
-    """Every submission graded in one batch, as an instructor would run it."""
-    reports = grade_notebooks([SUBMISSIONS], data_dir=real_data_dir)
+    """Every submission graded in one batch, in this process so that identical trainings are shared
+    (these notebooks are the kit's own; tests/test_sandbox.py grades untrusted ones in the sandbox)."""
+    reports = grade_notebooks([SUBMISSIONS], data_dir=real_data_dir, sandbox=False)
     return {Path(report.submission).stem: report for report in reports}
 
 

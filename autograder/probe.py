@@ -1,0 +1,306 @@
+"""Run a submission's functions on the kit's inputs and keep only what they produced, as plain data.
+
+This is the only module that calls student code while grading. It runs wherever the student's
+code runs — in the sandbox's child process when grading (``python -m autograder.probe SCRATCH``),
+or in-process for a student's self-check and in nbgrader's kernel — and produces an
+``Artifacts`` record: numpy arrays, JSON-able values, and Keras models. When it runs in the
+sandbox, the artifacts are written to files that the trusted process reads back without ever
+unpickling them (``autograder.artifacts``), and the checks judge only those.
+
+Nothing here decides a grade; a probe that raises becomes a message in the student's terms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from autograder.assignment import EPOCHS, N_VALID, SEED
+
+SPLIT_SMALL = (100, 10)  # split_validation called again on 100 images with n_valid=10
+NORMALIZE_SAMPLE = 2000
+PREDICT_SAMPLE = 500
+
+
+class TimeLimitExceeded(BaseException):
+    """Raised by the alarm in the middle of student code. A BaseException, so that a student's
+    `except Exception:` does not swallow it."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None):
+    """Interrupt the block after ``seconds`` (main thread only; the sandbox's wall clock backs it up)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise TimeLimitExceeded(seconds)
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class StudentError(Exception):
+    """A student's function failed; the message says what to fix."""
+
+    def __init__(self, message: str, not_done: bool = False):
+        super().__init__(message)
+        self.not_done = not_done
+
+
+@dataclass
+class Artifacts:
+    """Everything the checks look at. Plain data: arrays, strings, numbers, lists, dicts, models."""
+
+    errors: dict[str, str] = field(default_factory=dict)  # probe -> why it produced nothing
+    not_done: set[str] = field(default_factory=set)  # probes whose function is still a stub
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)  # JSON-able facts
+    models: dict[str, Any] = field(default_factory=dict)  # name -> Keras model
+
+    def failed(self, probe: str) -> str | None:
+        return self.errors.get(probe)
+
+
+def describe_exception(name: str, error: BaseException) -> str:
+    """`name` raised X at line N of your cell (code): message — or "not done yet" for a stub."""
+    if isinstance(error, NotImplementedError):
+        return f"not done yet: `{name}` still raises NotImplementedError; replace it with your code"
+    where = ""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if frame.filename.startswith("<") and " cell " in frame.filename:
+            where = f" at line {frame.lineno} of your cell ({(frame.line or '').strip()})"
+            break
+    text = str(error).strip().splitlines()
+    summary = text[0][:300] if text else ""
+    return f"`{name}` raised {type(error).__name__}{where}: {summary}"
+
+
+class Prober:
+    """Calls the student's functions with the kit's inputs and records what comes back."""
+
+    def __init__(self, functions: dict[str, Callable | None], cell_errors: list[str] = (), call_seconds=None):
+        self.functions = functions
+        self.cell_errors = list(cell_errors)
+        self.call_seconds = call_seconds
+        self.artifacts = Artifacts()
+
+    def call(self, name: str, *args, seconds: float | None = None, **kwargs):
+        function = self.functions.get(name)
+        if function is None:
+            causes = [e for e in self.cell_errors if f"`{name}`" in e] or self.cell_errors
+            why = f" ({'; '.join(causes)})" if causes else ""
+            raise StudentError(f"`{name}` is not defined{why}: write it in its solution cell with exactly that name")
+        limit = seconds or self.call_seconds
+        try:
+            with time_limit(limit):
+                return function(*args, **kwargs)
+        except TimeLimitExceeded:
+            raise StudentError(f"`{name}` ran longer than {limit:g} s and was stopped (an endless loop?)") from None
+        except NotImplementedError as error:
+            raise StudentError(describe_exception(name, error), not_done=True) from None
+        except StudentError:
+            raise
+        except (Exception, SystemExit) as error:  # sys.exit() in student code is a failure, not an exit
+            raise StudentError(describe_exception(name, error)) from None
+
+    def run(self, probe: str, body: Callable[[], None]) -> None:
+        try:
+            body()
+        except StudentError as error:
+            self.artifacts.errors[probe] = str(error)
+            if error.not_done:
+                self.artifacts.not_done.add(probe)
+        except Exception as error:  # what the student returned tripped the probe: still a result
+            self.artifacts.errors[probe] = f"what `{probe}` produced could not be read: {type(error).__name__}: {error}"
+
+
+def plain_array(value: Any, what: str) -> np.ndarray:
+    """A real numpy array of numbers from whatever was returned (a Tensor, a list, an impostor)."""
+    if value is None:
+        raise StudentError(f"{what} returned None: add a `return` statement")
+    try:
+        array = np.array(value, copy=True)
+    except Exception:
+        raise StudentError(f"{what} returned a {type(value).__name__}, which is not an array") from None
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise StudentError(f"{what} returned a {type(value).__name__}, which is not an array of numbers")
+    return np.ascontiguousarray(array)
+
+
+def probe_normalize(p: Prober, inputs) -> None:
+    images = inputs.train_images[:NORMALIZE_SAMPLE].copy()
+    result = p.call("normalize", images)
+    p.artifacts.arrays["normalize_input_after"] = np.array(images, copy=True)
+    p.artifacts.arrays["normalize_output"] = plain_array(result, "`normalize`")
+
+
+def unpack_split(result: Any) -> list[np.ndarray]:
+    try:
+        (X_train, y_train), (X_valid, y_valid) = result
+    except (TypeError, ValueError):
+        raise StudentError("`split_validation` must return ((X_train, y_train), (X_valid, y_valid))") from None
+    return [plain_array(part, "`split_validation`") for part in (X_train, y_train, X_valid, y_valid)]
+
+
+def probe_split(p: Prober, inputs) -> None:
+    X, y = inputs.train_scaled, inputs.train_labels
+    parts = unpack_split(p.call("split_validation", X, y))
+    for name, part in zip(("X_train", "y_train", "X_valid", "y_valid"), parts):
+        p.artifacts.arrays[f"split_{name}"] = part
+    n, n_valid = SPLIT_SMALL
+    small = unpack_split(p.call("split_validation", X[:n], y[:n], n_valid=n_valid))
+    p.artifacts.values["split_small_lengths"] = [int(len(part)) for part in small]
+
+
+def probe_samples_plot(p: Prober, inputs) -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    before = set(plt.get_fignums())
+    try:
+        fig = p.call("plot_samples", inputs.train_scaled[:60], inputs.train_labels[:60])
+        if not isinstance(fig, Figure):
+            raise StudentError(
+                f"`plot_samples` returned {type(fig).__name__}, not the Figure: create it with "
+                "fig, axes = plt.subplots(...) and `return fig`"
+            )
+        # The figure itself, drawn as SVG with its text kept as text: the grader reads the images,
+        # titles and axes from the drawing, not from anything this process says about it.
+        import io
+
+        import matplotlib
+
+        drawing = io.StringIO()
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.image_inline": True}):
+            fig.savefig(drawing, format="svg")
+        p.artifacts.values["plot_svg"] = drawing.getvalue()
+    finally:
+        for number in set(plt.get_fignums()) - before:
+            plt.close(number)
+
+
+def probe_build_model(p: Prober, inputs) -> None:
+    import keras
+
+    model = p.call("build_model")
+    if model is None:
+        raise StudentError("`build_model` returned None: `return model`")
+    if not isinstance(model, keras.Model):
+        raise StudentError(f"`build_model` returned a {type(model).__name__}, not a Keras model")
+    p.artifacts.models["built"] = model
+
+
+def probe_compile(p: Prober, inputs) -> None:
+    from autograder.reference import build_reference_model
+
+    compiled = p.call("compile_model", build_reference_model())
+    if compiled is None:
+        raise StudentError("`compile_model` returned None: compile the model and `return model`")
+    if not getattr(compiled, "compiled", False):
+        raise StudentError("the model is not compiled: call model.compile(loss=..., optimizer=..., metrics=[...])")
+    p.artifacts.models["compiled"] = compiled
+
+
+def probe_training(p: Prober, inputs, *, progress=None, seconds=None, cache=None, owner="") -> None:
+    import keras
+
+    from autograder.training import override_fit_options, use_fast_execution
+
+    calls: list = []
+    keras.utils.set_random_seed(SEED)
+    step = "build_model"
+    try:
+        model = p.call("build_model")
+        step = "compile_model"
+        compiled = p.call("compile_model", model)
+        if compiled is None:
+            raise StudentError("`compile_model` returned None: return the compiled model")
+        use_fast_execution(compiled)
+        callbacks = [progress] if progress is not None else []
+        override_fit_options(compiled, verbose=0, callbacks=callbacks, calls=calls, seed=SEED, cache=cache, owner=owner)
+        step = "train_model"
+        X_train, y_train = inputs.train_scaled[N_VALID:], inputs.train_labels[N_VALID:]
+        X_valid, y_valid = inputs.train_scaled[:N_VALID], inputs.train_labels[:N_VALID]
+        history = p.call("train_model", compiled, X_train, y_train, X_valid, y_valid, epochs=EPOCHS, seconds=seconds)
+    except StudentError as error:
+        raise StudentError(f"training failed: {error}", error.not_done) from None
+    values = getattr(history, "history", None)
+    record = {
+        "returned": type(history).__name__,
+        "history": (
+            {str(k): [float(v) for v in series] for k, series in values.items()} if isinstance(values, dict) else None
+        ),
+        "fit_calls": len(calls),
+        "reused_from": getattr(history, "reused_from", None),
+    }
+    if calls:
+        # The data itself, for the grader to compare: a verdict computed here could be forged.
+        arguments = calls[-1].arguments
+        validation = arguments.get("validation_data")
+        record["validation_split"] = float(arguments.get("validation_split") or 0.0)
+        if isinstance(validation, (tuple, list)) and len(validation) >= 2:
+            p.artifacts.arrays["fit_validation_x"] = plain_array(validation[0], "the validation data")
+            p.artifacts.arrays["fit_validation_y"] = plain_array(validation[1], "the validation data")
+    p.artifacts.values["training"] = record
+    p.artifacts.models["trained"] = compiled
+
+
+def probe_predict_labels(p: Prober, inputs) -> None:
+    model = inputs.prediction_model()
+    images = inputs.X_test_sample
+    p.artifacts.arrays["predict_output"] = plain_array(p.call("predict_labels", model, images), "`predict_labels`")
+
+
+PROBES: tuple[tuple[str, Callable], ...] = (
+    ("normalize", probe_normalize),
+    ("split", probe_split),
+    ("samples_plot", probe_samples_plot),
+    ("build_model", probe_build_model),
+    ("compile", probe_compile),
+    ("training", probe_training),
+    ("predict_labels", probe_predict_labels),
+)
+
+
+def collect(
+    functions,
+    inputs,
+    *,
+    cell_errors=(),
+    train: bool = True,
+    progress=None,
+    call_seconds: float | None = None,
+    training_seconds: float | None = None,
+    cache=None,
+    owner: str = "",
+) -> Artifacts:
+    """Run every probe (training only when ``train``) and return what they produced."""
+    import warnings
+
+    prober = Prober(functions, cell_errors, call_seconds)
+    for name, probe in PROBES:
+        if name == "training" and not train:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a student's warnings are not failures
+            if name == "training":
+                prober.run(
+                    name,
+                    lambda: probe(prober, inputs, progress=progress, seconds=training_seconds, cache=cache, owner=owner),
+                )
+            else:
+                prober.run(name, lambda probe=probe: probe(prober, inputs))
+    return prober.artifacts

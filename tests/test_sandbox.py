@@ -1,0 +1,187 @@
+"""Grading untrusted notebooks: the attack suite, faults as results, resuming a killed batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.grading import grade_notebooks
+from autograder.limits import Limits
+from autograder.sandbox import isolation
+
+ATTACKS = Path(__file__).parent / "attacks"
+SUBMISSIONS = Path(__file__).parent / "submissions"
+ATTACK_NAMES = sorted(path.stem for path in ATTACKS.glob("*.ipynb"))
+# Small limits keep the suite quick; the attacks that loop are stopped by them.
+TEST_LIMITS = Limits(submission_seconds=120, cell_seconds=15, training_seconds=60)
+
+needs_isolation = pytest.mark.skipif(
+    os.geteuid() != 0, reason="full isolation (namespaces, another user) needs the grader to run as root"
+)
+
+
+class Listener:
+    """A TCP server on loopback outside the sandbox: an attack that reaches it has network access."""
+
+    def __init__(self, port: int):
+        self.connections = 0
+        self.server = socket.create_server(("127.0.0.1", port))
+        self.server.settimeout(0.5)
+        self.running = True
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while self.running:
+            try:
+                connection, _ = self.server.accept()
+                self.connections += 1
+                connection.close()
+            except OSError:
+                continue
+
+    def close(self):
+        self.running = False
+        self.thread.join()
+        self.server.close()
+
+
+@pytest.fixture(scope="module")
+def attacked(real_data_dir, tmp_path_factory):
+    """The whole attack suite graded in one batch, as an instructor would."""
+    sys.path.insert(0, str(ATTACKS))
+    from make_attacks import NETWORK_PORT
+
+    listener = Listener(NETWORK_PORT)
+    results = tmp_path_factory.mktemp("results")
+    try:
+        reports = grade_notebooks([ATTACKS], data_dir=real_data_dir, limits=TEST_LIMITS, results=results)
+    finally:
+        listener.close()
+    return {Path(r.submission).stem: r for r in reports}, listener
+
+
+@needs_isolation
+def test_the_machine_gives_full_isolation():
+    assert isolation() == "namespaces"
+
+
+@needs_isolation
+@pytest.mark.parametrize("name", ATTACK_NAMES)
+def test_each_attack_gets_its_honest_score_and_a_reason(name, attacked):
+    reports, _ = attacked
+    expected = json.loads((ATTACKS / f"{name}.expected.json").read_text())
+    report = reports[name]
+    assert report.score == expected["score"], [(c.id, c.message) for c in report.checks]
+    assert report.max_score == 100
+    for where, phrase in expected["messages"].items():
+        message = report.error if where == "error" else next(c.message for c in report.checks if c.id == where)
+        assert message and phrase in message, message
+    text = json.dumps(report.to_json())
+    for secret in expected["never"]:
+        assert secret not in text
+
+
+@needs_isolation
+def test_no_attack_reached_the_network(attacked):
+    _, listener = attacked
+    assert listener.connections == 0
+
+
+@needs_isolation
+def test_every_attack_was_graded_and_the_grader_survived(attacked):
+    reports, _ = attacked
+    assert sorted(reports) == ATTACK_NAMES
+
+
+def test_without_namespaces_the_limits_still_stop_runaway_code(real_data_dir, monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("autograder.sandbox._isolation", "limits-only")
+    out = io.StringIO()
+    names = ["loops_forever", "allocates_all_memory", "calls_os_exit"]
+    reports = grade_notebooks(
+        [ATTACKS / f"{name}.ipynb" for name in names], data_dir=real_data_dir, limits=TEST_LIMITS, out=out
+    )
+    assert "sandbox: limits-only" in out.getvalue() and "the network and the grader's files stay reachable" in out.getvalue()
+    by_name = {Path(r.submission).stem: r for r in reports}
+    assert "ran longer than" in by_name["loops_forever"].checks[0].message
+    assert "MemoryError" in by_name["allocates_all_memory"].checks[0].message
+    assert "no readable results" in by_name["calls_os_exit"].error
+    assert all(r.score == 0 for r in reports)
+
+
+def run_cli(*args, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, "-m", "autograder", "grade", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        **kwargs,
+    )
+
+
+def test_a_killed_batch_resumes_without_losing_or_duplicating_a_grade(tmp_path, real_data_dir):
+    notebooks = [
+        SUBMISSIONS / "unfilled_stubs.ipynb",
+        ATTACKS / "loops_forever.ipynb",
+        SUBMISSIONS / "not_json.ipynb",
+        ATTACKS / "calls_sys_exit.ipynb",
+    ]
+    results = tmp_path / "results"
+    report = tmp_path / "grades.json"
+    common = ["--results", str(results), "--json", str(report), "--cell-time-limit", "10",
+              "--data-dir", str(real_data_dir)]
+    first = run_cli(*map(str, notebooks), *common)
+    deadline = time.monotonic() + 300
+    while not list(results.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert list(results.glob("*.json")), "the first result never appeared"
+    os.killpg(first.pid, signal.SIGKILL)  # the grader dies mid-batch (while the endless loop runs)
+    first.wait()
+    first.stdout.close()
+    assert not report.exists()
+    done_before = {path.name: path.stat().st_mtime_ns for path in results.glob("*.json")}
+    assert 1 <= len(done_before) < len(notebooks)
+
+    second = run_cli(*map(str, notebooks), *common)
+    output, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, output
+    graded = json.loads(report.read_text())
+    assert [entry["submission"] for entry in graded] == [str(n) for n in notebooks]
+    assert len(list(results.glob("*.json"))) == len(notebooks)  # one result each, none twice
+    for name, mtime in done_before.items():
+        assert (results / name).stat().st_mtime_ns == mtime  # kept, not graded again
+    assert output.count("graded earlier") == len(done_before)
+    assert [entry["score"] for entry in graded] == [0, 0, 0, 0]
+
+
+def test_grading_the_same_submission_twice_gives_the_same_result(real_data_dir):
+    notebook = ATTACKS / "edits_test_cells_points_and_setup.ipynb"
+    first, second = (grade_notebooks([notebook], data_dir=real_data_dir, limits=TEST_LIMITS)[0] for _ in range(2))
+    assert first.to_json() == second.to_json()
+    assert first.score == 10
+
+
+@pytest.mark.slow
+def test_a_mixed_batch_of_correct_wrong_broken_and_hostile_submissions(real_data_dir, tmp_path):
+    batch = {
+        SUBMISSIONS / "passes_all.ipynb": 100,
+        SUBMISSIONS / "labels_divided_by_255.ipynb": 90,
+        SUBMISSIONS / "unfilled_stubs.ipynb": 0,
+        SUBMISSIONS / "not_json.ipynb": 0,
+        ATTACKS / "kills_the_grader.ipynb": 0,
+        ATTACKS / "forges_the_results_files.ipynb": 10,
+    }
+    reports = grade_notebooks(list(batch), data_dir=real_data_dir, results=tmp_path / "results")
+    assert {r.submission: r.score for r in reports} == {str(path): score for path, score in batch.items()}
