@@ -70,11 +70,10 @@ class CheckResult:
 
 @dataclass
 class Evidence:
-    """What a check may look at: the artifacts, the kit's data and the kit's prediction model."""
+    """What a check may look at: the artifacts and the kit's data."""
 
     artifacts: Artifacts
     data: Any  # autograder.reference.ReferenceData, with the test labels the student never sees
-    prediction_model: Callable[[], Any]  # the model the predict_labels probe was given, rebuilt here
 
     def produced(self, probe: str, *, model: str | None = None) -> None:
         """Fail the check with the probe's own message when the student's function produced nothing."""
@@ -400,7 +399,9 @@ def check_test_accuracy(ev: Evidence) -> str:
 
 def check_predict_labels(ev: Evidence) -> str:
     ev.produced("predict_labels")
-    model = ev.prediction_model()
+    from autograder.reference import prediction_model
+
+    model = prediction_model()  # the same model the probe gave the student's function
     images = ev.data.X_test[:PREDICT_SAMPLE]
     predicted = ev.array("predict_output")
     if predicted.shape == (len(images), 10):

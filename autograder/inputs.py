@@ -28,48 +28,32 @@ class ProbeInputs:
     train_labels: np.ndarray  # uint8 (60000,)
     train_scaled: np.ndarray  # float32, the kit's train_images / 255
     X_test_sample: np.ndarray  # float32, the first test images, normalized
-    prediction_weights: list[np.ndarray]  # the briefly trained reference model's weights
 
     @classmethod
     def from_reference(cls, data) -> "ProbeInputs":
-        from autograder.reference import trained_reference_model
-
         return cls(
             train_images=frozen(data.train_images.copy()),
             train_labels=frozen(data.train_labels.copy()),
             train_scaled=data.train_scaled,
             X_test_sample=frozen(data.X_test[:PREDICT_SAMPLE].copy()),
-            prediction_weights=trained_reference_model(data).get_weights(),
         )
-
-    def prediction_model(self):
-        """A fresh copy each time, so that a student's function cannot change what the next one sees."""
-        from autograder.reference import build_reference_model
-
-        model = build_reference_model()
-        model.set_weights(self.prediction_weights)
-        return model
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        weights = {f"weight_{i}": w for i, w in enumerate(self.prediction_weights)}
         np.savez(
             folder / "inputs.npz",
             train_images=self.train_images,
             train_labels=self.train_labels,
             train_scaled=self.train_scaled,
             X_test_sample=self.X_test_sample,
-            **weights,
         )
 
     @classmethod
     def load(cls, folder: Path) -> "ProbeInputs":
         with np.load(folder / "inputs.npz", allow_pickle=False) as saved:
-            weights = [saved[f"weight_{i}"] for i in range(len([n for n in saved.files if n.startswith("weight_")]))]
             return cls(
                 train_images=frozen(saved["train_images"]),
                 train_labels=frozen(saved["train_labels"]),
                 train_scaled=frozen(saved["train_scaled"]),
                 X_test_sample=frozen(saved["X_test_sample"]),
-                prediction_weights=weights,
             )

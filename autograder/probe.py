@@ -259,7 +259,9 @@ def probe_training(p: Prober, inputs, *, progress=None, seconds=None, cache=None
 
 
 def probe_predict_labels(p: Prober, inputs) -> None:
-    model = inputs.prediction_model()
+    from autograder.reference import prediction_model
+
+    model = prediction_model()
     images = inputs.X_test_sample
     p.artifacts.arrays["predict_output"] = plain_array(p.call("predict_labels", model, images), "`predict_labels`")
 

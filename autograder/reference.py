@@ -64,27 +64,20 @@ def read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
-_trained_weights: dict[int, list] = {}
+def prediction_model(seed: int = SEED):
+    """The lesson's model with random weights and random biases, for checking prediction code.
 
-
-def trained_reference_model(data: ReferenceData, seed: int = SEED):
-    """A fresh copy of the lesson's model after one short epoch of training.
-
-    Checks of prediction code need a model whose answers differ from image to image: an
-    untrained network gives nearly every image the same class, which hides mistakes such as
-    scaling the images twice. The weights are trained once per process; each call returns a new
-    model holding them, so a student's function cannot alter what the next check sees.
+    Its answers must differ from image to image and change when the images are scaled: with
+    zero biases a ReLU network's arg-max does not change when its input is divided by 255 (it is
+    positively homogeneous), which would hide a second scaling of the images. Random biases break
+    that, without the cost of training. Each call returns a new model with the same weights, so a
+    student's function cannot alter what the next check sees.
     """
-    if seed not in _trained_weights:
-        from autograder.training import use_fast_execution
-
-        model = build_reference_model(seed)
-        model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
-        use_fast_execution(model)
-        model.fit(data.X_train[:10000], data.y_train[:10000], epochs=1, verbose=0)
-        _trained_weights[seed] = model.get_weights()
     model = build_reference_model(seed)
-    model.set_weights(_trained_weights[seed])
+    generator = np.random.default_rng(seed)
+    model.set_weights(
+        [w if w.ndim > 1 else generator.normal(0.0, 0.5, w.shape).astype(w.dtype) for w in model.get_weights()]
+    )
     return model
 
 

@@ -38,13 +38,13 @@ def load_for_self_check(notebook: str | Path, *, full: bool = False, data_dir=No
     from autograder.checks import Evidence
     from autograder.grading import collect_in_process
     from autograder.inputs import ProbeInputs
-    from autograder.reference import ReferenceData, trained_reference_model
+    from autograder.reference import ReferenceData
     from autograder.training import quiet_tensorflow
 
     quiet_tensorflow()
     data = ReferenceData.load(data_dir)
     artifacts = collect_in_process(Path(notebook), ProbeInputs.from_reference(data), train=full)
-    return Evidence(artifacts, data, lambda: trained_reference_model(data))
+    return Evidence(artifacts, data)
 
 
 def self_check(notebook: str | Path, *, full: bool = False, data_dir=None) -> SelfCheckReport:

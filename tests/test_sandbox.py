@@ -1,4 +1,8 @@
-"""Grading untrusted notebooks: the attack suite, faults as results, resuming a killed batch."""
+"""Grading untrusted notebooks: the attack suite, faults as results, resuming a killed batch.
+
+Most of these run whole submissions through the sandbox (a few minutes in all), so they are
+marked slow: `make test` runs them, plain `pytest` does not.
+"""
 
 from __future__ import annotations
 
@@ -75,6 +79,7 @@ def test_the_machine_gives_full_isolation():
     assert isolation() == "namespaces"
 
 
+@pytest.mark.slow
 @needs_isolation
 @pytest.mark.parametrize("name", ATTACK_NAMES)
 def test_each_attack_gets_its_honest_score_and_a_reason(name, attacked):
@@ -91,18 +96,21 @@ def test_each_attack_gets_its_honest_score_and_a_reason(name, attacked):
         assert secret not in text
 
 
+@pytest.mark.slow
 @needs_isolation
 def test_no_attack_reached_the_network(attacked):
     _, listener = attacked
     assert listener.connections == 0
 
 
+@pytest.mark.slow
 @needs_isolation
 def test_every_attack_was_graded_and_the_grader_survived(attacked):
     reports, _ = attacked
     assert sorted(reports) == ATTACK_NAMES
 
 
+@pytest.mark.slow
 def test_without_namespaces_the_limits_still_stop_runaway_code(real_data_dir, monkeypatch, capsys):
     import io
 
@@ -131,6 +139,7 @@ def run_cli(*args, **kwargs):
     )
 
 
+@pytest.mark.slow
 def test_a_killed_batch_resumes_without_losing_or_duplicating_a_grade(tmp_path, real_data_dir):
     notebooks = [
         SUBMISSIONS / "unfilled_stubs.ipynb",
@@ -166,6 +175,7 @@ def test_a_killed_batch_resumes_without_losing_or_duplicating_a_grade(tmp_path, 
     assert [entry["score"] for entry in graded] == [0, 0, 0, 0]
 
 
+@pytest.mark.slow
 def test_grading_the_same_submission_twice_gives_the_same_result(real_data_dir):
     notebook = ATTACKS / "edits_test_cells_points_and_setup.ipynb"
     first, second = (grade_notebooks([notebook], data_dir=real_data_dir, limits=TEST_LIMITS)[0] for _ in range(2))

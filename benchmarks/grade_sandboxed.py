@@ -1,0 +1,58 @@
+"""What the sandbox costs: grading one correct submission against training its model, in one run.
+
+Prints two JSON lines and a ratio: the seconds the fast path takes to train the reference
+solution's model (in a fresh process, as a grader would), and the seconds ``grade_notebooks``
+takes to grade the same solution in the sandbox, from the notebook to the report (start-up of the
+child, probes, training, artifacts, checks). The issue's goal: grading ≤ 1.2 × training.
+
+    .venv/bin/python benchmarks/grade_sandboxed.py
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "tests" / "submissions" / "passes_all.ipynb"
+
+
+def training_seconds() -> dict:
+    child = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "train_reference.py"), "--one", "fast"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def grading_seconds() -> dict:
+    from autograder.grading import grade_notebooks
+    from autograder.reference import ReferenceData
+    from autograder.sandbox import isolation
+
+    ReferenceData.load()  # the data is read once per batch, not per submission
+    started = time.perf_counter()
+    report = grade_notebooks([NOTEBOOK])[0]
+    return {
+        "setting": "grade_in_sandbox",
+        "isolation": isolation(),
+        "score": report.score,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def main() -> None:
+    train = training_seconds()
+    print(json.dumps({"setting": "train_fast_path", "seconds": train["seconds"], "test_accuracy": train["test_accuracy"]}))
+    grade = grading_seconds()
+    print(json.dumps(grade))
+    print(json.dumps({"setting": "ratio", "grading_over_training": round(grade["seconds"] / train["seconds"], 2)}))
+
+
+if __name__ == "__main__":
+    main()
