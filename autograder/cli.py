@@ -96,6 +96,7 @@ def _grade(args: argparse.Namespace) -> int:
         sandbox=not args.unsandboxed,
         limits=limits,
         results=args.results,
+        private=[args.json] if args.json else [],
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -161,8 +161,12 @@ def grade_notebooks(
     sandbox: bool = True,
     limits=None,
     results: Path | None = None,
+    private: Iterable[Path] = (),
 ) -> list[GradeReport]:
-    """Grade every notebook; with ``results``, store each result as it is known and skip those stored."""
+    """Grade every notebook; with ``results``, store each result as it is known and skip those stored.
+
+    ``private``: more files the sandboxed code must not read (the gradebook being written).
+    """
     from autograder.inputs import ProbeInputs
     from autograder.reference import ReferenceData
     from autograder.limits import Limits
@@ -188,7 +192,11 @@ def grade_notebooks(
         inputs.save(batch)
         os.chmod(inputs_file, 0o444)
         os.chmod(batch, 0o755)
-    hide = sorted({p.resolve().parent for p in notebooks} | ({results.resolve()} if results else set()))
+    hide = sorted(
+        {p.resolve().parent for p in notebooks}
+        | ({results.resolve()} if results else set())
+        | {Path(p).resolve() for p in private if Path(p).exists()}
+    )
     reports = []
     try:
         for number, path in enumerate(notebooks, start=1):

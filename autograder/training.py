@@ -239,12 +239,6 @@ class TrainingRun:
         return max((len(series) for series in self.history_dict.values()), default=0)
 
 
-def measure_accuracy(model: Any, images: np.ndarray, labels: np.ndarray) -> float:
-    """Accuracy computed by the kit from the model's predictions (not from the student's metrics)."""
-    predictions = np.asarray(model.predict(images, batch_size=1000, verbose=0))
-    return float(np.mean(np.argmax(predictions, axis=-1) == labels))
-
-
 def train_submission(
     functions: dict[str, Callable | None],
     data,
@@ -292,6 +286,8 @@ def train_submission(
         run.train_seconds = time.perf_counter() - start
         run.reused_from = getattr(run.history, "reused_from", None)
         step = "evaluation"
+        from autograder.checks import measure_accuracy
+
         run.test_accuracy = measure_accuracy(compiled, data.X_test, data.test_labels)
     except Exception as error:  # the student's code failed: that is a result, not a crash of the grader
         run.error = describe_error(step, error)
