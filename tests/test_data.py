@@ -31,9 +31,10 @@ def test_the_arrays_equal_what_keras_load_data_returns(real_data_dir, tmp_path, 
     cache.mkdir(parents=True)
     for spec in FILES:
         shutil.copy(real_data_dir / spec.name, cache / spec.name)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     import keras
 
+    # Keras reads $KERAS_HOME once, when it is first imported (maybe by an earlier test).
+    monkeypatch.setattr("keras.src.backend.config.keras_home", lambda: str(tmp_path / "keras_home"))
     theirs = keras.datasets.fashion_mnist.load_data()
     ours = load_fashion_mnist(real_data_dir)
     for mine, keras_array in zip((*ours[0], *ours[1]), (*theirs[0], *theirs[1])):
