@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grade.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="notebooks, or folders holding them")
     grade.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON to FILE")
+    grade.add_argument("--csv", type=Path, metavar="FILE", help="also write a CSV gradebook to FILE")
+    grade.add_argument(
+        "--gradescope", type=Path, metavar="DIR", help="also write a Gradescope results.json per submission under DIR"
+    )
     grade.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST .gz files")
     grade.add_argument(
         "--results",
@@ -80,9 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    import json
-
     from autograder.grading import grade_notebooks
+    from autograder.reports import write_csv, write_gradescope, write_json
 
     limits = Limits(
         submission_seconds=args.time_limit,
@@ -96,11 +99,14 @@ def _grade(args: argparse.Namespace) -> int:
         sandbox=not args.unsandboxed,
         limits=limits,
         results=args.results,
-        private=[args.json] if args.json else [],
+        private=[path for path in (args.json, args.csv, args.gradescope) if path],
     )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps([report.to_json() for report in reports], indent=2) + "\n")
+        write_json(reports, args.json)
+    if args.csv:
+        write_csv(reports, args.csv)
+    if args.gradescope:
+        write_gradescope(reports, args.gradescope)
     graded = sum(report.error is None for report in reports)
     print(f"\n{len(reports)} submissions: {graded} graded, {len(reports) - graded} could not be graded")
     return 0
