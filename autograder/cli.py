@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="limit for one cell or one function call (training aside)")
     grade.add_argument("--memory-limit", type=float, default=limits.memory_bytes / 1024**3, metavar="GIB",
                        help="address-space limit of a submission's process")
+    grade.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="grade N submissions at once, each in its own sandbox")
     grade.add_argument("--unsandboxed", action="store_true",
                        help="run the notebooks' code in this process: only for notebooks you trust")
     grade.set_defaults(run=_grade)
@@ -100,6 +102,7 @@ def _grade(args: argparse.Namespace) -> int:
         limits=limits,
         results=args.results,
         private=[path for path in (args.json, args.csv, args.gradescope) if path],
+        workers=args.workers,
     )
     if args.json:
         write_json(reports, args.json)

@@ -9,11 +9,16 @@ and score 0, and the others are still graded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -91,7 +96,7 @@ def scratch_root() -> Path:
     return root if os.stat(root).st_mode & 0o001 else Path("/tmp")
 
 
-def grade_in_sandbox(path: Path, data, inputs_file: Path, limits, *, hide=()) -> GradeReport:
+def grade_in_sandbox(path: Path, data, inputs_file: Path, limits, *, hide=(), judging=None) -> GradeReport:
     from autograder.artifacts import ArtifactError, read_artifacts
     from autograder.sandbox import run_child
     from autograder.sanitize import write_sanitized
@@ -113,7 +118,8 @@ def grade_in_sandbox(path: Path, data, inputs_file: Path, limits, *, hide=()) ->
         except (ArtifactError, OSError, ValueError) as error:
             tail = run.stderr_tail.strip().splitlines()[-1:] or ["no message"]
             return ungraded(path, f"the notebook's code produced no readable results ({error}; last words: {tail[0][:300]})")
-        return judge(path, artifacts, data)
+        with judging or contextlib.nullcontext():
+            return judge(path, artifacts, data)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -162,6 +168,7 @@ def grade_notebooks(
     limits=None,
     results: Path | None = None,
     private: Iterable[Path] = (),
+    workers: int = 1,
 ) -> list[GradeReport]:
     """Grade every notebook; with ``results``, store each result as it is known and skip those stored.
 
@@ -199,25 +206,37 @@ def grade_notebooks(
     )
     reports = []
     try:
-        for number, path in enumerate(notebooks, start=1):
+        progress = Progress(len(notebooks), out)
+
+        def grade_one(path: Path) -> GradeReport:
             report = stored_report(results, path)
             if report is not None:
                 report.notes.append("graded earlier: result read from the results folder")
-            else:
-                if out:
-                    print(f"[{number}/{len(notebooks)}] grading {path}", file=out, flush=True)
-                try:
-                    if sandbox:
-                        report = grade_in_sandbox(path, data, inputs_file, limits, hide=hide)
-                    else:
-                        report = grade_unsandboxed(path, data, inputs, cache)
-                except Exception as error:  # a fault of this submission must never stop the batch
-                    report = ungraded(path, f"the grader failed on this notebook: {type(error).__name__}: {error}")
-                if results is not None:
-                    store_report(results, path, report)
-            reports.append(report)
-            if out:
-                print(format_report(report), file=out, flush=True)
+                return report
+            progress.started(path)
+            try:
+                if sandbox:
+                    report = grade_in_sandbox(path, data, inputs_file, limits, hide=hide, judging=judging)
+                else:
+                    report = grade_unsandboxed(path, data, inputs, cache)
+            except Exception as error:  # a fault of this submission must never stop the batch
+                report = ungraded(path, f"the grader failed on this notebook: {type(error).__name__}: {error}")
+            if results is not None:
+                store_report(results, path, report)
+            return report
+
+        judging = threading.Lock()  # children run in parallel; the trusted checks one at a time
+        if workers > 1 and sandbox:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(grade_one, path): path for path in notebooks}
+                for future in as_completed(futures):
+                    progress.finished(future.result())
+                reports = [future.result() for future in futures]  # in the order given
+        else:
+            for path in notebooks:
+                reports.append(grade_one(path))
+                progress.finished(reports[-1])
+        progress.close()
     finally:
         shutil.rmtree(batch, ignore_errors=True)
     return reports
@@ -237,6 +256,40 @@ def grade_unsandboxed(path: Path, data, inputs, cache=None) -> GradeReport:
             "training arguments, data and seed"
         )
     return report
+
+
+class Progress:
+    """Where a batch stands: a live line on a terminal, plain lines in a log."""
+
+    def __init__(self, total: int, out):
+        self.total, self.out = total, out
+        self.done = self.failed = 0
+        self.started_at = time.monotonic()
+        self.live = bool(out) and hasattr(out, "isatty") and out.isatty()
+        self.lock = threading.Lock()
+
+    def started(self, path: Path) -> None:
+        if self.out and not self.live:
+            with self.lock:
+                print(f"grading {path}", file=self.out, flush=True)
+
+    def finished(self, report: GradeReport) -> None:
+        if not self.out:
+            return
+        with self.lock:
+            self.done += 1
+            self.failed += report.error is not None
+            elapsed = time.monotonic() - self.started_at
+            left = elapsed / self.done * (self.total - self.done)
+            line = f"[{self.done}/{self.total}] {self.failed} could not be graded, about {left / 60:.0f} min left"
+            if self.live:
+                print("\r\033[K", end="", file=self.out)
+            print(format_report(report), file=self.out)
+            print(line, end="\r" if self.live else "\n", file=self.out, flush=True)
+
+    def close(self) -> None:
+        if self.out and self.live:
+            print(file=self.out, flush=True)
 
 
 STATUS = {"passed": "PASS", "failed": "FAIL", "not_done": "TODO", "skipped": "SKIP"}

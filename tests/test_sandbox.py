@@ -195,3 +195,11 @@ def test_a_mixed_batch_of_correct_wrong_broken_and_hostile_submissions(real_data
     }
     reports = grade_notebooks(list(batch), data_dir=real_data_dir, results=tmp_path / "results")
     assert {r.submission: r.score for r in reports} == {str(path): score for path, score in batch.items()}
+
+
+@pytest.mark.slow
+def test_parallel_workers_grade_like_one_worker(real_data_dir, tmp_path):
+    notebooks = [SUBMISSIONS / "unfilled_stubs.ipynb", SUBMISSIONS / "not_json.ipynb", ATTACKS / "calls_sys_exit.ipynb"]
+    one = grade_notebooks(notebooks, data_dir=real_data_dir, limits=TEST_LIMITS)
+    two = grade_notebooks(notebooks, data_dir=real_data_dir, limits=TEST_LIMITS, workers=2)
+    assert [r.to_json() for r in two] == [r.to_json() for r in one]
