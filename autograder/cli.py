@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument(
         "--gradescope", type=Path, metavar="DIR", help="also write a Gradescope results.json per submission under DIR"
     )
+    grade.add_argument(
+        "--feedback", type=Path, metavar="DIR",
+        help="also write an HTML feedback page per submission (messages, learning curves, confusion matrix) under DIR",
+    )
     grade.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST .gz files")
     grade.add_argument(
         "--results",
@@ -101,7 +105,7 @@ def _grade(args: argparse.Namespace) -> int:
         sandbox=not args.unsandboxed,
         limits=limits,
         results=args.results,
-        private=[path for path in (args.json, args.csv, args.gradescope) if path],
+        private=[path for path in (args.json, args.csv, args.gradescope, args.feedback) if path],
         workers=args.workers,
     )
     if args.json:
@@ -110,6 +114,10 @@ def _grade(args: argparse.Namespace) -> int:
         write_csv(reports, args.csv)
     if args.gradescope:
         write_gradescope(reports, args.gradescope)
+    if args.feedback:
+        from autograder.feedback import write_feedback
+
+        write_feedback(reports, args.feedback)
     graded = sum(report.error is None for report in reports)
     print(f"\n{len(reports)} submissions: {graded} graded, {len(reports) - graded} could not be graded")
     return 0

@@ -36,6 +36,9 @@ class GradeReport:
     error: str | None
     checks: list[CheckResult]
     notes: list[str] = field(default_factory=list)
+    # For the feedback page, not the contract's JSON: the learning curves and the confusion matrix.
+    history: dict[str, list[float]] = field(default_factory=dict)
+    confusion: list[list[int]] | None = None
 
     def to_json(self) -> dict:
         # Exactly the fields of the contract.
@@ -48,9 +51,12 @@ class GradeReport:
         }
 
     @classmethod
-    def from_json(cls, data: dict, notes=()) -> "GradeReport":
+    def from_json(cls, data: dict, notes=(), feedback=None) -> "GradeReport":
         checks = [CheckResult(c["id"], c["points"], c["max_points"], c["passed"], c["message"]) for c in data["checks"]]
-        return cls(data["submission"], data["score"], data["max_score"], data["error"], checks, list(notes))
+        report = cls(data["submission"], data["score"], data["max_score"], data["error"], checks, list(notes))
+        report.history = dict((feedback or {}).get("history") or {})
+        report.confusion = (feedback or {}).get("confusion")
+        return report
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
@@ -76,7 +82,30 @@ def judge(path: Path, artifacts, data) -> GradeReport:
 
     evidence = Evidence(artifacts, data)
     results = [run_check(check, evidence) for check in CHECKS]
-    return GradeReport(str(path), sum(r.points for r in results), MAX_SCORE, None, results)
+    report = GradeReport(str(path), sum(r.points for r in results), MAX_SCORE, None, results)
+    training = artifacts.values.get("training") or {}
+    if isinstance(training.get("history"), dict):
+        report.history = {
+            str(k): [float(v) for v in series if isinstance(v, (int, float))]
+            for k, series in training["history"].items()
+            if isinstance(series, list)
+        }
+    if "trained" in artifacts.models:
+        report.confusion = confusion_matrix(artifacts.models["trained"], data)
+    return report
+
+
+def confusion_matrix(model, data) -> list[list[int]] | None:
+    """Rows: true class; columns: predicted class; on the 10,000 test images, computed by the grader."""
+    import numpy as np
+
+    try:
+        predicted = np.argmax(np.asarray(model.predict(data.X_test, batch_size=1000, verbose=0)), axis=-1)
+    except Exception:
+        return None
+    matrix = np.zeros((10, 10), dtype=int)
+    np.add.at(matrix, (data.test_labels, np.clip(predicted, 0, 9)), 1)
+    return matrix.tolist()
 
 
 def collect_in_process(path: Path, inputs, *, train=True, cache=None, progress=None):
@@ -141,7 +170,7 @@ def stored_report(results: Path | None, path: Path) -> GradeReport | None:
     try:
         stored = json.loads(result_file(results, path).read_text())
         if stored.get("digest") == digest(path):
-            return GradeReport.from_json(stored["report"], stored.get("notes", []))
+            return GradeReport.from_json(stored["report"], stored.get("notes", []), stored.get("feedback"))
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return None
@@ -151,7 +180,12 @@ def store_report(results: Path, path: Path, report: GradeReport) -> None:
     """Write one result atomically: a reader (or a rerun) sees the old file or the new, never half."""
     results.mkdir(parents=True, exist_ok=True)
     target = result_file(results, path)
-    payload = {"digest": digest(path), "report": report.to_json(), "notes": report.notes}
+    payload = {
+        "digest": digest(path),
+        "report": report.to_json(),
+        "notes": report.notes,
+        "feedback": {"history": report.history, "confusion": report.confusion},
+    }
     with tempfile.NamedTemporaryFile("w", dir=results, prefix=".tmp-", suffix=".json", delete=False) as handle:
         json.dump(payload, handle)
         handle.flush()
