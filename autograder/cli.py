@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="limit for one cell or one function call (training aside)")
     grade.add_argument("--memory-limit", type=float, default=limits.memory_bytes / 1024**3, metavar="GIB",
                        help="address-space limit of a submission's process")
+    grade.add_argument(
+        "--nbgrader-db", metavar="URL",
+        help="also write the scores into nbgrader's gradebook (e.g. sqlite:///gradebook.db) for nbgrader export",
+    )
     grade.add_argument("--workers", type=int, default=1, metavar="N",
                        help="grade N submissions at once, each in its own sandbox")
     grade.add_argument("--unsandboxed", action="store_true",
@@ -118,6 +122,10 @@ def _grade(args: argparse.Namespace) -> int:
         from autograder.feedback import write_feedback
 
         write_feedback(reports, args.feedback)
+    if args.nbgrader_db:
+        from autograder.gradebook import write_nbgrader_gradebook
+
+        write_nbgrader_gradebook(reports, args.nbgrader_db)
     graded = sum(report.error is None for report in reports)
     print(f"\n{len(reports)} submissions: {graded} graded, {len(reports) - graded} could not be graded")
     return 0

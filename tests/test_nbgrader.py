@@ -96,3 +96,23 @@ def test_autograde_and_export_score_the_reference_100_and_the_stubs_0(course):
     for cell in graded.cells:
         if cell.metadata.get("nbgrader", {}).get("grade"):
             assert not [o for o in cell.outputs if o.output_type == "error" or o.get("name") == "stderr"], cell.source
+
+
+def test_autograder_grade_writes_nbgrader_s_gradebook_for_export(course, real_data_dir):
+    from autograder.cli import main
+
+    nbgrader(course, "generate_assignment", ASSIGNMENT_ID, "--force")
+    attacks = Path(__file__).parent / "attacks"
+    for student, notebook in (("alice", attacks / "edits_test_cells_points_and_setup.ipynb"), ("bob", STUDENT_NOTEBOOK)):
+        folder = course / "submitted" / student / ASSIGNMENT_ID
+        folder.mkdir(parents=True)
+        shutil.copy(notebook, folder / NOTEBOOK_NAME)
+    status = main([
+        "grade", str(course / "submitted"), "--unsandboxed", "--data-dir", str(real_data_dir),
+        "--results", str(course / "results"), "--nbgrader-db", f"sqlite:///{course / 'gradebook.db'}",
+    ])
+    assert status == 0
+    nbgrader(course, "export")
+    with open(course / "grades.csv", newline="") as grades:
+        scores = {row["student_id"]: float(row["score"]) for row in csv.DictReader(grades)}
+    assert scores == {"alice": 10.0, "bob": 0.0}
