@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--nbgrader-db", metavar="URL",
         help="also write the scores into nbgrader's gradebook (e.g. sqlite:///gradebook.db) for nbgrader export",
     )
+    grade.add_argument("--scheduler", metavar="ADDRESS",
+                       help="grade on an existing Dask cluster (e.g. tcp://10.0.0.5:8786) instead of this machine")
     grade.add_argument("--workers", type=int, default=1, metavar="N",
                        help="grade N submissions at once, each in its own sandbox")
     grade.add_argument("--unsandboxed", action="store_true",
@@ -111,6 +113,7 @@ def _grade(args: argparse.Namespace) -> int:
         results=args.results,
         private=[path for path in (args.json, args.csv, args.gradescope, args.feedback) if path],
         workers=args.workers,
+        scheduler=args.scheduler,
     )
     if args.json:
         write_json(reports, args.json)

@@ -203,11 +203,15 @@ def grade_notebooks(
     results: Path | None = None,
     private: Iterable[Path] = (),
     workers: int = 1,
+    scheduler: str | None = None,
 ) -> list[GradeReport]:
     """Grade every notebook; with ``results``, store each result as it is known and skip those stored.
 
     ``private``: more files the sandboxed code must not read (the gradebook being written).
+    ``scheduler``: the address of a Dask scheduler to grade on instead of this machine.
     """
+    if scheduler:
+        return grade_notebooks_on_cluster(paths, scheduler, data_dir=data_dir, out=out, limits=limits, results=results)
     from autograder.inputs import ProbeInputs
     from autograder.reference import ReferenceData
     from autograder.limits import Limits
@@ -290,6 +294,33 @@ def grade_unsandboxed(path: Path, data, inputs, cache=None) -> GradeReport:
             "training arguments, data and seed"
         )
     return report
+
+
+def grade_notebooks_on_cluster(paths, scheduler, *, data_dir=None, out=None, limits=None, results=None):
+    from autograder.distributed_grading import grade_on_cluster
+    from autograder.limits import Limits
+
+    notebooks = expand_paths(paths)
+    if not notebooks:
+        raise AutograderError("no notebooks to grade: give .ipynb files or folders that hold them")
+    progress = Progress(len(notebooks), out)
+
+    def stored(path):
+        report = stored_report(results, path)
+        if report is not None:
+            report.notes.append("graded earlier: result read from the results folder")
+        return report
+
+    def store(path, report):
+        if results is not None:
+            store_report(results, path, report)
+
+    reports = grade_on_cluster(
+        notebooks, scheduler, data_dir=data_dir, limits=limits or Limits(),
+        grade_one_stored=stored, store=store, progress=progress,
+    )
+    progress.close()
+    return reports
 
 
 class Progress:

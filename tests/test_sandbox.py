@@ -203,3 +203,18 @@ def test_parallel_workers_grade_like_one_worker(real_data_dir, tmp_path):
     one = grade_notebooks(notebooks, data_dir=real_data_dir, limits=TEST_LIMITS)
     two = grade_notebooks(notebooks, data_dir=real_data_dir, limits=TEST_LIMITS, workers=2)
     assert [r.to_json() for r in two] == [r.to_json() for r in one]
+
+
+@pytest.mark.slow
+def test_a_local_dask_cluster_grades_like_local_workers(real_data_dir, tmp_path):
+    from distributed import LocalCluster
+
+    notebooks = [SUBMISSIONS / "unfilled_stubs.ipynb", SUBMISSIONS / "not_json.ipynb", ATTACKS / "calls_sys_exit.ipynb"]
+    local = grade_notebooks(notebooks, data_dir=real_data_dir, limits=TEST_LIMITS)
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, processes=True) as cluster:
+        remote = grade_notebooks(
+            notebooks, data_dir=real_data_dir, limits=TEST_LIMITS, scheduler=cluster.scheduler_address,
+            results=tmp_path / "results",
+        )
+    assert [r.to_json() for r in remote] == [r.to_json() for r in local]
+    assert len(list((tmp_path / "results").glob("*.json"))) == len(notebooks)
