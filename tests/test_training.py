@@ -49,6 +49,6 @@ def test_the_reference_solution_reaches_the_lesson_s_accuracy_in_30_epochs(tmp_p
     plot = tmp_path / "curves.png"
     run = run_demo(data_dir=real_data_dir, plot_path=plot)
     assert run.epochs == 30
-    assert set(run.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(run.history_dict) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert run.test_accuracy >= 0.86
     assert plot.read_bytes().startswith(b"\x89PNG")
