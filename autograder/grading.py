@@ -148,7 +148,9 @@ def grade_in_sandbox(path: Path, data, inputs_file: Path, limits, *, hide=(), ju
             tail = run.stderr_tail.strip().splitlines()[-1:] or ["no message"]
             return ungraded(path, f"the notebook's code produced no readable results ({error}; last words: {tail[0][:300]})")
         with judging or contextlib.nullcontext():
-            return judge(path, artifacts, data)
+            report = judge(path, artifacts, data)
+        report.notes.extend(lint_notes(path))
+        return report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -280,6 +282,17 @@ def grade_notebooks(
     return reports
 
 
+def lint_notes(path: Path) -> list[str]:
+    """Feedback read from the notebook's code without running it (see autograder.lint)."""
+    from autograder.lint import notebook_notes
+    from autograder.notebook import read_notebook
+
+    try:
+        return notebook_notes(read_notebook(path))
+    except NotebookError:
+        return []
+
+
 def grade_unsandboxed(path: Path, data, inputs, cache=None) -> GradeReport:
     """Grade in this process: for trusted notebooks only (the kit's own tests, an instructor's copy)."""
     try:
@@ -287,6 +300,7 @@ def grade_unsandboxed(path: Path, data, inputs, cache=None) -> GradeReport:
     except NotebookError as error:
         return ungraded(path, error.problem)
     report = judge(path, artifacts, data)
+    report.notes.extend(lint_notes(path))
     reused = artifacts.values.get("training", {}).get("reused_from")
     if reused:
         report.notes.append(

@@ -19,6 +19,7 @@ class SelfCheckReport:
     notebook: str
     results: list[CheckResult]
     hidden_points: int
+    notes: list[str]
 
     @property
     def score(self) -> int:
@@ -54,7 +55,9 @@ def self_check(notebook: str | Path, *, full: bool = False, data_dir=None) -> Se
         for check in public_checks()
     ]
     hidden = sum(check.points for check in CHECKS if check.hidden)
-    return SelfCheckReport(str(notebook), results, hidden)
+    from autograder.grading import lint_notes
+
+    return SelfCheckReport(str(notebook), results, hidden, lint_notes(Path(notebook)))
 
 
 def format_self_check(report: SelfCheckReport) -> str:
@@ -72,6 +75,7 @@ def format_self_check(report: SelfCheckReport) -> str:
         lines.append(f"To fix: {', '.join(failed)} (read the messages above).")
     if skipped_ids:
         lines.append(f"Skipped: {', '.join(skipped_ids)}; {FULL_HINT}.")
+    lines.extend(f"Note: {note}" for note in report.notes)
     lines.append(
         f"Hidden checks ({report.hidden_points} points, such as the test accuracy) run only when your work is graded."
     )

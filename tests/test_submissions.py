@@ -9,7 +9,7 @@ import pytest
 
 from autograder.checks import CHECKS, Evidence, run_check
 from autograder.errors import NotebookError
-from autograder.grading import collect_in_process, grade_notebooks
+from autograder.grading import collect_in_process, grade_notebooks, lint_notes
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
 NAMES = sorted(path.stem for path in SUBMISSIONS.glob("*.ipynb"))
@@ -45,6 +45,10 @@ def test_checks_that_need_no_training_fail_exactly_where_expected(name, referenc
     assert failing == set(want["failing"]) & set(results)
     for check_id in failing:
         assert want["failing"][check_id] in results[check_id].message, results[check_id].message
+    notes = lint_notes(SUBMISSIONS / f"{name}.ipynb")
+    assert bool(notes) == bool(want.get("note"))
+    if want.get("note"):
+        assert want["note"] in notes[0]
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +73,5 @@ def test_grading_gives_the_expected_score_and_failing_checks(name, graded):
     for check_id, phrase in want["failing"].items():
         assert phrase in failing[check_id], failing[check_id]
     assert [result.id for result in report.checks] == [check.id for check in CHECKS]
+    if want.get("note"):
+        assert any(want["note"] in note for note in report.notes), report.notes

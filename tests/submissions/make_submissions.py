@@ -299,8 +299,8 @@ def fill(nb, functions: dict[str, str]):
     return nb
 
 
-def write_expected(name: str, score: int, failing: dict[str, str], error: str | None = None) -> None:
-    expected = {"score": score, "error": error, "failing": failing}
+def write_expected(name: str, score: int, failing: dict[str, str], error: str | None = None, note=None) -> None:
+    expected = {"score": score, "error": error, "failing": failing, "note": note}
     (HERE / f"{name}.expected.json").write_text(json.dumps(expected, indent=2) + "\n")
 
 
@@ -309,6 +309,14 @@ def main() -> None:
     for name, (functions, score, failing) in SUBMISSIONS.items():
         nbformat.write(fill(student, functions), HERE / f"{name}.ipynb")
         write_expected(name, score, failing)
+    # The tutorial's bug in a lesson cell: the model evaluated on raw test pixels. The grader measures the
+    # accuracy itself on the normalized test set, so no points are lost; the report says what is wrong.
+    nb = fill(student, {})
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith("test_loss, test_accuracy = model.evaluate(X_test"):
+            cell.source = cell.source.replace("model.evaluate(X_test, y_test)", "model.evaluate(test_images, test_labels)")
+    nbformat.write(nb, HERE / "test_set_not_normalized.ipynb")
+    write_expected("test_set_not_normalized", 100, {}, note="on test images that were not normalized")
     # The released notebook as it is: every stub unfinished.
     nbformat.write(student, HERE / "unfilled_stubs.ipynb")
     write_expected("unfilled_stubs", 0, {check: "not done yet" for check in ALL_CHECKS})

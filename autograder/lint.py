@@ -1,0 +1,56 @@
+"""Mistakes read from the notebook's own code, without running it, for feedback that costs no points.
+
+The contract grades functions, and the grader measures the test accuracy itself on the normalized
+test set, so a lesson cell that evaluates the model on the raw test images cannot change a grade.
+It is still the tutorial's classic bug, and a student should hear about it.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from autograder.notebook import cell_source, without_magics
+
+RAW_TEST_IMAGES = "test_images"  # what the locked data cell calls the unscaled test images
+
+
+def raw_names(tree: ast.AST) -> set[str]:
+    """Names that hold the raw test images: test_images itself and plain copies of it (X_test = test_images)."""
+    names = {RAW_TEST_IMAGES}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id in names:
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple):
+            for target in node.targets:
+                if isinstance(target, ast.Tuple):
+                    for t, v in zip(target.elts, node.value.elts):
+                        if isinstance(t, ast.Name) and isinstance(v, ast.Name) and v.id in names:
+                            names.add(t.id)
+    return names
+
+
+def notebook_notes(nb) -> list[str]:
+    notes = []
+    for index, cell in enumerate(nb.cells, start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        try:
+            tree = ast.parse(without_magics(cell_source(cell)))
+        except SyntaxError:
+            continue
+        raw = raw_names(tree)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("evaluate", "predict")
+                and node.args
+                and isinstance(node.args[0], ast.Name)
+                and node.args[0].id in raw
+            ):
+                notes.append(
+                    f"cell {index} calls model.{node.func.attr}({node.args[0].id}, ...) on test images that were not "
+                    "normalized: the network was trained on pixels in [0, 1], so evaluate it on normalize(test_images) "
+                    "(the grader measured your accuracy on the normalized test set)"
+                )
+    return notes
