@@ -59,9 +59,6 @@ class FitCall:
 
     arguments: dict[str, Any]
 
-    def get(self, name: str, default=None):
-        return self.arguments.get(name, default)
-
 
 def override_fit_options(
     model: Any,
