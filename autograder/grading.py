@@ -108,15 +108,14 @@ def confusion_matrix(model, data) -> list[list[int]] | None:
     return matrix.tolist()
 
 
-def collect_in_process(path: Path, inputs, *, train=True, cache=None, progress=None):
+def collect_in_process(path: Path, inputs, *, train=True, cache=None):
     """Run the probes in this process: for a student's own notebook on their own machine, and nbgrader."""
     from autograder.notebook import run_cells
     from autograder.probe import collect
 
     loaded = run_cells(path)
     functions = {name: loaded.function(name) for name in FUNCTIONS}
-    return collect(functions, inputs, cell_errors=loaded.cell_errors, train=train, cache=cache, owner=str(path),
-                   progress=progress)
+    return collect(functions, inputs, cell_errors=loaded.cell_errors, train=train, cache=cache, owner=str(path))
 
 
 def scratch_root() -> Path:

@@ -70,9 +70,6 @@ class Artifacts:
     values: dict[str, Any] = field(default_factory=dict)  # JSON-able facts
     models: dict[str, Any] = field(default_factory=dict)  # name -> Keras model
 
-    def failed(self, probe: str) -> str | None:
-        return self.errors.get(probe)
-
 
 def describe_exception(name: str, error: BaseException) -> str:
     """`name` raised X at line N of your cell (code): message — or "not done yet" for a stub."""

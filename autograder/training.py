@@ -222,7 +222,6 @@ class TrainingRun:
     test_accuracy: float | None = None  # measured by the kit, never read from the student
     train_seconds: float = 0.0
     error: str | None = None  # why training could not run, in the student's terms
-    reused_from: str | None = None  # the submission whose identical training was replayed
 
     @property
     def history_dict(self) -> dict[str, list[float]]:
@@ -244,20 +243,17 @@ def train_submission(
     epochs: int = EPOCHS,
     seed: int = SEED,
     progress=None,
-    cache: TrainingCache | None = None,
-    name: str = "",
-    describe_error: Callable[[str, BaseException], str] | None = None,
 ) -> TrainingRun:
     """Build, compile and train with the submission's own functions on the kit's data.
 
     ``data`` is an ``autograder.reference.ReferenceData``. ``progress``, a file, gets one line
     per epoch; without it training is silent. An exception in the student's code becomes
-    ``run.error`` (worded by ``describe_error``, given the function's name and the exception).
+    ``run.error`` (in the student's terms, as the probes word it).
     """
     quiet_tensorflow()
     import keras
 
-    describe_error = describe_error or (lambda name, error: f"`{name}` raised {type(error).__name__}: {error}")
+    from autograder.probe import describe_exception
     run = TrainingRun()
     step = "build_model"
     try:
@@ -273,7 +269,7 @@ def train_submission(
             use_fast_execution(compiled)
         callbacks = [epoch_progress(progress)] if progress else []
         override_fit_options(
-            compiled, verbose=0, callbacks=callbacks, calls=run.fit_calls, seed=seed, cache=cache, owner=name
+            compiled, verbose=0, callbacks=callbacks, calls=run.fit_calls, seed=seed
         )
         step = "train_model"
         start = time.perf_counter()
@@ -281,11 +277,10 @@ def train_submission(
             compiled, data.X_train, data.y_train, data.X_valid, data.y_valid, epochs=epochs
         )
         run.train_seconds = time.perf_counter() - start
-        run.reused_from = getattr(run.history, "reused_from", None)
         step = "evaluation"
         from autograder.checks import measure_accuracy
 
         run.test_accuracy = measure_accuracy(compiled, data.X_test, data.test_labels)
     except Exception as error:  # the student's code failed: that is a result, not a crash of the grader
-        run.error = describe_error(step, error)
+        run.error = describe_exception(step, error)
     return run
