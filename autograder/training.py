@@ -1,21 +1,24 @@
 """Training a submission's model: the Keras-default path and the kit's fast path.
 
 The fast path changes only how Keras executes the training steps, never what they compute:
-same model, loss, optimizer, metrics, batch size (32) and epochs. Two execution settings
-carry it (measured by ``benchmarks/train_reference.py``):
+same model, loss, optimizer, metrics, batch size and epochs, each epoch's batches a fresh
+shuffle of the training set. Measured by ``benchmarks/train_reference.py``, per-batch overhead,
+not arithmetic, is what costs time for a network this small on a CPU, so the fast path removes it:
 
-- ``steps_per_execution``: Keras runs that many batches inside one compiled TensorFlow loop
-  instead of returning to Python after every batch; per-batch Python overhead dominates a
-  network this small on a CPU;
-- ``jit_compile=True``: XLA fuses each step's matrix products, activations, loss and SGD
-  update into one compiled kernel.
+- ``WholeEpochSteps``: for the usual ``fit(x, y, ...)`` on arrays, one XLA program runs all of an
+  epoch's full batches in a loop, slicing them from the arrays it holds, so neither Python nor
+  ``tf.data`` nor a kernel launch sits between two batches;
+- otherwise (a generator, sample weights, ``validation_split``, an operation XLA cannot compile)
+  Keras's own loop with ``steps_per_execution`` batches per call and ``jit_compile=True``.
 
 The student's own ``train_model`` makes the ``fit`` call; the kit only wraps ``model.fit`` to
-record its arguments, silence Keras's progress bar and add its own callbacks.
+record its arguments, silence Keras's progress bar and add its own callbacks. Keras's ``fit``
+still runs the epochs, the callbacks, the validation and the history.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -39,18 +42,145 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def use_fast_execution(model: Any) -> Any:
+def use_fast_execution(model: Any, seed: int = SEED) -> Any:
     """Switch a compiled Keras model to the fast execution settings, in place.
 
     The attributes are set directly rather than by compiling again, so the optimizer object,
     the loss and the metrics the student compiled with stay exactly as they were (and so does
     ``model.get_compile_config()``, which the checks read). Keras builds its train, test and
-    predict functions lazily from these attributes on the next ``fit``/``evaluate``/``predict``.
+    predict functions lazily from these attributes on the next ``fit``/``evaluate``/``predict``;
+    ``fit`` on arrays additionally runs each epoch through ``WholeEpochSteps``, which shuffles
+    with its own generator seeded by ``seed``: the process's global generators can be drawn from
+    by anything, other threads included.
     """
     model.steps_per_execution = FAST_STEPS_PER_EXECUTION
     model.jit_compile = True
     model.train_function = model.test_function = model.predict_function = None
+    fit = model.fit
+    signature = inspect.signature(fit)
+    generator = np.random.default_rng(seed)
+
+    @functools.wraps(fit)
+    def fit_whole_epochs(*args, **kwargs):
+        steps = WholeEpochSteps.for_fit(model, signature.bind(*args, **kwargs).arguments, generator)
+        if steps is None:
+            return fit(*args, **kwargs)
+        with steps.installed():
+            return fit(*args, **kwargs)
+
+    fit_whole_epochs.shuffle_generator = generator  # part of a training's inputs (TrainingCache.key)
+    model.fit = fit_whole_epochs
     return model
+
+
+class WholeEpochSteps:
+    """A Keras train function that runs a whole epoch of batches in one compiled XLA program.
+
+    Keras's ``fit`` calls its train function once per ``steps_per_execution`` batches with an
+    iterator over the batches; with ``steps_per_execution`` set to the epoch's number of batches
+    it calls this object once per epoch. It leaves the iterator alone and draws the batches
+    itself, as Keras's array adapter does: a fresh random permutation of the samples each epoch
+    (or their order, with ``shuffle=False``), cut into full batches and a last partial one. The
+    full batches run in a ``tf.while_loop`` compiled whole by XLA around ``model.train_step`` (the
+    same step Keras runs: forward pass, loss, gradients, optimizer update, metrics), the partial
+    batch in a second small program. If XLA cannot compile the step (a layer without an XLA
+    kernel), the first call hands over to Keras's own loop without XLA, before any update is made.
+    """
+
+    def __init__(self, model: Any, x, y, batch_size: int, shuffle: bool, generator: np.random.Generator):
+        import keras
+        import tensorflow as tf
+
+        self.model = model
+        if np.issubdtype(x.dtype, np.floating):  # Keras computes in floatx whatever the input
+            x = x.astype(keras.config.floatx(), copy=False)
+        self.x, self.y = tf.constant(x), tf.constant(y)
+        self.samples, self.batch_size, self.shuffle = len(x), batch_size, shuffle
+        self.full_batches, self.partial_batch = divmod(self.samples, batch_size)
+        self.generator = generator
+        self.run_full_batches = tf.function(self._full_batches, jit_compile=True)
+        self.run_batch = tf.function(self._batch, jit_compile=True)
+        self.keras_function = None
+        self.calls = 0
+
+    @classmethod
+    def for_fit(cls, model: Any, arguments: dict[str, Any], generator: np.random.Generator) -> "WholeEpochSteps | None":
+        """The whole-epoch steps for this ``fit`` call, or None where Keras's loop must run it."""
+        x, y = arguments.get("x"), arguments.get("y")
+        batch_size = arguments.get("batch_size")
+        batch_size = 32 if batch_size is None else batch_size  # Keras's default
+        shuffle = arguments.get("shuffle", True)
+        usual = (
+            isinstance(x, np.ndarray)
+            and isinstance(y, np.ndarray)
+            and x.ndim >= 1
+            and len(x) == len(y) > 0
+            and x.dtype.kind in "biuf"
+            and y.dtype.kind in "biuf"
+            and type(batch_size) is int
+            and batch_size > 0
+            and type(shuffle) is bool
+            and not arguments.get("validation_split")
+            and all(arguments.get(name) is None for name in ("sample_weight", "class_weight", "steps_per_epoch"))
+            and getattr(model, "optimizer", None) is not None
+        )
+        return cls(model, x, y, batch_size, shuffle, generator) if usual else None
+
+    @contextlib.contextmanager
+    def installed(self):
+        """Have the next ``fit`` call this once per epoch; restore the model's settings after."""
+        model = self.model
+        saved = model.steps_per_execution
+        model.steps_per_execution = self.full_batches + (1 if self.partial_batch else 0)
+        model.train_function, model.test_function = self, None
+        try:
+            yield
+        finally:
+            model.steps_per_execution = saved
+            model.train_function = model.test_function = None
+
+    def _batch(self, indices):
+        import tensorflow as tf
+
+        self.model.train_step((tf.gather(self.x, indices), tf.gather(self.y, indices)))
+        return tf.constant(0)  # an output keeps the program, and its variable updates, in one call
+
+    def _full_batches(self, order):
+        import tensorflow as tf
+
+        def step(index):
+            self._batch(tf.slice(order, [index * self.batch_size], [self.batch_size]))
+            return (index + 1,)
+
+        tf.while_loop(lambda index: index < self.full_batches, step, [tf.constant(0)])
+        return tf.constant(0)
+
+    def __call__(self, iterator):
+        if self.keras_function is not None:
+            return self.keras_function(iterator)
+        import tensorflow as tf
+
+        order = self.generator.permutation(self.samples) if self.shuffle else np.arange(self.samples)
+        full = self.full_batches * self.batch_size
+        first = self.calls == 0
+        self.calls += 1
+        try:
+            if self.full_batches:
+                self.run_full_batches(tf.constant(order[:full]))
+        except Exception:
+            if not first:
+                raise
+            # XLA could not compile this model's step (nothing was updated yet): Keras's own loop
+            # runs it without XLA, as Keras's defaults would, and so do evaluation and prediction.
+            model = self.model
+            model.jit_compile = False
+            model.test_function = model.predict_function = None
+            model.make_train_function(force=True)
+            self.keras_function, model.train_function = model.train_function, self
+            return self.keras_function(iterator)
+        if self.partial_batch:
+            self.run_batch(tf.constant(order[full:]))
+        return self.model.get_metrics_result()
 
 
 @dataclass
@@ -147,6 +277,8 @@ class TrainingCache:
         try:
             add("versions", [keras.__version__, tf.__version__, np.__version__])
             add("execution", [model.steps_per_execution, bool(model.jit_compile)])
+            generator = getattr(model.fit, "shuffle_generator", None)
+            add("shuffle", generator.bit_generator.state if generator is not None else None)
             add("model", without_names(json.loads(model.to_json())))
             add("compile", without_names(model.get_compile_config()))
             for index, weight in enumerate(model.get_weights()):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 
-from autograder.training import FAST_STEPS_PER_EXECUTION, use_fast_execution
+from autograder.training import FAST_STEPS_PER_EXECUTION, WholeEpochSteps, use_fast_execution
 
 
-def small_run(functions, dataset, fast: bool):
+def small_run(functions, dataset, fast: bool, shuffle: bool = False):
     import keras
 
     (train_images, train_labels), _ = dataset
@@ -17,14 +19,29 @@ def small_run(functions, dataset, fast: bool):
     model = functions["compile_model"](functions["build_model"]())
     if fast:
         use_fast_execution(model)
-    history = model.fit(X[:2560], y[:2560], epochs=2, validation_data=(X[2560:], y[2560:]), verbose=0)
+    # 2550 samples: 79 full batches of 32 and a last one of 22, as 55000 gives 1718 and 24.
+    history = model.fit(X[:2550], y[:2550], epochs=2, validation_data=(X[2560:], y[2560:]), shuffle=shuffle, verbose=0)
     return model, history.history
 
 
-def test_the_fast_path_changes_execution_only(reference_functions, dataset):
+def count_whole_epoch_calls(monkeypatch) -> list:
+    calls = []
+    original = WholeEpochSteps.__call__
+
+    def counted(self, iterator):
+        calls.append(self.keras_function is None)
+        return original(self, iterator)
+
+    monkeypatch.setattr(WholeEpochSteps, "__call__", counted)
+    return calls
+
+
+def test_the_fast_path_changes_execution_only(reference_functions, dataset, monkeypatch):
     default_model, default_history = small_run(reference_functions, dataset, fast=False)
+    whole_epochs = count_whole_epoch_calls(monkeypatch)
     fast_model, fast_history = small_run(reference_functions, dataset, fast=True)
 
+    assert whole_epochs == [True, True], "each epoch ran as one XLA program"
     assert fast_model.steps_per_execution == FAST_STEPS_PER_EXECUTION and fast_model.jit_compile
     # What the student compiled with is untouched: the same optimizer, loss and metrics.
     fast_config, default_config = fast_model.get_compile_config(), default_model.get_compile_config()
@@ -32,14 +49,102 @@ def test_the_fast_path_changes_execution_only(reference_functions, dataset):
         config["optimizer"]["config"].pop("name")  # Keras numbers each new optimizer: sgd, sgd_1
     assert fast_config == default_config
     assert type(fast_model.optimizer).__name__ == "SGD"
-    # Same batches in the same order, same updates: the numbers agree up to float rounding
-    # (XLA fuses operations in another order), which can flip an image or two near a class boundary.
+    assert int(fast_model.optimizer.iterations) == int(default_model.optimizer.iterations) == 2 * 80
+    # Same batches in the same order (shuffle=False), same updates: the numbers agree up to float
+    # rounding (XLA fuses operations in another order), which can flip an image or two near a
+    # class boundary.
+    assert set(fast_history) == set(default_history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     for key in ("loss", "val_loss"):
         assert np.allclose(fast_history[key], default_history[key], rtol=1e-3), key
     for key in ("accuracy", "val_accuracy"):
         assert np.allclose(fast_history[key], default_history[key], atol=0.01), key
     for fast_w, default_w in zip(fast_model.get_weights(), default_model.get_weights()):
         assert np.abs(fast_w - default_w).max() < 1e-3
+
+
+def test_with_shuffling_both_paths_learn_alike(reference_functions, dataset):
+    _, default_history = small_run(reference_functions, dataset, fast=False, shuffle=True)
+    _, fast_history = small_run(reference_functions, dataset, fast=True, shuffle=True)
+    # Different random orders, so not the same numbers; the same learning all the same.
+    assert abs(fast_history["val_accuracy"][-1] - default_history["val_accuracy"][-1]) < 0.05
+    assert fast_history["loss"][1] < fast_history["loss"][0]
+
+
+def recorded_orders(steps: WholeEpochSteps, epochs: int) -> list[np.ndarray]:
+    orders = []
+
+    def record(order):
+        orders.append(np.asarray(order))
+
+    steps.run_full_batches = steps.run_batch = record
+    steps.model = types.SimpleNamespace(get_metrics_result=dict)  # no training: the orders only
+    for _ in range(epochs):
+        steps(iterator=None)
+    return [np.concatenate(orders[i : i + 2]) for i in range(0, 2 * epochs, 2)]
+
+
+def test_each_epoch_draws_every_sample_once_in_a_fresh_order(reference_functions):
+    import keras
+
+    model = reference_functions["compile_model"](reference_functions["build_model"]())
+    x, y = np.zeros((100, 28, 28), np.float32), np.zeros(100, np.uint8)
+    def steps(shuffle, seed=3):
+        return WholeEpochSteps(model, x, y, batch_size=32, shuffle=shuffle, generator=np.random.default_rng(seed))
+
+    first, second = recorded_orders(steps(shuffle=True), epochs=2)
+    assert sorted(first) == sorted(second) == list(range(100))
+    assert not np.array_equal(first, second)
+    again, _ = recorded_orders(steps(shuffle=True), epochs=2)
+    assert np.array_equal(first, again), "the same seed, the same orders"
+    other, _ = recorded_orders(steps(shuffle=True, seed=4), epochs=2)
+    assert not np.array_equal(first, other)
+    (in_order,) = recorded_orders(steps(shuffle=False), epochs=1)
+    assert np.array_equal(in_order, np.arange(100))
+    assert keras.config.floatx() == "float32"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"sample_weight": np.ones(64)},
+        {"validation_split": 0.1},
+        {"shuffle": "batch"},
+        {"steps_per_epoch": 1},
+        {"batch_size": 0},
+    ],
+    ids=["sample_weight", "validation_split", "shuffle_batch", "steps_per_epoch", "bad_batch_size"],
+)
+def test_unusual_fit_calls_run_in_keras_s_own_loop(reference_functions, arguments):
+    model = reference_functions["compile_model"](reference_functions["build_model"]())
+    x, y = np.zeros((64, 28, 28), np.float32), np.zeros(64, np.uint8)
+    generator = np.random.default_rng(0)
+    assert WholeEpochSteps.for_fit(model, {"x": x, "y": y}, generator) is not None
+    assert WholeEpochSteps.for_fit(model, {"x": x, "y": y, **arguments}, generator) is None
+    assert WholeEpochSteps.for_fit(model, {"x": iter([x]), "y": None}, generator) is None
+
+
+def test_a_model_xla_cannot_compile_still_trains(monkeypatch):
+    import keras
+    import tensorflow as tf
+
+    class Through(keras.layers.Layer):
+        """An operation with no XLA kernel, which Keras's defaults run all the same."""
+
+        def call(self, inputs):
+            result = tf.numpy_function(lambda a: a, [inputs], tf.float32)
+            result.set_shape(inputs.shape)
+            return result
+
+    keras.utils.set_random_seed(7)
+    model = keras.Sequential([keras.Input(shape=(4,)), Through(), keras.layers.Dense(2, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+    use_fast_execution(model)
+    whole_epochs = count_whole_epoch_calls(monkeypatch)
+    x, y = np.random.rand(96, 4).astype(np.float32), np.random.randint(0, 2, 96)
+    history = model.fit(x, y, epochs=3, validation_data=(x[:10], y[:10]), verbose=0)
+    assert whole_epochs == [True, False, False], "the first epoch found out, the others went straight to Keras"
+    assert len(history.history["loss"]) == 3 and int(model.optimizer.iterations) == 3 * 3
+    assert model.evaluate(x, y, verbose=0)[0] > 0
 
 
 @pytest.mark.slow
