@@ -41,6 +41,7 @@ from autograder.limits import Limits
 
 UNPRIVILEGED_USER = "nobody"
 STDERR_TAIL = 64 * 1024
+GRADING_THREADS = 1  # TensorFlow threads of each sandboxed submission (see run_child)
 
 
 @dataclass
@@ -143,8 +144,10 @@ def run_child(scratch: Path, limits: Limits, *, hide: list[Path] = ()) -> Sandbo
     (scratch / "sandbox.json").write_text(json.dumps(config))
     if config["drop_to"]:
         user = pwd.getpwnam(UNPRIVILEGED_USER)
+        shared = scratch / "inputs"  # hard links to the batch's inputs: they stay root's, read-only
         for path in [scratch, *scratch.rglob("*")]:
-            os.chown(path, user.pw_uid, user.pw_gid)
+            if path != shared and shared not in path.parents:
+                os.chown(path, user.pw_uid, user.pw_gid)
         os.chmod(scratch, 0o700)
     command = [sys.executable, "-m", "autograder.sandbox_child", str(scratch)]
     if mode == "namespaces":
@@ -158,6 +161,11 @@ def run_child(scratch: Path, limits: Limits, *, hide: list[Path] = ()) -> Sandbo
         "KERAS_HOME": str(scratch / ".keras"),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONPATH": str(REPO_ROOT),
+        # One thread per submission, whatever the number of workers: a grade must not depend on
+        # how many submissions ran beside it (the thread count changes how sums are split, so the
+        # last bits of the weights), and this network trains no faster on two threads than on
+        # one (benchmarks/grade_batch.py), so workers, not threads, use the cores.
+        **{name: str(GRADING_THREADS) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")},
     }
     started = time.monotonic()
     child = subprocess.Popen(

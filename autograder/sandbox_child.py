@@ -52,6 +52,33 @@ def reach(needed: Path, staging: Path) -> None:
     _mount(str(staging), str(needed), None, MS_BIND | MS_REC)
 
 
+TEMPORARY_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def private_temporary_folders(scratch: Path, needed: list[str]) -> None:
+    """Give this child temporary folders of its own, with only its scratch folder (and what it
+    needs to run, should the kit live there) mounted back inside.
+
+    Every child runs as the same unprivileged user, so without this a child could reach another
+    child's scratch folder in the shared /tmp while both run (workers > 1) and rewrite its
+    artifacts, or leave files there for a later one.
+    """
+    covered = [folder for folder in TEMPORARY_FOLDERS if os.path.isdir(folder)]
+    if not any(Path(folder) in scratch.parents for folder in covered):
+        covered.append(str(scratch.parent))
+    back = sorted(  # a folder before what is inside it
+        {Path(path) for path in [str(scratch), *needed] if any(Path(c) in Path(path).parents for c in covered)},
+        key=lambda path: len(path.parts),
+    )
+    handles = {path: os.open(path, os.O_RDONLY | os.O_DIRECTORY) for path in back}  # they outlive the covering
+    for folder in covered:
+        _mount("tmpfs", folder, "tmpfs", 0, "size=256m,mode=1777")
+    for path, handle in handles.items():
+        path.mkdir(parents=True, exist_ok=True)
+        _mount(f"/proc/self/fd/{handle}", str(path), None, MS_BIND | MS_REC)
+        os.close(handle)
+
+
 def confine(config: dict) -> None:
     """Hide what the student must not read, drop root, apply the resource limits."""
     if config["hide"]:
@@ -62,6 +89,7 @@ def confine(config: dict) -> None:
                 _mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=4k,mode=000")
             else:
                 _mount("/dev/null", path, None, MS_BIND)
+        private_temporary_folders(Path(config["scratch"]), config["reach"])
         if config["drop_to"]:
             for index, needed in enumerate(config["reach"]):
                 reach(Path(needed), Path(config["scratch"]) / f".reach-{index}")

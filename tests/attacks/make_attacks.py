@@ -214,6 +214,39 @@ def normalize(images):
         0,
         {"predict_labels": "no network"},
     ),
+    "tampers_with_shared_inputs_and_other_folders": (
+        {
+            "normalize": '''
+import glob, os
+OUTCOME = []
+for path in glob.glob("inputs/*.npy"):  # the training data every submission of the batch reads
+    try:
+        os.chmod(path, 0o666)
+        with open(path, "r+b") as handle:
+            handle.seek(1024)
+            handle.write(bytes(4096))
+        OUTCOME.append(f"TAMPERED {path}")
+    except OSError:
+        pass
+own = os.path.realpath(os.getcwd())
+others = [p for p in glob.glob("/tmp/*") + glob.glob("/var/tmp/*") + glob.glob("/dev/shm/*")
+          if os.path.realpath(p) != own]
+for other in others:  # another submission's scratch folder, or files left for the next one
+    try:
+        with open(os.path.join(other, "left-by-another-submission"), "w") as handle:
+            handle.write("x")
+        OUTCOME.append(f"TAMPERED {other}")
+    except OSError:
+        pass
+REPORT = "; ".join(OUTCOME) or f"inputs untouched, {len(others)} other temporary files seen"
+def normalize(images):
+    raise NotImplementedError()
+''',
+            "predict_labels": report_through_predict_labels("REPORT"),
+        },
+        0,
+        {"predict_labels": "inputs untouched, 0 other temporary files seen"},
+    ),
     # --- tampering with the notebook ---------------------------------------------------------------
     "edits_test_cells_points_and_setup": (
         {"normalize": CORRECT["normalize"]},
@@ -238,7 +271,7 @@ def normalize(images):
     ),
 }
 
-NEVER = ["LEAKED", "CONNECTED", "patched"]
+NEVER = ["LEAKED", "CONNECTED", "patched", "TAMPERED"]
 
 
 def build(student, functions):
