@@ -1,7 +1,8 @@
 """Artifacts on disk: written by the sandbox's child, read back by the trusted grader.
 
 Everything read here was written by a process that ran student code, so it is data and only
-data: arrays through ``numpy.load(allow_pickle=False)``, facts through JSON with sizes capped and
+data: arrays through ``numpy.load(allow_pickle=False)`` (one ``.npy`` file each: an ``.npz`` of the
+split's 190 MB took a second to write and another to read), facts through JSON with sizes capped and
 types checked, models through Keras's safe mode after the archive's configuration has been read
 and every class in it found to come from Keras itself. Nothing is unpickled or imported on the
 child's word, and nothing the child writes is taken as a result: the checks judge these.
@@ -10,6 +11,7 @@ child's word, and nothing the child writes is taken as a result: the checks judg
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ MAX_ARRAYS_BYTES = 1536 * 1024**2  # 60,000 images in float64 twice over, and a 
 MAX_VALUES_BYTES = 8 * 1024**2
 MAX_MODEL_BYTES = 64 * 1024**2  # the lesson's model is about 3 MiB
 MODEL_NAMES = ("built", "compiled", "trained")
+ARRAY_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
 class ArtifactError(Exception):
@@ -31,7 +34,10 @@ class ArtifactError(Exception):
 def write_artifacts(artifacts: Artifacts, folder: Path) -> None:
     """In the child: save what the probes produced."""
     folder.mkdir(parents=True, exist_ok=True)
-    np.savez(folder / "arrays.npz", **artifacts.arrays)
+    arrays_folder = folder / "arrays"
+    arrays_folder.mkdir(exist_ok=True)
+    for name, array in artifacts.arrays.items():
+        np.save(arrays_folder / f"{name}.npy", array, allow_pickle=False)
     models_folder = folder / "models"
     models_folder.mkdir(exist_ok=True)
     errors = dict(artifacts.errors)
@@ -69,12 +75,19 @@ def read_artifacts(folder: Path) -> Artifacts:
     ):
         raise ArtifactError("values.json does not have the expected structure")
     artifacts = Artifacts(errors=dict(errors), not_done=set(not_done), values=plain_json(values))
-    with np.load(_sized(folder / "arrays.npz", MAX_ARRAYS_BYTES), allow_pickle=False) as arrays:
-        for name in arrays.files:
-            array = arrays[name]
-            if array.dtype.kind not in "biuf":
-                raise ArtifactError(f"array {name} is not numeric")
-            artifacts.arrays[name] = array
+    arrays_folder = folder / "arrays"
+    if not arrays_folder.is_dir():
+        raise ArtifactError("the arrays folder is missing")
+    files = sorted(arrays_folder.iterdir())
+    if sum(path.lstat().st_size for path in files) > MAX_ARRAYS_BYTES:
+        raise ArtifactError(f"the arrays are larger than {MAX_ARRAYS_BYTES} bytes")
+    for path in files:
+        if path.suffix != ".npy" or not ARRAY_NAME.fullmatch(path.stem) or path.is_symlink() or not path.is_file():
+            raise ArtifactError(f"unexpected file among the arrays: {path.name[:80]!r}")
+        array = np.load(path, allow_pickle=False)  # read whole: nothing can change it afterwards
+        if array.dtype.kind not in "biuf":
+            raise ArtifactError(f"array {path.stem} is not numeric")
+        artifacts.arrays[path.stem] = array
     for name in MODEL_NAMES:
         path = folder / "models" / f"{name}.keras"
         if path.exists():

@@ -124,7 +124,7 @@ def scratch_root() -> Path:
     return root if os.stat(root).st_mode & 0o001 else Path("/tmp")
 
 
-def grade_in_sandbox(path: Path, data, inputs_file: Path, limits, *, hide=(), judging=None) -> GradeReport:
+def grade_in_sandbox(path: Path, data, input_files: list[Path], limits, *, hide=(), judging=None) -> GradeReport:
     from autograder.artifacts import ArtifactError, read_artifacts
     from autograder.sandbox import run_child
     from autograder.sanitize import write_sanitized
@@ -136,7 +136,8 @@ def grade_in_sandbox(path: Path, data, inputs_file: Path, limits, *, hide=(), ju
         except NotebookError as error:
             return ungraded(path, error.problem)
         (scratch / "inputs").mkdir()
-        os.link(inputs_file, scratch / "inputs" / "inputs.npz")  # read-only for the child: it is root's
+        for file in input_files:  # read-only for the child: they are root's
+            os.link(file, scratch / "inputs" / file.name)
         run = run_child(scratch, limits, hide=list(hide))
         if run.fault:
             last = run.stderr_tail.strip().splitlines()[-1:]
@@ -233,11 +234,8 @@ def grade_notebooks(
             " (no root or no namespaces: resource limits only; the network and the grader's files stay reachable)"
         ), file=out, flush=True)
     batch = Path(tempfile.mkdtemp(prefix="autograder-batch-", dir=scratch_root()))
-    inputs_file = batch / "inputs.npz"
-    if sandbox:
-        inputs.save(batch)
-        os.chmod(inputs_file, 0o444)
-        os.chmod(batch, 0o755)
+    input_files = inputs.save(batch / "inputs") if sandbox else []
+    os.chmod(batch, 0o755)
     hide = sorted(
         {p.resolve().parent for p in notebooks}
         | ({results.resolve()} if results else set())
@@ -255,7 +253,7 @@ def grade_notebooks(
             progress.started(path)
             try:
                 if sandbox:
-                    report = grade_in_sandbox(path, data, inputs_file, limits, hide=hide, judging=judging)
+                    report = grade_in_sandbox(path, data, input_files, limits, hide=hide, judging=judging)
                 else:
                     report = grade_unsandboxed(path, data, inputs, cache)
             except Exception as error:  # a fault of this submission must never stop the batch

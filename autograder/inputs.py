@@ -1,12 +1,14 @@
 """What the grader hands a submission's code: the public training data and a few test images.
 
-Built by the trusted grader from ``ReferenceData``; the sandbox's child gets it as one ``.npz``
-file. It never holds the test labels, nor more of the test set than the predictions need, so
+Built by the trusted grader from ``ReferenceData``; the sandbox's child gets it as a folder of
+``.npy`` files, written once per batch and mapped into memory by each child (reading 235 MB out
+of an ``.npz`` cost every submission two seconds). It never holds the test labels, nor more of the test set than the predictions need, so
 the student's process has nothing to compute a test accuracy from.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,22 +40,21 @@ class ProbeInputs:
             X_test_sample=frozen(data.X_test[:PREDICT_SAMPLE].copy()),
         )
 
-    def save(self, folder: Path) -> None:
+    def save(self, folder: Path) -> list[Path]:
+        """Write one read-only ``.npy`` file per array into ``folder``; returns the files."""
         folder.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            folder / "inputs.npz",
-            train_images=self.train_images,
-            train_labels=self.train_labels,
-            train_scaled=self.train_scaled,
-            X_test_sample=self.X_test_sample,
-        )
+        files = []
+        for name in FIELDS:
+            path = folder / f"{name}.npy"
+            np.save(path, getattr(self, name), allow_pickle=False)
+            os.chmod(path, 0o444)
+            files.append(path)
+        return files
 
     @classmethod
     def load(cls, folder: Path) -> "ProbeInputs":
-        with np.load(folder / "inputs.npz", allow_pickle=False) as saved:
-            return cls(
-                train_images=frozen(saved["train_images"]),
-                train_labels=frozen(saved["train_labels"]),
-                train_scaled=frozen(saved["train_scaled"]),
-                X_test_sample=frozen(saved["X_test_sample"]),
-            )
+        # Mapped read-only: pages shared by every child, and nothing to copy before the probes start.
+        return cls(**{name: frozen(np.asarray(np.load(folder / f"{name}.npy", mmap_mode="r"))) for name in FIELDS})
+
+
+FIELDS = tuple(ProbeInputs.__dataclass_fields__)

@@ -22,8 +22,15 @@ def test_artifacts_round_trip_as_plain_data(tmp_path):
 
 def test_a_pickled_array_is_refused(tmp_path):
     write_artifacts(Artifacts(), tmp_path)
-    np.savez(tmp_path / "arrays.npz", evil=np.array([object()], dtype=object))
+    np.save(tmp_path / "arrays" / "evil.npy", np.array([object()], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="allow_pickle"):
+        read_artifacts(tmp_path)
+
+
+def test_a_file_that_is_not_an_array_is_refused(tmp_path):
+    write_artifacts(Artifacts(), tmp_path)
+    (tmp_path / "arrays" / "link.npy").symlink_to("/etc/hostname")
+    with pytest.raises(ArtifactError, match="unexpected file"):
         read_artifacts(tmp_path)
 
 
