@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -124,6 +125,20 @@ def scratch_root() -> Path:
     return root if os.stat(root).st_mode & 0o001 else Path("/tmp")
 
 
+def import_keras_meanwhile() -> None:
+    """Judging needs Keras. Imported in a thread once the first child runs, its 2.5 s cost nothing;
+    started earlier, it would hold the interpreter while the grader prepares that child."""
+    global _keras_import
+    with _keras_import_lock:
+        if _keras_import is None:
+            _keras_import = threading.Thread(target=importlib.import_module, args=("keras",), daemon=True)
+            _keras_import.start()
+
+
+_keras_import: threading.Thread | None = None
+_keras_import_lock = threading.Lock()
+
+
 def grade_in_sandbox(path: Path, data, input_files: list[Path], limits, *, hide=(), judging=None) -> GradeReport:
     from autograder.artifacts import ArtifactError, read_artifacts
     from autograder.sandbox import run_child
@@ -138,7 +153,7 @@ def grade_in_sandbox(path: Path, data, input_files: list[Path], limits, *, hide=
         (scratch / "inputs").mkdir()
         for file in input_files:  # read-only for the child: they are root's
             os.link(file, scratch / "inputs" / file.name)
-        run = run_child(scratch, limits, hide=list(hide))
+        run = run_child(scratch, limits, hide=list(hide), on_started=import_keras_meanwhile)
         if run.fault:
             last = run.stderr_tail.strip().splitlines()[-1:]
             return ungraded(path, run.fault + (f" (its last words: {last[0][:300]})" if last else ""))

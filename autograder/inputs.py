@@ -2,7 +2,8 @@
 
 Built by the trusted grader from ``ReferenceData``; the sandbox's child gets it as a folder of
 ``.npy`` files, written once per batch and mapped into memory by each child (reading 235 MB out
-of an ``.npz`` cost every submission two seconds). It never holds the test labels, nor more of the test set than the predictions need, so
+of an ``.npz`` cost every submission two seconds). The scaled images are not written: the child
+computes them from the raw ones with the kit's own ``scaled``, in a fifth of a second. It never holds the test labels, nor more of the test set than the predictions need, so
 the student's process has nothing to compute a test accuracy from.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from autograder.probe import PREDICT_SAMPLE
+from autograder.reference import scaled
 
 
 def frozen(array: np.ndarray) -> np.ndarray:
@@ -44,7 +46,7 @@ class ProbeInputs:
         """Write one read-only ``.npy`` file per array into ``folder``; returns the files."""
         folder.mkdir(parents=True, exist_ok=True)
         files = []
-        for name in FIELDS:
+        for name in SAVED:
             path = folder / f"{name}.npy"
             np.save(path, getattr(self, name), allow_pickle=False)
             os.chmod(path, 0o444)
@@ -54,7 +56,8 @@ class ProbeInputs:
     @classmethod
     def load(cls, folder: Path) -> "ProbeInputs":
         # Mapped read-only: pages shared by every child, and nothing to copy before the probes start.
-        return cls(**{name: frozen(np.asarray(np.load(folder / f"{name}.npy", mmap_mode="r"))) for name in FIELDS})
+        saved = {name: frozen(np.asarray(np.load(folder / f"{name}.npy", mmap_mode="r"))) for name in SAVED}
+        return cls(train_scaled=frozen(scaled(saved["train_images"])), **saved)
 
 
-FIELDS = tuple(ProbeInputs.__dataclass_fields__)
+SAVED = ("train_images", "train_labels", "X_test_sample")

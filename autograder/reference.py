@@ -32,14 +32,13 @@ class ReferenceData:
 
         return cls.from_dataset(load_fashion_mnist(directory))
 
-    # float32, the dtype Keras computes in: float64 inputs would be converted on every batch.
     @cached_property
     def train_scaled(self) -> np.ndarray:
-        return read_only(self.train_images.astype(np.float32) / np.float32(255))
+        return read_only(scaled(self.train_images))
 
     @cached_property
     def X_test(self) -> np.ndarray:
-        return read_only(self.test_images.astype(np.float32) / np.float32(255))
+        return read_only(scaled(self.test_images))
 
     @property
     def X_train(self) -> np.ndarray:
@@ -56,6 +55,12 @@ class ReferenceData:
     @property
     def y_valid(self) -> np.ndarray:
         return self.train_labels[:N_VALID]
+
+
+def scaled(images: np.ndarray) -> np.ndarray:
+    """The kit's normalization: float32, the dtype Keras computes in (float64 inputs would be
+    converted on every batch)."""
+    return images.astype(np.float32) / np.float32(255)
 
 
 def read_only(array: np.ndarray) -> np.ndarray:

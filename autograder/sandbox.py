@@ -124,8 +124,10 @@ def die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def run_child(scratch: Path, limits: Limits, *, hide: list[Path] = ()) -> SandboxRun:
-    """Run the sandbox child on a prepared scratch folder and wait for it, within the limits."""
+def run_child(scratch: Path, limits: Limits, *, hide: list[Path] = (), on_started=None) -> SandboxRun:
+    """Run the sandbox child on a prepared scratch folder and wait for it, within the limits.
+
+    ``on_started``: called once the child runs, for the grader's own work meanwhile."""
     mode = isolation()
     # Never cover what the child needs: its scratch folder, the kit, the Python it runs on.
     needed = [scratch.resolve(), REPO_ROOT / "autograder" / "probe.py", Path(sys.prefix).resolve(), Path(sys.executable).resolve()]
@@ -187,6 +189,8 @@ def run_child(scratch: Path, limits: Limits, *, hide: list[Path] = ()) -> Sandbo
 
     reader = threading.Thread(target=keep_tail, daemon=True)
     reader.start()
+    if on_started is not None:
+        on_started()
     timed_out = False
     try:
         child.wait(timeout=limits.submission_seconds)
