@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder import __version__
+from autograder import __version__, skip_slow_optional_imports
 from autograder.assignment import EPOCHS, SEED, SOURCE_NOTEBOOK
 from autograder.demo import DEFAULT_PLOT
 from autograder.limits import DEFAULT_RESULTS, Limits
@@ -157,6 +157,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    skip_slow_optional_imports()
     try:
         return args.run(args)
     except AutograderError as error:
