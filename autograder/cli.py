@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="grade on an existing Dask cluster (e.g. tcp://10.0.0.5:8786) instead of this machine")
     grade.add_argument("--workers", type=int, default=1, metavar="N",
                        help="grade N submissions at once, each in its own sandbox")
+    grade.add_argument("--no-reuse", action="store_true",
+                       help="train every submission, even one whose training is identical (same model, initial "
+                       "weights, compile settings, fit arguments, data, seed) to two confirmed earlier in the batch")
     grade.add_argument("--unsandboxed", action="store_true",
                        help="run the notebooks' code in this process: only for notebooks you trust")
     grade.set_defaults(run=_grade)
@@ -114,6 +117,7 @@ def _grade(args: argparse.Namespace) -> int:
         private=[path for path in (args.json, args.csv, args.gradescope, args.feedback) if path],
         workers=args.workers,
         scheduler=args.scheduler,
+        reuse=not args.no_reuse,
     )
     if args.json:
         write_json(reports, args.json)

@@ -139,7 +139,9 @@ _keras_import: threading.Thread | None = None
 _keras_import_lock = threading.Lock()
 
 
-def grade_in_sandbox(path: Path, data, input_files: list[Path], limits, *, hide=(), judging=None) -> GradeReport:
+def grade_in_sandbox(
+    path: Path, data, input_files: list[Path], limits, *, hide=(), judging=None, shared=None
+) -> GradeReport:
     from autograder.artifacts import ArtifactError, read_artifacts
     from autograder.sandbox import run_child
     from autograder.sanitize import write_sanitized
@@ -153,6 +155,8 @@ def grade_in_sandbox(path: Path, data, input_files: list[Path], limits, *, hide=
         (scratch / "inputs").mkdir()
         for file in input_files:  # read-only for the child: they are root's
             os.link(file, scratch / "inputs" / file.name)
+        if shared is not None:
+            shared.expose(scratch / "reuse")
         run = run_child(scratch, limits, hide=list(hide), on_started=import_keras_meanwhile)
         if run.fault:
             last = run.stderr_tail.strip().splitlines()[-1:]
@@ -165,6 +169,9 @@ def grade_in_sandbox(path: Path, data, input_files: list[Path], limits, *, hide=
         with judging or contextlib.nullcontext():
             report = judge(path, artifacts, data)
         report.notes.extend(lint_notes(path))
+        reused = shared.learn(str(path), artifacts) if shared is not None else None
+        if reused:
+            report.notes.append(reused)
         return report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -221,11 +228,13 @@ def grade_notebooks(
     private: Iterable[Path] = (),
     workers: int = 1,
     scheduler: str | None = None,
+    reuse: bool = True,
 ) -> list[GradeReport]:
     """Grade every notebook; with ``results``, store each result as it is known and skip those stored.
 
     ``private``: more files the sandboxed code must not read (the gradebook being written).
     ``scheduler``: the address of a Dask scheduler to grade on instead of this machine.
+    ``reuse``: replay a training identical to one confirmed earlier in the batch (autograder.reuse).
     """
     if scheduler:
         return grade_notebooks_on_cluster(paths, scheduler, data_dir=data_dir, out=out, limits=limits, results=results)
@@ -233,6 +242,7 @@ def grade_notebooks(
     from autograder.reference import ReferenceData
     from autograder.limits import Limits
     from autograder.sandbox import isolation
+    from autograder.reuse import SharedTrainings
     from autograder.training import TrainingCache, quiet_tensorflow
 
     quiet_tensorflow()
@@ -242,7 +252,7 @@ def grade_notebooks(
     data = ReferenceData.load(data_dir)
     limits = limits or Limits()
     inputs = ProbeInputs.from_reference(data)
-    cache = TrainingCache()
+    cache = TrainingCache() if reuse else None
     if out and sandbox:
         print(f"sandbox: {isolation()}" + (
             "" if isolation() == "namespaces" else
@@ -251,6 +261,7 @@ def grade_notebooks(
     batch = Path(tempfile.mkdtemp(prefix="autograder-batch-", dir=scratch_root()))
     input_files = inputs.save(batch / "inputs") if sandbox else []
     os.chmod(batch, 0o755)
+    shared = SharedTrainings(batch / "reuse") if sandbox and reuse else None
     hide = sorted(
         {p.resolve().parent for p in notebooks}
         | ({results.resolve()} if results else set())
@@ -268,7 +279,7 @@ def grade_notebooks(
             progress.started(path)
             try:
                 if sandbox:
-                    report = grade_in_sandbox(path, data, input_files, limits, hide=hide, judging=judging)
+                    report = grade_in_sandbox(path, data, input_files, limits, hide=hide, judging=judging, shared=shared)
                 else:
                     report = grade_unsandboxed(path, data, inputs, cache)
             except Exception as error:  # a fault of this submission must never stop the batch

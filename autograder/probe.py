@@ -137,6 +137,13 @@ def plain_array(value: Any, what: str) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def json_plain(value: Any) -> Any:
+    """A JSON-able copy of a small structure of Keras's own (numbers that are numpy scalars become numbers)."""
+    import json
+
+    return json.loads(json.dumps(value, default=lambda item: item.item() if hasattr(item, "item") else str(item)))
+
+
 def probe_normalize(p: Prober, inputs) -> None:
     images = inputs.train_images[:NORMALIZE_SAMPLE].copy()
     result = p.call("normalize", images)
@@ -243,6 +250,18 @@ def probe_training(p: Prober, inputs, *, progress=None, seconds=None, cache=None
         "fit_calls": len(calls),
         "reused_from": getattr(history, "reused_from", None),
     }
+    if len(calls) == 1 and calls[0].key is not None:
+        # For the grader to share this training with identical ones (autograder.reuse).
+        fit_history = calls[0].history
+        record.update(
+            key=calls[0].key,
+            reused=calls[0].reused,
+            fit_history={
+                "history": {str(k): [float(v) for v in series] for k, series in fit_history.history.items()},
+                "epoch": [int(e) for e in fit_history.epoch],
+                "params": json_plain(fit_history.params),
+            },
+        )
     if calls:
         # The data itself, for the grader to compare: a verdict computed here could be forged.
         arguments = calls[-1].arguments

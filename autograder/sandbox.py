@@ -146,9 +146,10 @@ def run_child(scratch: Path, limits: Limits, *, hide: list[Path] = (), on_starte
     (scratch / "sandbox.json").write_text(json.dumps(config))
     if config["drop_to"]:
         user = pwd.getpwnam(UNPRIVILEGED_USER)
-        shared = scratch / "inputs"  # hard links to the batch's inputs: they stay root's, read-only
+        # Hard links to the batch's inputs and shared trainings: they stay root's, read-only.
+        shared = {scratch / "inputs", scratch / "reuse"}
         for path in [scratch, *scratch.rglob("*")]:
-            if path != shared and shared not in path.parents:
+            if path not in shared and not shared.intersection(path.parents):
                 os.chown(path, user.pw_uid, user.pw_gid)
         os.chmod(scratch, 0o700)
     command = [sys.executable, "-m", "autograder.sandbox_child", str(scratch)]

@@ -117,6 +117,7 @@ def main(scratch: Path) -> int:
     from autograder.inputs import ProbeInputs
     from autograder.notebook import run_cells
     from autograder.probe import collect
+    from autograder.reuse import ReuseFolder
 
     limits = config["limits"]
     inputs = ProbeInputs.load(scratch / "inputs")
@@ -128,6 +129,7 @@ def main(scratch: Path) -> int:
         cell_errors=loaded.cell_errors,
         call_seconds=limits["cell_seconds"],
         training_seconds=limits["training_seconds"],
+        cache=ReuseFolder(scratch / "reuse"),
     )
     write_artifacts(artifacts, scratch / "artifacts")
     return 0

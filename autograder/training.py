@@ -185,9 +185,12 @@ class WholeEpochSteps:
 
 @dataclass
 class FitCall:
-    """The arguments of one ``model.fit`` call made by the student's code, by name."""
+    """One ``model.fit`` call made by the student's code: its arguments by name, and what it gave."""
 
     arguments: dict[str, Any]
+    key: str | None = None  # TrainingCache.key of the call, when it has one
+    reused: bool = False  # its result was replayed, not trained
+    history: Any = None  # the History that fit returned
 
 
 def override_fit_options(
@@ -220,19 +223,22 @@ def override_fit_options(
         import keras
 
         bound = signature.bind(*args, **kwargs)
+        call = FitCall(dict(bound.arguments))
         if calls is not None:
-            calls.append(FitCall(dict(bound.arguments)))
+            calls.append(call)
         if seed is not None:
             keras.utils.set_random_seed(seed)
-        key = cache.key(model, bound.arguments, seed) if cache is not None else None
+        call.key = key = cache.key(model, bound.arguments, seed) if cache is not None else None
         if key is not None and key in cache:
-            return cache.replay(key, model)
+            call.reused = True
+            call.history = cache.replay(key, model)
+            return call.history
         bound.arguments["verbose"] = verbose
         bound.arguments["callbacks"] = [*(bound.arguments.get("callbacks") or []), *callbacks]
-        history = fit(*bound.args, **bound.kwargs)
+        call.history = fit(*bound.args, **bound.kwargs)
         if key is not None:
-            cache.store(key, model, history, owner)
-        return history
+            cache.store(key, model, call.history, owner)
+        return call.history
 
     model.fit = fit_with_kit_options
     return model
