@@ -1,10 +1,12 @@
-"""Grade a batch of 8 submissions three ways and print the figures, in one run (issue: class grading).
+"""Grade a batch of 8 submissions four ways and print the figures, in one run (issue: class grading).
 
-A batch of copies and variants of the reference is graded by `autograder grade --workers 1`, by
-`--workers 2`, and by plain `nbgrader autograde` on a temporary course. Prints one JSON line per way:
-total seconds, seconds per submission, and the peak RSS of the largest process it started.
+A batch of copies and variants of the reference is graded by `autograder grade --workers 1` and
+`--workers 2`, both training every submission (`--no-reuse`), by `--workers 2` reusing confirmed
+identical trainings, and by plain `nbgrader autograde` on a temporary course. Prints one JSON line
+per way (total seconds, seconds per submission, peak RSS of the largest process it started) and
+the ratios.
 
-    .venv/bin/python benchmarks/grade_batch.py            # about 45 minutes on 2 cores
+    .venv/bin/python benchmarks/grade_batch.py            # about 35 minutes on 2 cores
     .venv/bin/python benchmarks/grade_batch.py --skip-nbgrader
 """
 
@@ -13,12 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,48 +37,62 @@ def make_batch(folder: Path) -> list[Path]:
 
 
 def timed(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Seconds, and the peak RSS of the largest process the command ran (the grader or a sandbox)."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    seconds = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # largest child so far
-    return seconds, peak_mib
+    # A fresh process per way, so that its peak memory is its own.
+    measure = (
+        "import resource, subprocess, sys, time; started = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+        "print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    output = subprocess.run([sys.executable, "-c", measure, *command], cwd=cwd, env=env, check=True,
+                            capture_output=True, text=True).stdout.split()
+    return float(output[0]), float(output[1]) / 1024
+
+
+def figures(way: str, seconds: float, peak: float) -> dict:
+    return {"way": way, "submissions": len(BATCH), "seconds": round(seconds, 1),
+            "seconds_per_submission": round(seconds / len(BATCH), 1), "peak_rss_mib_largest_process": round(peak)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-nbgrader", action="store_true")
     args = parser.parse_args()
-    figures = {}
+    seconds = {}
     with tempfile.TemporaryDirectory() as work:
         course = Path(work)
         make_batch(course)
-        for workers in (1, 2):
-            seconds, peak = timed(
-                [sys.executable, "-m", "autograder", "grade", "submitted", "--workers", str(workers),
-                 "--results", f"results-{workers}"],
+        ways = {
+            "autograder --workers 1 --no-reuse": ["--workers", "1", "--no-reuse"],
+            "autograder --workers 2 --no-reuse": ["--workers", "2", "--no-reuse"],
+            "autograder --workers 2": ["--workers", "2"],
+        }
+        for index, (way, options) in enumerate(ways.items()):
+            seconds[way], peak = timed(
+                [sys.executable, "-m", "autograder", "grade", "submitted", *options, "--results", f"results-{index}"],
                 course,
             )
-            figures[workers] = seconds
-            print(json.dumps({"way": f"autograder --workers {workers}", "submissions": len(BATCH),
-                              "seconds": round(seconds, 1), "seconds_per_submission": round(seconds / len(BATCH), 1),
-                              "peak_rss_mib_largest_process": round(peak)}), flush=True)
-        print(json.dumps({"way": "ratio", "workers_2_speedup": round(figures[1] / figures[2], 2)}), flush=True)
+            print(json.dumps(figures(way, seconds[way], peak)), flush=True)
+        one, two, reuse = seconds.values()
+        print(json.dumps({"way": "ratios", "workers_2_speedup": round(one / two, 2),
+                          "reuse_saves_fraction": round(1 - reuse / two, 2)}), flush=True)
         if not args.skip_nbgrader:
             shutil.copytree(ROOT / "solutions", course / "solutions")
             shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
             nbgrader = [sys.executable, "-m", "nbgrader"]
             db = f"--CourseDirectory.db_url=sqlite:///{course / 'gradebook.db'}"
+            env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
             subprocess.run([*nbgrader, "generate_assignment", "fashion_mnist", "--force", db], cwd=course, check=True,
-                           capture_output=True, env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+                           capture_output=True, env=env)
             for index in range(len(BATCH)):
                 subprocess.run([*nbgrader, "db", "student", "add", f"student{index}", db], cwd=course, check=True,
-                               capture_output=True)
-            seconds, peak = timed([*nbgrader, "autograde", "fashion_mnist", db], course)
-            print(json.dumps({"way": "nbgrader autograde", "submissions": len(BATCH), "seconds": round(seconds, 1),
-                              "seconds_per_submission": round(seconds / len(BATCH), 1),
-                              "peak_rss_mib_largest_process": round(peak)}), flush=True)
-            print(json.dumps({"way": "ratio", "kit_workers_2_over_nbgrader": round(seconds / figures[2], 2)}), flush=True)
+                               capture_output=True, env=env)
+            nbgrader_seconds, peak = timed([*nbgrader, "autograde", "fashion_mnist", db], course)
+            print(json.dumps(figures("nbgrader autograde", nbgrader_seconds, peak)), flush=True)
+            print(json.dumps({"way": "ratios",
+                              "kit_workers_2_over_nbgrader": round(nbgrader_seconds / two, 2),
+                              "kit_workers_2_reuse_over_nbgrader": round(nbgrader_seconds / reuse, 2)}), flush=True)
 
 
 if __name__ == "__main__":
