@@ -115,8 +115,8 @@ class WholeEpochSteps:
             and isinstance(y, np.ndarray)
             and x.ndim >= 1
             and len(x) == len(y) > 0
-            and x.dtype.kind in "biuf"
-            and y.dtype.kind in "biuf"
+            and x.dtype.kind in "iuf"
+            and y.dtype.kind in "iuf"
             and type(batch_size) is int
             and batch_size > 0
             and type(shuffle) is bool
@@ -162,13 +162,16 @@ class WholeEpochSteps:
 
         order = self.generator.permutation(self.samples) if self.shuffle else np.arange(self.samples)
         full = self.full_batches * self.batch_size
-        first = self.calls == 0
+        first, updated = self.calls == 0, False
         self.calls += 1
         try:
             if self.full_batches:
                 self.run_full_batches(tf.constant(order[:full]))
+                updated = True
+            if self.partial_batch:
+                self.run_batch(tf.constant(order[full:]))
         except Exception:
-            if not first:
+            if not first or updated:
                 raise
             # XLA could not compile this model's step (nothing was updated yet): Keras's own loop
             # runs it without XLA, as Keras's defaults would, and so do evaluation and prediction.
@@ -178,8 +181,6 @@ class WholeEpochSteps:
             model.make_train_function(force=True)
             self.keras_function, model.train_function = model.train_function, self
             return self.keras_function(iterator)
-        if self.partial_batch:
-            self.run_batch(tf.constant(order[full:]))
         return self.model.get_metrics_result()
 
 
