@@ -228,9 +228,13 @@ for path in glob.glob("inputs/*.npy"):  # the training data every submission of 
         OUTCOME.append(f"TAMPERED {path}")
     except OSError:
         pass
-own = os.path.realpath(os.getcwd())
+import sys
+import autograder
+# What the child must see wherever it lives: its own folder, the kit and the Python it runs on.
+needed = [os.getcwd(), os.path.dirname(os.path.dirname(autograder.__file__)), sys.prefix, sys.base_prefix]
+needed = [os.path.realpath(path) for path in needed]
 others = [p for p in glob.glob("/tmp/*") + glob.glob("/var/tmp/*") + glob.glob("/dev/shm/*")
-          if os.path.realpath(p) != own]
+          if not any(path == os.path.realpath(p) or path.startswith(os.path.realpath(p) + os.sep) for path in needed)]
 for other in others:  # another submission's scratch folder, or files left for the next one
     try:
         with open(os.path.join(other, "left-by-another-submission"), "w") as handle:
