@@ -7,7 +7,9 @@ not arithmetic, is what costs time for a network this small on a CPU, so the fas
 
 - ``WholeEpochSteps``: for the usual ``fit(x, y, ...)`` on arrays, one XLA program runs all of an
   epoch's full batches in a loop, slicing them from the arrays it holds, so neither Python nor
-  ``tf.data`` nor a kernel launch sits between two batches;
+  ``tf.data`` nor a kernel launch sits between two batches; ``WholeEvaluation`` does the same for
+  the validation pass after each epoch (whose ``tf.data`` pipeline otherwise kept a second core
+  busy: ``benchmarks/parallel_ceiling.py``);
 - otherwise (a generator, sample weights, ``validation_split``, an operation XLA cannot compile)
   Keras's own loop with ``steps_per_execution`` batches per call and ``jit_compile=True``.
 
@@ -73,76 +75,48 @@ def use_fast_execution(model: Any, seed: int = SEED) -> Any:
     return model
 
 
-class WholeEpochSteps:
-    """A Keras train function that runs a whole epoch of batches in one compiled XLA program.
+class BatchPrograms:
+    """A Keras step run over batches that it slices from arrays held as tensors.
 
-    Keras's ``fit`` calls its train function once per ``steps_per_execution`` batches with an
-    iterator over the batches; with ``steps_per_execution`` set to the epoch's number of batches
-    it calls this object once per epoch. It leaves the iterator alone and draws the batches
-    itself, as Keras's array adapter does: a fresh random permutation of the samples each epoch
-    (or their order, with ``shuffle=False``), cut into full batches and a last partial one. The
-    full batches run in a ``tf.while_loop`` compiled whole by XLA around ``model.train_step`` (the
-    same step Keras runs: forward pass, loss, gradients, optimizer update, metrics), the partial
-    batch in a second small program. If XLA cannot compile the step (a layer without an XLA
-    kernel), the first call hands over to Keras's own loop without XLA, before any update is made.
+    All full batches run in one XLA-compiled ``tf.while_loop``, the last partial batch in a second
+    small program, so neither Python nor ``tf.data`` nor a kernel launch sits between two batches.
+    ``step`` is the model's own ``train_step`` or ``test_step``.
     """
 
-    def __init__(self, model: Any, x, y, batch_size: int, shuffle: bool, generator: np.random.Generator):
+    def __init__(self, step: Callable, x, y, batch_size: int):
         import keras
         import tensorflow as tf
 
-        self.model = model
         if np.issubdtype(x.dtype, np.floating):  # Keras computes in floatx whatever the input
             x = x.astype(keras.config.floatx(), copy=False)
+        self.step = step
         self.x, self.y = tf.constant(x), tf.constant(y)
-        self.samples, self.batch_size, self.shuffle = len(x), batch_size, shuffle
+        self.samples, self.batch_size = len(x), batch_size
         self.full_batches, self.partial_batch = divmod(self.samples, batch_size)
-        self.generator = generator
         self.run_full_batches = tf.function(self._full_batches, jit_compile=True)
         self.run_batch = tf.function(self._batch, jit_compile=True)
-        self.keras_function = None
-        self.calls = 0
+        self.ran = False  # whether a program has run (and so made its updates)
 
-    @classmethod
-    def for_fit(cls, model: Any, arguments: dict[str, Any], generator: np.random.Generator) -> "WholeEpochSteps | None":
-        """The whole-epoch steps for this ``fit`` call, or None where Keras's loop must run it."""
-        x, y = arguments.get("x"), arguments.get("y")
-        batch_size = arguments.get("batch_size")
-        batch_size = 32 if batch_size is None else batch_size  # Keras's default
-        shuffle = arguments.get("shuffle", True)
-        usual = (
-            isinstance(x, np.ndarray)
-            and isinstance(y, np.ndarray)
-            and x.ndim >= 1
-            and len(x) == len(y) > 0
-            and x.dtype.kind in "iuf"
-            and y.dtype.kind in "iuf"
-            and type(batch_size) is int
-            and batch_size > 0
-            and type(shuffle) is bool
-            and not arguments.get("validation_split")
-            and all(arguments.get(name) is None for name in ("sample_weight", "class_weight", "steps_per_epoch"))
-            and getattr(model, "optimizer", None) is not None
-        )
-        return cls(model, x, y, batch_size, shuffle, generator) if usual else None
+    @property
+    def batches(self) -> int:
+        return self.full_batches + (1 if self.partial_batch else 0)
 
-    @contextlib.contextmanager
-    def installed(self):
-        """Have the next ``fit`` call this once per epoch; restore the model's settings after."""
-        model = self.model
-        saved = model.steps_per_execution
-        model.steps_per_execution = self.full_batches + (1 if self.partial_batch else 0)
-        model.train_function, model.test_function = self, None
-        try:
-            yield
-        finally:
-            model.steps_per_execution = saved
-            model.train_function = model.test_function = None
+    def run(self, order: np.ndarray) -> None:
+        """The step on each batch of ``order``, a permutation of the samples, in turn."""
+        import tensorflow as tf
+
+        full = self.full_batches * self.batch_size
+        if self.full_batches:
+            self.run_full_batches(tf.constant(order[:full]))
+            self.ran = True
+        if self.partial_batch:
+            self.run_batch(tf.constant(order[full:]))
+            self.ran = True
 
     def _batch(self, indices):
         import tensorflow as tf
 
-        self.model.train_step((tf.gather(self.x, indices), tf.gather(self.y, indices)))
+        self.step((tf.gather(self.x, indices), tf.gather(self.y, indices)))
         return tf.constant(0)  # an output keeps the program, and its variable updates, in one call
 
     def _full_batches(self, order):
@@ -155,23 +129,88 @@ class WholeEpochSteps:
         tf.while_loop(lambda index: index < self.full_batches, step, [tf.constant(0)])
         return tf.constant(0)
 
+
+def usual_arrays(x, y, batch_size) -> bool:
+    """Arrays of numbers and a batch size as ``BatchPrograms`` takes them (Keras's loop takes the rest)."""
+    return (
+        isinstance(x, np.ndarray)
+        and isinstance(y, np.ndarray)
+        and x.ndim >= 1
+        and len(x) == len(y) > 0
+        and x.dtype.kind in "iuf"
+        and y.dtype.kind in "iuf"
+        and type(batch_size) is int
+        and batch_size > 0
+    )
+
+
+class WholeEpochSteps:
+    """A Keras train function that runs a whole epoch of batches in one compiled XLA program.
+
+    Keras's ``fit`` calls its train function once per ``steps_per_execution`` batches with an
+    iterator over the batches; with ``steps_per_execution`` set to the epoch's number of batches
+    it calls this object once per epoch. It leaves the iterator alone and draws the batches
+    itself, as Keras's array adapter does: a fresh random permutation of the samples each epoch
+    (or their order, with ``shuffle=False``), cut into full batches and a last partial one, run
+    by ``BatchPrograms`` around ``model.train_step`` (the same step Keras runs: forward pass, loss,
+    gradients, optimizer update, metrics). The validation pass of the same ``fit`` runs the same
+    way (``WholeEvaluation``). If XLA cannot compile the step (a layer without an XLA kernel),
+    the first call hands over to Keras's own loop without XLA, before any update is made.
+    """
+
+    def __init__(
+        self, model: Any, x, y, batch_size: int, shuffle: bool, generator: np.random.Generator, validation=None
+    ):
+        self.model = model
+        self.programs = BatchPrograms(model.train_step, x, y, batch_size)
+        self.samples, self.shuffle = self.programs.samples, shuffle
+        self.generator = generator
+        self.keras_function = None
+        self.calls = 0
+        self.evaluation = WholeEvaluation.for_fit(model, validation, batch_size, executions=self.programs.batches)
+
+    @classmethod
+    def for_fit(cls, model: Any, arguments: dict[str, Any], generator: np.random.Generator) -> "WholeEpochSteps | None":
+        """The whole-epoch steps for this ``fit`` call, or None where Keras's loop must run it."""
+        x, y = arguments.get("x"), arguments.get("y")
+        batch_size = arguments.get("batch_size")
+        batch_size = 32 if batch_size is None else batch_size  # Keras's default
+        shuffle = arguments.get("shuffle", True)
+        usual = (
+            usual_arrays(x, y, batch_size)
+            and type(shuffle) is bool
+            and not arguments.get("validation_split")
+            and all(arguments.get(name) is None for name in ("sample_weight", "class_weight", "steps_per_epoch"))
+            and getattr(model, "optimizer", None) is not None
+        )
+        if not usual:
+            return None
+        validation = {name: arguments.get(name) for name in ("validation_data", "validation_batch_size", "validation_steps")}
+        return cls(model, x, y, batch_size, shuffle, generator, validation)
+
+    @contextlib.contextmanager
+    def installed(self):
+        """Have the next ``fit`` call this once per epoch; restore the model's settings after."""
+        model = self.model
+        saved = model.steps_per_execution
+        model.steps_per_execution = self.programs.batches
+        model.train_function, model.test_function = self, self.evaluation
+        try:
+            yield
+        finally:
+            model.steps_per_execution = saved
+            model.train_function = model.test_function = None
+
     def __call__(self, iterator):
         if self.keras_function is not None:
             return self.keras_function(iterator)
-        import tensorflow as tf
-
         order = self.generator.permutation(self.samples) if self.shuffle else np.arange(self.samples)
-        full = self.full_batches * self.batch_size
-        first, updated = self.calls == 0, False
+        first = self.calls == 0
         self.calls += 1
         try:
-            if self.full_batches:
-                self.run_full_batches(tf.constant(order[:full]))
-                updated = True
-            if self.partial_batch:
-                self.run_batch(tf.constant(order[full:]))
+            self.programs.run(order)
         except Exception:
-            if not first or updated:
+            if not first or self.programs.ran:
                 raise
             # XLA could not compile this model's step (nothing was updated yet): Keras's own loop
             # runs it without XLA, as Keras's defaults would, and so do evaluation and prediction.
@@ -182,6 +221,63 @@ class WholeEpochSteps:
             self.keras_function, model.train_function = model.train_function, self
             return self.keras_function(iterator)
         return self.model.get_metrics_result()
+
+
+class WholeEvaluation:
+    """A Keras test function for ``fit``'s validation pass: all validation batches in one XLA program.
+
+    Each epoch ``fit`` calls ``evaluate`` on its cached validation iterator, which calls the test
+    function once (the validation batches fit in one ``steps_per_execution``); this object runs
+    ``model.test_step`` over the validation arrays in order, in the batches Keras would cut, and
+    returns the metrics as Keras's function does. Any other iterator (a callback evaluating on
+    data of its own) goes to Keras's own test function, as does everything after a first call
+    that XLA could not compile.
+    """
+
+    def __init__(self, model: Any, x, y, batch_size: int):
+        self.model = model
+        self.programs = BatchPrograms(model.test_step, x, y, batch_size)
+        self.order = np.arange(self.programs.samples)
+        self.failed = False
+        self._keras_function = None
+
+    @classmethod
+    def for_fit(cls, model: Any, validation: dict | None, batch_size: int, executions: int) -> "WholeEvaluation | None":
+        validation = validation or {}
+        data = validation.get("validation_data")
+        if not isinstance(data, (tuple, list)) or len(data) != 2 or validation.get("validation_steps") is not None:
+            return None
+        x, y = data
+        size = validation.get("validation_batch_size") or batch_size
+        if not usual_arrays(x, y, size) or -(-len(x) // size) > executions:
+            return None  # Keras would call its test function more than once per validation pass
+        return cls(model, x, y, size)
+
+    def is_validation(self, iterator) -> bool:
+        cached = getattr(self.model, "_eval_epoch_iterator", None)
+        return iterator is not None and iterator is getattr(cached, "_current_iterator", None)
+
+    def keras_function(self):
+        if self._keras_function is None:
+            model = self.model
+            model.test_function = None
+            model.make_test_function()
+            self._keras_function, model.test_function = model.test_function, self
+        return self._keras_function
+
+    def __call__(self, iterator):
+        if not self.failed and self.is_validation(iterator):
+            first = not self.programs.ran
+            try:
+                self.programs.run(self.order)
+                return self.model.get_metrics_result()
+            except Exception:
+                if not first:
+                    raise
+                # Evaluation changes nothing but the metrics, which Keras's function counts afresh.
+                self.failed = True
+                self.model.reset_metrics()
+        return self.keras_function()(iterator)
 
 
 @dataclass

@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 
-from autograder.training import FAST_STEPS_PER_EXECUTION, WholeEpochSteps, use_fast_execution
+from autograder.training import FAST_STEPS_PER_EXECUTION, WholeEpochSteps, WholeEvaluation, use_fast_execution
 
 
 def small_run(functions, dataset, fast: bool, shuffle: bool = False):
@@ -36,12 +36,26 @@ def count_whole_epoch_calls(monkeypatch) -> list:
     return calls
 
 
+def count_whole_validations(monkeypatch) -> list:
+    calls = []
+    original = WholeEvaluation.__call__
+
+    def counted(self, iterator):
+        calls.append(not self.failed and self.is_validation(iterator))
+        return original(self, iterator)
+
+    monkeypatch.setattr(WholeEvaluation, "__call__", counted)
+    return calls
+
+
 def test_the_fast_path_changes_execution_only(reference_functions, dataset, monkeypatch):
     default_model, default_history = small_run(reference_functions, dataset, fast=False)
     whole_epochs = count_whole_epoch_calls(monkeypatch)
+    whole_validations = count_whole_validations(monkeypatch)
     fast_model, fast_history = small_run(reference_functions, dataset, fast=True)
 
     assert whole_epochs == [True, True], "each epoch ran as one XLA program"
+    assert whole_validations == [True, True], "so did each validation pass"
     assert fast_model.steps_per_execution == FAST_STEPS_PER_EXECUTION and fast_model.jit_compile
     # What the student compiled with is untouched: the same optimizer, loss and metrics.
     fast_config, default_config = fast_model.get_compile_config(), default_model.get_compile_config()
@@ -70,13 +84,90 @@ def test_with_shuffling_both_paths_learn_alike(reference_functions, dataset):
     assert fast_history["loss"][1] < fast_history["loss"][0]
 
 
+def test_the_validation_pass_gives_what_keras_s_evaluate_gives(reference_functions, dataset, monkeypatch):
+    import keras
+
+    (train_images, train_labels), _ = dataset
+    X, y = reference_functions["normalize"](train_images[:1400]), train_labels[:1400]
+    keras.utils.set_random_seed(7)
+    model = use_fast_execution(reference_functions["compile_model"](reference_functions["build_model"]()))
+    whole_validations = count_whole_validations(monkeypatch)
+    elsewhere = []
+
+    class EvaluateElsewhere(keras.callbacks.Callback):
+        """A student's callback evaluating on data of its own during fit: Keras's function runs it."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            elsewhere.append(self.model.evaluate(X[:100], y[:100], verbose=0, return_dict=True))
+
+    # 650 validation samples: 20 full batches of 32 and a last one of 10, weighted by its size.
+    history = model.fit(X[:700], y[:700], epochs=2, validation_data=(X[750:], y[750:]), verbose=0,
+                        callbacks=[EvaluateElsewhere()]).history
+    assert whole_validations.count(True) == 2 and whole_validations.count(False) == 2
+    after = model.evaluate(X[750:], y[750:], verbose=0, return_dict=True)  # Keras's own, outside fit
+    assert np.isclose(history["val_loss"][-1], after["loss"], rtol=1e-5)
+    assert np.isclose(history["val_accuracy"][-1], after["accuracy"], atol=1e-6)
+    again = model.evaluate(X[:100], y[:100], verbose=0, return_dict=True)
+    assert np.isclose(elsewhere[-1]["loss"], again["loss"], rtol=1e-5)
+    assert elsewhere[-1]["loss"] != history["val_loss"][-1]
+
+
+def test_a_validation_pass_xla_cannot_compile_goes_to_keras(reference_functions, dataset, monkeypatch):
+    import keras
+
+    from autograder.training import BatchPrograms
+
+    original = BatchPrograms.run
+
+    def fails_to_compile_tests(self, order):
+        if self.step.__name__ == "test_step":
+            raise RuntimeError("no XLA kernel")
+        return original(self, order)
+
+    monkeypatch.setattr(BatchPrograms, "run", fails_to_compile_tests)
+    (train_images, train_labels), _ = dataset
+    X, y = reference_functions["normalize"](train_images[:800]), train_labels[:800]
+    model = use_fast_execution(reference_functions["compile_model"](reference_functions["build_model"]()))
+    whole_validations = count_whole_validations(monkeypatch)
+    history = model.fit(X[:600], y[:600], epochs=2, validation_data=(X[600:], y[600:]), verbose=0).history
+    assert whole_validations == [True, False], "the first pass found out, the second went straight to Keras"
+    after = model.evaluate(X[600:], y[600:], verbose=0, return_dict=True)
+    assert np.isclose(history["val_loss"][-1], after["loss"], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "validation",
+    [
+        {"validation_steps": 1},
+        {"validation_data": "with_sample_weights"},
+        {"validation_data": "more_batches_than_training"},
+        {"validation_batch_size": 16.0},
+    ],
+    ids=["validation_steps", "sample_weights", "longer_than_an_epoch", "float_batch_size"],
+)
+def test_unusual_validation_runs_in_keras_s_own_loop(reference_functions, validation):
+    model = reference_functions["compile_model"](reference_functions["build_model"]())
+    x, y = np.zeros((64, 28, 28), np.float32), np.zeros(64, np.uint8)
+    data = {
+        "with_sample_weights": (x, y, np.ones(64)),
+        "more_batches_than_training": (np.zeros((65, 28, 28), np.float32), np.zeros(65, np.uint8)),
+    }
+    usual = {"validation_data": (x, y)}
+    unusual = {**usual, **validation}
+    if isinstance(unusual["validation_data"], str):
+        unusual["validation_data"] = data[unusual["validation_data"]]
+    generator = np.random.default_rng(0)
+    assert WholeEpochSteps.for_fit(model, {"x": x, "y": y, **usual}, generator).evaluation is not None
+    assert WholeEpochSteps.for_fit(model, {"x": x, "y": y, **unusual}, generator).evaluation is None
+
+
 def recorded_orders(steps: WholeEpochSteps, epochs: int) -> list[np.ndarray]:
     orders = []
 
     def record(order):
         orders.append(np.asarray(order))
 
-    steps.run_full_batches = steps.run_batch = record
+    steps.programs.run_full_batches = steps.programs.run_batch = record
     steps.model = types.SimpleNamespace(get_metrics_result=dict)  # no training: the orders only
     for _ in range(epochs):
         steps(iterator=None)
