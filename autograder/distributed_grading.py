@@ -21,11 +21,8 @@ def grade_remotely(content: bytes, name: str, limits, data_dir: str | None) -> d
         path = Path(folder) / Path(name).name
         path.write_bytes(content)
         report = grade_notebooks([path], data_dir=data_dir, limits=limits)[0]
-    return {
-        "report": {**report.to_json(), "submission": name},
-        "notes": report.notes,
-        "feedback": {"history": report.history, "confusion": report.confusion},
-    }
+    report.submission = name
+    return report.payload()
 
 
 def grade_on_cluster(notebooks: list[Path], scheduler: str, *, data_dir=None, limits=None, grade_one_stored, store, progress):
@@ -57,7 +54,7 @@ def grade_on_cluster(notebooks: list[Path], scheduler: str, *, data_dir=None, li
             path = futures[future]
             try:
                 payload = future.result()
-                report = GradeReport.from_json(payload["report"], payload["notes"], payload["feedback"])
+                report = GradeReport.from_payload(payload)
             except Exception as error:  # a worker lost or crashed: this submission's fault, as a result
                 report = ungraded(path, f"the cluster could not grade it: {type(error).__name__}: {error}")
             store(path, report)

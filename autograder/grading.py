@@ -40,6 +40,9 @@ class GradeReport:
     # For the feedback page, not the contract's JSON: the learning curves and the confusion matrix.
     history: dict[str, list[float]] = field(default_factory=dict)
     confusion: list[list[int]] | None = None
+    # What grading it cost, for the log, Gradescope's execution_time and the benchmarks: "seconds"
+    # (from start to report, in the grader), "sandbox_peak_memory_mib" (the sandbox's largest process).
+    usage: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         # Exactly the fields of the contract.
@@ -52,12 +55,26 @@ class GradeReport:
         }
 
     @classmethod
-    def from_json(cls, data: dict, notes=(), feedback=None) -> "GradeReport":
+    def from_json(cls, data: dict, notes=(), feedback=None, usage=None) -> "GradeReport":
         checks = [CheckResult(c["id"], c["points"], c["max_points"], c["passed"], c["message"]) for c in data["checks"]]
         report = cls(data["submission"], data["score"], data["max_score"], data["error"], checks, list(notes))
         report.history = dict((feedback or {}).get("history") or {})
         report.confusion = (feedback or {}).get("confusion")
+        report.usage = dict(usage or {})
         return report
+
+    def payload(self) -> dict:
+        """Everything known about this result, as stored and as sent back by a cluster's worker."""
+        return {
+            "report": self.to_json(),
+            "notes": self.notes,
+            "feedback": {"history": self.history, "confusion": self.confusion},
+            "usage": self.usage,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "GradeReport":
+        return cls.from_json(payload["report"], payload.get("notes", []), payload.get("feedback"), payload.get("usage"))
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
@@ -73,9 +90,9 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def ungraded(path: Path, reason: str) -> GradeReport:
+def ungraded(path: Path, reason: str, usage: dict | None = None) -> GradeReport:
     checks = [CheckResult(c.id, 0, c.points, False, f"not graded: {reason}") for c in CHECKS]
-    return GradeReport(str(path), 0, MAX_SCORE, reason, checks)
+    return GradeReport(str(path), 0, MAX_SCORE, reason, checks, usage=dict(usage or {}))
 
 
 def judge(path: Path, artifacts, data) -> GradeReport:
@@ -158,16 +175,20 @@ def grade_in_sandbox(
         if shared is not None:
             shared.expose(scratch / "reuse")
         run = run_child(scratch, limits, hide=list(hide), on_started=import_keras_meanwhile)
+        usage = {"sandbox_peak_memory_mib": round(run.peak_memory_bytes / 2**20)} if run.peak_memory_bytes else {}
         if run.fault:
             last = run.stderr_tail.strip().splitlines()[-1:]
-            return ungraded(path, run.fault + (f" (its last words: {last[0][:300]})" if last else ""))
+            return ungraded(path, run.fault + (f" (its last words: {last[0][:300]})" if last else ""), usage)
         try:
             artifacts = read_artifacts(scratch / "artifacts")
         except (ArtifactError, OSError, ValueError) as error:
             tail = run.stderr_tail.strip().splitlines()[-1:] or ["no message"]
-            return ungraded(path, f"the notebook's code produced no readable results ({error}; last words: {tail[0][:300]})")
+            return ungraded(
+                path, f"the notebook's code produced no readable results ({error}; last words: {tail[0][:300]})", usage
+            )
         with judging or contextlib.nullcontext():
             report = judge(path, artifacts, data)
+        report.usage.update(usage)
         report.notes.extend(lint_notes(path))
         reused = shared.learn(str(path), artifacts) if shared is not None else None
         if reused:
@@ -194,7 +215,7 @@ def stored_report(results: Path | None, path: Path) -> GradeReport | None:
     try:
         stored = json.loads(result_file(results, path).read_text())
         if stored.get("digest") == digest(path):
-            return GradeReport.from_json(stored["report"], stored.get("notes", []), stored.get("feedback"))
+            return GradeReport.from_payload(stored)
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return None
@@ -204,12 +225,7 @@ def store_report(results: Path, path: Path, report: GradeReport) -> None:
     """Write one result atomically: a reader (or a rerun) sees the old file or the new, never half."""
     results.mkdir(parents=True, exist_ok=True)
     target = result_file(results, path)
-    payload = {
-        "digest": digest(path),
-        "report": report.to_json(),
-        "notes": report.notes,
-        "feedback": {"history": report.history, "confusion": report.confusion},
-    }
+    payload = {"digest": digest(path), **report.payload()}
     with tempfile.NamedTemporaryFile("w", dir=results, prefix=".tmp-", suffix=".json", delete=False) as handle:
         json.dump(payload, handle)
         handle.flush()
@@ -277,6 +293,7 @@ def grade_notebooks(
                 report.notes.append("graded earlier: result read from the results folder")
                 return report
             progress.started(path)
+            started = time.monotonic()
             try:
                 if sandbox:
                     report = grade_in_sandbox(path, data, input_files, limits, hide=hide, judging=judging, shared=shared)
@@ -284,6 +301,7 @@ def grade_notebooks(
                     report = grade_unsandboxed(path, data, inputs, cache)
             except Exception as error:  # a fault of this submission must never stop the batch
                 report = ungraded(path, f"the grader failed on this notebook: {type(error).__name__}: {error}")
+            report.usage["seconds"] = round(time.monotonic() - started, 1)
             if results is not None:
                 store_report(results, path, report)
             return report
@@ -387,11 +405,22 @@ class Progress:
             if self.live:
                 print("\r\033[K", end="", file=self.out)
             print(format_report(report), file=self.out)
+            if report.usage:
+                print(f"  {format_usage(report.usage)}", file=self.out)
             print(line, end="\r" if self.live else "\n", file=self.out, flush=True)
 
     def close(self) -> None:
         if self.out and self.live:
             print(file=self.out, flush=True)
+
+
+def format_usage(usage: dict) -> str:
+    parts = []
+    if "seconds" in usage:
+        parts.append(f"took {usage['seconds']:.1f} s")
+    if "sandbox_peak_memory_mib" in usage:
+        parts.append(f"sandbox peak memory {usage['sandbox_peak_memory_mib']:.0f} MiB")
+    return "; ".join(parts)
 
 
 STATUS = {"passed": "PASS", "failed": "FAIL", "not_done": "TODO", "skipped": "SKIP"}

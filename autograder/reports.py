@@ -42,9 +42,11 @@ def write_csv(reports, path: Path) -> None:
 
 def gradescope_results(report) -> dict:
     """Gradescope's autograder format: a test per check; hidden checks shown once grades are published."""
+    timing = {"execution_time": round(report.usage["seconds"])} if "seconds" in report.usage else {}
     return {
         "score": report.score,
         "max_score": report.max_score,
+        **timing,
         "output": f"Could not be graded: {report.error}" if report.error else "",
         "tests": [
             {

@@ -51,6 +51,7 @@ class SandboxRun:
     timed_out: bool
     stderr_tail: str
     isolation: str
+    peak_memory_bytes: int | None = None  # the largest resident size of the child or its descendants
 
     @property
     def fault(self) -> str | None:
@@ -190,27 +191,31 @@ def run_child(scratch: Path, limits: Limits, *, hide: list[Path] = (), on_starte
 
     reader = threading.Thread(target=keep_tail, daemon=True)
     reader.start()
+    # Reaped with wait4, not Popen.wait, for the child's resource usage: its peak memory counts
+    # the descendants it waited for, the student's Python under `unshare --fork` included.
+    ended: list = []
+    reaper = threading.Thread(target=lambda: ended.append(os.wait4(child.pid, 0)), daemon=True)
+    reaper.start()
     if on_started is not None:
         on_started()
-    timed_out = False
+    reaper.join(timeout=limits.submission_seconds)
+    timed_out = reaper.is_alive()
     try:
-        child.wait(timeout=limits.submission_seconds)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-    finally:
-        try:
-            os.killpg(child.pid, signal.SIGKILL)  # whatever it left behind goes too
-        except ProcessLookupError:
-            pass
-        child.wait()
-        reader.join(timeout=5)
-        child.stderr.close()
+        os.killpg(child.pid, signal.SIGKILL)  # whatever it left behind goes too
+    except ProcessLookupError:
+        pass
+    reaper.join()
+    _, status, usage = ended[0]
+    child.returncode = os.waitstatus_to_exitcode(status)
+    reader.join(timeout=5)
+    child.stderr.close()
     return SandboxRun(
         returncode=None if timed_out else child.returncode,
         seconds=time.monotonic() - started,
         timed_out=timed_out,
         stderr_tail=tail.decode("utf-8", "replace"),
         isolation=mode,
+        peak_memory_bytes=usage.ru_maxrss * 1024,
     )
 
 

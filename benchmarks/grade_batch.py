@@ -3,7 +3,8 @@
 A batch of copies and variants of the reference is graded by `autograder grade --workers 1` and
 `--workers 2`, both training every submission (`--no-reuse`), by `--workers 2` reusing confirmed
 identical trainings, and by plain `nbgrader autograde` on a temporary course. Prints one JSON line
-per way (total seconds, seconds per submission, peak RSS of the largest process it started) and
+per way (total seconds, seconds per submission, peak RSS of the largest process it started; for the
+kit also each submission's seconds and its sandbox's peak memory, as the grader measured them) and
 the ratios.
 
     .venv/bin/python benchmarks/grade_batch.py            # about 35 minutes on 2 cores
@@ -50,9 +51,20 @@ def timed(command: list[str], cwd: Path) -> tuple[float, float]:
     return float(output[0]), float(output[1]) / 1024
 
 
-def figures(way: str, seconds: float, peak: float) -> dict:
-    return {"way": way, "submissions": len(BATCH), "seconds": round(seconds, 1),
+def figures(way: str, seconds: float, peak: float, results: Path | None = None) -> dict:
+    line = {"way": way, "submissions": len(BATCH), "seconds": round(seconds, 1),
             "seconds_per_submission": round(seconds / len(BATCH), 1), "peak_rss_mib_largest_process": round(peak)}
+    if results is not None:
+        # What the grader measured for each submission: its seconds and its sandbox's peak memory.
+        each = []
+        for path in results.glob("*.json"):
+            stored = json.loads(path.read_text())
+            student = Path(stored["report"]["submission"]).parts[-3]  # submitted/STUDENT/fashion_mnist/…
+            each.append({"student": student, "notebook": BATCH[int(student.removeprefix("student"))],
+                         "seconds": stored["usage"]["seconds"], "sandbox_peak_mib": stored["usage"]["sandbox_peak_memory_mib"]})
+        line["each"] = sorted(each, key=lambda entry: entry["student"])
+        line["sandbox_peak_mib_max"] = max(entry["sandbox_peak_mib"] for entry in each)
+    return line
 
 
 def main() -> None:
@@ -73,7 +85,7 @@ def main() -> None:
                 [sys.executable, "-m", "autograder", "grade", "submitted", *options, "--results", f"results-{index}"],
                 course,
             )
-            print(json.dumps(figures(way, seconds[way], peak)), flush=True)
+            print(json.dumps(figures(way, seconds[way], peak, course / f"results-{index}")), flush=True)
         one, two, reuse = seconds.values()
         print(json.dumps({"way": "ratios", "workers_2_speedup": round(one / two, 2),
                           "reuse_saves_fraction": round(1 - reuse / two, 2)}), flush=True)

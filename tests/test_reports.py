@@ -29,6 +29,7 @@ def test_json_csv_and_gradescope_agree(tmp_path, real_data_dir, capsys):
     assert status == 0
     out = capsys.readouterr().out
     assert "2 submissions: 1 graded, 1 could not be graded" in out
+    assert out.count("  took ") == 2  # each submission's time in the log
 
     graded = json.loads((tmp_path / "grades.json").read_text())
     assert [set(entry) for entry in graded] == [CONTRACT_FIELDS] * 2
@@ -47,6 +48,7 @@ def test_json_csv_and_gradescope_agree(tmp_path, real_data_dir, capsys):
     for entry in graded:
         results = json.loads((tmp_path / "gradescope" / Path(entry["submission"]).stem / "results.json").read_text())
         assert results["score"] == entry["score"] and results["max_score"] == entry["max_score"]
+        assert isinstance(results["execution_time"], int) and results["execution_time"] >= 0
         assert [(t["name"], t["score"], t["output"]) for t in results["tests"]] == [
             (c["id"], c["points"], c["message"]) for c in entry["checks"]
         ]

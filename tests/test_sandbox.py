@@ -108,6 +108,10 @@ def test_no_attack_reached_the_network(attacked):
 def test_every_attack_was_graded_and_the_grader_survived(attacked):
     reports, _ = attacked
     assert sorted(reports) == ATTACK_NAMES
+    # Even a hoarder's or a fork bomb's cost is measured, and the memory limit held.
+    for name, report in reports.items():
+        assert report.usage["seconds"] > 0, name
+        assert 0 < report.usage["sandbox_peak_memory_mib"] <= TEST_LIMITS.memory_bytes / 2**20, name
 
 
 @pytest.mark.slow
@@ -181,6 +185,9 @@ def test_grading_the_same_submission_twice_gives_the_same_result(real_data_dir):
     first, second = (grade_notebooks([notebook], data_dir=real_data_dir, limits=TEST_LIMITS)[0] for _ in range(2))
     assert first.to_json() == second.to_json()
     assert first.score == 10
+    # What it cost, measured by the grader on the sandbox (the Python that ran the notebook).
+    assert 0 < first.usage["seconds"] < TEST_LIMITS.submission_seconds
+    assert 50 < first.usage["sandbox_peak_memory_mib"] < TEST_LIMITS.memory_bytes / 2**20
 
 
 @pytest.mark.slow
