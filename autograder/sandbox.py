@@ -42,6 +42,7 @@ from autograder.limits import Limits
 UNPRIVILEGED_USER = "nobody"
 STDERR_TAIL = 64 * 1024
 GRADING_THREADS = 1  # TensorFlow threads of each sandboxed submission (see run_child)
+REAPER = Path(__file__).with_name("sandbox_reaper.py")  # the sandbox's first process: it measures its peak memory
 
 
 @dataclass
@@ -51,7 +52,7 @@ class SandboxRun:
     timed_out: bool
     stderr_tail: str
     isolation: str
-    peak_memory_bytes: int | None = None  # the largest resident size of the child or its descendants
+    peak_memory_bytes: int | None = None  # the sandbox's peak resident memory, as sandbox_reaper measured it
 
     @property
     def fault(self) -> str | None:
@@ -156,6 +157,8 @@ def run_child(scratch: Path, limits: Limits, *, hide: list[Path] = (), on_starte
     command = [sys.executable, "-m", "autograder.sandbox_child", str(scratch)]
     if mode == "namespaces":
         command = ["unshare", "--net", "--pid", "--mount", "--fork", "--kill-child", *command]
+    report_read, report_write = os.pipe()
+    command = [sys.executable, "-I", "-S", str(REAPER), str(report_write), *command]
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(scratch),
@@ -172,16 +175,23 @@ def run_child(scratch: Path, limits: Limits, *, hide: list[Path] = (), on_starte
         **{name: str(GRADING_THREADS) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")},
     }
     started = time.monotonic()
-    child = subprocess.Popen(
-        command,
-        cwd=scratch,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own process group, killed whole
-        preexec_fn=die_with_parent,
-    )
+    try:
+        child = subprocess.Popen(
+            command,
+            cwd=scratch,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, killed whole
+            preexec_fn=die_with_parent,
+            pass_fds=(report_write,),
+        )
+    except BaseException:
+        os.close(report_read)
+        raise
+    finally:
+        os.close(report_write)
     tail = bytearray()
 
     def keep_tail():
@@ -191,32 +201,41 @@ def run_child(scratch: Path, limits: Limits, *, hide: list[Path] = (), on_starte
 
     reader = threading.Thread(target=keep_tail, daemon=True)
     reader.start()
-    # Reaped with wait4, not Popen.wait, for the child's resource usage: its peak memory counts
-    # the descendants it waited for, the student's Python under `unshare --fork` included.
-    ended: list = []
-    reaper = threading.Thread(target=lambda: ended.append(os.wait4(child.pid, 0)), daemon=True)
-    reaper.start()
     if on_started is not None:
         on_started()
-    reaper.join(timeout=limits.submission_seconds)
-    timed_out = reaper.is_alive()
+    timed_out = False
     try:
-        os.killpg(child.pid, signal.SIGKILL)  # whatever it left behind goes too
-    except ProcessLookupError:
-        pass
-    reaper.join()
-    _, status, usage = ended[0]
-    child.returncode = os.waitstatus_to_exitcode(status)
-    reader.join(timeout=5)
-    child.stderr.close()
+        child.wait(timeout=limits.submission_seconds)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)  # whatever it left behind goes too
+        except ProcessLookupError:
+            pass
+        child.wait()
+        reader.join(timeout=5)
+        child.stderr.close()
+    peak = reported_peak(report_read)
     return SandboxRun(
         returncode=None if timed_out else child.returncode,
         seconds=time.monotonic() - started,
         timed_out=timed_out,
         stderr_tail=tail.decode("utf-8", "replace"),
         isolation=mode,
-        peak_memory_bytes=usage.ru_maxrss * 1024,
+        peak_memory_bytes=peak,
     )
+
+
+def reported_peak(report_read: int) -> int | None:
+    """The sandbox's peak memory in bytes as its first process reported it; None if it was stopped first."""
+    os.set_blocking(report_read, False)  # every writer is gone by now; never wait on one that is not
+    try:
+        with os.fdopen(report_read, "rb") as reported:
+            text = reported.read(64) or b""
+    except (BlockingIOError, OSError):
+        return None
+    return int(text) * 1024 if text.strip().isdigit() else None
 
 
 def apply_limits(limits: dict) -> None:

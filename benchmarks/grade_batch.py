@@ -71,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-nbgrader", action="store_true")
     args = parser.parse_args()
-    seconds = {}
+    seconds, busy = {}, {}
     with tempfile.TemporaryDirectory() as work:
         course = Path(work)
         make_batch(course)
@@ -85,9 +85,17 @@ def main() -> None:
                 [sys.executable, "-m", "autograder", "grade", "submitted", *options, "--results", f"results-{index}"],
                 course,
             )
-            print(json.dumps(figures(way, seconds[way], peak, course / f"results-{index}")), flush=True)
+            line = figures(way, seconds[way], peak, course / f"results-{index}")
+            busy[way] = sum(entry["seconds"] for entry in line["each"])
+            print(json.dumps(line), flush=True)
         one, two, reuse = seconds.values()
+        busy_one, busy_two, _ = busy.values()
+        # Where two workers lose against the ideal 2x: each submission taking longer beside another
+        # (the slowdown), and the time the two were not both grading (the set-up, and the end of
+        # the batch, when one worker has nothing left to start).
         print(json.dumps({"way": "ratios", "workers_2_speedup": round(one / two, 2),
+                          "per_submission_slowdown_side_by_side": round(busy_two / busy_one, 3),
+                          "workers_2_idle_worker_seconds": round(2 * two - busy_two, 1),
                           "reuse_saves_fraction": round(1 - reuse / two, 2)}), flush=True)
         if not args.skip_nbgrader:
             shutil.copytree(ROOT / "solutions", course / "solutions")

@@ -1,9 +1,13 @@
 """How much faster two grading workers can be on this machine: one training alone against two at once.
 
 Each sandbox trains on one thread (``autograder.sandbox.GRADING_THREADS``). Two trainings running
-side by side on two cores still share caches, memory bandwidth and the clock, so each takes
-longer than it does alone; their ratio caps what ``--workers 2`` can gain over ``--workers 1``
-(``benchmarks/grade_batch.py``). Prints one JSON line per way and the ceiling, in one run:
+side by side on two cores each take longer than one alone; their ratio caps what ``--workers 2``
+can gain over ``--workers 1`` (``benchmarks/grade_batch.py``). What made it 1.13-1.2 was not the
+arithmetic (two single-thread matrix products side by side run as fast as one alone) but work off
+the training thread: Keras's per-epoch validation pass pulled its batches through ``tf.data``'s
+threads and TensorFlow's inter-op thread, about 18 % of a second core, which two trainings then
+fought over; with the validation pass in one XLA program it is about 1.07. XLA's own helper threads
+(about 5 % of a core) remain. Prints one JSON line per way and the ceiling, in one run:
 
     .venv/bin/python benchmarks/parallel_ceiling.py             # 10 epochs, about a minute
 """
