@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from autograder import __version__, skip_slow_optional_imports
@@ -159,17 +161,29 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     skip_slow_optional_imports()
+    # A job scheduler's or `timeout`'s SIGTERM stops the grader as Ctrl-C does: its sandboxes are
+    # killed and its temporary folders removed (by default SIGTERM would leave both behind).
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, interrupt) if in_main_thread else None
     try:
         return args.run(args)
     except AutograderError as error:
         print(f"autograder: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("autograder: interrupted", file=sys.stderr)
+        print("autograder: interrupted (grading keeps each result stored so far: the same command grades the rest)",
+              file=sys.stderr)
         return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -157,7 +157,7 @@ _keras_import_lock = threading.Lock()
 
 
 def grade_in_sandbox(
-    path: Path, data, input_files: list[Path], limits, *, hide=(), judging=None, shared=None
+    path: Path, data, input_files: list[Path], limits, *, hide=(), judging=None, shared=None, stop=None
 ) -> GradeReport:
     from autograder.artifacts import ArtifactError, read_artifacts
     from autograder.sandbox import run_child
@@ -174,7 +174,7 @@ def grade_in_sandbox(
             os.link(file, scratch / "inputs" / file.name)
         if shared is not None:
             shared.expose(scratch / "reuse")
-        run = run_child(scratch, limits, hide=list(hide), on_started=import_keras_meanwhile)
+        run = run_child(scratch, limits, hide=list(hide), on_started=import_keras_meanwhile, stop=stop)
         usage = {"sandbox_peak_memory_mib": round(run.peak_memory_bytes / 2**20)} if run.peak_memory_bytes else {}
         if run.fault:
             last = run.stderr_tail.strip().splitlines()[-1:]
@@ -287,7 +287,11 @@ def grade_notebooks(
     try:
         progress = Progress(len(notebooks), out)
 
+        stopping = threading.Event()  # the grader is being stopped: what runs now is no result
+
         def grade_one(path: Path) -> GradeReport:
+            if stopping.is_set():
+                raise KeyboardInterrupt
             report = stored_report(results, path)
             if report is not None:
                 report.notes.append("graded earlier: result read from the results folder")
@@ -296,23 +300,37 @@ def grade_notebooks(
             started = time.monotonic()
             try:
                 if sandbox:
-                    report = grade_in_sandbox(path, data, input_files, limits, hide=hide, judging=judging, shared=shared)
+                    report = grade_in_sandbox(
+                        path, data, input_files, limits, hide=hide, judging=judging, shared=shared, stop=stopping
+                    )
                 else:
                     report = grade_unsandboxed(path, data, inputs, cache)
             except Exception as error:  # a fault of this submission must never stop the batch
                 report = ungraded(path, f"the grader failed on this notebook: {type(error).__name__}: {error}")
             report.usage["seconds"] = round(time.monotonic() - started, 1)
+            if stopping.is_set():  # its sandbox was killed by the grader's stop, not by its own fault
+                raise KeyboardInterrupt
             if results is not None:
                 store_report(results, path, report)
             return report
 
         judging = threading.Lock()  # children run in parallel; the trusted checks one at a time
         if workers > 1 and sandbox:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
+            pool = ThreadPoolExecutor(max_workers=workers)
+            try:
                 futures = {pool.submit(grade_one, path): path for path in notebooks}
                 for future in as_completed(futures):
                     progress.finished(future.result())
                 reports = [future.result() for future in futures]  # in the order given
+            except BaseException:  # Ctrl-C or SIGTERM: stop now, not after every queued submission
+                from autograder.sandbox import stop_running_sandboxes
+
+                stopping.set()
+                pool.shutdown(wait=False, cancel_futures=True)
+                stop_running_sandboxes()
+                raise
+            finally:
+                pool.shutdown(wait=True)
         else:
             for path in notebooks:
                 reports.append(grade_one(path))

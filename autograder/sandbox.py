@@ -43,6 +43,8 @@ UNPRIVILEGED_USER = "nobody"
 STDERR_TAIL = 64 * 1024
 GRADING_THREADS = 1  # TensorFlow threads of each sandboxed submission (see run_child)
 REAPER = Path(__file__).with_name("sandbox_reaper.py")  # the sandbox's first process: it measures its peak memory
+_running: set[int] = set()  # process groups of the sandboxes running now
+_running_lock = threading.Lock()
 
 
 @dataclass
@@ -126,10 +128,13 @@ def die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def run_child(scratch: Path, limits: Limits, *, hide: list[Path] = (), on_started=None) -> SandboxRun:
+def run_child(
+    scratch: Path, limits: Limits, *, hide: list[Path] = (), on_started=None, stop: threading.Event | None = None
+) -> SandboxRun:
     """Run the sandbox child on a prepared scratch folder and wait for it, within the limits.
 
-    ``on_started``: called once the child runs, for the grader's own work meanwhile."""
+    ``on_started``: called once the child runs, for the grader's own work meanwhile.
+    ``stop``: set when the grader is being stopped (see ``stop_running_sandboxes``)."""
     mode = isolation()
     # Never cover what the child needs: its scratch folder, the kit, the Python it runs on.
     needed = [scratch.resolve(), REPO_ROOT / "autograder" / "probe.py", Path(sys.prefix).resolve(), Path(sys.executable).resolve()]
@@ -192,6 +197,10 @@ def run_child(scratch: Path, limits: Limits, *, hide: list[Path] = (), on_starte
         raise
     finally:
         os.close(report_write)
+    with _running_lock:
+        _running.add(child.pid)
+    if stop is not None and stop.is_set():  # started just after stop_running_sandboxes looked
+        os.killpg(child.pid, signal.SIGKILL)
     tail = bytearray()
 
     def keep_tail():
@@ -214,6 +223,8 @@ def run_child(scratch: Path, limits: Limits, *, hide: list[Path] = (), on_starte
         except ProcessLookupError:
             pass
         child.wait()
+        with _running_lock:
+            _running.discard(child.pid)
         reader.join(timeout=5)
         child.stderr.close()
     peak = reported_peak(report_read)
@@ -225,6 +236,19 @@ def run_child(scratch: Path, limits: Limits, *, hide: list[Path] = (), on_starte
         isolation=mode,
         peak_memory_bytes=peak,
     )
+
+
+def stop_running_sandboxes() -> None:
+    """Kill every sandbox running now, with all it started: the grader is being stopped.
+
+    Set the batch's ``stop`` event first: a sandbox started after this looked kills itself."""
+    with _running_lock:
+        groups = list(_running)
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def reported_peak(report_read: int) -> int | None:

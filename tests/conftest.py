@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +33,17 @@ def reference_functions():
     from autograder.notebook import load_functions
 
     return load_functions(SOURCE_NOTEBOOK)
+
+
+@pytest.fixture
+def grader_tmpdir():
+    """A temporary folder for a grader run as a command (its TMPDIR), reachable by the sandbox user
+    as /tmp is, and removed afterwards with whatever a killed grader left in it."""
+    import os
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="grader-tmp-", dir="/tmp"))
+    os.chmod(root, 0o1777)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)

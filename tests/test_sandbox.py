@@ -148,7 +148,7 @@ def run_cli(*args, **kwargs):
 
 
 @pytest.mark.slow
-def test_a_killed_batch_resumes_without_losing_or_duplicating_a_grade(tmp_path, real_data_dir):
+def test_a_killed_batch_resumes_without_losing_or_duplicating_a_grade(tmp_path, real_data_dir, grader_tmpdir):
     notebooks = [
         SUBMISSIONS / "unfilled_stubs.ipynb",
         ATTACKS / "loops_forever.ipynb",
@@ -159,7 +159,8 @@ def test_a_killed_batch_resumes_without_losing_or_duplicating_a_grade(tmp_path, 
     report = tmp_path / "grades.json"
     common = ["--results", str(results), "--json", str(report), "--cell-time-limit", "10",
               "--data-dir", str(real_data_dir)]
-    first = run_cli(*map(str, notebooks), *common)
+    env = {**os.environ, "TMPDIR": str(grader_tmpdir)}  # what SIGKILL leaves behind goes with the test
+    first = run_cli(*map(str, notebooks), *common, env=env)
     deadline = time.monotonic() + 300
     while not list(results.glob("*.json")) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -171,7 +172,7 @@ def test_a_killed_batch_resumes_without_losing_or_duplicating_a_grade(tmp_path, 
     done_before = {path.name: path.stat().st_mtime_ns for path in results.glob("*.json")}
     assert 1 <= len(done_before) < len(notebooks)
 
-    second = run_cli(*map(str, notebooks), *common)
+    second = run_cli(*map(str, notebooks), *common, env=env)
     output, _ = second.communicate(timeout=600)
     assert second.returncode == 0, output
     graded = json.loads(report.read_text())
