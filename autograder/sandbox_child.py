@@ -98,8 +98,11 @@ def confine(config: dict) -> None:
         os.setgroups([])
         os.setgid(user.pw_gid)
         os.setuid(user.pw_uid)
-    from autograder.sandbox import apply_limits
+    from autograder.sandbox import apply_limits, die_with_parent
 
+    # Changing the user clears the parent-death signal (prctl(2)) that `unshare --kill-child` or
+    # the reaper set: without this, a grader killed outright would leave this process running.
+    die_with_parent()
     apply_limits(config["limits"])
 
 

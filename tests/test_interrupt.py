@@ -11,33 +11,41 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import processes_mentioning
 
 LOOPS = Path(__file__).parent / "attacks" / "loops_forever.ipynb"
 
 
-def processes_mentioning(text: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
+@pytest.fixture
+def graders():
+    """Graders started by a test, killed with their sandboxes whatever the test's outcome."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for grader in started:
+        if grader.poll() is None:
+            grader.kill()
+            grader.wait()
+
+
+def start_grader(graders: list, *args: str, tmpdir: Path, **kwargs) -> subprocess.Popen:
+    grader = subprocess.Popen(
+        [sys.executable, "-m", "autograder", "grade", *args], env={**os.environ, "TMPDIR": str(tmpdir)}, **kwargs
+    )
+    graders.append(grader)
+    return grader
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-def test_stopping_a_parallel_batch_stops_it_at_once_and_cleans_up(stop, tmp_path, real_data_dir, grader_tmpdir):
+def test_stopping_a_parallel_batch_stops_it_at_once_and_cleans_up(stop, tmp_path, real_data_dir, grader_tmpdir, graders):
     scratch_root = grader_tmpdir
     submitted = tmp_path / "submitted"
     for student in ("ada", "bob", "cy"):  # endless loops: only the grader's stop ends them soon
         (submitted / student).mkdir(parents=True)
         shutil.copy(LOOPS, submitted / student / "fashion_mnist_classifier.ipynb")
     results = tmp_path / "results"
-    grader = subprocess.Popen(
-        [sys.executable, "-m", "autograder", "grade", str(submitted), "--workers", "2", "--results", str(results),
-         "--data-dir", str(real_data_dir), "--cell-time-limit", "600"],
-        env={**os.environ, "TMPDIR": str(scratch_root)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    grader = start_grader(
+        graders, str(submitted), "--workers", "2", "--results", str(results), "--data-dir", str(real_data_dir),
+        "--cell-time-limit", "600", tmpdir=scratch_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 120
     while len([p for p in scratch_root.glob("autograder-*") if not p.name.startswith("autograder-batch")]) < 2:
@@ -54,3 +62,25 @@ def test_stopping_a_parallel_batch_stops_it_at_once_and_cleans_up(stop, tmp_path
     assert processes_mentioning(str(scratch_root)) == []
     # Nothing was graded: a stopped sandbox is no result, so the same command grades all three again.
     assert not results.exists() or list(results.glob("*.json")) == []
+
+
+def test_a_grader_killed_outright_takes_its_sandboxes_with_it(tmp_path, real_data_dir, grader_tmpdir, graders):
+    submitted = tmp_path / "submitted" / "ada"
+    submitted.mkdir(parents=True)
+    shutil.copy(LOOPS, submitted / "fashion_mnist_classifier.ipynb")
+    grader = start_grader(
+        graders, str(submitted), "--results", str(tmp_path / "results"), "--data-dir", str(real_data_dir),
+        "--cell-time-limit", "600", tmpdir=grader_tmpdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not processes_mentioning(f"sandbox_child {grader_tmpdir}"):
+        assert grader.poll() is None and time.monotonic() < deadline, "the sandbox should be running"
+        time.sleep(0.2)
+    time.sleep(2)  # the sandbox has dropped to the unprivileged user and loops
+
+    grader.kill()  # SIGKILL: no clean-up runs in the grader
+    grader.wait()
+    deadline = time.monotonic() + 10
+    while processes_mentioning(str(grader_tmpdir)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_mentioning(str(grader_tmpdir)) == [], "the sandbox died with the grader"
