@@ -27,9 +27,16 @@ def graders():
             grader.wait()
 
 
+def as_from_a_terminal() -> None:
+    # A shell without job control starts background commands (CI's, `nohup ... &`) with SIGINT
+    # ignored, and Python then never turns it into KeyboardInterrupt; a terminal's Ctrl-C is not.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_grader(graders: list, *args: str, tmpdir: Path, **kwargs) -> subprocess.Popen:
     grader = subprocess.Popen(
-        [sys.executable, "-m", "autograder", "grade", *args], env={**os.environ, "TMPDIR": str(tmpdir)}, **kwargs
+        [sys.executable, "-m", "autograder", "grade", *args], env={**os.environ, "TMPDIR": str(tmpdir)},
+        preexec_fn=as_from_a_terminal, **kwargs,
     )
     graders.append(grader)
     return grader
