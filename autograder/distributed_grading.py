@@ -9,18 +9,22 @@ arrives, so a rerun after an interruption resumes as it does locally.
 
 from __future__ import annotations
 
-import tempfile
+import shutil
 from pathlib import Path
 
 
 def grade_remotely(content: bytes, name: str, limits, data_dir: str | None) -> dict:
     """Runs on a Dask worker: grade one notebook given as bytes; returns plain data."""
-    from autograder.grading import grade_notebooks, scratch_root
+    from autograder.grading import grade_notebooks
+    from autograder.scratch import new_folder
 
-    with tempfile.TemporaryDirectory(prefix="autograder-task-", dir=scratch_root()) as folder:
-        path = Path(folder) / Path(name).name
+    folder = new_folder("task")
+    try:
+        path = folder / Path(name).name
         path.write_bytes(content)
         report = grade_notebooks([path], data_dir=data_dir, limits=limits)[0]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     report.submission = name
     return report.payload()
 

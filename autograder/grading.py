@@ -136,12 +136,6 @@ def collect_in_process(path: Path, inputs, *, train=True, cache=None):
     return collect(functions, inputs, cell_errors=loaded.cell_errors, train=train, cache=cache, owner=str(path))
 
 
-def scratch_root() -> Path:
-    """A temporary folder the sandbox user can reach (pytest's own temporary folders are private)."""
-    root = Path(tempfile.gettempdir())
-    return root if os.stat(root).st_mode & 0o001 else Path("/tmp")
-
-
 def import_keras_meanwhile() -> None:
     """Judging needs Keras. Imported in a thread once the first child runs, its 2.5 s cost nothing;
     started earlier, it would hold the interpreter while the grader prepares that child."""
@@ -162,8 +156,9 @@ def grade_in_sandbox(
     from autograder.artifacts import ArtifactError, read_artifacts
     from autograder.sandbox import run_child
     from autograder.sanitize import write_sanitized
+    from autograder.scratch import new_folder
 
-    scratch = Path(tempfile.mkdtemp(prefix="autograder-", dir=scratch_root()))
+    scratch = new_folder("sandbox")
     try:
         try:
             write_sanitized(path, SOURCE_NOTEBOOK, scratch / "submission.ipynb")
@@ -258,6 +253,7 @@ def grade_notebooks(
     from autograder.reference import ReferenceData
     from autograder.limits import Limits
     from autograder.sandbox import isolation
+    from autograder.scratch import new_folder, remove_left_by_dead_graders
     from autograder.reuse import SharedTrainings
     from autograder.training import TrainingCache, quiet_tensorflow
 
@@ -274,7 +270,12 @@ def grade_notebooks(
             "" if isolation() == "namespaces" else
             " (no root or no namespaces: resource limits only; the network and the grader's files stay reachable)"
         ), file=out, flush=True)
-    batch = Path(tempfile.mkdtemp(prefix="autograder-batch-", dir=scratch_root()))
+    if sandbox:
+        count, freed = remove_left_by_dead_graders()
+        if count and out:
+            print(f"removed {count} temporary folder{'s' * (count > 1)} ({freed / 2**20:.0f} MiB) left by graders "
+                  "that were killed", file=out, flush=True)
+    batch = new_folder("batch")
     input_files = inputs.save(batch / "inputs") if sandbox else []
     os.chmod(batch, 0o755)
     shared = SharedTrainings(batch / "reuse") if sandbox and reuse else None
@@ -327,7 +328,7 @@ def grade_notebooks(
 
                 stopping.set()
                 pool.shutdown(wait=False, cancel_futures=True)
-                stop_running_sandboxes()
+                stop_running_sandboxes(stopping)
                 raise
             finally:
                 pool.shutdown(wait=True)

@@ -43,7 +43,8 @@ UNPRIVILEGED_USER = "nobody"
 STDERR_TAIL = 64 * 1024
 GRADING_THREADS = 1  # TensorFlow threads of each sandboxed submission (see run_child)
 REAPER = Path(__file__).with_name("sandbox_reaper.py")  # the sandbox's first process: it measures its peak memory
-_running: set[int] = set()  # process groups of the sandboxes running now
+# The process group of each sandbox running now, with the stop event of the batch it belongs to.
+_running: dict[int, threading.Event | None] = {}
 _running_lock = threading.Lock()
 
 
@@ -134,7 +135,7 @@ def run_child(
     """Run the sandbox child on a prepared scratch folder and wait for it, within the limits.
 
     ``on_started``: called once the child runs, for the grader's own work meanwhile.
-    ``stop``: set when the grader is being stopped (see ``stop_running_sandboxes``)."""
+    ``stop``: the batch's event, set when it is being stopped (see ``stop_running_sandboxes``)."""
     mode = isolation()
     # Never cover what the child needs: its scratch folder, the kit, the Python it runs on.
     needed = [scratch.resolve(), REPO_ROOT / "autograder" / "probe.py", Path(sys.prefix).resolve(), Path(sys.executable).resolve()]
@@ -198,7 +199,7 @@ def run_child(
     finally:
         os.close(report_write)
     with _running_lock:
-        _running.add(child.pid)
+        _running[child.pid] = stop
     if stop is not None and stop.is_set():  # started just after stop_running_sandboxes looked
         os.killpg(child.pid, signal.SIGKILL)
     tail = bytearray()
@@ -224,7 +225,7 @@ def run_child(
             pass
         child.wait()
         with _running_lock:
-            _running.discard(child.pid)
+            _running.pop(child.pid, None)
         reader.join(timeout=5)
         child.stderr.close()
     peak = reported_peak(report_read)
@@ -238,12 +239,13 @@ def run_child(
     )
 
 
-def stop_running_sandboxes() -> None:
-    """Kill every sandbox running now, with all it started: the grader is being stopped.
+def stop_running_sandboxes(stop: threading.Event) -> None:
+    """Kill the sandboxes of the batch whose event is ``stop``, with all they started: that batch is
+    being stopped. Another batch graded by this process meanwhile goes on.
 
-    Set the batch's ``stop`` event first: a sandbox started after this looked kills itself."""
+    Set ``stop`` first: a sandbox of that batch started after this looked kills itself."""
     with _running_lock:
-        groups = list(_running)
+        groups = [group for group, batch in _running.items() if batch is stop]
     for group in groups:
         try:
             os.killpg(group, signal.SIGKILL)

@@ -55,7 +55,7 @@ def test_stopping_a_parallel_batch_stops_it_at_once_and_cleans_up(stop, tmp_path
         "--cell-time-limit", "600", tmpdir=scratch_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 120
-    while len([p for p in scratch_root.glob("autograder-*") if not p.name.startswith("autograder-batch")]) < 2:
+    while len(list(scratch_root.glob("autograder-sandbox-*"))) < 2:
         assert grader.poll() is None and time.monotonic() < deadline, "two sandboxes should be running"
         time.sleep(0.2)
     time.sleep(2)  # well inside the endless loops
@@ -91,3 +91,53 @@ def test_a_grader_killed_outright_takes_its_sandboxes_with_it(tmp_path, real_dat
     while processes_mentioning(str(grader_tmpdir)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_mentioning(str(grader_tmpdir)) == [], "the sandbox died with the grader"
+
+
+def test_stopping_one_batch_leaves_another_batch_of_the_same_process_running(real_data_dir, grader_tmpdir, monkeypatch):
+    import tempfile
+    import threading
+
+    from autograder.grading import grade_in_sandbox
+    from autograder.inputs import ProbeInputs
+    from autograder.limits import Limits
+    from autograder.reference import ReferenceData
+    from autograder.sandbox import stop_running_sandboxes
+    from autograder.scratch import new_folder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(grader_tmpdir))
+    data = ReferenceData.load(real_data_dir)
+    batch = new_folder("batch")
+    os.chmod(batch, 0o755)
+    input_files = ProbeInputs.from_reference(data).save(batch / "inputs")
+    limits = Limits(cell_seconds=600)
+    stops = {"first": threading.Event(), "second": threading.Event()}  # two batches, one grader
+    reports = {}
+
+    def grade(name: str) -> None:
+        reports[name] = grade_in_sandbox(LOOPS, data, input_files, limits, stop=stops[name])
+
+    threads = {name: threading.Thread(target=grade, args=(name,)) for name in stops}
+    for thread in threads.values():
+        thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while len([f for f in grader_tmpdir.glob("autograder-sandbox-*") if processes_mentioning(f"sandbox_child {f}")]) < 2:
+            assert time.monotonic() < deadline, "both sandboxes should be running"
+            time.sleep(0.2)
+        time.sleep(2)  # both loop
+
+        stops["first"].set()
+        stop_running_sandboxes(stops["first"])
+        threads["first"].join(timeout=30)
+        assert not threads["first"].is_alive(), "the stopped batch's sandbox was killed"
+        assert "killed by SIGKILL" in reports["first"].error
+        time.sleep(2)
+        assert threads["second"].is_alive() and len(list(grader_tmpdir.glob("autograder-sandbox-*"))) == 1, \
+            "the other batch's sandbox goes on"
+        assert processes_mentioning(f"sandbox_child {grader_tmpdir}")
+    finally:
+        for stop in stops.values():
+            stop.set()
+            stop_running_sandboxes(stop)
+        for thread in threads.values():
+            thread.join(timeout=30)

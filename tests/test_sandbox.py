@@ -171,6 +171,8 @@ def test_a_killed_batch_resumes_without_losing_or_duplicating_a_grade(tmp_path, 
     assert not report.exists()
     done_before = {path.name: path.stat().st_mtime_ns for path in results.glob("*.json")}
     assert 1 <= len(done_before) < len(notebooks)
+    left = {path.name.split("-")[1] for path in grader_tmpdir.iterdir()}
+    assert left == {"batch", "sandbox"}, "a grader killed outright leaves its temporary folders"
 
     second = run_cli(*map(str, notebooks), *common, env=env)
     output, _ = second.communicate(timeout=600)
@@ -182,6 +184,8 @@ def test_a_killed_batch_resumes_without_losing_or_duplicating_a_grade(tmp_path, 
         assert (results / name).stat().st_mtime_ns == mtime  # kept, not graded again
     assert output.count("graded earlier") == len(done_before)
     assert [entry["score"] for entry in graded] == [0, 0, 0, 0]
+    assert "removed 2 temporary folders" in output and "left by graders that were killed" in output
+    assert list(grader_tmpdir.iterdir()) == [], "the next grader removed what the killed one left"
 
 
 @pytest.mark.slow
