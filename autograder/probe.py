@@ -16,6 +16,7 @@ import contextlib
 import json
 import signal
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -217,27 +218,42 @@ def probe_compile(p: Prober, inputs) -> None:
     p.artifacts.models["compiled"] = compiled
 
 
-def probe_training(p: Prober, inputs, *, progress=None, seconds=None, cache=None, owner="") -> None:
+def build_compile_train(
+    p: Prober, X_train, y_train, X_valid, y_valid, *, epochs: int = EPOCHS, seed: int = SEED, fast: bool = True,
+    callbacks=(), calls=None, cache=None, owner: str = "", seconds=None,
+):
+    """Build, compile and train with the student's functions, the kit's way: seeded, on the fast
+    path (unless ``fast`` is false), Keras's progress bar replaced by ``callbacks``, each ``fit``
+    call recorded in ``calls`` (``autograder.training.override_fit_options``).
+
+    Returns the compiled model, what ``train_model`` returned, and the seconds it took; raises
+    ``StudentError`` saying which function failed and how."""
     import keras
 
     from autograder.training import override_fit_options, use_fast_execution
 
+    keras.utils.set_random_seed(seed)
+    model = p.call("build_model")
+    compiled = p.call("compile_model", model)
+    if compiled is None:
+        raise StudentError("`compile_model` returned None: return the compiled model")
+    if fast:
+        use_fast_execution(compiled, seed)
+    override_fit_options(compiled, verbose=0, callbacks=list(callbacks), calls=calls, seed=seed, cache=cache, owner=owner)
+    started = time.perf_counter()
+    history = p.call("train_model", compiled, X_train, y_train, X_valid, y_valid, epochs=epochs, seconds=seconds)
+    return compiled, history, time.perf_counter() - started
+
+
+def probe_training(p: Prober, inputs, *, progress=None, seconds=None, cache=None, owner="") -> None:
     calls: list = []
-    keras.utils.set_random_seed(SEED)
-    step = "build_model"
+    X_train, y_train = inputs.train_scaled[N_VALID:], inputs.train_labels[N_VALID:]
+    X_valid, y_valid = inputs.train_scaled[:N_VALID], inputs.train_labels[:N_VALID]
     try:
-        model = p.call("build_model")
-        step = "compile_model"
-        compiled = p.call("compile_model", model)
-        if compiled is None:
-            raise StudentError("`compile_model` returned None: return the compiled model")
-        use_fast_execution(compiled)
-        callbacks = [progress] if progress is not None else []
-        override_fit_options(compiled, verbose=0, callbacks=callbacks, calls=calls, seed=SEED, cache=cache, owner=owner)
-        step = "train_model"
-        X_train, y_train = inputs.train_scaled[N_VALID:], inputs.train_labels[N_VALID:]
-        X_valid, y_valid = inputs.train_scaled[:N_VALID], inputs.train_labels[:N_VALID]
-        history = p.call("train_model", compiled, X_train, y_train, X_valid, y_valid, epochs=EPOCHS, seconds=seconds)
+        compiled, history, _ = build_compile_train(
+            p, X_train, y_train, X_valid, y_valid, callbacks=[progress] if progress is not None else [],
+            calls=calls, cache=cache, owner=owner, seconds=seconds,
+        )
     except StudentError as error:
         raise StudentError(f"training failed: {error}", error.not_done) from None
     values = getattr(history, "history", None)

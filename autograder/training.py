@@ -486,36 +486,20 @@ def train_submission(
     ``run.error`` (in the student's terms, as the probes word it).
     """
     quiet_tensorflow()
-    import keras
+    from autograder.checks import measure_accuracy
+    from autograder.probe import Prober, StudentError, build_compile_train, describe_exception
 
-    from autograder.probe import describe_exception
     run = TrainingRun()
-    step = "build_model"
     try:
-        keras.utils.set_random_seed(seed)
-        model = functions["build_model"]()
-        step = "compile_model"
-        compiled = functions["compile_model"](model)
-        if compiled is None:
-            run.error = "`compile_model` returned None: return the compiled model"
-            return run
-        run.model = compiled
-        if fast:
-            use_fast_execution(compiled)
-        callbacks = [epoch_progress(progress)] if progress else []
-        override_fit_options(
-            compiled, verbose=0, callbacks=callbacks, calls=run.fit_calls, seed=seed
+        run.model, run.history, run.train_seconds = build_compile_train(
+            Prober(functions), data.X_train, data.y_train, data.X_valid, data.y_valid, epochs=epochs, seed=seed,
+            fast=fast, callbacks=[epoch_progress(progress)] if progress else [], calls=run.fit_calls,
         )
-        step = "train_model"
-        start = time.perf_counter()
-        run.history = functions["train_model"](
-            compiled, data.X_train, data.y_train, data.X_valid, data.y_valid, epochs=epochs
-        )
-        run.train_seconds = time.perf_counter() - start
-        step = "evaluation"
-        from autograder.checks import measure_accuracy
-
-        run.test_accuracy = measure_accuracy(compiled, data.X_test, data.test_labels)
-    except Exception as error:  # the student's code failed: that is a result, not a crash of the grader
-        run.error = describe_exception(step, error)
+    except StudentError as error:  # the student's code failed: that is a result, not a crash of the grader
+        run.error = str(error)
+        return run
+    try:
+        run.test_accuracy = measure_accuracy(run.model, data.X_test, data.test_labels)
+    except Exception as error:
+        run.error = describe_exception("evaluation", error)
     return run

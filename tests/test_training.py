@@ -248,3 +248,35 @@ def test_the_reference_solution_reaches_the_lesson_s_accuracy_in_30_epochs(tmp_p
     assert set(run.history_dict) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert run.test_accuracy >= 0.86
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def tiny_data(dataset):
+    (train_images, train_labels), _ = dataset
+    X, y = (train_images[:160] / 255.0).astype(np.float32), train_labels[:160]
+    return types.SimpleNamespace(X_train=X[:96], y_train=y[:96], X_valid=X[96:128], y_valid=y[96:128],
+                                 X_test=X[128:], test_labels=y[128:])
+
+
+def test_a_demo_training_is_seeded_whole_by_its_seed(reference_functions, dataset):
+    from autograder.training import train_submission
+
+    run = train_submission(reference_functions, tiny_data(dataset), epochs=1, seed=7)
+    assert run.error is None and run.epochs == 1 and 0 <= run.test_accuracy <= 1
+    # The fast path's batch order is drawn from the run's seed too, not from the kit's default.
+    assert run.model.fit.shuffle_generator.bit_generator.seed_seq.entropy == 7
+    assert [call.arguments["epochs"] for call in run.fit_calls] == [1]
+
+
+def test_a_demo_training_says_which_function_failed(reference_functions, dataset):
+    from autograder.training import train_submission
+
+    def stub():
+        raise NotImplementedError
+
+    data = tiny_data(dataset)
+    unfinished = train_submission({**reference_functions, "build_model": stub}, data, epochs=1)
+    assert unfinished.error.startswith("not done yet: `build_model`")
+    uncompiled = train_submission({**reference_functions, "compile_model": lambda model: None}, data, epochs=1)
+    assert uncompiled.error == "`compile_model` returned None: return the compiled model" and uncompiled.model is None
+    missing = train_submission({**reference_functions, "train_model": None}, data, epochs=1)
+    assert missing.error.startswith("`train_model` is not defined")
