@@ -9,7 +9,9 @@ not arithmetic, is what costs time for a network this small on a CPU, so the fas
   epoch's full batches in a loop, slicing them from the arrays it holds, so neither Python nor
   ``tf.data`` nor a kernel launch sits between two batches; ``WholeEvaluation`` does the same for
   the validation pass after each epoch (whose ``tf.data`` pipeline otherwise kept a second core
-  busy: ``benchmarks/parallel_ceiling.py``);
+  busy: ``benchmarks/parallel_ceiling.py``); the ``tf.data`` iterators Keras would still make
+  each epoch, which these programs never read, are made only if something reads them
+  (``DeferredIterator``);
 - otherwise (a generator, sample weights, ``validation_split``, an operation XLA cannot compile)
   Keras's own loop with ``steps_per_execution`` batches per call and ``jit_compile=True``.
 
@@ -144,6 +146,72 @@ def usual_arrays(x, y, batch_size) -> bool:
     )
 
 
+class DeferredIterator:
+    """Stands for a ``tf.data`` iterator over one epoch's batches until something reads from it.
+
+    Keras's ``fit`` makes two such iterators per epoch for the training set and two for the
+    validation set, each with its own thread pool whose threads start shuffling, slicing and
+    prefetching batches at once. The whole-epoch programs never read them (they slice the
+    batches from the arrays themselves), so making them cost every epoch time on the training
+    thread and work on other cores for nothing (``benchmarks/train_reference.py``). Where Keras's
+    own functions must run after all (a fallback, a callback evaluating on the same arrays),
+    ``real`` makes the iterator then.
+    """
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self._iterator = None
+
+    def real(self):
+        if self._iterator is None:
+            self._iterator = iter(self.dataset)
+        return self._iterator
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self.real())
+
+
+class DeferredDataset:
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __iter__(self):
+        return DeferredIterator(self.dataset)
+
+
+def real_iterator(iterator):
+    return iterator.real() if isinstance(iterator, DeferredIterator) else iterator
+
+
+@contextlib.contextmanager
+def deferred_epoch_iterators(arrays: list[tuple[Any, Any]]):
+    """Within the block, Keras's epoch iterators over exactly these ``(x, y)`` arrays (the same
+    objects) hand out ``DeferredIterator``s; every other iterator is Keras's own."""
+    try:
+        from keras.src.backend.tensorflow.trainer import TFEpochIterator
+    except ImportError:  # another Keras layout: its iterators stay as they are
+        yield
+        return
+    original = TFEpochIterator.__init__
+
+    @functools.wraps(original)
+    def init(iterator, *args, **kwargs):
+        original(iterator, *args, **kwargs)
+        dataset = getattr(iterator, "_distributed_dataset", None)
+        ours = any(kwargs.get("x") is x and kwargs.get("y") is y for x, y in arrays)
+        if ours and dataset is not None and not args:
+            iterator._get_iterator = lambda: DeferredDataset(dataset)
+
+    TFEpochIterator.__init__ = init
+    try:
+        yield
+    finally:
+        TFEpochIterator.__init__ = original
+
+
 class WholeEpochSteps:
     """A Keras train function that runs a whole epoch of batches in one compiled XLA program.
 
@@ -162,12 +230,15 @@ class WholeEpochSteps:
         self, model: Any, x, y, batch_size: int, shuffle: bool, generator: np.random.Generator, validation=None
     ):
         self.model = model
+        self.arrays = [(x, y)]  # as fit was given them: Keras's iterators over them are deferred
         self.programs = BatchPrograms(model.train_step, x, y, batch_size)
         self.samples, self.shuffle = self.programs.samples, shuffle
         self.generator = generator
         self.keras_function = None
         self.calls = 0
         self.evaluation = WholeEvaluation.for_fit(model, validation, batch_size, executions=self.programs.batches)
+        if self.evaluation is not None:
+            self.arrays.append(self.evaluation.arrays)
 
     @classmethod
     def for_fit(cls, model: Any, arguments: dict[str, Any], generator: np.random.Generator) -> "WholeEpochSteps | None":
@@ -196,14 +267,15 @@ class WholeEpochSteps:
         model.steps_per_execution = self.programs.batches
         model.train_function, model.test_function = self, self.evaluation
         try:
-            yield
+            with deferred_epoch_iterators(self.arrays):
+                yield
         finally:
             model.steps_per_execution = saved
             model.train_function = model.test_function = None
 
     def __call__(self, iterator):
         if self.keras_function is not None:
-            return self.keras_function(iterator)
+            return self.keras_function(real_iterator(iterator))
         order = self.generator.permutation(self.samples) if self.shuffle else np.arange(self.samples)
         first = self.calls == 0
         self.calls += 1
@@ -219,7 +291,7 @@ class WholeEpochSteps:
             model.test_function = model.predict_function = None
             model.make_train_function(force=True)
             self.keras_function, model.train_function = model.train_function, self
-            return self.keras_function(iterator)
+            return self.keras_function(real_iterator(iterator))
         return self.model.get_metrics_result()
 
 
@@ -236,6 +308,7 @@ class WholeEvaluation:
 
     def __init__(self, model: Any, x, y, batch_size: int):
         self.model = model
+        self.arrays = (x, y)
         self.programs = BatchPrograms(model.test_step, x, y, batch_size)
         self.order = np.arange(self.programs.samples)
         self.failed = False
@@ -277,7 +350,7 @@ class WholeEvaluation:
                 # Evaluation changes nothing but the metrics, which Keras's function counts afresh.
                 self.failed = True
                 self.model.reset_metrics()
-        return self.keras_function()(iterator)
+        return self.keras_function()(real_iterator(iterator))
 
 
 @dataclass

@@ -112,6 +112,48 @@ def test_the_validation_pass_gives_what_keras_s_evaluate_gives(reference_functio
     assert elsewhere[-1]["loss"] != history["val_loss"][-1]
 
 
+def test_fit_makes_no_tf_data_iterator_that_the_whole_epoch_programs_would_not_read(
+    reference_functions, dataset, monkeypatch
+):
+    import keras
+    from keras.src.backend.tensorflow.trainer import TFEpochIterator
+    from tensorflow.python.data.ops import iterator_ops
+
+    made = []
+    original = iterator_ops.OwnedIterator.__init__
+
+    def counted(self, dataset=None, *args, **kwargs):
+        if dataset is not None:  # not one rebuilt from its parts while a function is traced
+            made.append(self)
+        original(self, dataset, *args, **kwargs)
+
+    monkeypatch.setattr(iterator_ops.OwnedIterator, "__init__", counted)
+    keras_init = TFEpochIterator.__init__
+    (train_images, train_labels), _ = dataset
+    X, y = reference_functions["normalize"](train_images[:900]), train_labels[:900]
+    x_valid, y_valid = X[700:], y[700:]
+    model = use_fast_execution(reference_functions["compile_model"](reference_functions["build_model"]()))
+    during = []
+
+    class EvaluateTheSameArrays(keras.callbacks.Callback):
+        """A callback evaluating on fit's own validation arrays: Keras's function gets a real iterator."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            before = len(made)
+            during.append(self.model.evaluate(x_valid, y_valid, verbose=0, return_dict=True))
+            during[-1]["iterators"] = len(made) - before
+
+    model.fit(X[:700], y[:700], epochs=2, validation_data=(x_valid, y_valid), verbose=0)
+    assert made == [], "Keras made no iterator over the training or validation arrays"
+    history = model.fit(X[:700], y[:700], epochs=2, validation_data=(x_valid, y_valid), verbose=0,
+                        callbacks=[EvaluateTheSameArrays()]).history
+    assert [entry["iterators"] for entry in during] == [1, 1]
+    assert np.isclose(during[-1]["loss"], history["val_loss"][-1], rtol=1e-5)
+    assert TFEpochIterator.__init__ is keras_init, "Keras's own iterators once fit is done"
+    after = model.evaluate(x_valid, y_valid, verbose=0, return_dict=True)
+    assert np.isclose(after["loss"], history["val_loss"][-1], rtol=1e-5)
+
+
 def test_a_validation_pass_xla_cannot_compile_goes_to_keras(reference_functions, dataset, monkeypatch):
     import keras
 
