@@ -288,7 +288,11 @@ class WholeEpochSteps:
             # runs it without XLA, as Keras's defaults would, and so do evaluation and prediction.
             model = self.model
             model.jit_compile = False
-            model.test_function = model.predict_function = None
+            model.predict_function = None
+            if self.evaluation is None:
+                model.test_function = None
+            else:  # its passes go to Keras's function too, now made without XLA, with real iterators
+                self.evaluation.failed, self.evaluation._keras_function = True, None
             model.make_train_function(force=True)
             self.keras_function, model.train_function = model.train_function, self
             return self.keras_function(real_iterator(iterator))
