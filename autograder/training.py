@@ -292,7 +292,7 @@ class WholeEpochSteps:
             if self.evaluation is None:
                 model.test_function = None
             else:  # its passes go to Keras's function too, now made without XLA, with real iterators
-                self.evaluation.failed, self.evaluation._keras_function = True, None
+                self.evaluation.hand_over_to_keras()
             model.make_train_function(force=True)
             self.keras_function, model.train_function = model.train_function, self
             return self.keras_function(real_iterator(iterator))
@@ -334,6 +334,10 @@ class WholeEvaluation:
         cached = getattr(self.model, "_eval_epoch_iterator", None)
         return iterator is not None and iterator is getattr(cached, "_current_iterator", None)
 
+    def hand_over_to_keras(self) -> None:
+        """From now on every pass runs in Keras's own test function, made afresh when next needed."""
+        self.failed, self._keras_function = True, None
+
     def keras_function(self):
         if self._keras_function is None:
             model = self.model
@@ -352,7 +356,7 @@ class WholeEvaluation:
                 if not first:
                     raise
                 # Evaluation changes nothing but the metrics, which Keras's function counts afresh.
-                self.failed = True
+                self.hand_over_to_keras()
                 self.model.reset_metrics()
         return self.keras_function()(real_iterator(iterator))
 

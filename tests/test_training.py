@@ -54,6 +54,14 @@ def count_whole_validations(monkeypatch) -> list:
     return calls
 
 
+def count_direct_reads(monkeypatch) -> list:
+    """Stand-in iterators read directly: Keras's functions must get real tf.data iterators, never one."""
+    reads = []
+    original = DeferredIterator.__next__
+    monkeypatch.setattr(DeferredIterator, "__next__", lambda self: reads.append(self) or original(self))
+    return reads
+
+
 def test_the_fast_path_changes_execution_only(reference_functions, dataset, monkeypatch):
     default_model, default_history = small_run(reference_functions, dataset, fast=False)
     whole_epochs = count_whole_epoch_calls(monkeypatch)
@@ -177,9 +185,7 @@ def test_a_validation_pass_xla_cannot_compile_goes_to_keras(reference_functions,
     X, y = reference_functions["normalize"](train_images[:800]), train_labels[:800]
     model = use_fast_execution(reference_functions["compile_model"](reference_functions["build_model"]()))
     whole_validations = count_whole_validations(monkeypatch)
-    read_directly = []  # Keras's test function must get real tf.data iterators, never a stand-in
-    original_next = DeferredIterator.__next__
-    monkeypatch.setattr(DeferredIterator, "__next__", lambda self: read_directly.append(self) or original_next(self))
+    read_directly = count_direct_reads(monkeypatch)
     history = model.fit(X[:600], y[:600], epochs=2, validation_data=(X[600:], y[600:]), verbose=0).history
     assert whole_validations == [True, False], "the first pass found out, the second went straight to Keras"
     assert read_directly == []
@@ -283,9 +289,7 @@ def test_a_model_xla_cannot_compile_still_trains(monkeypatch):
     model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
     use_fast_execution(model)
     whole_epochs = count_whole_epoch_calls(monkeypatch)
-    read_directly = []  # Keras's functions must get real tf.data iterators, never a stand-in
-    original_next = DeferredIterator.__next__
-    monkeypatch.setattr(DeferredIterator, "__next__", lambda self: read_directly.append(self) or original_next(self))
+    read_directly = count_direct_reads(monkeypatch)
     x, y = np.random.rand(96, 4).astype(np.float32), np.random.randint(0, 2, 96)
     history = model.fit(x, y, epochs=3, validation_data=(x[:10], y[:10]), verbose=0)
     assert whole_epochs == [True, False, False], "the first epoch found out, the others went straight to Keras"
