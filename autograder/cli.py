@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--scheduler", metavar="ADDRESS",
                        help="grade on an existing Dask cluster (e.g. tcp://10.0.0.5:8786) instead of this machine")
     grade.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="grade N submissions at once, each in its own sandbox")
+                       help="grade N submissions at once, each in its own sandbox, starting those expected to take "
+                       "longest first (reports keep the order given)")
     grade.add_argument("--no-reuse", action="store_true",
                        help="train every submission, even one whose training is identical (same model, initial "
                        "weights, compile settings, fit arguments, data, seed) to two confirmed earlier in the batch")

@@ -317,12 +317,15 @@ def grade_notebooks(
 
         judging = threading.Lock()  # children run in parallel; the trusted checks one at a time
         if workers > 1 and sandbox:
+            from autograder.batch_order import start_order
+
             pool = ThreadPoolExecutor(max_workers=workers)
             try:
-                futures = {pool.submit(grade_one, path): path for path in notebooks}
-                for future in as_completed(futures):
+                # The longest expected first, so that no long one starts last while the other workers idle.
+                futures = {index: pool.submit(grade_one, notebooks[index]) for index in start_order(notebooks)}
+                for future in as_completed(futures.values()):
                     progress.finished(future.result())
-                reports = [future.result() for future in futures]  # in the order given
+                reports = [futures[index].result() for index in range(len(notebooks))]  # in the order given
             except BaseException:  # Ctrl-C or SIGTERM: stop now, not after every queued submission
                 from autograder.sandbox import stop_running_sandboxes
 

@@ -1,0 +1,136 @@
+"""In which order a batch's submissions start on several workers: the longest expected first.
+
+A batch ends when its last submission does. On two workers, a submission that trains 1.5 times as
+long as the others, started last, keeps one worker busy while the other has nothing left (in
+``benchmarks/grade_batch.py`` the Adam variant, 7th of 8, left 30 worker-seconds idle). Starting
+the longest first (Graham's LPT rule) leaves the short ones to fill the gaps at the end.
+
+The grader cannot know a submission's cost before running it, so the order comes from an estimate
+read from its code without running it, in the cells grading runs (set-up and solution cells): the
+optimizer its ``compile`` call names and the epochs and batch size of its ``fit`` calls, priced
+with per-epoch and per-step costs measured on the lesson's network (``benchmarks/optimizer_cost.py``).
+What the estimate cannot read (a value computed at run time, an optimizer it does not know) is taken
+as the assignment's: 30 epochs, batches of 32, SGD. A wrong estimate costs time, never points: each
+submission is graded alone in its sandbox, seeded, so the order changes no result, and the reports
+keep the order given.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+from autograder.assignment import BATCH_SIZE, EPOCHS, N_VALID
+from autograder.errors import NotebookError
+from autograder.notebook import cell_source, is_setup_cell, is_solution_cell, read_notebook, without_magics
+
+TRAINING_IMAGES = 60_000 - N_VALID
+# Measured on this machine, one thread, the kit's fast path (benchmarks/optimizer_cost.py): an epoch
+# costs 0.58 s for the forward and backward passes over 55,000 images whatever the batch size, plus
+# one optimizer update per batch, dearer the more state the optimizer keeps per weight. The model
+# predicts the measured epochs of other batch sizes within 7 % (Adam at 64: 0.91 s against 0.85 s).
+EPOCH_SECONDS = 0.58
+UPDATE_MS = {
+    "sgd": 0.11,
+    "sgd_momentum": 0.24,
+    "rmsprop": 0.29,
+    "adagrad": 0.32,
+    "adam": 0.38,
+    "adamw": 0.39,
+    "nadam": 0.60,
+}
+OUTSIDE_TRAINING_SECONDS = 8.0  # start, cells, probes, judging (benchmarks/grade_batch.py: 10 epochs took 16 s)
+KERAS_DEFAULT_OPTIMIZER = "rmsprop"  # what `compile` uses when it is given none
+DEFAULT_OPTIMIZER = "sgd"  # the assignment's, for an optimizer this module cannot name
+
+
+def estimated_seconds(path: Path) -> float:
+    """About how long grading this notebook takes on one worker; 0 for a file that is not a notebook
+    (it is turned away before anything runs)."""
+    try:
+        nb = read_notebook(path)
+    except NotebookError:
+        return 0.0
+    trees = []
+    for cell in nb.cells:
+        if is_setup_cell(cell) or is_solution_cell(cell):
+            try:
+                trees.append(ast.parse(without_magics(cell_source(cell))))
+            except SyntaxError:
+                continue
+    values = assigned_values(trees)
+    optimizer = DEFAULT_OPTIMIZER
+    fits = []
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                receiver = node.func.value
+                if node.func.attr == "compile" and not (isinstance(receiver, ast.Name) and receiver.id == "re"):
+                    optimizer = optimizer_name(argument(node, "optimizer", 0), values)
+                elif node.func.attr == "fit":
+                    fits.append(node)
+    update_ms = UPDATE_MS.get(optimizer, UPDATE_MS[DEFAULT_OPTIMIZER])
+    seconds = OUTSIDE_TRAINING_SECONDS
+    for fit in fits:  # none: the notebook cannot train (stubs), so grading it is short
+        epochs = constant_number(argument(fit, "epochs", 3), values, EPOCHS, low=0, high=10_000)
+        batch_size = constant_number(argument(fit, "batch_size", 2), values, BATCH_SIZE, low=1, high=TRAINING_IMAGES)
+        steps = math.ceil(TRAINING_IMAGES / batch_size)
+        seconds += epochs * (EPOCH_SECONDS + steps * update_ms / 1000)
+    return seconds
+
+
+def start_order(paths: list[Path]) -> list[int]:
+    """Indexes of ``paths``, the longest expected first; equal estimates keep the order given."""
+    estimates = [estimated_seconds(path) for path in paths]
+    return sorted(range(len(paths)), key=lambda index: -estimates[index])
+
+
+def assigned_values(trees: list[ast.AST]) -> dict[str, ast.expr]:
+    """``NAME = value`` anywhere in the cells, the last one winning: enough to follow
+    ``EPOCHS = 20`` or ``opt = keras.optimizers.Adam()`` to what they hold."""
+    values: dict[str, ast.expr] = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                values[node.targets[0].id] = node.value
+    return values
+
+
+def argument(call: ast.Call, name: str, position: int) -> ast.expr | None:
+    for keyword in call.keywords:
+        if keyword.arg == name:
+            return keyword.value
+    return call.args[position] if len(call.args) > position else None
+
+
+def resolved(node: ast.expr | None, values: dict[str, ast.expr]) -> ast.expr | None:
+    for _ in range(4):  # a few names deep; a cycle (a = b; b = a) ends here
+        if isinstance(node, ast.Name) and node.id in values:
+            node = values[node.id]
+        else:
+            break
+    return node
+
+
+def optimizer_name(node: ast.expr | None, values: dict[str, ast.expr]) -> str:
+    node = resolved(node, values)
+    if node is None:
+        return KERAS_DEFAULT_OPTIMIZER
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value.lower()
+    if isinstance(node, ast.Call):
+        function = node.func
+        name = (function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")).lower()
+        if name == "sgd" and constant_number(argument(node, "momentum", 1), values, 0, low=0, high=1, number=float):
+            return "sgd_momentum"
+        return name
+    return DEFAULT_OPTIMIZER
+
+
+def constant_number(node, values, default, *, low, high, number=int):
+    """The number ``node`` holds, clamped to [low, high], or ``default`` when it is not written as one."""
+    node = resolved(node, values)
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return min(max(number(node.value), low), high)
+    return default

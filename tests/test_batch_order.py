@@ -1,0 +1,121 @@
+"""The order a batch starts in on several workers: the longest expected first (autograder.batch_order)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+
+from autograder.batch_order import estimated_seconds, start_order
+
+SUBMISSIONS = Path(__file__).parent / "submissions"
+
+
+def notebook(tmp_path: Path, name: str, *cells: str, lesson: str | None = None) -> Path:
+    """A notebook whose solution cells are ``cells`` (and one lesson cell, which grading never runs)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import re\nimport keras", metadata={"tags": ["setup"]})]
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
+    if lesson:
+        nb.cells.append(nbformat.v4.new_code_cell(lesson))
+    path = tmp_path / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def compiled_with(optimizer: str) -> str:
+    return f"def compile_model(model):\n    model.compile(loss='sparse_categorical_crossentropy', optimizer={optimizer})\n    return model"
+
+
+TRAIN = "def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):\n    return model.fit(X_train, y_train, {})"
+
+
+def test_the_estimate_ranks_the_lesson_s_variants_as_grading_them_costs():
+    # benchmarks/grade_batch.py measured 46.4 s (Adam), 32 s (the reference), 16 s (10 epochs).
+    estimate = {name: estimated_seconds(SUBMISSIONS / f"{name}.ipynb") for name in (
+        "adam_instead_of_sgd", "passes_all", "optimizer_as_object", "ten_epochs_only", "unfilled_stubs", "not_json",
+    )}
+    assert estimate["adam_instead_of_sgd"] > estimate["passes_all"] > estimate["ten_epochs_only"]
+    assert estimate["optimizer_as_object"] == estimate["passes_all"]  # "sgd" and keras.optimizers.SGD() alike
+    assert 40 < estimate["adam_instead_of_sgd"] < 50 and 28 < estimate["passes_all"] < 35
+    assert estimate["ten_epochs_only"] > estimate["unfilled_stubs"] > estimate["not_json"] == 0  # stubs never train
+
+
+def test_the_estimate_follows_names_batch_sizes_and_the_optimizer_s_state(tmp_path):
+    def seconds(*cells, lesson=None):
+        return estimated_seconds(notebook(tmp_path, f"n{len(list(tmp_path.iterdir()))}", *cells, lesson=lesson))
+
+    reference = seconds(compiled_with("'sgd'"), TRAIN.format("epochs=epochs"))
+    assert seconds(compiled_with("'SGD'"), TRAIN.format("epochs=30")) == reference
+    assert seconds(compiled_with("'sgd'"), TRAIN.format("epochs=epochs, batch_size=32")) == reference
+    # Values read through names in the cells grading runs, the grader's 30 epochs for what it cannot read.
+    assert seconds(compiled_with("'sgd'"), "EPOCHS = 10\n" + TRAIN.format("epochs=EPOCHS")) < reference
+    assert seconds(compiled_with("'sgd'"), TRAIN.format("epochs=int('30')")) == reference
+    assert seconds("opt = keras.optimizers.Adam()\n" + compiled_with("opt"), TRAIN.format("epochs=epochs")) > reference
+    # More batches, more updates; state per weight makes an update dearer.
+    assert seconds(compiled_with("'sgd'"), TRAIN.format("epochs=epochs, batch_size=16")) > reference
+    assert seconds(compiled_with("'sgd'"), TRAIN.format("epochs=epochs, batch_size=128")) < reference
+    momentum = seconds(compiled_with("keras.optimizers.SGD(momentum=0.9)"), TRAIN.format("epochs=epochs"))
+    assert momentum > reference
+    assert seconds(compiled_with("keras.optimizers.SGD(momentum=0.0)"), TRAIN.format("epochs=epochs")) == reference
+    no_optimizer = "def compile_model(model):\n    model.compile(loss='sparse_categorical_crossentropy')\n    return model"
+    assert seconds(no_optimizer, TRAIN.format("epochs=epochs")) > momentum  # Keras then uses RMSprop
+    # An unknown optimizer is priced as the assignment's; re.compile is not a model's compile.
+    assert seconds(compiled_with("'my_optimizer'"), TRAIN.format("epochs=epochs")) == reference
+    assert seconds("PATTERN = re.compile('adam')\n" + compiled_with("'sgd'"), TRAIN.format("epochs=epochs")) == reference
+    # Two fit calls train twice; a lesson cell (its fit, its names) is never run by grading.
+    twice = "def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):\n" \
+            "    model.fit(X_train, y_train, epochs=epochs)\n    return model.fit(X_train, y_train, epochs=epochs)"
+    assert seconds(compiled_with("'sgd'"), twice) > 1.8 * reference - 10
+    assert seconds(compiled_with("'sgd'"), TRAIN.format("epochs=epochs"),
+                   lesson="history = model.fit(X_train, y_train, epochs=300)") == reference
+    assert seconds(compiled_with("opt"), TRAIN.format("epochs=epochs"), lesson="opt = 'adam'") == reference
+    # Absurd values are bounded; a cell with a syntax error counts for nothing.
+    batch_of_one = seconds(compiled_with("'sgd'"), TRAIN.format("epochs=epochs, batch_size=0"))  # as batch_size=1
+    assert batch_of_one == seconds(compiled_with("'sgd'"), TRAIN.format("epochs=epochs, batch_size=1")) > reference
+    assert seconds(compiled_with("'sgd'"), TRAIN.format("epochs=10**9")) < 10**6
+    assert seconds(compiled_with("'sgd'"), TRAIN.format("epochs=epochs"), "def normalize(x):\n    return x /") \
+        == reference
+
+
+def test_start_order_is_longest_first_and_keeps_the_given_order_between_equals():
+    names = ["ten_epochs_only", "passes_all", "not_json", "adam_instead_of_sgd", "optimizer_as_object"]
+    order = start_order([SUBMISSIONS / f"{name}.ipynb" for name in names])
+    assert [names[index] for index in order] == [
+        "adam_instead_of_sgd", "passes_all", "optimizer_as_object", "ten_epochs_only", "not_json",
+    ]
+
+
+def test_workers_start_the_longest_first_and_report_in_the_order_given(real_data_dir, monkeypatch):
+    import autograder.grading as grading
+
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def graded_at_once(path, *args, **kwargs):
+        with lock:
+            started.append(path.stem)
+        time.sleep(1.0 if path.stem == "adam_instead_of_sgd" else 0.1)  # the others end while it runs
+        return grading.ungraded(path, "not graded in this test")
+
+    monkeypatch.setattr(grading, "grade_in_sandbox", graded_at_once)
+    names = ["not_json", "ten_epochs_only", "passes_all", "adam_instead_of_sgd"]
+    paths = [SUBMISSIONS / f"{name}.ipynb" for name in names]
+    reports = grading.grade_notebooks(paths, data_dir=real_data_dir, workers=2, reuse=False)
+    assert [Path(report.submission).stem for report in reports] == names
+    assert set(started[:2]) == {"adam_instead_of_sgd", "passes_all"}
+    assert started[2:] == ["ten_epochs_only", "not_json"]
+
+
+def test_one_worker_grades_in_the_order_given(real_data_dir, monkeypatch):
+    import autograder.grading as grading
+
+    started: list[str] = []
+    monkeypatch.setattr(grading, "grade_in_sandbox", lambda path, *a, **k: started.append(path.stem) or
+                        grading.ungraded(path, "not graded in this test"))
+    names = ["ten_epochs_only", "adam_instead_of_sgd", "passes_all"]
+    grading.grade_notebooks([SUBMISSIONS / f"{name}.ipynb" for name in names], data_dir=real_data_dir,
+                            workers=1, reuse=False)
+    assert started == names  # one worker: the order changes nothing, and the log reads as given
