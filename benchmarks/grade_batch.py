@@ -1,13 +1,15 @@
-"""Grade a batch of 8 submissions four ways and print the figures, in one run (issue: class grading).
+"""Grade a batch of 8 submissions five ways and print the figures, in one run (issue: class grading).
 
 A batch of copies and variants of the reference is graded by `autograder grade --workers 1` and
 `--workers 2`, both training every submission (`--no-reuse`), by `--workers 2` reusing confirmed
-identical trainings, and by plain `nbgrader autograde` on a temporary course. Prints one JSON line
+identical trainings, by `--workers 2 --no-reuse` starting the submissions in the order given instead
+of the longest expected first (to measure what that order gains), and by plain `nbgrader autograde`
+on a temporary course. Prints one JSON line
 per way (total seconds, seconds per submission, peak RSS of the largest process it started; for the
 kit also each submission's seconds and its sandbox's peak memory, as the grader measured them) and
 the ratios.
 
-    .venv/bin/python benchmarks/grade_batch.py            # about 35 minutes on 2 cores
+    .venv/bin/python benchmarks/grade_batch.py            # about 38 minutes on 2 cores
     .venv/bin/python benchmarks/grade_batch.py --skip-nbgrader
 """
 
@@ -24,6 +26,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "tests" / "submissions"
+# For comparison only: two workers starting the submissions in the order given, as the grader did
+# before it started the longest expected first (autograder.batch_order).
+IN_ORDER_GIVEN = "autograder --workers 2 --no-reuse, in the order given"
+STARTS_IN_ORDER_GIVEN = (
+    "import sys, autograder.batch_order as order; order.start_order = lambda paths: list(range(len(paths))); "
+    "from autograder.cli import main; sys.exit(main())"
+)
 BATCH = ["passes_all"] * 4 + ["loss_as_function", "optimizer_as_object", "adam_instead_of_sgd", "ten_epochs_only"]
 
 
@@ -79,24 +88,25 @@ def main() -> None:
             "autograder --workers 1 --no-reuse": ["--workers", "1", "--no-reuse"],
             "autograder --workers 2 --no-reuse": ["--workers", "2", "--no-reuse"],
             "autograder --workers 2": ["--workers", "2"],
+            IN_ORDER_GIVEN: ["--workers", "2", "--no-reuse"],
         }
         for index, (way, options) in enumerate(ways.items()):
-            seconds[way], peak = timed(
-                [sys.executable, "-m", "autograder", "grade", "submitted", *options, "--results", f"results-{index}"],
-                course,
-            )
+            grader = [sys.executable, "-c", STARTS_IN_ORDER_GIVEN] if way == IN_ORDER_GIVEN else [sys.executable, "-m", "autograder"]
+            seconds[way], peak = timed([*grader, "grade", "submitted", *options, "--results", f"results-{index}"], course)
             line = figures(way, seconds[way], peak, course / f"results-{index}")
             busy[way] = sum(entry["seconds"] for entry in line["each"])
             print(json.dumps(line), flush=True)
-        one, two, reuse = seconds.values()
-        busy_one, busy_two, _ = busy.values()
+        one, two, reuse, in_order = seconds.values()
+        busy_one, busy_two, _, busy_in_order = busy.values()
         # Where two workers lose against the ideal 2x: each submission taking longer beside another
         # (the slowdown), and the time the two were not both grading (the set-up, and the end of
         # the batch, when one worker has nothing left to start).
         print(json.dumps({"way": "ratios", "workers_2_speedup": round(one / two, 2),
                           "per_submission_slowdown_side_by_side": round(busy_two / busy_one, 3),
                           "workers_2_idle_worker_seconds": round(2 * two - busy_two, 1),
-                          "reuse_saves_fraction": round(1 - reuse / two, 2)}), flush=True)
+                          "reuse_saves_fraction": round(1 - reuse / two, 2),
+                          "workers_2_speedup_in_order_given": round(one / in_order, 2),
+                          "in_order_given_idle_worker_seconds": round(2 * in_order - busy_in_order, 1)}), flush=True)
         if not args.skip_nbgrader:
             shutil.copytree(ROOT / "solutions", course / "solutions")
             shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
