@@ -52,6 +52,14 @@ def estimated_seconds(path: Path) -> float:
         nb = read_notebook(path)
     except NotebookError:
         return 0.0
+    try:
+        return training_estimate(nb)
+    except Exception:  # e.g. RecursionError from ast.parse; an order must not stop the batch
+        return OUTSIDE_TRAINING_SECONDS + EPOCHS * (EPOCH_SECONDS + math.ceil(TRAINING_IMAGES / BATCH_SIZE)
+                                                    * UPDATE_MS[DEFAULT_OPTIMIZER] / 1000)
+
+
+def training_estimate(nb) -> float:
     trees = []
     for cell in nb.cells:
         if is_setup_cell(cell) or is_solution_cell(cell):

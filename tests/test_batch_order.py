@@ -78,6 +78,9 @@ def test_the_estimate_follows_names_batch_sizes_and_the_optimizer_s_state(tmp_pa
     assert seconds(compiled_with("'sgd'"), TRAIN.format("epochs=10**9")) < 10**6
     assert seconds(compiled_with("'sgd'"), TRAIN.format("epochs=epochs"), "def normalize(x):\n    return x /") \
         == reference
+    # Code Python's parser cannot take (RecursionError) gets the assignment's estimate, not an exception.
+    deep = "def normalize(x):\n    return x" + ".b" * 200_000
+    assert seconds(compiled_with("'adam'"), TRAIN.format("epochs=epochs"), deep) == reference
 
 
 def test_start_order_is_longest_first_and_keeps_the_given_order_between_equals():
