@@ -49,17 +49,14 @@ def estimated_seconds(path: Path) -> float:
     """About how long grading this notebook takes on one worker; 0 for a file that is not a notebook
     (it is turned away before anything runs)."""
     try:
-        nb = read_notebook(path)
+        return notebook_estimate(read_notebook(path))
     except NotebookError:
         return 0.0
-    try:
-        return training_estimate(nb)
-    except Exception:  # e.g. RecursionError from ast.parse; an order must not stop the batch
-        return OUTSIDE_TRAINING_SECONDS + EPOCHS * (EPOCH_SECONDS + math.ceil(TRAINING_IMAGES / BATCH_SIZE)
-                                                    * UPDATE_MS[DEFAULT_OPTIMIZER] / 1000)
+    except Exception:  # e.g. RecursionError from ast.parse: an order must never stop the batch
+        return OUTSIDE_TRAINING_SECONDS + training_seconds(EPOCHS, BATCH_SIZE, DEFAULT_OPTIMIZER)
 
 
-def training_estimate(nb) -> float:
+def notebook_estimate(nb) -> float:
     trees = []
     for cell in nb.cells:
         if is_setup_cell(cell) or is_solution_cell(cell):
@@ -78,14 +75,17 @@ def training_estimate(nb) -> float:
                     optimizer = optimizer_name(argument(node, "optimizer", 0), values)
                 elif node.func.attr == "fit":
                     fits.append(node)
-    update_ms = UPDATE_MS.get(optimizer, UPDATE_MS[DEFAULT_OPTIMIZER])
     seconds = OUTSIDE_TRAINING_SECONDS
     for fit in fits:  # none: the notebook cannot train (stubs), so grading it is short
         epochs = constant_number(argument(fit, "epochs", 3), values, EPOCHS, low=0, high=10_000)
         batch_size = constant_number(argument(fit, "batch_size", 2), values, BATCH_SIZE, low=1, high=TRAINING_IMAGES)
-        steps = math.ceil(TRAINING_IMAGES / batch_size)
-        seconds += epochs * (EPOCH_SECONDS + steps * update_ms / 1000)
+        seconds += training_seconds(epochs, batch_size, optimizer)
     return seconds
+
+
+def training_seconds(epochs: int, batch_size: int, optimizer: str) -> float:
+    update_ms = UPDATE_MS.get(optimizer, UPDATE_MS[DEFAULT_OPTIMIZER])
+    return epochs * (EPOCH_SECONDS + math.ceil(TRAINING_IMAGES / batch_size) * update_ms / 1000)
 
 
 def start_order(paths: list[Path]) -> list[int]:

@@ -61,6 +61,10 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
             f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
             "the file was damaged or is not a notebook: submit the .ipynb file Jupyter saved",
         ) from None
+    except RecursionError:
+        raise NotebookError(
+            path, "its JSON is nested too deeply to be a notebook Jupyter saved: submit the .ipynb file Jupyter saved"
+        ) from None
     if not isinstance(content, dict) or "cells" not in content:
         raise NotebookError(path, "valid JSON but not a Jupyter notebook (it has no list of cells)")
     version = content.get("nbformat")

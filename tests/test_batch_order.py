@@ -43,6 +43,13 @@ def test_the_estimate_ranks_the_lesson_s_variants_as_grading_them_costs():
     assert estimate["ten_epochs_only"] > estimate["unfilled_stubs"] > estimate["not_json"] == 0  # stubs never train
 
 
+def test_a_file_json_cannot_read_is_estimated_not_raised(tmp_path):
+    deep = tmp_path / "deep.ipynb"
+    deep.write_text('{"cells": ' + "[" * 100_000 + "]" * 100_000 + ', "nbformat": 4}')  # RecursionError in json
+    assert estimated_seconds(deep) == 0  # turned away as not a notebook, before anything runs
+    assert start_order([SUBMISSIONS / "passes_all.ipynb", deep]) == [0, 1]
+
+
 def test_the_estimate_follows_names_batch_sizes_and_the_optimizer_s_state(tmp_path):
     def seconds(*cells, lesson=None):
         return estimated_seconds(notebook(tmp_path, f"n{len(list(tmp_path.iterdir()))}", *cells, lesson=lesson))

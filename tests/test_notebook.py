@@ -75,8 +75,9 @@ def solution_cell(nb: dict, name: str) -> dict:
         ([1, 2, 3], "not a Jupyter notebook"),
         ({"cells": [], "nbformat": 3, "nbformat_minor": 0, "metadata": {}}, "notebook format version 3"),
         ({"cells": [{"source": "x"}], "nbformat": 4, "nbformat_minor": 5, "metadata": {}}, "malformed"),
+        ('{"cells": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
     ],
-    ids=["not_json", "empty", "binary", "json_list", "nbformat_3", "cell_without_type"],
+    ids=["not_json", "empty", "binary", "json_list", "nbformat_3", "cell_without_type", "nested_too_deeply"],
 )
 def test_a_file_that_is_not_a_usable_notebook_gets_a_clear_error(tmp_path, content, expected):
     path = write(tmp_path, content)
