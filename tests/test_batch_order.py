@@ -129,3 +129,43 @@ def test_one_worker_grades_in_the_order_given(real_data_dir, monkeypatch):
     grading.grade_notebooks([SUBMISSIONS / f"{name}.ipynb" for name in names], data_dir=real_data_dir,
                             workers=1, reuse=False)
     assert started == names  # one worker: the order changes nothing, and the log reads as given
+
+
+def test_a_dask_cluster_gets_the_longest_first_in_its_queue_and_as_priority(monkeypatch):
+    import distributed
+
+    import autograder.grading as grading
+    from autograder.distributed_grading import grade_on_cluster
+
+    submitted: list[tuple[str, int]] = []
+
+    class Finished:
+        def __init__(self, payload):
+            self.payload = payload
+
+        def result(self):
+            return self.payload
+
+    class RecordingClient:  # stands in for a cluster: records what is submitted, grades nothing
+        def __init__(self, address):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def submit(self, function, content, name, *args, priority, pure):
+            submitted.append((Path(name).stem, priority))
+            return Finished(grading.ungraded(Path(name), "not graded in this test").payload())
+
+    monkeypatch.setattr(distributed, "Client", RecordingClient)
+    monkeypatch.setattr(distributed, "as_completed", iter)
+    names = ["ten_epochs_only", "passes_all", "adam_instead_of_sgd"]
+    paths = [SUBMISSIONS / f"{name}.ipynb" for name in names]
+    reports = grade_on_cluster(paths, "tcp://127.0.0.1:1", grade_one_stored=lambda path: None,
+                               store=lambda path, report: None, progress=grading.Progress(len(paths), None))
+    assert [Path(report.submission).stem for report in reports] == names
+    assert [name for name, _ in submitted] == ["adam_instead_of_sgd", "passes_all", "ten_epochs_only"]
+    assert [priority for _, priority in submitted] == sorted((priority for _, priority in submitted), reverse=True)
