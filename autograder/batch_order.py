@@ -88,10 +88,10 @@ def training_seconds(epochs: int, batch_size: int, optimizer: str) -> float:
     return epochs * (EPOCH_SECONDS + math.ceil(TRAINING_IMAGES / batch_size) * update_ms / 1000)
 
 
-def start_order(paths: list[Path]) -> list[int]:
-    """Indexes of ``paths``, the longest expected first; equal estimates keep the order given."""
+def start_order(paths: list[Path]) -> list[tuple[int, float]]:
+    """``(index in paths, estimated seconds)``, the longest expected first; equal estimates keep the order given."""
     estimates = [estimated_seconds(path) for path in paths]
-    return sorted(range(len(paths)), key=lambda index: -estimates[index])
+    return sorted(enumerate(estimates), key=lambda entry: -entry[1])
 
 
 def assigned_values(trees: list[ast.AST]) -> dict[str, ast.expr]:

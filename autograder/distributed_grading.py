@@ -33,15 +33,15 @@ def grade_on_cluster(notebooks: list[Path], scheduler: str, *, data_dir=None, li
     """Submit every notebook not already graded to the cluster; collect reports in the order given."""
     from distributed import Client, as_completed
 
-    from autograder.batch_order import estimated_seconds
+    from autograder.batch_order import start_order
     from autograder.grading import GradeReport, ungraded
 
     reports: dict[Path, GradeReport] = {}
     with Client(scheduler) as client:
         futures = {}
-        estimates = {path: estimated_seconds(path) for path in notebooks}
         # The longest expected first, in the queue and by Dask's priority (autograder.batch_order).
-        for path in sorted(notebooks, key=lambda path: -estimates[path]):
+        for index, estimate in start_order(notebooks):
+            path = notebooks[index]
             stored = grade_one_stored(path)
             if stored is not None:
                 reports[path] = stored
@@ -55,7 +55,7 @@ def grade_on_cluster(notebooks: list[Path], scheduler: str, *, data_dir=None, li
             progress.started(path)
             future = client.submit(
                 grade_remotely, content, str(path), limits, str(data_dir) if data_dir else None, pure=False,
-                priority=round(estimates[path]),
+                priority=round(estimate),
             )
             futures[future] = path
         for future in as_completed(futures):

@@ -322,7 +322,7 @@ def grade_notebooks(
             pool = ThreadPoolExecutor(max_workers=workers)
             try:
                 # The longest expected first, so that no long one starts last while the other workers idle.
-                futures = {index: pool.submit(grade_one, notebooks[index]) for index in start_order(notebooks)}
+                futures = {index: pool.submit(grade_one, notebooks[index]) for index, _ in start_order(notebooks)}
                 for future in as_completed(futures.values()):
                     progress.finished(future.result())
                 reports = [futures[index].result() for index in range(len(notebooks))]  # in the order given

@@ -4,10 +4,9 @@ A batch of copies and variants of the reference is graded by `autograder grade -
 `--workers 2`, both training every submission (`--no-reuse`), by `--workers 2` reusing confirmed
 identical trainings, by `--workers 2 --no-reuse` starting the submissions in the order given instead
 of the longest expected first (to measure what that order gains), and by plain `nbgrader autograde`
-on a temporary course. Prints one JSON line
-per way (total seconds, seconds per submission, peak RSS of the largest process it started; for the
-kit also each submission's seconds and its sandbox's peak memory, as the grader measured them) and
-the ratios.
+on a temporary course. Prints one JSON line per way (total seconds, seconds per submission, peak RSS
+of the largest process it started; for the kit also each submission's seconds and its sandbox's peak
+memory, as the grader measured them) and the ratios.
 
     .venv/bin/python benchmarks/grade_batch.py            # about 38 minutes on 2 cores
     .venv/bin/python benchmarks/grade_batch.py --skip-nbgrader
@@ -30,7 +29,8 @@ SUBMISSIONS = ROOT / "tests" / "submissions"
 # before it started the longest expected first (autograder.batch_order).
 IN_ORDER_GIVEN = "autograder --workers 2 --no-reuse, in the order given"
 STARTS_IN_ORDER_GIVEN = (
-    "import sys, autograder.batch_order as order; order.start_order = lambda paths: list(range(len(paths))); "
+    "import sys, autograder.batch_order as order; "
+    "order.start_order = lambda paths: [(index, 0.0) for index in range(len(paths))]; "
     "from autograder.cli import main; sys.exit(main())"
 )
 BATCH = ["passes_all"] * 4 + ["loss_as_function", "optimizer_as_object", "adam_instead_of_sgd", "ten_epochs_only"]

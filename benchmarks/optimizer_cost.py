@@ -71,12 +71,13 @@ def main() -> None:
     sgd_update = (measured["sgd", 16] - measured["sgd", BATCH_SIZE]) / (steps[16] - steps[BATCH_SIZE])
     fixed = measured["sgd", BATCH_SIZE] - steps[BATCH_SIZE] * sgd_update
     updates = {name: round((measured[name, BATCH_SIZE] - fixed) / steps[BATCH_SIZE] * 1000, 3) for name in OPTIMIZERS}
-    predicted = {f"{name}@{size}": round(fixed + steps[size] * updates[name] / 1000, 3)
-                 for name, size in (("sgd", 64), ("adam", 16), ("adam", 64))}
+    checked = (("sgd", 64), ("adam", 16), ("adam", 64))  # measured, not used to fit
     print(json.dumps({"model": "epoch = fixed + batches x update", "fixed_seconds": round(fixed, 3),
-                      "update_ms": updates, "predicted_epoch_seconds": predicted,
-                      "measured_epoch_seconds": {key: round(measured[tuple([key.split("@")[0], int(key.split("@")[1])])], 3)
-                                                 for key in predicted}}))
+                      "update_ms": updates,
+                      "predicted_epoch_seconds": {f"{name}@{size}": round(fixed + steps[size] * updates[name] / 1000, 3)
+                                                  for name, size in checked},
+                      "measured_epoch_seconds": {f"{name}@{size}": round(measured[name, size], 3)
+                                                 for name, size in checked}}))
 
 
 if __name__ == "__main__":
