@@ -122,22 +122,40 @@ def _grade(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         reuse=not args.no_reuse,
     )
-    if args.json:
-        write_json(reports, args.json)
-    if args.csv:
-        write_csv(reports, args.csv)
-    if args.gradescope:
-        write_gradescope(reports, args.gradescope)
-    if args.feedback:
+    # Each output on its own: one that fails (a bug, a full disk) is named, and the others are still written.
+    def feedback(folder):
         from autograder.feedback import write_feedback
 
-        write_feedback(reports, args.feedback)
-    if args.nbgrader_db:
+        write_feedback(reports, folder)
+
+    def nbgrader_db(url):
         from autograder.gradebook import write_nbgrader_gradebook
 
-        write_nbgrader_gradebook(reports, args.nbgrader_db)
+        write_nbgrader_gradebook(reports, url)
+
+    outputs = (
+        ("--json", args.json, lambda path: write_json(reports, path)),
+        ("--csv", args.csv, lambda path: write_csv(reports, path)),
+        ("--gradescope", args.gradescope, lambda folder: write_gradescope(reports, folder)),
+        ("--feedback", args.feedback, feedback),
+        ("--nbgrader-db", args.nbgrader_db, nbgrader_db),
+    )
+    failed = []
+    for option, target, write in outputs:
+        if not target:
+            continue
+        try:
+            write(target)
+        except Exception as error:
+            failed.append(option)
+            print(f"autograder: {option} {target} could not be written: {type(error).__name__}: {error}",
+                  file=sys.stderr, flush=True)
     graded = sum(report.error is None for report in reports)
     print(f"\n{len(reports)} submissions: {graded} graded, {len(reports) - graded} could not be graded")
+    if failed:
+        print(f"autograder: error: not written: {', '.join(failed)} (the other outputs were written; the results "
+              "folder keeps every grade, so the same command writes them again without grading)", file=sys.stderr)
+        return 1
     return 0
 
 

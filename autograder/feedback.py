@@ -1,82 +1,150 @@
 """An HTML feedback page per submission: each check with its message, the learning curves and the
-confusion matrix on the test set, as images inside the page (one file to hand a student or a TA)."""
+confusion matrix on the test set, as images inside the page (one file to hand a student or a TA).
+
+The numbers on a page come from a student's training, so any of them may be NaN or infinite: they
+are written as text ("NaN", "inf"), a figure that cannot be drawn leaves its page without it and
+with a line saying why, and a page that cannot be written never stops the others.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
+import math
+import warnings
 from pathlib import Path
 
 from autograder.data import CLASS_NAMES
+from autograder.plots import as_number, number_text
 
 
 def png(fig) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fig.savefig(buffer, format="png", dpi=90)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def confusion_counts(matrix) -> list[list[float]]:
+    """The matrix as 10 × 10 floats (NaN for what is not a number), or ValueError saying what is wrong."""
+    if isinstance(matrix, (str, bytes)) or not hasattr(matrix, "__iter__"):
+        raise ValueError(f"it is not a table of counts ({type(matrix).__name__})")
+    rows = [row for row in matrix]
+    shape = [len(row) if hasattr(row, "__len__") and not isinstance(row, (str, bytes)) else None for row in rows]
+    if len(rows) != len(CLASS_NAMES) or any(width != len(CLASS_NAMES) for width in shape):
+        widths = sorted({"?" if width is None else str(width) for width in shape}) or ["0"]
+        raise ValueError(f"it has {len(rows)} rows of {' or '.join(widths)} counts, not 10 rows of 10")
+    return [[as_number(count) for count in row] for row in rows]
+
+
+def count_text(count: float) -> str:
+    if math.isfinite(count) and count == int(count) and abs(count) < 1e15:
+        return str(int(count))
+    return number_text(count)
 
 
 def confusion_figure(matrix: list[list[int]]):
     from matplotlib.figure import Figure
 
+    counts = confusion_counts(matrix)
+    finite = [abs(c) for row in counts for c in row if math.isfinite(c)]
+    peak = max(finite, default=0.0) or 1.0
+    # Shades from each count's share of the largest (a NaN or an infinity is left blank): no
+    # arithmetic on the counts themselves, which a broken matrix could make overflow.
+    shades = [[min(max(c / peak, 0.0), 1.0) if math.isfinite(c) else math.nan for c in row] for row in counts]
     fig = Figure(figsize=(7, 6))
     ax = fig.subplots()
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(10), CLASS_NAMES, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(10), CLASS_NAMES, fontsize=8)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    peak = max(max(row) for row in matrix) or 1
-    for i, row in enumerate(matrix):
-        for j, count in enumerate(row):
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color="white" if count > peak / 2 else "black")
-    ax.set_title("Confusion matrix on the 10,000 test images")
-    fig.tight_layout()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ax.imshow(shades, cmap="Blues", vmin=0.0, vmax=1.0)
+        ax.set_xticks(range(10), CLASS_NAMES, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(10), CLASS_NAMES, fontsize=8)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        for i, row in enumerate(counts):
+            for j, count in enumerate(row):
+                dark = math.isfinite(shades[i][j]) and shades[i][j] > 0.5
+                ax.text(j, i, count_text(count), ha="center", va="center", fontsize=7,
+                        color="white" if dark else "black")
+        ax.set_title("Confusion matrix on the 10,000 test images")
+        fig.tight_layout()
     return fig
+
+
+def figure_html(alt: str, draw) -> str:
+    """The figure as an image inside the page; if it cannot be drawn, a line saying why instead."""
+    try:
+        data = png(draw())
+    except Exception as error:  # a figure must never cost a student their page
+        reason = f"{type(error).__name__}: {error}"
+        return f"<p class='figure-error'>The {html.escape(alt.lower())} could not be drawn: {html.escape(reason)}</p>"
+    return (f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{html.escape(alt)}</figcaption></figure>")
+
+
+def curves_html(history) -> str:
+    from autograder import plots
+
+    parts = [figure_html("Learning curves",
+                         lambda: plots.learning_curves(history, title="Your model's learning curves"))]
+    try:
+        notes = plots.curve_notes(history)
+    except Exception as error:
+        notes = [f"the values of the curves could not be read: {type(error).__name__}: {error}"]
+    if notes:
+        items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
+        parts.append(f"<ul class='curve-notes'>{items}</ul>")
+    return "\n".join(parts)
 
 
 def feedback_html(report) -> str:
     from autograder.grading import status
-    from autograder.plots import learning_curves
 
     rows = "\n".join(
-        f"<tr class='{status(r).lower()}'><td>{status(r)}</td><td>{html.escape(r.id)}</td>"
-        f"<td>{r.points}/{r.max_points}</td><td>{html.escape(r.message)}</td></tr>"
+        f"<tr class='{status(r).lower()}'><td>{status(r)}</td><td>{html.escape(str(r.id))}</td>"
+        f"<td>{number_text(r.points)}/{number_text(r.max_points)}</td><td>{html.escape(str(r.message))}</td></tr>"
         for r in report.checks
     )
-    images = []
+    figures = []
     if report.history:
-        images.append(("Learning curves", png(learning_curves(report.history, title="Your model's learning curves"))))
-    if report.confusion:
-        images.append(("Confusion matrix", png(confusion_figure(report.confusion))))
-    figures = "\n".join(
-        f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'><figcaption>{html.escape(alt)}</figcaption></figure>"
-        for alt, data in images
-    )
-    error = f"<p class='error'>Could not be graded: {html.escape(report.error)}</p>" if report.error else ""
-    notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in report.notes)
+        figures.append(curves_html(report.history))
+    if report.confusion is not None and not (isinstance(report.confusion, list) and not report.confusion):
+        figures.append(figure_html("Confusion matrix", lambda: confusion_figure(report.confusion)))
+    error = f"<p class='error'>Could not be graded: {html.escape(str(report.error))}</p>" if report.error else ""
+    notes = "".join(f"<p class='note'>{html.escape(str(n))}</p>" for n in report.notes)
+    name = html.escape(Path(str(report.submission)).name)
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Feedback: {html.escape(Path(report.submission).name)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>Feedback: {name}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td{{padding:.3em .6em;vertical-align:top}}
-tr.pass td:first-child{{color:green}}tr.fail td:first-child,tr.todo td:first-child{{color:#b00}}img{{max-width:100%}}</style>
+tr.pass td:first-child{{color:green}}tr.fail td:first-child,tr.todo td:first-child{{color:#b00}}img{{max-width:100%}}
+.figure-error{{color:#b00}}</style>
 </head><body>
-<h1>{html.escape(Path(report.submission).name)}: <span class="score">{report.score}</span>/{report.max_score}</h1>
+<h1>{name}: <span class="score">{number_text(report.score)}</span>/{number_text(report.max_score)}</h1>
 {error}{notes}
 <table><thead><tr><th></th><th>check</th><th>points</th><th>message</th></tr></thead><tbody>
 {rows}
 </tbody></table>
-{figures}
+{chr(10).join(figures)}
 </body></html>
 """
 
 
 def write_feedback(reports, folder: Path) -> list[Path]:
-    from autograder.reports import atomic_write
+    """A page per submission. One that cannot be made or written never stops the others: they are
+    all written, and then ``OutputError`` names those that are missing."""
+    from autograder.reports import OutputError, atomic_write
 
-    written = []
+    written, failed = [], []
     for report in reports:
-        path = folder / Path(report.submission).stem / "feedback.html"
-        atomic_write(path, feedback_html(report))
-        written.append(path)
+        path = folder / Path(str(report.submission)).stem / "feedback.html"
+        try:
+            atomic_write(path, feedback_html(report))
+        except Exception as error:
+            failed.append(f"{path}: {type(error).__name__}: {error}")
+        else:
+            written.append(path)
+    if failed:
+        raise OutputError("feedback pages", failed, written)
     return written

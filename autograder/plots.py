@@ -1,25 +1,133 @@
-"""Figures the kit draws for people: learning curves."""
+"""Figures the kit draws for people: learning curves.
+
+A history comes from a student's training (or from a stored result, where a non-finite number
+is written as the string "NaN", "Infinity" or "-Infinity"), so any value may be NaN, infinite,
+too large for an axis, or not a number at all. The curves draw what is finite and say, in the
+legend and in ``curve_notes`` (which the feedback page prints), which values were not drawn.
+"""
 
 from __future__ import annotations
 
+import math
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
+
+# A value beyond this is finite but off any useful chart, and matplotlib's tick and margin
+# arithmetic overflows near 1e308: such values are named, not drawn.
+DRAWABLE = 1e12
+MAX_RANGES = 6  # epoch ranges named per kind of value; the rest are counted
+
+
+def number_text(value) -> str:
+    """A number as a person reads it: "NaN", "inf", "-inf" for the non-finite ones."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:g}"
+
+
+def as_number(value) -> float:
+    """A history's value as a float: "Infinity" and "NaN" (strict JSON's spelling) are read back,
+    an integer too large for a float is infinite, and anything that is not a number is NaN."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
+    if isinstance(value, (float, str)) or hasattr(value, "__float__"):
+        try:
+            return float(value)
+        except (TypeError, ValueError, OverflowError):
+            return math.nan
+    return math.nan
+
+
+def epoch_ranges(epochs: list[int]) -> str:
+    """[2] → "epoch 2"; [1, 2, 3, 7] → "epochs 1–3, 7"."""
+    ranges: list[list[int]] = []
+    for epoch in epochs:
+        if ranges and epoch == ranges[-1][1] + 1:
+            ranges[-1][1] = epoch
+        else:
+            ranges.append([epoch, epoch])
+    text = ", ".join(f"{a}–{b}" if b > a else f"{a}" for a, b in ranges[:MAX_RANGES])
+    if len(ranges) > MAX_RANGES:
+        text += f" and {len(ranges) - MAX_RANGES} more"
+    return ("epochs " if len(epochs) > 1 else "epoch ") + text
+
+
+def _series(history) -> list[tuple[str, list[float], str | None]]:
+    """Each series: its name, its values to draw (NaN where not drawn) and a note on what was not drawn."""
+    if not isinstance(history, Mapping):
+        return [("history", [], f"not a table of named series ({type(history).__name__}): not drawn")]
+    found = []
+    for name, values in history.items():
+        name = str(name)
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            found.append((name, [], f"not a list of values ({number_text(values)[:40]}): not drawn"))
+            continue
+        values = list(values)
+        if not values:
+            found.append((name, [], "no values"))
+            continue
+        drawn: list[float] = []
+        missing: dict[str, list[int]] = {}  # what was not drawn → at which epochs
+        for epoch, raw in enumerate(values, start=1):
+            value = as_number(raw)
+            if not math.isfinite(value):
+                missing.setdefault(number_text(value), []).append(epoch)
+                drawn.append(math.nan)
+            elif abs(value) > DRAWABLE:
+                missing.setdefault(f"{value:g} (too large to draw)", []).append(epoch)
+                drawn.append(math.nan)
+            else:
+                drawn.append(value)
+        note = ", ".join(f"{what} at {epoch_ranges(epochs)}" for what, epochs in missing.items())
+        found.append((name, drawn, f"{note} (not drawn)" if note else None))
+    return found
+
+
+def curve_notes(history) -> list[str]:
+    """One line per series with values that are not drawn: "val_loss: inf at epochs 3–30 (not drawn)"."""
+    return [f"{name}: {note}" for name, _, note in _series(history) if note]
+
+
+def _label(text: str) -> str:
+    # Matplotlib reads $...$ as mathematics, and a malformed formula fails when the figure is drawn.
+    return text.replace("$", r"\$")
 
 
 def learning_curves(history: dict[str, list[float]], title: str = "Learning curves"):
-    """A figure of every series in a Keras ``History.history`` against the epoch number."""
+    """A figure of every series in a Keras ``History.history`` against the epoch number.
+
+    Draws what is finite; a NaN, an infinity or a value too large for the axis leaves a gap in its
+    curve and is named in the legend.
+    """
     # matplotlib.figure.Figure needs no GUI backend, so this works on a headless grader.
     from matplotlib.figure import Figure
 
+    series = _series(history)
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
-    for name, values in history.items():
-        ax.plot(range(1, len(values) + 1), values, marker=".", label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylim(0, max([1.0, *(max(v) for v in history.values() if v)]))
-    ax.grid(True)
-    ax.legend()
-    ax.set_title(title)
-    fig.tight_layout()
+    drawn = [value for _, values, _ in series for value in values if math.isfinite(value)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, values, note in series:
+            label = _label(f"{name}: {note}" if note else name)
+            ax.plot(range(1, len(values) + 1), values, marker=".", label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylim(min([0.0, *drawn]), max([1.0, *drawn]))
+        ax.grid(True)
+        if series:
+            ax.legend(fontsize="small" if any(note for _, _, note in series) else None)
+        ax.set_title(title)
+        fig.tight_layout()
     return fig
 
 

@@ -110,3 +110,302 @@ def test_the_feedback_page_of_a_trained_model_shows_its_curves_and_confusion_mat
     for _, src in page.images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG")
+
+
+# --- Non-finite numbers: a student's NaN or inf never stops the class's outputs -----------------------------
+
+INF, NAN = float("inf"), float("nan")
+NON_FINITE_HISTORY = {"loss": [0.5, INF, NAN], "val_accuracy": [NAN] * 3, "accuracy": [-INF, 1e308, 0.2]}
+GOOD_CONFUSION = [[90 if i == j else 1 for j in range(10)] for i in range(10)]
+
+
+def refuse_constant(name):
+    raise ValueError(f"not strict JSON: {name}")
+
+
+def strict_json(text: str):
+    """Parse as a strict parser does (JavaScript's, Go's, Gradescope's): NaN and Infinity are not JSON."""
+    return json.loads(text, parse_constant=refuse_constant)
+
+
+def class_report(student: str, *, history=None, confusion=None, usage=None, error=None):
+    from autograder.checks import CheckResult
+    from autograder.grading import GradeReport
+
+    checks = [CheckResult(c.id, c.points if error is None else 0, c.points, error is None, f"{c.id}: fine")
+              for c in CHECKS]
+    # Each notebook has its own name: the feedback and Gradescope folders are named after the notebook.
+    submission = f"submitted/{student}/fashion_mnist/{student}_classifier.ipynb"
+    return GradeReport(submission, sum(c.points for c in checks), 100, error, checks, [f"a note for {student}"],
+                       history=dict(history or {}), confusion=confusion, usage=dict(usage or {}))
+
+
+def a_class() -> list:
+    return [
+        class_report("ann", history={"loss": [0.6, 0.4], "accuracy": [0.8, 0.9]}, confusion=GOOD_CONFUSION,
+                     usage={"seconds": 12.3, "sandbox_peak_memory_mib": 900}),
+        class_report("ben", history=NON_FINITE_HISTORY, confusion=GOOD_CONFUSION,
+                     usage={"seconds": INF, "sandbox_peak_memory_mib": NAN}),
+        class_report("cat", history={"loss": [0.7]}, confusion=[[1, 2, 3], [4, 5], [-6, 10**400, NAN]]),
+        class_report("dan", error="the notebook is not valid JSON"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def empty_gradebook(tmp_path_factory) -> Path:
+    """The gradebook `nbgrader generate_assignment` makes for this assignment, made once without running nbgrader."""
+    import os
+    import sys
+
+    from nbgrader.api import Gradebook
+
+    from autograder.assignment import ASSIGNMENT_ID, NOTEBOOK_NAME
+
+    path = tmp_path_factory.mktemp("gradebook") / "gradebook.db"
+    with pytest.MonkeyPatch.context() as patch:
+        # nbgrader runs alembic from PATH to create its gradebook, so the virtualenv's bin goes first.
+        patch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+        with Gradebook(f"sqlite:///{path}") as gradebook:
+            gradebook.add_assignment(ASSIGNMENT_ID)
+            gradebook.add_notebook(Path(NOTEBOOK_NAME).stem, ASSIGNMENT_ID)
+            for check in CHECKS:
+                gradebook.add_grade_cell(f"check_{check.id}", Path(NOTEBOOK_NAME).stem, ASSIGNMENT_ID,
+                                         max_score=check.points, cell_type="code")
+    return path
+
+
+def gradebook_scores(url: str) -> dict[str, list]:
+    from nbgrader.api import Gradebook
+
+    from autograder.assignment import ASSIGNMENT_ID, NOTEBOOK_NAME
+
+    with Gradebook(url) as gradebook:
+        return {
+            student: [gradebook.find_grade(f"check_{c.id}", Path(NOTEBOOK_NAME).stem, ASSIGNMENT_ID, student).auto_score
+                      for c in CHECKS]
+            for student in ("ann", "ben", "cat", "dan")
+        }
+
+
+def grade_class(tmp_path, monkeypatch, reports, empty_gradebook) -> tuple[list[str], dict[str, Path]]:
+    import shutil
+
+    import autograder.grading
+
+    monkeypatch.setattr(autograder.grading, "grade_notebooks", lambda *args, **kwargs: reports)
+    outputs = {"json": tmp_path / "grades.json", "csv": tmp_path / "grades.csv",
+               "gradescope": tmp_path / "gradescope", "feedback": tmp_path / "feedback"}
+    url = f"sqlite:///{shutil.copy(empty_gradebook, tmp_path / 'gradebook.db')}"
+    argv = ["grade", str(tmp_path / "submitted"), "--results", str(tmp_path / "results"),
+            *(arg for name, path in outputs.items() for arg in (f"--{name}", str(path))), "--nbgrader-db", url]
+    return argv, {**outputs, "url": url}
+
+
+def test_a_class_with_nan_and_inf_gets_every_output_for_every_student(tmp_path, monkeypatch, capsys, empty_gradebook):
+    reports = a_class()
+    argv, outputs = grade_class(tmp_path, monkeypatch, reports, empty_gradebook)
+    assert main(argv) == 0, capsys.readouterr().err
+    assert capsys.readouterr().err == ""
+
+    graded = strict_json(outputs["json"].read_text())
+    assert [entry["submission"] for entry in graded] == [r.submission for r in reports]
+    with open(outputs["csv"], newline="") as handle:
+        assert [row["submission"] for row in csv.DictReader(handle)] == [r.submission for r in reports]
+    for report in reports:
+        stem = Path(report.submission).stem
+        results = strict_json((outputs["gradescope"] / stem / "results.json").read_text())
+        assert results["score"] == report.score
+        assert "execution_time" not in results or isinstance(results["execution_time"], (int, str))
+        assert (outputs["feedback"] / stem / "feedback.html").is_file()
+
+    ann, ben, cat, dan = (FeedbackPage.read(outputs["feedback"] / Path(r.submission).stem / "feedback.html")
+                          for r in reports)
+    assert [alt for alt, _ in ann.images] == ["Learning curves", "Confusion matrix"]
+    # What is finite is drawn; what is not is said, in words a reader can find on the page.
+    assert [alt for alt, _ in ben.images] == ["Learning curves", "Confusion matrix"]
+    ben_text = (outputs["feedback"] / "ben_classifier" / "feedback.html").read_text()
+    assert "loss: inf at epoch 2, NaN at epoch 3 (not drawn)" in ben_text
+    assert "val_accuracy: NaN at epochs 1–3 (not drawn)" in ben_text
+    assert "accuracy: -inf at epoch 1" in ben_text
+    for page, report in zip((ann, ben, cat, dan), reports):  # every check's message, whatever the numbers
+        assert [row[1:] for row in page.rows] == [
+            [c.id, f"{c.points}/{c.max_points}", c.message] for c in report.checks
+        ]
+    # A confusion matrix of the wrong shape: the page without it, and why.
+    assert [alt for alt, _ in cat.images] == ["Learning curves"]
+    assert "The confusion matrix could not be drawn" in (outputs["feedback"] / "cat_classifier" / "feedback.html").read_text()
+    assert dan.images == []
+
+    scores = gradebook_scores(outputs["url"])
+    assert scores["ben"] == [c.points for c in CHECKS] and scores["dan"] == [0] * len(CHECKS)
+    assert all(isinstance(points, (int, float)) and points == int(points) for row in scores.values() for points in row)
+
+
+def test_an_output_that_fails_is_named_and_the_others_are_still_written(tmp_path, monkeypatch, capsys, empty_gradebook):
+    import autograder.feedback
+    import autograder.reports
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(autograder.reports, "write_json", disk_full)
+    monkeypatch.setattr(autograder.feedback, "write_feedback", disk_full)
+    argv, outputs = grade_class(tmp_path, monkeypatch, a_class(), empty_gradebook)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"--json {outputs['json']}" in err and f"--feedback {outputs['feedback']}" in err
+    assert err.count("No space left on device") == 2
+    assert "--csv" not in err and "--gradescope" not in err and "--nbgrader-db" not in err
+    assert outputs["csv"].is_file() and len(list(outputs["gradescope"].glob("*/results.json"))) == 4
+    # The gradebook, written after the failed feedback, has everybody's points.
+    assert gradebook_scores(outputs["url"])["ann"] == [c.points for c in CHECKS]
+
+
+def test_one_page_that_cannot_be_written_leaves_the_others_written(tmp_path, monkeypatch):
+    import autograder.feedback
+    from autograder.feedback import write_feedback
+
+    page = autograder.feedback.feedback_html
+
+    def broken_for_ben(report):
+        if "ben" in report.submission:
+            raise RuntimeError("a bug in the page")
+        return page(report)
+
+    monkeypatch.setattr(autograder.feedback, "feedback_html", broken_for_ben)
+    with pytest.raises(Exception, match="ben_classifier.*a bug in the page"):
+        write_feedback(a_class(), tmp_path)
+    assert sorted(p.parent.name for p in tmp_path.glob("*/feedback.html")) == [
+        "ann_classifier", "cat_classifier", "dan_classifier"]
+
+
+@pytest.mark.parametrize("history", [
+    NON_FINITE_HISTORY,
+    {},
+    {"loss": []},
+    {"loss": [NAN] * 5},
+    {"loss": [INF] * 30},
+    {"loss": [10**308] * 3},
+    {"loss": [10**400, -10**400]},
+    {"loss": [1e308, -1e308, 0.5]},
+    {"loss": ["Infinity", "NaN", "-Infinity", 0.5]},  # as read back from strict JSON
+    {"loss": [None, "x", [1]], "accuracy": 0.5, "$\\frac{": [0.1, 0.2]},
+], ids=lambda history: repr(history)[:40])
+def test_learning_curves_draw_what_is_finite_and_never_raise(history):
+    import io
+
+    from autograder.plots import curve_notes, learning_curves
+
+    fig = learning_curves(history)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    assert buffer.getvalue().startswith(b"\x89PNG")
+    notes = curve_notes(history)
+    assert isinstance(notes, list) and all(isinstance(note, str) for note in notes)
+
+
+def test_curve_notes_say_which_values_are_not_drawn():
+    from autograder.plots import curve_notes
+
+    assert curve_notes({"loss": [0.5, 0.4]}) == []
+    assert curve_notes(NON_FINITE_HISTORY) == [
+        "loss: inf at epoch 2, NaN at epoch 3 (not drawn)",
+        "val_accuracy: NaN at epochs 1–3 (not drawn)",
+        "accuracy: -inf at epoch 1, 1e+308 (too large to draw) at epoch 2 (not drawn)",
+    ]
+    assert curve_notes({"val_loss": [0.3, 0.2] + [INF] * 28}) == ["val_loss: inf at epochs 3–30 (not drawn)"]
+    assert curve_notes({"loss": ["Infinity", "NaN"]}) == ["loss: inf at epoch 1, NaN at epoch 2 (not drawn)"]
+    assert curve_notes({"loss": []}) == ["loss: no values"]
+
+
+@pytest.mark.parametrize("confusion, drawn", [
+    ([[1, 2], [3, 4]], False),
+    ([[1, 2, 3], [4, 5]], False),
+    ([[1] * 10] * 9 + [[1] * 9], False),
+    ("not a matrix", False),
+    (7, False),
+    ([[-5] * 10] * 10, True),
+    ([[10**400] * 10] * 10, True),
+    ([[1e308 if i == j else -1e308 for j in range(10)] for i in range(10)], True),
+    ([[NAN, INF, -INF, "Infinity", None, 1, 2, 3, 4, 5]] * 10, True),
+], ids=lambda value: repr(value)[:40])
+def test_a_malformed_confusion_matrix_never_stops_the_page(confusion, drawn):
+    from autograder.feedback import feedback_html
+
+    page = feedback_html(class_report("eve", history={"loss": [0.5]}, confusion=confusion))
+    assert "alt='Learning curves'" in page
+    assert ("alt='Confusion matrix'" in page) == drawn
+    assert ("The confusion matrix could not be drawn: ValueError: " in page) != drawn
+
+
+def test_a_figure_that_cannot_be_drawn_leaves_the_page_and_says_why(monkeypatch):
+    import autograder.plots
+    from autograder.feedback import feedback_html
+
+    def broken(*args, **kwargs):
+        raise ValueError("Axis limits cannot be NaN or Inf")
+
+    monkeypatch.setattr(autograder.plots, "learning_curves", broken)
+    page = feedback_html(class_report("ben", history=NON_FINITE_HISTORY, confusion=GOOD_CONFUSION))
+    assert "The learning curves could not be drawn: ValueError: Axis limits cannot be NaN or Inf" in page
+    assert "alt='Confusion matrix'" in page and "alt='Learning curves'" not in page
+    assert "loss: inf at epoch 2, NaN at epoch 3 (not drawn)" in page  # the numbers are still said
+
+
+def test_json_safe_writes_non_finite_numbers_as_strings():
+    import numpy as np
+
+    from autograder.reports import json_safe
+
+    value = {"a": [INF, -INF, NAN, 1.5, 2, True, None, "x"], "b": (np.float32("nan"), np.int64(3)),
+             "c": {"d": np.array([1.0, np.inf])}}
+    safe = json_safe(value)
+    assert strict_json(json.dumps(safe, allow_nan=False)) == {
+        "a": ["Infinity", "-Infinity", "NaN", 1.5, 2, True, None, "x"], "b": ["NaN", 3],
+        "c": {"d": [1.0, "Infinity"]},
+    }
+    assert json_safe({"loss": [0.5]}) == {"loss": [0.5]}
+
+
+def test_every_json_and_csv_written_is_strict_and_shows_non_finite_numbers(tmp_path):
+    from autograder.checks import CheckResult
+    from autograder.reports import write_csv, write_gradescope, write_json
+
+    broken = class_report("fay")
+    broken.score = NAN
+    broken.checks[0] = CheckResult(broken.checks[0].id, INF, broken.checks[0].max_points, False, "odd")
+    broken.usage = {"seconds": INF}
+    reports = [broken, class_report("gus")]
+    write_json(reports, tmp_path / "grades.json")
+    graded = strict_json((tmp_path / "grades.json").read_text())
+    assert graded[0]["score"] == "NaN" and graded[0]["checks"][0]["points"] == "Infinity"
+    written = write_gradescope(reports, tmp_path / "gradescope")
+    assert len(written) == 2
+    assert strict_json(written[0].read_text())["score"] == "NaN"
+    write_csv(reports, tmp_path / "grades.csv")
+    with open(tmp_path / "grades.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["score"] == "NaN" and rows[0][CHECKS[0].id] == "Infinity" and rows[1]["score"] == "100"
+
+
+def test_atomic_write_syncs_the_file_before_it_replaces_the_old_one(tmp_path, monkeypatch):
+    import os
+
+    from autograder.reports import atomic_write
+
+    calls = []
+    fsync, replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda *a: (calls.append("replace"), replace(*a))[1])
+    atomic_write(tmp_path / "out" / "a.txt", "été\n")
+    assert (tmp_path / "out" / "a.txt").read_text(encoding="utf-8") == "été\n"
+    assert calls.index("fsync") < calls.index("replace")
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(OSError):
+        atomic_write(tmp_path / "out" / "a.txt", "new")
+    assert (tmp_path / "out" / "a.txt").read_text(encoding="utf-8") == "été\n"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.txt"]  # no temporary file left behind
