@@ -1,0 +1,153 @@
+"""Read matplotlib's SVG drawing of the samples figure: in one pass, with hard bounds.
+
+The drawing comes from the sandbox's child, so it is hostile input: it may be huge, nested
+thousands deep, or declare XML entities that expand without end. ``read_svg_figure`` streams it
+through the XML parser once, keeping a stack of the open elements, so its time is linear in the
+drawing's size; it stops with ``FigureUnreadable`` (a message for the student) as soon as a bound
+is passed, and it never expands an entity declared by the drawing.
+
+What it reports is exactly what the grader has always read from the drawing: for each
+``<g id="axes_N">`` group that contains an ``<image>`` (anywhere inside it), in document order,
+its title — every ``<text>`` inside the group, each one's text stripped, the non-empty ones
+joined by a space — and whether a ``<g id="matplotlib.axis...">`` lies inside it. Groups nested in
+groups (matplotlib draws an inset axes inside its parent's group) count as before: an outer
+group's images, texts and axis lines include those of the groups inside it.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ElementTree
+
+MAX_SVG_CHARS = 16 * 1024**2  # matplotlib's drawing of the lesson's 4×10 figure is about 0.7 million
+MAX_ELEMENTS = 200_000  # the 4×10 figure has about 500 elements with its axes off, 3,000 with them on
+MAX_DEPTH = 100  # matplotlib nests about 8 deep
+MAX_TEXT_CHARS = 1024**2  # characters inside <text> elements: the titles are a few hundred
+MAX_TITLE_CHARS = 4 * 1024**2  # characters of titles put together (nested groups repeat their texts)
+FEED_CHARS = 256 * 1024  # the parser gets the drawing in pieces, so that a bound stops it early
+
+SVG = "{http://www.w3.org/2000/svg}"
+_G, _IMAGE, _TEXT = f"{SVG}g", f"{SVG}image", f"{SVG}text"
+_OTHER, _TEXT_KIND, _AXES_KIND = 0, 1, 2
+# Markup declarations (only possible inside a DOCTYPE's internal subset). matplotlib writes a
+# DOCTYPE line naming the SVG 1.1 DTD and nothing else; an entity could expand without end.
+_DECLARATION = re.compile(r"<!\s*(ENTITY|ATTLIST|ELEMENT|NOTATION)")
+
+UNREADABLE = "the grader could not read the drawing of your figure"
+TOO_COMPLEX = "the figure is too complex for the grader to read"
+
+
+class FigureUnreadable(ValueError):
+    """The drawing cannot be read: malformed, or past one of the bounds. The message is for the student."""
+
+
+class _Reader:
+    """The XML parser's target: one call per start tag, end tag and piece of text."""
+
+    def __init__(self) -> None:
+        self.kinds: list[int] = []  # the open elements, innermost last
+        self.elements = 0
+        self.text_depth = 0  # how many <text> elements are open
+        self.chunks: list[str] = []  # character data inside <text> elements, in document order
+        self.text_chars = 0
+        self.texts: list[list[int]] = []  # per <text>, in document order: [start, end] offsets into the chunks
+        self.open_texts: list[int] = []
+        # per <g id="axes_...">, in document order: [first text, end of texts, has image, has axis]
+        self.axes: list[list] = []
+        self.open_axes: list[int] = []
+
+    def start(self, tag, attrib) -> None:
+        self.elements += 1
+        if self.elements > MAX_ELEMENTS:
+            raise FigureUnreadable(
+                f"{TOO_COMPLEX}: it has more than {MAX_ELEMENTS:,} drawing elements "
+                "(a 4×10 grid of images with titles has a few hundred)"
+            )
+        if len(self.kinds) >= MAX_DEPTH:
+            raise FigureUnreadable(f"{TOO_COMPLEX}: its elements are nested more than {MAX_DEPTH} deep")
+        kind = _OTHER
+        if tag == _G:
+            ident = attrib.get("id") or ""
+            if ident.startswith("axes_"):
+                kind = _AXES_KIND
+                self.open_axes.append(len(self.axes))
+                self.axes.append([len(self.texts), None, False, False])
+            elif ident.startswith("matplotlib.axis") and self.open_axes:
+                self.axes[self.open_axes[-1]][3] = True
+        elif tag == _IMAGE:
+            if self.open_axes:
+                self.axes[self.open_axes[-1]][2] = True
+        elif tag == _TEXT:
+            kind = _TEXT_KIND
+            self.text_depth += 1
+            self.open_texts.append(len(self.texts))
+            self.texts.append([self.text_chars, None])
+        self.kinds.append(kind)
+
+    def end(self, tag) -> None:
+        kind = self.kinds.pop()
+        if kind == _TEXT_KIND:
+            self.text_depth -= 1
+            self.texts[self.open_texts.pop()][1] = self.text_chars
+        elif kind == _AXES_KIND:
+            group = self.axes[self.open_axes.pop()]
+            group[1] = len(self.texts)
+            if self.open_axes:  # what lies inside an inner group lies inside the outer one too
+                outer = self.axes[self.open_axes[-1]]
+                outer[2] = outer[2] or group[2]
+                outer[3] = outer[3] or group[3]
+
+    def data(self, text: str) -> None:
+        if self.text_depth:
+            self.text_chars += len(text)
+            if self.text_chars > MAX_TEXT_CHARS:
+                raise FigureUnreadable(f"{TOO_COMPLEX}: its texts hold more than {MAX_TEXT_CHARS:,} characters")
+            self.chunks.append(text)
+
+    def close(self) -> tuple[int, list[str], list[bool]]:
+        text = "".join(self.chunks)
+        lengths = [0]  # lengths[i]: the characters of the first i texts, plus i
+        for start, end in self.texts:
+            lengths.append(lengths[-1] + (end - start) + 1)
+        cost = sum(lengths[last] - lengths[first] for first, last, has_image, _ in self.axes if has_image)
+        if cost > MAX_TITLE_CHARS:
+            raise FigureUnreadable(f"{TOO_COMPLEX}: its titles, put together, hold more than {MAX_TITLE_CHARS:,} characters")
+        titles, axes_on = [], []
+        for first, last, has_image, has_axis in self.axes:
+            if not has_image:
+                continue
+            parts = (text[start:end].strip() for start, end in self.texts[first:last])
+            titles.append(" ".join(part for part in parts if part))
+            axes_on.append(has_axis)
+        return len(titles), titles, axes_on
+
+
+def read_svg_figure(svg: str) -> tuple[int, list[str], list[bool]]:
+    """From matplotlib's SVG drawing of a figure: the axes that show an image, their titles, and
+    whether each draws its axis lines and ticks. Raises ``FigureUnreadable`` (a ``ValueError``)."""
+    if not isinstance(svg, str):
+        raise FigureUnreadable(UNREADABLE)
+    if len(svg) > MAX_SVG_CHARS:
+        raise FigureUnreadable(f"{TOO_COMPLEX}: its drawing is larger than {MAX_SVG_CHARS:,} characters")
+    if _DECLARATION.search(svg):
+        raise FigureUnreadable(f"{UNREADABLE}: it declares its own XML entities or elements")
+    reader = _Reader()
+    parser = ElementTree.XMLParser(target=reader)
+    try:
+        for offset in range(0, len(svg), FEED_CHARS):
+            parser.feed(svg[offset : offset + FEED_CHARS])
+        return parser.close()
+    except (ElementTree.ParseError, UnicodeError):
+        raise FigureUnreadable(UNREADABLE) from None
+    except RecursionError:  # not expected of expat, which keeps its own stack; still the same answer
+        raise FigureUnreadable(f"{TOO_COMPLEX}: its elements are nested too deeply") from None
+
+
+def read_svg_figure_checked(svg: str) -> tuple[int, list[str], list[bool]]:
+    """``read_svg_figure`` for the check: a drawing it cannot read fails the check with its message."""
+    try:
+        return read_svg_figure(svg)
+    except FigureUnreadable as error:
+        from autograder.checks import CheckFailed  # here: checks.py imports this module
+
+        raise CheckFailed(str(error)) from None

@@ -1,0 +1,202 @@
+"""The samples figure is read from its SVG drawing in one pass, with bounds, and exactly as before.
+
+``legacy_read_svg_figure`` is the reader the checks used until now (a copy of it, kept as the
+oracle): the new one must agree with it on matplotlib's real drawings, and finish in linear time on
+the drawings that made the old one take hours.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import xml.etree.ElementTree as ElementTree
+
+import numpy as np
+import pytest
+
+from autograder import svg_figure
+from autograder.svg_figure import FigureUnreadable, read_svg_figure
+
+SVG_OPEN = '<svg xmlns="http://www.w3.org/2000/svg">'
+
+
+def legacy_read_svg_figure(svg: str) -> tuple[int, list[str], list[bool]]:
+    """checks.read_svg_figure as it was (quadratic in nested groups); a parse error → ValueError."""
+    root = ElementTree.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    titles, axes_on = [], []
+    for group in root.iter(f"{ns}g"):
+        if not (group.get("id") or "").startswith("axes_"):
+            continue
+        if not any(True for _ in group.iter(f"{ns}image")):
+            continue
+        texts = ["".join(text.itertext()).strip() for text in group.iter(f"{ns}text")]
+        titles.append(" ".join(t for t in texts if t))
+        axes_on.append(any((g.get("id") or "").startswith("matplotlib.axis") for g in group.iter(f"{ns}g")))
+    return len(titles), titles, axes_on
+
+
+def draw(rows=4, cols=10, axes_off=True, digits=False, inset=False) -> tuple[str, list[str]]:
+    """The figure as a student's plot_samples draws it, saved as probe.probe_samples_plot saves it."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from autograder.data import CLASS_NAMES
+
+    rng = np.random.default_rng(rows * cols)
+    images, labels = rng.random((rows * cols, 28, 28)), rng.integers(0, 10, rows * cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.6, rows * 0.6))
+    try:
+        for ax, image, label in zip(np.ravel(axes), images, labels):
+            ax.imshow(image, cmap="binary")
+            ax.set_title(str(label) if digits else CLASS_NAMES[label], fontsize=6)
+            if axes_off:
+                ax.axis("off")
+            if inset:  # matplotlib draws an inset axes inside its parent's group
+                child = ax.inset_axes([0.6, 0.6, 0.4, 0.4])
+                child.imshow(image[:5, :5])
+                child.set_title("zoom", fontsize=4)
+                child.axis("off")
+        drawing = io.StringIO()
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.image_inline": True}):
+            fig.savefig(drawing, format="svg")
+        return drawing.getvalue(), [str(label) if digits else CLASS_NAMES[label] for label in labels]
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"rows": 3, "axes_off": False, "digits": True}, {"rows": 2, "cols": 3, "inset": True}],
+    ids=["the-lesson-s-4x10", "3x10-axes-on-digit-titles", "inset-axes"],
+)
+def test_matplotlib_s_drawings_read_as_before(options):
+    svg, labels = draw(**options)
+    count, titles, axes_on = read_svg_figure(svg)
+    assert (count, titles, axes_on) == legacy_read_svg_figure(svg)
+    if options.get("inset"):  # each parent group holds its inset's group: both count, as before
+        assert count == 2 * len(labels) and titles == [title for label in labels for title in (f"{label} zoom", "zoom")]
+    elif options.get("axes_off", True):
+        assert (count, titles, axes_on) == (len(labels), labels, [False] * len(labels))
+    else:  # the tick labels are texts of the axes too
+        assert count == len(labels) and all(axes_on) and [title.split()[-1] for title in titles] == labels
+
+
+def test_the_check_fails_with_the_reader_s_message():
+    from autograder.checks import CheckFailed
+
+    with pytest.raises(CheckFailed, match="could not read the drawing"):
+        svg_figure.read_svg_figure_checked("<svg")
+    assert svg_figure.read_svg_figure_checked(SVG_OPEN + '<g id="axes_1"><image/></g></svg>') == (1, [""], [False])
+
+
+def nested_axes(depth: int, inner: str = "<image/>") -> str:
+    return SVG_OPEN + '<g id="axes_1">' * depth + inner + "</g>" * depth + "</svg>"
+
+
+@pytest.mark.parametrize("depth", [20_000, 200_000])
+def test_thousands_of_nested_axes_groups_are_refused_at_once(depth):
+    # the attack notebook draws_a_figure_of_nested_groups.ipynb draws 20,000: the old reader was still
+    # at it after a minute (quadratic: hours); 200,000 is a drawing of 3.8 MB
+    svg = nested_axes(depth)
+    start = time.perf_counter()
+    with pytest.raises(FigureUnreadable, match="too complex for the grader to read: .*nested more than 100 deep"):
+        read_svg_figure(svg)
+    assert time.perf_counter() - start < 2
+
+
+def random_drawing(rng) -> str:
+    """A random tree of the elements the reader looks at, with text and tails everywhere."""
+    tags = ['g id="axes_1"', 'g id="axes_2"', 'g id="matplotlib.axis_1"', "g", "image", "text", "tspan", "path"]
+    words = ["", " ", "Coat", " Bag ", "\n  ", "7", "&amp;"]
+    out, open_tags = [SVG_OPEN], []
+    for _ in range(int(rng.integers(1, 60))):
+        if open_tags and rng.random() < 0.35:
+            out.append(f"</{open_tags.pop()}>")
+        else:
+            tag = tags[int(rng.integers(len(tags)))]
+            out.append(f"<{tag}>")
+            open_tags.append(tag.split()[0])
+        out.append(words[int(rng.integers(len(words)))])
+    out.extend(f"</{tag}>" for tag in reversed(open_tags))
+    return "".join(out) + "</svg>"
+
+
+def test_random_drawings_read_as_before():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        svg = random_drawing(rng)
+        assert read_svg_figure(svg) == legacy_read_svg_figure(svg), svg
+
+
+def test_deep_plain_groups_inside_one_axes_group_read_at_once():
+    svg = SVG_OPEN + ('<g id="axes_1"><image/><text>Bag</text>' + "<g>" * 95 + "</g>" * 95 + "</g>") * 1000 + "</svg>"
+    start = time.perf_counter()  # 97,000 elements, 0.7 MB
+    count, titles, axes_on = read_svg_figure(svg)
+    assert time.perf_counter() - start < 2
+    assert (count, set(titles), set(axes_on)) == (1000, {"Bag"}, {False})
+
+
+def best_of(runs, function, *args):
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function(*args)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def test_nested_groups_take_the_old_reader_far_longer_than_the_new_one():
+    svg = nested_axes(1000)  # a small instance: the old reader is quadratic in the depth, hours at 20,000
+    old = best_of(1, legacy_read_svg_figure, svg)
+    new = best_of(3, lambda s: pytest.raises(FigureUnreadable, read_svg_figure, s), svg)
+    assert old > 10 * new, (old, new)
+    # Within the bounds the answer is the old one: 40 stacks of 90 nested axes groups, each with an image and a title.
+    svg = SVG_OPEN + nested_axes(90, "<image/><text>Coat</text>")[len(SVG_OPEN) : -len("</svg>")] * 40 + "</svg>"
+    count, titles, axes_on = read_svg_figure(svg)
+    assert (count, titles, axes_on) == legacy_read_svg_figure(svg) and count == 3600 and set(titles) == {"Coat"}
+
+
+def test_the_bounds_raise_the_typed_error():
+    with pytest.raises(FigureUnreadable, match="nested more than 100 deep"):
+        read_svg_figure(SVG_OPEN + "<g>" * 100 + "</g>" * 100 + "</svg>")
+    read_svg_figure(SVG_OPEN + "<g>" * 98 + "</g>" * 98 + "</svg>")  # 99 open elements with the root
+    with pytest.raises(FigureUnreadable, match="more than 200,000 drawing elements"):
+        read_svg_figure(SVG_OPEN + "<g/>" * 200_000 + "</svg>")
+    with pytest.raises(FigureUnreadable, match="texts hold more than"):
+        read_svg_figure(SVG_OPEN + "<text>" + "x" * (svg_figure.MAX_TEXT_CHARS + 1) + "</text></svg>")
+    with pytest.raises(FigureUnreadable, match="larger than"):
+        read_svg_figure(SVG_OPEN + " " * svg_figure.MAX_SVG_CHARS + "</svg>")
+    # Nested groups repeat their texts: 99 groups deep, each title holds every text inside it.
+    texts = "<text>" + "y" * 60_000 + "</text>"
+    with pytest.raises(FigureUnreadable, match="titles, put together"):
+        read_svg_figure(nested_axes(90, "<image/>" + texts))
+    for broken in ("", "<svg", "not xml", SVG_OPEN + "&undefined;</svg>", SVG_OPEN + "\ud800</svg>", None, b"<svg/>"):
+        with pytest.raises(FigureUnreadable, match="could not read"):
+            read_svg_figure(broken)
+
+
+LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE svg [
+ <!ENTITY lol "lollollollollollollollollollol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ %s
+]>
+<svg xmlns="http://www.w3.org/2000/svg"><g id="axes_1"><image/><text>&%s;</text></g></svg>"""
+BILLION_LAUGHS = LAUGHS % (
+    "\n".join(f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(5, 10)),
+    "lol9",
+)
+A_FEW_LAUGHS = LAUGHS % ("", "lol4")  # 300,000 characters: under expat's own alarm, read by the old reader
+
+
+def test_entity_declarations_are_refused():
+    for svg in (BILLION_LAUGHS, A_FEW_LAUGHS):
+        with pytest.raises(FigureUnreadable, match="declares its own XML entities"):
+            read_svg_figure(svg)
+    assert len(legacy_read_svg_figure(A_FEW_LAUGHS)[1][0]) == 300_000  # the old reader expanded them
+    matplotlib_s_doctype, _ = draw(rows=1, cols=1)
+    assert "<!DOCTYPE svg PUBLIC" in matplotlib_s_doctype and read_svg_figure(matplotlib_s_doctype)[0] == 1
