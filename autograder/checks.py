@@ -20,6 +20,7 @@ import numpy as np
 
 from autograder.assignment import EPOCHS, N_VALID
 from autograder.data import CLASS_NAMES
+from autograder.svg_figure import read_svg_figure_checked as read_svg_figure
 from autograder.probe import NORMALIZE_SAMPLE, PREDICT_SAMPLE, SPLIT_SMALL, Artifacts
 
 MIN_TEST_ACCURACY = 0.85  # the one place the accuracy bar is set
@@ -70,10 +71,12 @@ class CheckResult:
 
 @dataclass
 class Evidence:
-    """What a check may look at: the artifacts and the kit's data."""
+    """What a check may look at: the artifacts (what the student's code produced), the kit's data,
+    and the trainer's record of the training (``autograder.trainer``: facts, not claims)."""
 
     artifacts: Artifacts
     data: Any  # autograder.reference.ReferenceData, with the test labels the student never sees
+    training: Any = None  # autograder.trainer.TrainingRecord
 
     def produced(self, probe: str, *, model: str | None = None) -> None:
         """Fail the check with the probe's own message when the student's function produced nothing."""
@@ -167,28 +170,6 @@ def check_split(ev: Evidence) -> str:
     if lengths != [n_small - n_valid_small, n_small - n_valid_small, n_valid_small, n_valid_small]:
         raise CheckFailed("`split_validation` ignores its n_valid argument: use n_valid instead of 5000")
     return f"first {N_VALID} images for validation, {n_train} for training, integer labels unchanged"
-
-
-def read_svg_figure(svg: str) -> tuple[int, list[str], list[bool]]:
-    """From matplotlib's SVG drawing of a figure: the axes that show an image, their titles, and
-    whether each draws its axis lines and ticks."""
-    import xml.etree.ElementTree as ElementTree
-
-    try:
-        root = ElementTree.fromstring(svg)
-    except ElementTree.ParseError:
-        raise CheckFailed("the grader could not read the drawing of your figure") from None
-    ns = "{http://www.w3.org/2000/svg}"
-    titles, axes_on = [], []
-    for group in root.iter(f"{ns}g"):
-        if not (group.get("id") or "").startswith("axes_"):
-            continue
-        if not any(True for _ in group.iter(f"{ns}image")):
-            continue
-        texts = ["".join(text.itertext()).strip() for text in group.iter(f"{ns}text")]
-        titles.append(" ".join(t for t in texts if t))
-        axes_on.append(any((g.get("id") or "").startswith("matplotlib.axis") for g in group.iter(f"{ns}g")))
-    return len(titles), titles, axes_on
 
 
 def check_samples_plot(ev: Evidence) -> str:
@@ -337,19 +318,64 @@ def check_compile(ev: Evidence) -> str:
     return "sparse categorical cross-entropy, SGD, accuracy"
 
 
+def trained_chain(ev: Evidence) -> list:
+    """The trainer's record of the fit calls that made the final model; fails with what went wrong."""
+    record = ev.training
+    if record is None:
+        raise CheckFailed("the grader received no record of your training")
+    failed = next((call for call in record.calls if not call.trained), None)
+    if failed is not None:
+        raise CheckFailed(f"training failed: {failed.message}")
+    if record.error:
+        raise CheckFailed(f"training failed: {record.error}")
+    if not record.calls:
+        raise CheckFailed("`train_model` never called model.fit on the model it was given")
+    return record.final_chain()
+
+
+def same_model_as_built(ev: Evidence, chain: list) -> None:
+    """The model the trainer trained is the one ``build_model`` built, compiled as ``compile_model`` compiles."""
+    from autograder.trainer import compile_signature, model_signature
+
+    built, compiled = ev.artifacts.models.get("built"), ev.artifacts.models.get("compiled")
+    if built is not None:
+        config = without_compile(built)
+        if model_signature(config) != chain[0].architecture:
+            raise CheckFailed(
+                "the model trained is not the one `build_model` builds: `train_model` must train the model it is "
+                "given, not build another"
+            )
+    if compiled is not None and compile_signature(compiled.get_compile_config()) != chain[0].compile:
+        raise CheckFailed(
+            "the model was trained with other compile settings than `compile_model` gives: do not compile the "
+            "model again in `train_model`"
+        )
+
+
+def without_compile(model) -> dict:
+    import keras
+
+    config = keras.saving.serialize_keras_object(model)
+    config.pop("compile_config", None)
+    return config
+
+
 def check_training(ev: Evidence) -> str:
     ev.produced("training")
+    chain = trained_chain(ev)
     record = ev.artifacts.values.get("training")
     if not isinstance(record, dict):
         raise CheckFailed("the grader received no record of your training")
-    history = record.get("history")
-    if not isinstance(history, dict):
+    if not record.get("returned_the_history"):
         raise CheckFailed(
             f"`train_model` returned {record.get('returned')}: return the History object that model.fit returns"
         )
-    if not record.get("fit_calls"):
-        raise CheckFailed("`train_model` never called model.fit on the model it was given")
-    epochs = max((len(series) for series in history.values() if isinstance(series, list)), default=0)
+    history = ev.training.history()
+    epochs = sum(call.epochs_run for call in chain)
+    if any(call.validation_split for call in chain):
+        raise CheckFailed(
+            "validated on a slice of the training data (validation_split): pass validation_data=(X_valid, y_valid)"
+        )
     if not any(key.startswith("val_") for key in history):
         raise CheckFailed("there is no validation data: pass validation_data=(X_valid, y_valid) to model.fit")
     missing = [key for key in ("loss", "val_loss") if key not in history]
@@ -359,36 +385,26 @@ def check_training(ev: Evidence) -> str:
         raise CheckFailed(
             f"the model trained for {epochs} epochs; the assignment asks for {EPOCHS}: pass epochs=epochs to model.fit"
         )
-    if record.get("validation_split"):
-        raise CheckFailed(
-            "validated on a slice of the training data (validation_split): pass validation_data=(X_valid, y_valid)"
-        )
-    validation = ev.artifacts.arrays.get("fit_validation_x"), ev.artifacts.arrays.get("fit_validation_y")
-    if not (
-        validation[0] is not None
-        and np.array_equal(validation[0], ev.data.X_valid)
-        and np.array_equal(validation[1], ev.data.y_valid)
-    ):
+    if any(call.validation[:2] != ["X_valid", "y_valid"] for call in chain if call.validation):
         raise CheckFailed("the model was not validated on the validation set: pass validation_data=(X_valid, y_valid)")
-    ev.produced("training", model="trained")
-    # The history is the child's word; the trained model is checked against it on the grader's side.
-    last = history.get("val_accuracy") or history.get("val_acc") or []
-    measured = measure_accuracy(ev.artifacts.models["trained"], ev.data.X_valid, ev.data.y_valid)
-    if not last or abs(float(last[-1]) - measured) > 0.02:
-        raise CheckFailed(
-            f"the history does not match the trained model (its last val_accuracy is {last[-1] if last else None}, "
-            f"the grader measures {measured:.4f}): return the History of the fit that trained this model"
-        )
+    if any(call.x != "X_train" for call in chain):
+        raise CheckFailed("the model was not trained on the training set it was given: model.fit(X_train, y_train, ...)")
+    same_model_as_built(ev, chain)
     return f"{epochs} epochs with loss, accuracy, val_loss, val_accuracy, validated on the validation set"
 
 
 def check_test_accuracy(ev: Evidence) -> str:
     if "training" in ev.artifacts.not_done:
         raise NotDone(ev.artifacts.errors["training"])
-    problem = ev.artifacts.errors.get("training") or ev.artifacts.errors.get("model:trained")
-    if problem or "trained" not in ev.artifacts.models:
-        raise CheckFailed(f"no model to measure: {problem or 'the grader received no trained model'}")
-    accuracy = measure_accuracy(ev.artifacts.models["trained"], ev.data.X_test, ev.data.test_labels)
+    try:
+        chain = trained_chain(ev)
+        same_model_as_built(ev, chain)
+    except CheckFailed as failure:
+        raise CheckFailed(f"no model to measure: {failure}") from None
+    predictions = ev.training.predictions
+    if predictions is None or predictions.shape != ev.data.test_labels.shape:
+        raise CheckFailed("no model to measure: the trained model gives no class for each test image")
+    accuracy = float(np.mean(predictions == ev.data.test_labels))
     if accuracy < MIN_TEST_ACCURACY:
         raise CheckFailed(
             f"test accuracy {accuracy:.4f}, below the minimum {MIN_TEST_ACCURACY}: check the model, the loss, the "
@@ -461,14 +477,6 @@ CHECKS: tuple[Check, ...] = (
 )
 CHECKS_BY_ID = {check.id: check for check in CHECKS}
 MAX_SCORE = sum(check.points for check in CHECKS)
-
-
-def measure_accuracy(model: Any, images: np.ndarray, labels: np.ndarray) -> float:
-    """Accuracy computed by the grader from the model's predictions, never read from the student."""
-    predictions = np.asarray(model.predict(images, batch_size=1000, verbose=0))
-    if predictions.shape != (len(images), 10):
-        raise CheckFailed(f"the trained model gives outputs of shape {predictions.shape[1:]}, not one per class (10,)")
-    return float(np.mean(np.argmax(predictions, axis=-1) == labels))
 
 
 def run_check(check: Check, ev: Evidence) -> CheckResult:

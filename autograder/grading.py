@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterable
 
 from autograder import __version__
-from autograder.assignment import FUNCTIONS, SOURCE_NOTEBOOK
+from autograder.assignment import FUNCTIONS, REPO_ROOT, SOURCE_NOTEBOOK
 from autograder.checks import CHECKS, MAX_SCORE, CheckResult, Evidence, run_check
 from autograder.errors import AutograderError, NotebookError
 
@@ -95,45 +95,49 @@ def ungraded(path: Path, reason: str, usage: dict | None = None) -> GradeReport:
     return GradeReport(str(path), 0, MAX_SCORE, reason, checks, usage=dict(usage or {}))
 
 
-def judge(path: Path, artifacts, data) -> GradeReport:
-    """The trusted half: every check on the artifacts, points from the table."""
-
-    evidence = Evidence(artifacts, data)
+def judge(path: Path, artifacts, data, training=None) -> GradeReport:
+    """The trusted half: every check on the artifacts and the trainer's record, points from the table."""
+    evidence = Evidence(artifacts, data, training)
     results = [run_check(check, evidence) for check in CHECKS]
     report = GradeReport(str(path), sum(r.points for r in results), MAX_SCORE, None, results)
-    training = artifacts.values.get("training") or {}
-    if isinstance(training.get("history"), dict):
-        report.history = {
-            str(k): [float(v) for v in series if isinstance(v, (int, float))]
-            for k, series in training["history"].items()
-            if isinstance(series, list)
-        }
-    if "trained" in artifacts.models:
-        report.confusion = confusion_matrix(artifacts.models["trained"], data)
+    if training is not None:
+        report.history = training.history()
+        report.confusion = confusion_matrix(training.predictions, data)
+        report.usage["trainings_run"] = training.trainings_run
+        if training.reused:
+            report.notes.append(
+                "training reused: the grader's trainer had already trained this exact description (same model, "
+                "compile settings, fit arguments, data and seed) for another submission of this batch"
+            )
     return report
 
 
-def confusion_matrix(model, data) -> list[list[int]] | None:
-    """Rows: true class; columns: predicted class; on the 10,000 test images, computed by the grader."""
+def confusion_matrix(predictions, data) -> list[list[int]] | None:
+    """Rows: true class; columns: predicted class; on the 10,000 test images, from the trainer's predictions."""
     import numpy as np
 
-    try:
-        predicted = np.argmax(np.asarray(model.predict(data.X_test, batch_size=1000, verbose=0)), axis=-1)
-    except Exception:
+    if predictions is None or predictions.shape != data.test_labels.shape:
         return None
     matrix = np.zeros((10, 10), dtype=int)
-    np.add.at(matrix, (data.test_labels, np.clip(predicted, 0, 9)), 1)
+    np.add.at(matrix, (data.test_labels, np.clip(predictions, 0, 9)), 1)
     return matrix.tolist()
 
 
-def collect_in_process(path: Path, inputs, *, train=True, cache=None):
-    """Run the probes in this process: for a student's own notebook on their own machine, and nbgrader."""
+def collect_in_process(path: Path, inputs, *, train=True, test_images=None):
+    """Run the probes in this process, the training through a trainer in this process too: for a
+    student's own notebook on their own machine, and nbgrader's kernel. Returns the artifacts and
+    the trainer's record (None without training)."""
+    from autograder.fit_client import FitClient, LocalTransport
     from autograder.notebook import run_cells
     from autograder.probe import collect
+    from autograder.trainer import Trainer
 
     loaded = run_cells(path)
     functions = {name: loaded.function(name) for name in FUNCTIONS}
-    return collect(functions, inputs, cell_errors=loaded.cell_errors, train=train, cache=cache, owner=str(path))
+    trainer = Trainer.from_images(inputs.train_images, inputs.train_labels, test_images) if train else None
+    client = FitClient(LocalTransport(trainer)) if train else None
+    artifacts = collect(functions, inputs, cell_errors=loaded.cell_errors, client=client)
+    return artifacts, trainer.finish() if trainer is not None else None
 
 
 def import_keras_meanwhile() -> None:
@@ -150,9 +154,59 @@ _keras_import: threading.Thread | None = None
 _keras_import_lock = threading.Lock()
 
 
-def grade_in_sandbox(
-    path: Path, data, input_files: list[Path], limits, *, hide=(), judging=None, shared=None, stop=None
-) -> GradeReport:
+@dataclass
+class Batch:
+    """What every submission of a batch is graded with: the kit's data and inputs, the limits."""
+
+    data: object  # autograder.reference.ReferenceData
+    inputs: object  # autograder.inputs.ProbeInputs
+    input_files: list[Path]  # the child's inputs, root's and read-only
+    trainer_inputs: Path  # the trainer's: the training images and labels, and the test images
+    trainings: Path | None  # the trainers' cache of trainings (None: every submission trains)
+    limits: object  # autograder.limits.Limits
+    hide: list[Path] = field(default_factory=list)
+    stop: threading.Event | None = None
+
+
+def trainer_environment(home: Path) -> dict[str, str]:
+    """The trainer's: one thread, like every sandbox, so a training key means one computation."""
+    from autograder.sandbox import GRADING_THREADS
+
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "MPLBACKEND": "Agg",
+        "KERAS_HOME": str(home / ".keras"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": str(REPO_ROOT),
+        **{name: str(GRADING_THREADS) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")},
+    }
+
+
+@contextlib.contextmanager
+def training_desk(folder: Path, batch: Batch):
+    """A trainer process and the desk serving ``folder/trainer.sock`` for one submission."""
+    from autograder.scratch import new_folder
+    from autograder.training_desk import FitDesk, TrainerProcess
+
+    home = new_folder("trainer")
+    trainer = TrainerProcess(
+        batch.trainer_inputs, batch.trainings, memory_bytes=batch.limits.memory_bytes, env=trainer_environment(home)
+    )
+    desk = None
+    try:
+        desk = FitDesk(folder, trainer, batch.limits.training_seconds)
+        yield desk
+    finally:
+        if desk is None:
+            trainer.close()
+        else:
+            desk.finish(predict=not (batch.stop is not None and batch.stop.is_set()))
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def grade_in_sandbox(path: Path, batch: Batch) -> GradeReport:
     from autograder.artifacts import ArtifactError, read_artifacts
     from autograder.sandbox import run_child
     from autograder.sanitize import write_sanitized
@@ -165,11 +219,11 @@ def grade_in_sandbox(
         except NotebookError as error:
             return ungraded(path, error.problem)
         (scratch / "inputs").mkdir()
-        for file in input_files:  # read-only for the child: they are root's
+        for file in batch.input_files:  # read-only for the child: they are root's
             os.link(file, scratch / "inputs" / file.name)
-        if shared is not None:
-            shared.expose(scratch / "reuse")
-        run = run_child(scratch, limits, hide=list(hide), on_started=import_keras_meanwhile, stop=stop)
+        with training_desk(scratch, batch) as desk:
+            run = run_child(scratch, batch.limits, hide=list(batch.hide), on_started=import_keras_meanwhile, stop=batch.stop)
+        training = desk.record
         usage = {"sandbox_peak_memory_mib": round(run.peak_memory_bytes / 2**20)} if run.peak_memory_bytes else {}
         if run.fault:
             last = run.stderr_tail.strip().splitlines()[-1:]
@@ -181,13 +235,9 @@ def grade_in_sandbox(
             return ungraded(
                 path, f"the notebook's code produced no readable results ({error}; last words: {tail[0][:300]})", usage
             )
-        with judging or contextlib.nullcontext():
-            report = judge(path, artifacts, data)
+        report = judge(path, artifacts, batch.data, training)
         report.usage.update(usage)
         report.notes.extend(lint_notes(path))
-        reused = shared.learn(str(path), artifacts) if shared is not None else None
-        if reused:
-            report.notes.append(reused)
         return report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -220,9 +270,11 @@ def store_report(results: Path, path: Path, report: GradeReport) -> None:
     """Write one result atomically: a reader (or a rerun) sees the old file or the new, never half."""
     results.mkdir(parents=True, exist_ok=True)
     target = result_file(results, path)
+    from autograder.reports import json_safe
+
     payload = {"digest": digest(path), **report.payload()}
     with tempfile.NamedTemporaryFile("w", dir=results, prefix=".tmp-", suffix=".json", delete=False) as handle:
-        json.dump(payload, handle)
+        json.dump(json_safe(payload), handle, allow_nan=False)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(handle.name, target)
@@ -245,17 +297,17 @@ def grade_notebooks(
 
     ``private``: more files the sandboxed code must not read (the gradebook being written).
     ``scheduler``: the address of a Dask scheduler to grade on instead of this machine.
-    ``reuse``: replay a training identical to one confirmed earlier in the batch (autograder.reuse).
+    ``reuse``: replay a training the batch's trainers already ran from an identical description
+    (autograder.trainer).
     """
     if scheduler:
         return grade_notebooks_on_cluster(paths, scheduler, data_dir=data_dir, out=out, limits=limits, results=results)
     from autograder.inputs import ProbeInputs
-    from autograder.reference import ReferenceData
     from autograder.limits import Limits
+    from autograder.reference import ReferenceData
     from autograder.sandbox import isolation
     from autograder.scratch import new_folder, remove_left_by_dead_graders
-    from autograder.reuse import SharedTrainings
-    from autograder.training import TrainingCache, quiet_tensorflow
+    from autograder.training import quiet_tensorflow
 
     quiet_tensorflow()
     notebooks = expand_paths(paths)
@@ -264,31 +316,35 @@ def grade_notebooks(
     data = ReferenceData.load(data_dir)
     limits = limits or Limits()
     inputs = ProbeInputs.from_reference(data)
-    cache = TrainingCache() if reuse else None
     if out and sandbox:
         print(f"sandbox: {isolation()}" + (
             "" if isolation() == "namespaces" else
             " (no root or no namespaces: resource limits only; the network and the grader's files stay reachable)"
         ), file=out, flush=True)
-    if sandbox:
-        count, freed = remove_left_by_dead_graders()
-        if count and out:
-            print(f"removed {count} temporary folder{'s' * (count > 1)} ({freed / 2**20:.0f} MiB) left by graders "
-                  "that were killed", file=out, flush=True)
-    batch = new_folder("batch")
-    input_files = inputs.save(batch / "inputs") if sandbox else []
-    os.chmod(batch, 0o755)
-    shared = SharedTrainings(batch / "reuse") if sandbox and reuse else None
-    hide = sorted(
-        {p.resolve().parent for p in notebooks}
-        | ({results.resolve()} if results else set())
-        | {Path(p).resolve() for p in private if Path(p).exists()}
+    count, freed = remove_left_by_dead_graders()
+    if count and out:
+        print(f"removed {count} temporary folder{'s' * (count > 1)} ({freed / 2**20:.0f} MiB) left by graders "
+              "that were killed", file=out, flush=True)
+    folder = new_folder("batch")
+    os.chmod(folder, 0o755)
+    stopping = threading.Event()  # the grader is being stopped: what runs now is no result
+    batch = Batch(
+        data=data,
+        inputs=inputs,
+        input_files=inputs.save(folder / "inputs") if sandbox else [],
+        trainer_inputs=save_trainer_inputs(data, folder / "trainer"),
+        trainings=folder / "trainings" if reuse else None,
+        limits=limits,
+        hide=sorted(
+            {p.resolve().parent for p in notebooks}
+            | ({results.resolve()} if results else set())
+            | {Path(p).resolve() for p in private if Path(p).exists()}
+        ),
+        stop=stopping,
     )
     reports = []
     try:
         progress = Progress(len(notebooks), out)
-
-        stopping = threading.Event()  # the grader is being stopped: what runs now is no result
 
         def grade_one(path: Path) -> GradeReport:
             if stopping.is_set():
@@ -300,12 +356,7 @@ def grade_notebooks(
             progress.started(path)
             started = time.monotonic()
             try:
-                if sandbox:
-                    report = grade_in_sandbox(
-                        path, data, input_files, limits, hide=hide, judging=judging, shared=shared, stop=stopping
-                    )
-                else:
-                    report = grade_unsandboxed(path, data, inputs, cache)
+                report = grade_in_sandbox(path, batch) if sandbox else grade_unsandboxed(path, batch)
             except Exception as error:  # a fault of this submission must never stop the batch
                 report = ungraded(path, f"the grader failed on this notebook: {type(error).__name__}: {error}")
             report.usage["seconds"] = round(time.monotonic() - started, 1)
@@ -315,8 +366,7 @@ def grade_notebooks(
                 store_report(results, path, report)
             return report
 
-        judging = threading.Lock()  # children run in parallel; the trusted checks one at a time
-        if workers > 1 and sandbox:
+        if workers > 1:
             from autograder.batch_order import start_order
 
             pool = ThreadPoolExecutor(max_workers=workers)
@@ -341,8 +391,19 @@ def grade_notebooks(
                 progress.finished(reports[-1])
         progress.close()
     finally:
-        shutil.rmtree(batch, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
     return reports
+
+
+def save_trainer_inputs(data, folder: Path) -> Path:
+    """The trainer's inputs: the training set and the test images (never their labels), root's."""
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    for name, array in (("train_images", data.train_images), ("train_labels", data.train_labels),
+                        ("test_images", data.test_images)):
+        np.save(folder / f"{name}.npy", array, allow_pickle=False)
+    return folder
 
 
 def lint_notes(path: Path) -> list[str]:
@@ -356,21 +417,34 @@ def lint_notes(path: Path) -> list[str]:
         return []
 
 
-def grade_unsandboxed(path: Path, data, inputs, cache=None) -> GradeReport:
-    """Grade in this process: for trusted notebooks only (the kit's own tests, an instructor's copy)."""
+def grade_unsandboxed(path: Path, batch: Batch) -> GradeReport:
+    """Grade in this process: for trusted notebooks only (an instructor's copy). Everything else is
+    the sandbox's path: the same trainer process and desk, the artifacts written and read back."""
+    from autograder.artifacts import read_artifacts, write_artifacts
+    from autograder.fit_client import FitClient, SocketTransport
+    from autograder.notebook import run_cells
+    from autograder.probe import collect
+    from autograder.scratch import new_folder
+
+    scratch = new_folder("unsandboxed")
     try:
-        artifacts = collect_in_process(path, inputs, cache=cache)
-    except NotebookError as error:
-        return ungraded(path, error.problem)
-    report = judge(path, artifacts, data)
-    report.notes.extend(lint_notes(path))
-    reused = artifacts.values.get("training", {}).get("reused_from")
-    if reused:
-        report.notes.append(
-            f"training result reused from {reused}: identical model, initial weights, compile settings, "
-            "training arguments, data and seed"
-        )
-    return report
+        try:
+            loaded = run_cells(path, cell_seconds=batch.limits.cell_seconds)
+        except NotebookError as error:
+            return ungraded(path, error.problem)
+        functions = {name: loaded.function(name) for name in FUNCTIONS}
+        with training_desk(scratch, batch) as desk:
+            client = FitClient(SocketTransport(scratch / "trainer.sock"))
+            artifacts = collect(
+                functions, batch.inputs, cell_errors=loaded.cell_errors, client=client,
+                call_seconds=batch.limits.cell_seconds, training_seconds=batch.limits.training_seconds,
+            )
+        write_artifacts(artifacts, scratch / "artifacts")
+        report = judge(path, read_artifacts(scratch / "artifacts"), batch.data, desk.record)
+        report.notes.extend(lint_notes(path))
+        return report
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def grade_notebooks_on_cluster(paths, scheduler, *, data_dir=None, out=None, limits=None, results=None):

@@ -46,9 +46,11 @@ def silenced_stderr():
 def _evidence(namespace: dict, train: bool):
     """Probe the notebook's functions once per set of definitions (training only when asked)."""
     from autograder.checks import Evidence
+    from autograder.fit_client import FitClient, LocalTransport
     from autograder.inputs import ProbeInputs
     from autograder.probe import collect
     from autograder.reference import ReferenceData
+    from autograder.trainer import Trainer
 
     functions = {name: namespace.get(name) if callable(namespace.get(name)) else None for name in FUNCTIONS}
     key = (tuple(id(function) for function in functions.values()), train or _kernel_state.get("trained", False))
@@ -57,8 +59,11 @@ def _evidence(namespace: dict, train: bool):
             data = ReferenceData.load()
             _kernel_state.update(data=data, inputs=ProbeInputs.from_reference(data))
         data = _kernel_state["data"]
-        artifacts = collect(functions, _kernel_state["inputs"], train=train)
-        _kernel_state.update(key=key, trained=train, evidence=Evidence(artifacts, data))
+        trainer = Trainer.from_images(data.train_images, data.train_labels, data.test_images) if train else None
+        client = FitClient(LocalTransport(trainer)) if train else None
+        artifacts = collect(functions, _kernel_state["inputs"], client=client)
+        training = trainer.finish() if trainer is not None else None
+        _kernel_state.update(key=key, trained=train, evidence=Evidence(artifacts, data, training))
     return _kernel_state["evidence"]
 
 

@@ -13,10 +13,8 @@ Nothing here decides a grade; a probe that raises becomes a message in the stude
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import threading
-import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -24,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autograder.assignment import EPOCHS, N_VALID, SEED
+from autograder.fit_client import TrainingNotReproducible
 
 SPLIT_SMALL = (100, 10)  # split_validation called again on 100 images with n_valid=10
 NORMALIZE_SAMPLE = 2000
@@ -110,6 +109,8 @@ class Prober:
             raise StudentError(f"`{name}` ran longer than {limit:g} s and was stopped (an endless loop?)") from None
         except NotImplementedError as error:
             raise StudentError(describe_exception(name, error), not_done=True) from None
+        except TrainingNotReproducible as error:
+            raise StudentError(str(error)) from None
         except StudentError:
             raise
         except (Exception, SystemExit) as error:  # sys.exit() in student code is a failure, not an exit
@@ -137,11 +138,6 @@ def plain_array(value: Any, what: str) -> np.ndarray:
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise StudentError(f"{what} returned a {type(value).__name__}, which is not an array of numbers")
     return np.ascontiguousarray(array)
-
-
-def json_plain(value: Any) -> Any:
-    """A JSON-able copy of a small structure of Keras's own (numbers that are numpy scalars become numbers)."""
-    return json.loads(json.dumps(value, default=lambda item: item.item() if hasattr(item, "item") else str(item)))
 
 
 def probe_normalize(p: Prober, inputs) -> None:
@@ -218,75 +214,40 @@ def probe_compile(p: Prober, inputs) -> None:
     p.artifacts.models["compiled"] = compiled
 
 
-def build_compile_train(
-    p: Prober, X_train, y_train, X_valid, y_valid, *, epochs: int = EPOCHS, seed: int = SEED, fast: bool = True,
-    callbacks=(), calls=None, cache=None, owner: str = "", seconds=None,
-):
-    """Build, compile and train with the student's functions, the kit's way: seeded, on the fast
-    path (unless ``fast`` is false), Keras's progress bar replaced by ``callbacks``, each ``fit``
-    call recorded in ``calls`` (``autograder.training.override_fit_options``).
+def build_compile_train(p: Prober, X_train, y_train, X_valid, y_valid, *, client, epochs: int = EPOCHS,
+                        seed: int = SEED, seconds=None):
+    """Build, compile and train with the student's functions, seeded as the lesson is, every
+    ``fit`` call going to the kit's trainer through ``client`` (``autograder.fit_client``).
 
-    Returns the compiled model, what ``train_model`` returned, and the seconds it took; raises
-    ``StudentError`` saying which function failed and how."""
+    Returns the compiled model and what ``train_model`` returned; raises ``StudentError`` saying
+    which function failed and how."""
     import keras
-
-    from autograder.training import override_fit_options, use_fast_execution
 
     keras.utils.set_random_seed(seed)
     model = p.call("build_model")
     compiled = p.call("compile_model", model)
     if compiled is None:
         raise StudentError("`compile_model` returned None: return the compiled model")
-    if fast:
-        use_fast_execution(compiled, seed)
-    override_fit_options(compiled, verbose=0, callbacks=list(callbacks), calls=calls, seed=seed, cache=cache, owner=owner)
-    started = time.perf_counter()
-    history = p.call("train_model", compiled, X_train, y_train, X_valid, y_valid, epochs=epochs, seconds=seconds)
-    return compiled, history, time.perf_counter() - started
+    client.known = {"X_train": X_train, "y_train": y_train, "X_valid": X_valid, "y_valid": y_valid}
+    with client.installed(compiled):
+        history = p.call("train_model", compiled, X_train, y_train, X_valid, y_valid, epochs=epochs, seconds=seconds)
+    return compiled, history
 
 
-def probe_training(p: Prober, inputs, *, progress=None, seconds=None, cache=None, owner="") -> None:
-    calls: list = []
+def probe_training(p: Prober, inputs, *, client, seconds=None) -> None:
+    """What the student's code says about its training. The training itself is the trainer's
+    record, which the grader keeps; here only what ``train_model`` returned is noted."""
     X_train, y_train = inputs.train_scaled[N_VALID:], inputs.train_labels[N_VALID:]
     X_valid, y_valid = inputs.train_scaled[:N_VALID], inputs.train_labels[:N_VALID]
     try:
-        compiled, history, _ = build_compile_train(
-            p, X_train, y_train, X_valid, y_valid, callbacks=[progress] if progress is not None else [],
-            calls=calls, cache=cache, owner=owner, seconds=seconds,
-        )
+        _, history = build_compile_train(p, X_train, y_train, X_valid, y_valid, client=client, seconds=seconds)
     except StudentError as error:
         raise StudentError(f"training failed: {error}", error.not_done) from None
-    values = getattr(history, "history", None)
-    record = {
+    p.artifacts.values["training"] = {
         "returned": type(history).__name__,
-        "history": (
-            {str(k): [float(v) for v in series] for k, series in values.items()} if isinstance(values, dict) else None
-        ),
-        "fit_calls": len(calls),
-        "reused_from": getattr(history, "reused_from", None),
+        "returned_the_history": history is not None and history is client.last_history,
+        "fit_calls": client.calls,
     }
-    if len(calls) == 1 and calls[0].key is not None and calls[0].history is not None:
-        # For the grader to share this training with identical ones (autograder.reuse).
-        fit_history = calls[0].history
-        record.update(
-            key=calls[0].key,
-            reused=calls[0].reused,
-            fit_history={
-                "history": {str(k): [float(v) for v in series] for k, series in fit_history.history.items()},
-                "epoch": [int(e) for e in fit_history.epoch],
-                "params": json_plain(fit_history.params),
-            },
-        )
-    if calls:
-        # The data itself, for the grader to compare: a verdict computed here could be forged.
-        arguments = calls[-1].arguments
-        validation = arguments.get("validation_data")
-        record["validation_split"] = float(arguments.get("validation_split") or 0.0)
-        if isinstance(validation, (tuple, list)) and len(validation) >= 2:
-            p.artifacts.arrays["fit_validation_x"] = plain_array(validation[0], "the validation data")
-            p.artifacts.arrays["fit_validation_y"] = plain_array(validation[1], "the validation data")
-    p.artifacts.values["training"] = record
-    p.artifacts.models["trained"] = compiled
 
 
 def probe_predict_labels(p: Prober, inputs) -> None:
@@ -313,26 +274,24 @@ def collect(
     inputs,
     *,
     cell_errors=(),
-    train: bool = True,
-    progress=None,
+    client=None,
     call_seconds: float | None = None,
     training_seconds: float | None = None,
-    cache=None,
-    owner: str = "",
 ) -> Artifacts:
-    """Run every probe (training only when ``train``) and return what they produced."""
+    """Run every probe and return what they produced; the training probe only with a ``client``
+    (``autograder.fit_client.FitClient``) through which its fit calls reach the kit's trainer."""
     import warnings
 
     prober = Prober(functions, cell_errors, call_seconds)
     for name, probe in PROBES:
-        if name == "training" and not train:
+        if name == "training" and client is None:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a student's warnings are not failures
             if name == "training":
                 prober.run(
                     name,
-                    lambda: probe(prober, inputs, progress=progress, seconds=training_seconds, cache=cache, owner=owner),
+                    lambda: probe(prober, inputs, client=client, seconds=training_seconds),
                 )
             else:
                 prober.run(name, lambda probe=probe: probe(prober, inputs))

@@ -44,8 +44,10 @@ def load_for_self_check(notebook: str | Path, *, full: bool = False, data_dir=No
 
     quiet_tensorflow()
     data = ReferenceData.load(data_dir)
-    artifacts = collect_in_process(Path(notebook), ProbeInputs.from_reference(data), train=full)
-    return Evidence(artifacts, data)
+    artifacts, training = collect_in_process(
+        Path(notebook), ProbeInputs.from_reference(data), train=full, test_images=data.test_images
+    )
+    return Evidence(artifacts, data, training)
 
 
 def self_check(notebook: str | Path, *, full: bool = False, data_dir=None) -> SelfCheckReport:

@@ -15,27 +15,23 @@ not arithmetic, is what costs time for a network this small on a CPU, so the fas
 - otherwise (a generator, sample weights, ``validation_split``, an operation XLA cannot compile)
   Keras's own loop with ``steps_per_execution`` batches per call and ``jit_compile=True``.
 
-The student's own ``train_model`` makes the ``fit`` call; the kit only wraps ``model.fit`` to
-record its arguments, silence Keras's progress bar and add its own callbacks. Keras's ``fit``
-still runs the epochs, the callbacks, the validation and the history.
+The kit's trainer (``autograder.trainer``) trains each ``fit`` call a submission describes on this
+path. Keras's ``fit`` still runs the epochs, the callbacks, the validation and the history.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import inspect
-import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from autograder.assignment import EPOCHS, SEED
+from autograder.assignment import SEED
 
 FAST_STEPS_PER_EXECUTION = 100
 
@@ -361,154 +357,6 @@ class WholeEvaluation:
         return self.keras_function()(real_iterator(iterator))
 
 
-@dataclass
-class FitCall:
-    """One ``model.fit`` call made by the student's code: its arguments by name, and what it gave."""
-
-    arguments: dict[str, Any]
-    key: str | None = None  # TrainingCache.key of the call, when it has one
-    reused: bool = False  # its result was replayed, not trained
-    history: Any = None  # the History that fit returned
-
-
-def override_fit_options(
-    model: Any,
-    *,
-    verbose: int = 0,
-    callbacks: list = (),
-    calls: list[FitCall] | None = None,
-    seed: int | None = None,
-    cache: "TrainingCache | None" = None,
-    owner: str = "",
-) -> Any:
-    """Make the student's own ``model.fit(...)`` run with the kit's execution options.
-
-    Only how training runs changes; the arguments that decide what is computed (data, epochs,
-    batch size, validation data) stay the student's, and each call's arguments are appended to
-    ``calls`` for the checks to read. The kit's options:
-
-    - Keras's progress bar is replaced by ``verbose`` and the kit's ``callbacks``;
-    - ``seed``: the random state is set again just before training, so the shuffling of the
-      batches depends on nothing the student's code drew from the generators before;
-    - ``cache``: a fit whose every input is identical to one already run returns that run's
-      result instead of training again (see ``TrainingCache``).
-    """
-    fit = model.fit
-    signature = inspect.signature(fit)
-
-    @functools.wraps(fit)
-    def fit_with_kit_options(*args, **kwargs):
-        import keras
-
-        bound = signature.bind(*args, **kwargs)
-        call = FitCall(dict(bound.arguments))
-        if calls is not None:
-            calls.append(call)
-        if seed is not None:
-            keras.utils.set_random_seed(seed)
-        call.key = key = cache.key(model, bound.arguments, seed) if cache is not None else None
-        if key is not None and key in cache:
-            call.reused = True
-            call.history = cache.replay(key, model)
-            return call.history
-        bound.arguments["verbose"] = verbose
-        bound.arguments["callbacks"] = [*(bound.arguments.get("callbacks") or []), *callbacks]
-        call.history = fit(*bound.args, **bound.kwargs)
-        if key is not None:
-            cache.store(key, model, call.history, owner)
-        return call.history
-
-    model.fit = fit_with_kit_options
-    return model
-
-
-class TrainingCache:
-    """Training results of one grading batch, reused only when training would give the same bits.
-
-    Many students submit the same model and training code. The key of a ``fit`` call holds
-    everything its result depends on: the model's configuration (layer names aside), its initial
-    weights and optimizer state, the compile settings, every ``fit`` argument (arrays by content),
-    the seed set just before training, the execution settings and the library versions. Training
-    on the CPU is deterministic for identical inputs (tested in tests/test_training.py), so a hit
-    replays exactly what training would have produced: the final weights and the history.
-    A call with the student's own callbacks is never cached: they may have side effects.
-    """
-
-    def __init__(self):
-        self._results: dict[str, tuple[list, dict, list, dict, str]] = {}
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._results
-
-    def key(self, model: Any, arguments: dict[str, Any], seed: int | None) -> str | None:
-        import keras
-        import tensorflow as tf
-
-        if arguments.get("callbacks") or seed is None:
-            return None
-        digest = hashlib.sha256()
-
-        def add(label: str, value: Any) -> None:
-            digest.update(label.encode() + b"\0")
-            if isinstance(value, np.ndarray) or hasattr(value, "numpy"):
-                array = np.ascontiguousarray(np.asarray(value))
-                digest.update(f"{array.dtype}{array.shape}".encode())
-                digest.update(array.data)
-            else:
-                digest.update(json.dumps(value, sort_keys=True, default=repr).encode())
-            digest.update(b"\0")
-
-        try:
-            add("versions", [keras.__version__, tf.__version__, np.__version__])
-            add("execution", [model.steps_per_execution, bool(model.jit_compile)])
-            generator = getattr(model.fit, "shuffle_generator", None)
-            add("shuffle", generator.bit_generator.state if generator is not None else None)
-            add("model", without_names(json.loads(model.to_json())))
-            add("compile", without_names(model.get_compile_config()))
-            for index, weight in enumerate(model.get_weights()):
-                add(f"weight{index}", weight)
-            for index, variable in enumerate(getattr(model.optimizer, "variables", [])):
-                add(f"optimizer{index}", np.asarray(variable))
-            add("seed", seed)
-            for name, value in sorted(arguments.items()):
-                for part_index, part in enumerate(value if isinstance(value, (tuple, list)) else [value]):
-                    add(f"{name}[{part_index}]", part)
-        except Exception:  # anything unusual (a generator, a custom object): just train
-            return None
-        return digest.hexdigest()
-
-    def store(self, key: str, model: Any, history: Any, owner: str) -> None:
-        self._results[key] = (
-            [w.copy() for w in model.get_weights()],
-            {name: list(values) for name, values in history.history.items()},
-            list(history.epoch),
-            dict(history.params or {}),
-            owner,
-        )
-
-    def replay(self, key: str, model: Any):
-        import keras
-
-        weights, values, epoch, params, owner = self._results[key]
-        model.set_weights(weights)
-        history = keras.callbacks.History()
-        history.set_model(model)
-        history.history = {name: list(series) for name, series in values.items()}
-        history.epoch = list(epoch)
-        history.params = dict(params)
-        history.reused_from = owner
-        return history
-
-
-def without_names(config: Any) -> Any:
-    """A Keras config without its ``name`` fields, which only count how many objects a process made."""
-    if isinstance(config, dict):
-        return {key: without_names(value) for key, value in config.items() if key != "name"}
-    if isinstance(config, list):
-        return [without_names(value) for value in config]
-    return config
-
-
 def epoch_progress(out=sys.stdout):
     """A Keras callback printing one plain line per epoch: readable in a terminal and in a log."""
     import keras
@@ -526,61 +374,3 @@ def epoch_progress(out=sys.stdout):
             print(f"epoch {epoch + 1:>2}/{self.epochs}  {metrics}  ({seconds:.1f} s)", file=out, flush=True)
 
     return EpochProgress()
-
-
-@dataclass
-class TrainingRun:
-    """What training a submission's model produced, as plain data plus the model itself."""
-
-    model: Any = None
-    history: Any = None  # what the student's train_model returned
-    fit_calls: list[FitCall] = field(default_factory=list)
-    test_accuracy: float | None = None  # measured by the kit, never read from the student
-    train_seconds: float = 0.0
-    error: str | None = None  # why training could not run, in the student's terms
-
-    @property
-    def history_dict(self) -> dict[str, list[float]]:
-        values = getattr(self.history, "history", None)
-        if not isinstance(values, dict):
-            return {}
-        return {str(key): [float(v) for v in series] for key, series in values.items()}
-
-    @property
-    def epochs(self) -> int:
-        return max((len(series) for series in self.history_dict.values()), default=0)
-
-
-def train_submission(
-    functions: dict[str, Callable | None],
-    data,
-    *,
-    fast: bool = True,
-    epochs: int = EPOCHS,
-    seed: int = SEED,
-    progress=None,
-) -> TrainingRun:
-    """Build, compile and train with the submission's own functions on the kit's data.
-
-    ``data`` is an ``autograder.reference.ReferenceData``. ``progress``, a file, gets one line
-    per epoch; without it training is silent. An exception in the student's code becomes
-    ``run.error`` (in the student's terms, as the probes word it).
-    """
-    quiet_tensorflow()
-    from autograder.checks import measure_accuracy
-    from autograder.probe import Prober, StudentError, build_compile_train, describe_exception
-
-    run = TrainingRun()
-    try:
-        run.model, run.history, run.train_seconds = build_compile_train(
-            Prober(functions), data.X_train, data.y_train, data.X_valid, data.y_valid, epochs=epochs, seed=seed,
-            fast=fast, callbacks=[epoch_progress(progress)] if progress else [], calls=run.fit_calls,
-        )
-    except StudentError as error:  # the student's code failed: that is a result, not a crash of the grader
-        run.error = str(error)
-        return run
-    try:
-        run.test_accuracy = measure_accuracy(run.model, data.X_test, data.test_labels)
-    except Exception as error:
-        run.error = describe_exception("evaluation", error)
-    return run

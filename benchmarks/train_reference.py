@@ -35,7 +35,7 @@ def train_one(setting: str, epochs: int, seed: int) -> dict:
     from autograder.assignment import SOURCE_NOTEBOOK
     from autograder.notebook import load_functions
     from autograder.reference import ReferenceData
-    from autograder.training import train_submission
+    from autograder.demo import train_submission
 
     import numpy as np
 

@@ -34,7 +34,7 @@ def test_checks_that_need_no_training_fail_exactly_where_expected(name, referenc
     data, inputs = reference_data
     want = expected(name)
     try:
-        artifacts = collect_in_process(SUBMISSIONS / f"{name}.ipynb", inputs, train=False)
+        artifacts, _ = collect_in_process(SUBMISSIONS / f"{name}.ipynb", inputs, train=False)
     except NotebookError as error:
         assert want["error"] and want["error"] in str(error)
         return
@@ -53,9 +53,9 @@ def test_checks_that_need_no_training_fail_exactly_where_expected(name, referenc
 
 @pytest.fixture(scope="module")
 def graded(real_data_dir):
-    """Every submission graded in one batch, in this process so that identical trainings are shared
-    (these notebooks are the kit's own; tests/test_sandbox.py grades untrusted ones in the sandbox)."""
-    reports = grade_notebooks([SUBMISSIONS], data_dir=real_data_dir, sandbox=False)
+    """Every submission graded in one batch, the way a class is: each in its sandbox, two at a time,
+    identical trainings trained once by the kit's trainer."""
+    reports = grade_notebooks([SUBMISSIONS], data_dir=real_data_dir, workers=2)
     return {Path(report.submission).stem: report for report in reports}
 
 

@@ -306,7 +306,7 @@ def test_the_reference_solution_reaches_the_lesson_s_accuracy_in_30_epochs(tmp_p
     plot = tmp_path / "curves.png"
     run = run_demo(data_dir=real_data_dir, plot_path=plot)
     assert run.epochs == 30
-    assert set(run.history_dict) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(run.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert run.test_accuracy >= 0.86
     assert plot.read_bytes().startswith(b"\x89PNG")
 
@@ -319,17 +319,17 @@ def tiny_data(dataset):
 
 
 def test_a_demo_training_is_seeded_whole_by_its_seed(reference_functions, dataset):
-    from autograder.training import train_submission
+    from autograder.demo import train_submission
 
     run = train_submission(reference_functions, tiny_data(dataset), epochs=1, seed=7)
     assert run.error is None and run.epochs == 1 and 0 <= run.test_accuracy <= 1
     # The fast path's batch order is drawn from the run's seed too, not from the kit's default.
     assert run.model.fit.shuffle_generator.bit_generator.seed_seq.entropy == 7
-    assert [call.arguments["epochs"] for call in run.fit_calls] == [1]
+    assert [call.epochs_run for call in run.fit_calls] == [1]
 
 
 def test_a_demo_training_says_which_function_failed(reference_functions, dataset):
-    from autograder.training import train_submission
+    from autograder.demo import train_submission
 
     def stub():
         raise NotImplementedError

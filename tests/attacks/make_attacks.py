@@ -32,6 +32,21 @@ def report_through_predict_labels(variable: str) -> str:
     return f"\ndef predict_labels(model, images):\n    raise ValueError({variable})\n"
 
 
+MODEL = {name: CORRECT[name] for name in ("build_model", "compile_model")}
+POISON = {
+    **CORRECT,
+    "train_model": """
+import tensorflow as tf
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    history = model.fit(X_train, y_train, epochs=epochs, validation_data=(X_valid, y_valid))
+    for variable in model.trainable_variables:  # a trained model no classmate should inherit
+        variable.assign(tf.zeros_like(variable))
+    if False:  # never runs; makes the training look long to the start order
+        model.fit(X_train, y_train, epochs=10_000)
+    return history
+""",
+}
+
 ATTACKS = {
     # --- forging a grade ---------------------------------------------------------------------------
     "forges_the_results_files": (
@@ -272,6 +287,107 @@ def normalize(images):
         },
         0,
         {"normalize": "not done yet"},
+    ),
+    # --- forging or spoiling the training --------------------------------------------------------
+    "pads_a_one_epoch_history": (
+        {
+            **MODEL,
+            "train_model": """
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    history = model.fit(X_train, y_train, epochs=1, validation_data=(X_valid, y_valid))
+    history.history = {name: values * epochs for name, values in history.history.items()}
+    history.epoch = list(range(epochs))
+    return history
+""",
+        },
+        40,
+        {"training": "trained for 1 epochs", "test_accuracy": "below the minimum"},
+    ),
+    "rewrites_the_training_record_through_gc": (
+        {
+            **MODEL,
+            "train_model": """
+import gc
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    history = model.fit(X_train, y_train, epochs=1, validation_data=(X_valid, y_valid))
+    for thing in gc.get_objects():  # whatever the kit keeps in this process, made to say 30 epochs
+        try:
+            if isinstance(thing, dict) and isinstance(thing.get("history"), dict):
+                thing["history"] = {k: list(v) * epochs for k, v in thing["history"].items()}
+            for name in ("epochs_run", "calls", "fit_calls"):
+                if hasattr(thing, name) and isinstance(getattr(thing, name), int):
+                    setattr(thing, name, epochs)
+            if type(thing).__name__ == "History" and isinstance(getattr(thing, "history", None), dict):
+                thing.history = {k: list(v)[:1] * epochs for k, v in thing.history.items()}
+        except Exception:
+            pass
+    return history
+""",
+        },
+        40,
+        {"training": "trained for 1 epochs", "test_accuracy": "below the minimum"},
+    ),
+    "recompiles_with_adam_in_train_model": (
+        {
+            **MODEL,
+            "train_model": """
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    return model.fit(X_train, y_train, epochs=epochs, validation_data=(X_valid, y_valid))
+""",
+        },
+        40,
+        {"training": "other compile settings", "test_accuracy": "other compile settings"},
+    ),
+    "poisons_the_shared_training_first": (POISON, 100, {}),
+    "poisons_the_shared_training_second": (POISON, 100, {}),
+    "diverges_to_nan": (
+        {
+            **CORRECT,
+            "compile_model": """
+def compile_model(model):
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.SGD(learning_rate=1e6),
+                  metrics=["accuracy"])
+    return model
+""",
+        },
+        80,
+        {"test_accuracy": "below the minimum"},
+    ),
+    # --- stalling or flooding the trusted side -----------------------------------------------------
+    "draws_a_figure_of_nested_groups": (
+        {
+            "plot_samples": """
+import matplotlib.figure
+def bomb(self, target, *args, **kwargs):
+    depth = 20000
+    target.write('<svg xmlns="http://www.w3.org/2000/svg">' + '<g id="axes_1">' * depth + "<image/>"
+                 + "</g>" * depth + "</svg>")
+matplotlib.figure.Figure.savefig = bomb
+def plot_samples(images, labels, n_rows=4, n_cols=10):
+    return plt.figure()
+""",
+        },
+        0,
+        {"samples_plot": "too complex"},
+    ),
+    "leaves_a_symlink_for_the_grader": (
+        {
+            "normalize": """
+import os
+import autograder.artifacts
+original = autograder.artifacts.write_artifacts
+def write_artifacts(artifacts, folder):
+    original(artifacts, folder)
+    os.remove(folder / "values.json")
+    os.symlink("/proc/self/pagemap", folder / "values.json")
+autograder.artifacts.write_artifacts = write_artifacts
+def normalize(images):
+    return images / 255.0
+""",
+        },
+        0,
+        {"error": "no readable results"},
     ),
 }
 

@@ -1,0 +1,192 @@
+"""``model.fit`` as a service of the kit: in the student's process, a call describes a training.
+
+While a submission is graded, the ``fit`` of the model given to ``train_model`` is
+``FitClient.fit``. A call sends
+the kit's trainer (``autograder.trainer``) what it describes — the model as Keras saves it
+(configuration, compile settings, weights), the ``fit`` arguments, and the data, named when it
+is one of the arrays the kit gave ``train_model`` — and returns the trainer's answer: the
+trained weights are set on the student's model and a ``History`` holds the trainer's history,
+so the student's code goes on as usual. Nothing trains in this process, and nothing it does
+after the call changes what the trainer recorded: the grade is judged from the trainer's
+record, which this process never holds.
+
+What the trainer cannot reproduce (the student's own callbacks, a generator or dataset, a model
+Keras cannot save) raises ``TrainingNotReproducible`` with a message for the student.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+import os
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autograder import frames
+
+MAX_REPLY_BYTES = 256 * 1024**2  # the trained weights (the lesson's: about 1 MiB)
+FIT_ARRAYS = ("x", "y", "sample_weight")
+PLAIN_ARGUMENTS = (
+    "batch_size", "epochs", "shuffle", "validation_split", "initial_epoch", "steps_per_epoch",
+    "validation_steps", "validation_batch_size", "validation_freq",
+)
+
+
+class TrainingNotReproducible(Exception):
+    """The kit's trainer could not run this ``fit`` call; the message says why, for the student."""
+
+
+class SocketTransport:
+    """Frames to the grader over the sandbox's Unix socket."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def exchange(self, header: dict, blobs: dict[str, bytes]) -> tuple[dict, dict[str, bytes]]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(str(self.path))
+            connection.sendall(frames.encode(header, blobs))
+            return frames.decode(frames.reader(connection.recv), MAX_REPLY_BYTES)
+
+
+class LocalTransport:
+    """Frames to a trainer in this process: for a student's own notebook on their own machine."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def exchange(self, header: dict, blobs: dict[str, bytes]) -> tuple[dict, dict[str, bytes]]:
+        return self.trainer.handle(header, blobs)
+
+
+def saved_model(model: Any) -> bytes:
+    """The model as Keras saves it (.keras: configuration, compile settings, weights)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.keras")
+        model.save(path)
+        with open(path, "rb") as handle:
+            return handle.read()
+
+
+def npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+class FitClient:
+    """Sends each ``fit`` call to the trainer through ``transport``.
+
+    ``known``: the arrays the kit gave ``train_model``, by name (``X_train``…). An argument equal to
+    one of them is sent by name, anything else as its values."""
+
+    def __init__(self, transport, known: dict[str, np.ndarray] | None = None):
+        self.transport = transport
+        self.known = dict(known or {})
+        self.calls = 0
+        self.last_history = None  # what the last call returned, to tell whether train_model returned it
+
+    @contextlib.contextmanager
+    def installed(self, model):
+        """Within the block, ``model.fit`` goes to the trainer (the model given to ``train_model``:
+        a fit on any other model trains nothing the grader records)."""
+        signature = inspect.signature(type(model).fit)
+        client = self
+
+        def fit(*args, **kwargs):
+            return client.fit(model, signature.bind(model, *args, **kwargs).arguments)
+
+        model.fit = fit
+        try:
+            yield self
+        finally:
+            model.__dict__.pop("fit", None)
+
+    def describe(self, value: Any, name: str, blobs: dict[str, bytes]) -> dict | None:
+        """How the trainer finds an array argument: by the kit's name, or as values sent along."""
+        if value is None:
+            return None
+        for known_name, known in self.known.items():
+            if value is known:
+                return {"ref": known_name}
+        if hasattr(value, "__next__") or type(value).__name__.endswith(("Dataset", "Sequence", "PyDataset")):
+            raise TrainingNotReproducible(
+                f"`{name}` is a {type(value).__name__}; the grader trains on arrays: pass the NumPy arrays "
+                "train_model was given"
+            )
+        try:
+            array = np.asarray(value)
+        except Exception:
+            raise TrainingNotReproducible(f"`{name}` is a {type(value).__name__}, not an array") from None
+        if array.dtype == object or array.dtype.kind not in "biuf":
+            raise TrainingNotReproducible(f"`{name}` is not an array of numbers ({type(value).__name__})")
+        for known_name, known in self.known.items():
+            if array.shape == known.shape and np.array_equal(array, known):
+                return {"ref": known_name, "dtype": str(array.dtype)}
+        blob = f"{name}.npy"
+        blobs[blob] = npy(np.ascontiguousarray(array))
+        return {"blob": blob}
+
+    def fit(self, model: Any, arguments: dict[str, Any]):
+        import keras
+
+        arguments = dict(arguments)
+        arguments.pop("self", None)
+        if arguments.get("callbacks"):
+            names = ", ".join(type(callback).__name__ for callback in arguments["callbacks"])
+            raise TrainingNotReproducible(
+                f"the grader trains your model with its own code and cannot run your callbacks ({names}): "
+                "remove callbacks= from model.fit"
+            )
+        if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
+            raise TrainingNotReproducible("the model is not compiled: call model.compile(...) before model.fit")
+        blobs: dict[str, bytes] = {}
+        described: dict[str, Any] = {name: self.describe(arguments.get(name), name, blobs) for name in FIT_ARRAYS}
+        validation = arguments.get("validation_data")
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) not in (2, 3):
+                raise TrainingNotReproducible(
+                    "validation_data must be a tuple (X_valid, y_valid) of arrays"
+                )
+            described["validation_data"] = [
+                self.describe(part, f"validation_{index}", blobs) for index, part in enumerate(validation)
+            ]
+        for name in PLAIN_ARGUMENTS:
+            if name in arguments:
+                described[name] = plain(arguments[name])
+        if arguments.get("class_weight") is not None:
+            described["class_weight"] = {str(k): plain(v) for k, v in dict(arguments["class_weight"]).items()}
+        try:
+            blobs["model.keras"] = saved_model(model)
+        except Exception as error:
+            raise TrainingNotReproducible(
+                f"the grader cannot take this model to train it (Keras cannot save it: {type(error).__name__}: "
+                f"{str(error)[:200]})"
+            ) from None
+        header, reply = self.transport.exchange({"op": "fit", "call": self.calls, "arguments": described}, blobs)
+        self.calls += 1
+        if not header.get("ok"):
+            raise TrainingNotReproducible(str(header.get("message") or "the grader's trainer refused this training"))
+        with np.load(io.BytesIO(reply["weights.npz"]), allow_pickle=False) as saved:
+            model.set_weights([saved[f"w{index}"] for index in range(len(saved.files))])
+        history = keras.callbacks.History()
+        history.set_model(model)
+        history.history = {str(k): list(v) for k, v in (header.get("history") or {}).items()}
+        history.epoch = list(header.get("epoch") or [])
+        history.params = dict(header.get("params") or {})
+        self.last_history = history
+        return history
+
+
+def plain(value: Any) -> Any:
+    """A JSON value for a plain fit argument (numbers of NumPy's become Python's)."""
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)[:200]

@@ -1,0 +1,76 @@
+"""Messages between a submission's code and the kit's trainer: a JSON header and named byte blobs.
+
+The same frames travel over the sandbox's Unix socket (child → grader), over the trainer process's
+pipes (grader → trainer), and in memory where the trainer runs in the student's own process. Every
+reader bounds what it accepts: the header's size, each blob's size, the number of blobs and their
+total, so a peer that lies about a length costs nothing but its own request.
+
+A frame is ``HEADER_LENGTH (8 bytes, big-endian) | header JSON | BLOB_COUNT...`` where the header
+names the blobs and their sizes (``"blobs": [[name, size], ...]``) and the blobs follow in order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from typing import Callable
+
+MAX_HEADER_BYTES = 256 * 1024
+MAX_BLOBS = 16
+BLOB_NAME = re.compile(r"[A-Za-z0-9_.]{1,64}")
+_LENGTH = struct.Struct(">Q")
+
+
+class FrameError(Exception):
+    """A frame broke the protocol's bounds or format."""
+
+
+def encode(header: dict, blobs: dict[str, bytes] | None = None) -> bytes:
+    blobs = blobs or {}
+    header = {**header, "blobs": [[name, len(data)] for name, data in blobs.items()]}
+    text = json.dumps(header, allow_nan=True).encode()
+    return b"".join([_LENGTH.pack(len(text)), text, *blobs.values()])
+
+
+def decode(read_exactly: Callable[[int], bytes], max_total: int) -> tuple[dict, dict[str, bytes]]:
+    """Read one frame through ``read_exactly(n)``; its blobs together are at most ``max_total`` bytes."""
+    (length,) = _LENGTH.unpack(read_exactly(_LENGTH.size))
+    if length > MAX_HEADER_BYTES:
+        raise FrameError(f"a header of {length} bytes (at most {MAX_HEADER_BYTES})")
+    try:
+        header = json.loads(read_exactly(length))
+    except (ValueError, RecursionError) as error:
+        raise FrameError(f"the header is not JSON: {error}") from None
+    if not isinstance(header, dict):
+        raise FrameError("the header is not an object")
+    listed = header.pop("blobs", [])
+    if not (isinstance(listed, list) and len(listed) <= MAX_BLOBS):
+        raise FrameError("the list of blobs is malformed")
+    sizes = []
+    for entry in listed:
+        if not (
+            isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and BLOB_NAME.fullmatch(entry[0])
+            and type(entry[1]) is int and entry[1] >= 0
+        ):
+            raise FrameError("a blob is malformed")
+        sizes.append((entry[0], entry[1]))
+    if sum(size for _, size in sizes) > max_total:
+        raise FrameError(f"blobs of more than {max_total} bytes")
+    return header, {name: read_exactly(size) for name, size in sizes}
+
+
+def reader(receive: Callable[[int], bytes]) -> Callable[[int], bytes]:
+    """``read_exactly`` over a ``receive(n)`` that may return fewer bytes (a socket, a pipe)."""
+
+    def read_exactly(size: int) -> bytes:
+        chunks, left = [], size
+        while left:
+            chunk = receive(min(left, 1 << 20))
+            if not chunk:
+                raise FrameError("the peer closed the connection")
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    return read_exactly

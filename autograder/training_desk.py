@@ -1,0 +1,204 @@
+"""The grader's side of ``fit`` as a service: a trainer process per submission and the desk that
+serves the sandboxed child's calls to it.
+
+``TrainerProcess`` runs ``python -m autograder.trainer`` with the batch's inputs: only the kit's
+code, limited in memory and time, started while the child starts so that its TensorFlow is ready
+when the first ``fit`` call comes. ``FitDesk`` listens on a Unix socket in the child's scratch
+folder, reads each call with bounds (``autograder.frames``), hands it to the trainer, keeps the
+trainer's answer as the submission's ``TrainingRecord`` and passes the weights and history back.
+The child never holds the record: it is built here, from the trainer's replies alone.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import resource
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from autograder import frames
+from autograder.trainer import MAX_REQUEST_BYTES, FitRecord, TrainingRecord
+
+SOCKET_NAME = "trainer.sock"
+MAX_PREDICTIONS_BYTES = 1024**2
+STDERR_TAIL = 16 * 1024
+
+
+class TrainerTimeout(Exception):
+    pass
+
+
+class TrainerProcess:
+    """The kit's trainer as a process of its own, talked to in frames."""
+
+    def __init__(self, inputs: Path, cache: Path | None, *, memory_bytes: int, env: dict[str, str]):
+        reply_read, reply_write = os.pipe()
+
+        def limit():
+            import ctypes
+
+            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: dies with the grader
+
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "autograder.trainer", str(inputs), str(cache) if cache else "-", str(reply_write)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(reply_write,),
+                env=env, start_new_session=True, preexec_fn=limit,
+            )
+        except BaseException:
+            os.close(reply_read)
+            raise
+        finally:
+            os.close(reply_write)
+        self.replies = reply_read
+        self.tail = bytearray()
+        threading.Thread(target=self._keep_tail, daemon=True).start()
+
+    def _keep_tail(self) -> None:
+        for chunk in iter(lambda: self.process.stderr.read(4096), b""):
+            self.tail.extend(chunk)
+            del self.tail[:-STDERR_TAIL]
+
+    def exchange(self, header: dict, blobs: dict[str, bytes], timeout: float, max_reply: int):
+        deadline = time.monotonic() + max(timeout, 0.0)
+        try:
+            self.process.stdin.write(frames.encode(header, blobs))
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise frames.FrameError("the trainer is gone") from None
+
+        def receive(size: int) -> bytes:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.replies], [], [], left)[0]:
+                raise TrainerTimeout
+            return os.read(self.replies, size)
+
+        return frames.decode(frames.reader(receive), max_reply)
+
+    def last_words(self) -> str:
+        lines = self.tail.decode("utf-8", "replace").strip().splitlines()
+        return lines[-1][:300] if lines else ""
+
+    def close(self) -> None:
+        if self.process.returncode is not None and self.replies < 0:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        if self.replies >= 0:
+            os.close(self.replies)
+            self.replies = -1
+
+
+class FitDesk:
+    """Serves one submission's ``fit`` calls on ``folder/trainer.sock`` until ``finish``."""
+
+    def __init__(self, folder: Path, trainer: TrainerProcess, training_seconds: float):
+        self.trainer = trainer
+        self.training_seconds = training_seconds
+        self.spent = 0.0
+        self.record = TrainingRecord()
+        self.path = folder / SOCKET_NAME
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(self.path))
+        os.chmod(self.path, 0o666)  # the child runs as another user
+        self.server.listen(4)
+        self.server.settimeout(0.2)
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                connection, _ = self.server.accept()
+            except (socket.timeout, OSError):
+                continue
+            with connection, self.lock:
+                if self.stopping.is_set():
+                    return
+                self.answer(connection)
+
+    def left(self) -> float:
+        return self.training_seconds - self.spent
+
+    def answer(self, connection: socket.socket) -> None:
+        started = time.monotonic()
+        connection.settimeout(max(self.left(), 1.0))
+        try:
+            header, blobs = frames.decode(frames.reader(connection.recv), MAX_REQUEST_BYTES)
+        except (frames.FrameError, OSError, ValueError):
+            return  # a malformed request is no fit call: nothing was asked of the trainer
+        reply, reply_blobs = self.train(header, blobs)
+        self.spent += time.monotonic() - started
+        try:
+            connection.sendall(frames.encode(reply, reply_blobs))
+        except OSError:
+            pass
+
+    def train(self, header: dict, blobs: dict[str, bytes]) -> tuple[dict, dict[str, bytes]]:
+        if self.record.error:
+            return {"ok": False, "message": self.record.error}, {}
+        request = {"op": "fit", "arguments": header.get("arguments")}
+        try:
+            reply, reply_blobs = self.trainer.exchange(request, blobs, self.left(), MAX_REQUEST_BYTES)
+            call = FitRecord.from_json(reply.pop("record"))
+        except TrainerTimeout:
+            self.trainer.close()
+            self.record.error = (
+                f"the training ran longer than the grader allows ({self.training_seconds:g} s) and was stopped"
+            )
+            call = FitRecord(trained=False, message=self.record.error)
+            reply, reply_blobs = {"ok": False, "message": self.record.error}, {}
+        except (frames.FrameError, KeyError, TypeError, ValueError):
+            words = self.trainer.last_words()
+            self.record.error = "the grader's trainer stopped while training this model" + (
+                f" ({words})" if words else ""
+            )
+            call = FitRecord(trained=False, message=self.record.error)
+            reply, reply_blobs = {"ok": False, "message": self.record.error}, {}
+        self.record.calls.append(call)
+        return reply, reply_blobs
+
+    def finish(self, predict: bool = True) -> TrainingRecord:
+        """Stop serving; the trainer predicts the test images with the final model (unless the batch
+        is being stopped), then goes."""
+        self.stopping.set()
+        self.server.close()
+        with self.lock:
+            try:
+                if predict and self.record.calls and not self.record.error:
+                    _, blobs = self.trainer.exchange({"op": "finish"}, {}, 120.0, MAX_PREDICTIONS_BYTES)
+                    if "predictions.npy" in blobs:
+                        predictions = np.load(io.BytesIO(blobs["predictions.npy"]), allow_pickle=False)
+                        if predictions.ndim == 1 and predictions.dtype.kind in "iu":
+                            self.record.predictions = predictions
+            except (TrainerTimeout, frames.FrameError, ValueError, OSError):
+                pass
+            finally:
+                self.trainer.close()
+        self.thread.join(timeout=5)
+        try:
+            self.path.unlink()
+        except OSError:
+            pass
+        return self.record

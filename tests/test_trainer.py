@@ -1,0 +1,168 @@
+"""The kit's trainer: it trains what a fit call describes, and nothing the student's process does
+afterwards changes its record."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autograder import frames
+from autograder.fit_client import FitClient, LocalTransport, TrainingNotReproducible
+from autograder.trainer import Trainer, model_signature
+
+
+@pytest.fixture(scope="module")
+def small(dataset):
+    """A small split of the real data: 320 training and 64 validation images, 64 test images."""
+    (train_images, train_labels), (test_images, _) = dataset
+    X = (train_images[:384] / 255.0).astype(np.float32)
+    y = train_labels[:384]
+    arrays = {"X_train": X[64:], "y_train": y[64:], "X_valid": X[:64], "y_valid": y[:64]}
+    return arrays, (test_images[:64] / 255.0).astype(np.float32)
+
+
+def lesson_model(seed: int = 42, optimizer="sgd"):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(30, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+    return model
+
+
+def client_for(trainer, arrays):
+    client = FitClient(LocalTransport(trainer), known=arrays)
+    return client
+
+
+def fit(client, model, arrays, **options):
+    with client.installed(model):
+        return model.fit(arrays["X_train"], arrays["y_train"], validation_data=(arrays["X_valid"], arrays["y_valid"]),
+                         **{"epochs": 2, **options})
+
+
+def test_the_trainer_trains_from_the_kit_s_seed_whatever_the_student_s_weights(small, tmp_path):
+    arrays, test = small
+    honest = Trainer(arrays, test)
+    history = fit(client_for(honest, arrays), lesson_model(), arrays)
+    forged_model = lesson_model(seed=7)
+    forged_model.set_weights([w * 0 + 5 for w in forged_model.get_weights()])  # "pre-trained" weights
+    forged = Trainer(arrays, test)
+    fit(client_for(forged, arrays), forged_model, arrays)
+    first, second = honest.finish(), forged.finish()
+    assert first.calls[0].history == second.calls[0].history
+    assert np.array_equal(first.predictions, second.predictions)
+    # The student's model holds the trainer's weights, and its History the trainer's history.
+    assert history.history == first.calls[0].history and len(history.history["loss"]) == 2
+    assert all(np.array_equal(a, b) for a, b in zip(forged_model.get_weights(), honest.model.get_weights()))
+
+
+def test_what_the_student_s_code_does_after_fit_changes_nothing_recorded(small):
+    arrays, test = small
+    trainer = Trainer(arrays, test)
+    model = lesson_model()
+    history = fit(client_for(trainer, arrays), model, arrays, epochs=1)
+    history.history = {name: values * 30 for name, values in history.history.items()}
+    for variable in model.trainable_variables:
+        variable.assign(np.zeros(variable.shape, dtype="float32"))
+    record = trainer.finish()
+    assert record.calls[0].epochs_run == 1 and len(record.history()["loss"]) == 1
+    assert len(set(record.predictions.tolist())) > 1, "the trainer's model, not the zeroed one, was measured"
+
+
+def test_fit_calls_in_a_row_continue_the_trainer_s_own_training(small):
+    arrays, test = small
+    trainer = Trainer(arrays, test)
+    client = client_for(trainer, arrays)
+    model = lesson_model()
+    fit(client, model, arrays, epochs=1)
+    fit(client, model, arrays, epochs=2)
+    record = trainer.finish()
+    assert [call.continues for call in record.calls] == [False, True]
+    assert sum(call.epochs_run for call in record.final_chain()) == 3
+    assert len(record.history()["val_accuracy"]) == 3
+
+
+def test_weights_changed_between_two_fit_calls_are_refused_with_a_message(small):
+    arrays, test = small
+    trainer = Trainer(arrays, test)
+    client = client_for(trainer, arrays)
+    model = lesson_model()
+    fit(client, model, arrays, epochs=1)
+    model.set_weights([w + 1 for w in model.get_weights()])
+    with pytest.raises(TrainingNotReproducible, match="weights were changed between two fit calls"):
+        fit(client, model, arrays, epochs=1)
+    assert trainer.record.calls[-1].trained is False
+
+
+def test_the_student_s_callbacks_and_datasets_get_a_clear_message(small):
+    import keras
+
+    arrays, test = small
+    client = client_for(Trainer(arrays, test), arrays)
+    model = lesson_model()
+    with pytest.raises(TrainingNotReproducible, match="cannot run your callbacks .EarlyStopping"):
+        fit(client, model, arrays, callbacks=[keras.callbacks.EarlyStopping()])
+    with pytest.raises(TrainingNotReproducible, match="the grader trains on arrays"):
+        with client.installed(model):
+            model.fit((x for x in []), epochs=1)
+
+
+def test_data_other_than_the_kit_s_is_sent_and_named_as_such(small):
+    arrays, test = small
+    trainer = Trainer(arrays, test)
+    model = lesson_model()
+    with client_for(trainer, arrays).installed(model):
+        model.fit(arrays["X_train"][:100].astype("float64"), arrays["y_train"][:100], epochs=1,
+                  validation_data=(arrays["X_valid"], arrays["y_valid"]))
+    call = trainer.record.calls[0]
+    assert call.trained and call.x is None and call.validation == ["X_valid", "y_valid"]
+
+
+def test_an_identical_description_is_replayed_from_the_trainer_s_own_cache(small, tmp_path):
+    arrays, test = small
+    first, second, other = (Trainer(arrays, test, cache=tmp_path / "cache") for _ in range(3))
+    fit(client_for(first, arrays), lesson_model(), arrays)
+    fit(client_for(second, arrays), lesson_model(seed=3), arrays)  # other claimed weights: the same training
+    fit(client_for(other, arrays), lesson_model(optimizer="adam"), arrays)
+    records = [trainer.finish() for trainer in (first, second, other)]
+    assert [r.calls[0].reused for r in records] == [False, True, False]
+    assert records[0].calls[0].history == records[1].calls[0].history
+    assert np.array_equal(records[0].predictions, records[1].predictions)
+    assert [r.trainings_run for r in records] == [1, 0, 1]
+
+
+def test_a_model_signature_ignores_names_only(small):
+    import keras
+
+    keras.utils.set_random_seed(1)
+    a = lesson_model()
+    b = lesson_model()  # dense_2, dense_3...: other names, the same network
+    serialized = [keras.saving.serialize_keras_object(m) for m in (a, b)]
+    assert model_signature(serialized[0]) == model_signature(serialized[1])
+    c = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten(), keras.layers.Dense(31)])
+    assert model_signature(keras.saving.serialize_keras_object(c)) != model_signature(serialized[0])
+
+
+def test_frames_bound_what_a_peer_may_send():
+    import io
+
+    data = frames.encode({"op": "fit"}, {"model.keras": b"x" * 100})
+    header, blobs = frames.decode(frames.reader(io.BytesIO(data).read), 100)
+    assert header == {"op": "fit"} and blobs == {"model.keras": b"x" * 100}
+    with pytest.raises(frames.FrameError, match="blobs of more than"):
+        frames.decode(frames.reader(io.BytesIO(data).read), 99)
+    huge = (frames.MAX_HEADER_BYTES + 1).to_bytes(8, "big")
+    with pytest.raises(frames.FrameError, match="a header of"):
+        frames.decode(frames.reader(io.BytesIO(huge).read), 100)
+    with pytest.raises(frames.FrameError, match="closed"):
+        frames.decode(frames.reader(io.BytesIO(data[:20]).read), 100)
+    text = b'{"op": "fit", "blobs": [["../../etc/passwd", 3]]}'
+    lying = len(text).to_bytes(8, "big") + text + b"abc"
+    with pytest.raises(frames.FrameError, match="malformed"):
+        frames.decode(frames.reader(io.BytesIO(lying).read), 100)
