@@ -1,0 +1,565 @@
+"""The sandbox's isolation: what a submission can read of the machine, and what it shares with the
+sandboxes beside it.
+
+The slow tests grade real notebooks, each the unfilled student notebook with its ``normalize``
+cell replaced by an attack that reports what it got through the message of the ``predict_labels``
+check (as tests/attacks/ do). The others run small commands through ``confined``, the one
+mechanism the child and the trainer share.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder import sandbox
+from autograder.assignment import REPO_ROOT, SOURCE_NOTEBOOK
+from autograder.limits import Limits
+
+SUBMISSIONS = Path(__file__).parent / "submissions"
+LIMITS = Limits(submission_seconds=180, cell_seconds=60, training_seconds=60)
+
+needs_isolation = pytest.mark.skipif(
+    os.geteuid() != 0, reason="full isolation (namespaces, a user per sandbox, cgroups) needs the grader to run as root"
+)
+needs_bwrap = pytest.mark.skipif(
+    sandbox.bwrap_program() is None, reason="bubblewrap is not installed (`make setup` installs it as root)"
+)
+
+
+def attack_notebook(path: Path, normalize: str, predict_labels: str | None = None) -> Path:
+    """The unfilled student notebook with the normalize cell replaced by ``normalize``; with
+    ``predict_labels`` the function reports that expression's value as its error."""
+    nb = json.loads((SUBMISSIONS / "unfilled_stubs.ipynb").read_text())
+    for cell in nb["cells"]:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id == "normalize":
+            cell["source"] = normalize
+        elif grade_id == "predict_labels" and predict_labels:
+            cell["source"] = f"def predict_labels(model, images):\n    raise ValueError({predict_labels})\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def check_message(report, check_id: str) -> str:
+    return next(c.message for c in report.checks if c.id == check_id)
+
+
+def public_folder(parent: str, prefix: str) -> Path:
+    """A folder as an instructor's course would be: readable by every user of the machine."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(folder, 0o755)
+    return folder
+
+
+# --- what the child imports is what it can see --------------------------------------------------------
+
+
+def kit_imports(name: str) -> set[str]:
+    """The kit's modules that ``autograder/NAME.py`` imports, anywhere in it."""
+    tree = ast.parse((sandbox.KIT / f"{name}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "autograder":
+            found.update(alias.name for alias in node.names if (sandbox.KIT / f"{alias.name}.py").exists())
+            found.add("__init__")
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("autograder."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[1] for alias in node.names if alias.name.startswith("autograder."))
+    return found
+
+
+def test_child_modules_hold_every_module_the_child_imports_and_never_the_checks():
+    listed = set(sandbox.CHILD_MODULES)
+    assert "checks" not in listed and "sandbox" not in listed
+    for name in sorted(listed):
+        missing = kit_imports(name) - listed
+        assert not missing, (
+            f"autograder/{name}.py imports {sorted(missing)}, which the sandbox's child cannot see: add the "
+            "name to CHILD_MODULES in autograder/sandbox.py (never checks, the grader's half)"
+        )
+
+
+def test_a_listed_module_whose_file_is_missing_is_a_clear_error():
+    with pytest.raises(sandbox.SandboxError, match=r"autograder/fit_service\.py listed in CHILD_MODULES .* missing"):
+        sandbox.child_module_files((*sandbox.CHILD_MODULES, "fit_service"))
+
+
+def test_what_must_stay_hidden_is_covered_where_a_bound_folder_would_show_it():
+    bound = [Path("/usr"), Path("/opt/venv")]
+    hidden = [Path("/usr/share/datasets/fashion-mnist"), Path("/opt/venv/lib/site-packages/autograder"),
+              Path("/srv/course/solutions"), Path("/opt/venv")]
+    needed = [Path("/opt/venv"), Path("/tmp/scratch")]
+    # Not the data's folder outside the view, nor the interpreter itself, which the sandbox needs.
+    assert sandbox._covers(bound, hidden, needed) == [
+        Path("/opt/venv/lib/site-packages/autograder"), Path("/usr/share/datasets/fashion-mnist"),
+    ]
+
+
+# --- confined: the mechanism, command by command --------------------------------------------------------
+
+
+def run_confined(code: str, folder: Path, limits: Limits = Limits(), **options) -> tuple[subprocess.CompletedProcess, dict]:
+    with sandbox.confined([sys.executable, "-c", code], writable=folder, limits=limits, **options) as box:
+        done = subprocess.run(
+            box.argv, env=box.env, cwd=box.cwd, pass_fds=box.pass_fds, preexec_fn=box.preexec_fn, capture_output=True,
+            text=True, start_new_session=True, timeout=120,
+        )
+        done.returncode = box.exit_status(done.returncode)
+    return done, box.details
+
+
+@pytest.fixture
+def scratch():
+    from autograder.scratch import new_folder
+
+    folder = new_folder("sandbox")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+VIEW = r'''
+import glob, json, os, socket, sys
+seen = {
+    "uid": os.getuid(), "root": sorted(os.listdir("/")), "etc": sorted(os.listdir("/etc")),
+    "kit": sorted(os.listdir("/kit/autograder")), "cwd": os.getcwd(), "home": os.environ["HOME"],
+    "tmp": sorted(os.listdir("/tmp")), "ipc": os.readlink("/proc/self/ns/ipc"), "net": os.readlink("/proc/self/ns/net"),
+    "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+}
+readable = {}
+for path in json.loads(sys.argv[1]):
+    try:
+        readable[path] = bool(os.listdir(path)) if os.path.isdir(path) else bool(open(path, "rb").read(1))
+    except OSError:
+        readable[path] = False
+seen["readable"] = readable
+try:
+    with socket.socket(socket.AF_UNIX) as connection:
+        connection.connect("trainer.sock")
+        seen["socket"] = connection.recv(100).decode()
+except OSError as error:
+    seen["socket"] = repr(error)
+try:
+    with open("inputs/train_images.npy", "r+b") as handle:
+        handle.write(b"x")
+    seen["inputs"] = "WRITTEN"
+except OSError as error:
+    seen["inputs"] = type(error).__name__
+try:
+    import autograder.checks
+    seen["checks"] = "IMPORTED"
+except ImportError:
+    seen["checks"] = "not found"
+print(json.dumps(seen))
+'''
+
+
+@needs_isolation
+@needs_bwrap
+def test_the_sandbox_sees_an_allow_list_and_reaches_the_grader_only_through_its_scratch_folder(scratch, real_data_dir):
+    (scratch / "inputs").mkdir()
+    (scratch / "inputs" / "train_images.npy").write_bytes(b"\x93NUMPY")
+    os.chmod(scratch / "inputs" / "train_images.npy", 0o444)
+    server = socket.socket(socket.AF_UNIX)  # as the grader's training desk serves the child
+    server.bind(str(scratch / "trainer.sock"))
+    server.listen(1)
+
+    def answer():
+        connection, _ = server.accept()
+        connection.sendall(b"the trainer answers")
+        connection.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    secrets = [str(path) for path in (
+        REPO_ROOT / ".git", REPO_ROOT / "autograder" / "checks.py", REPO_ROOT / "solutions", SOURCE_NOTEBOOK,
+        REPO_ROOT / "autograder" / "grading.py", Path(real_data_dir), Path("/root/.bashrc"), Path("/root/.cache"),
+        Path("/etc/shadow"), Path("/etc/hostname"), Path("/home"), Path("/opt"), Path("/srv"), Path("/var/lib"),
+    ) if path.exists()]
+    code = f"import sys; sys.argv[1:] = [{json.dumps(json.dumps(secrets))}]\n" + VIEW
+    done, details = run_confined(code, scratch, scratch_bytes=64 * 2**20)
+    server.close()
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert details["method"] == "bwrap" and details["files"] == "allow-list" and details["network"] == "none"
+    assert sandbox.UID_BASE <= seen["uid"] == details["user"] < sandbox.UID_BASE + sandbox.UID_SLOTS
+    assert not any(seen["readable"].values()), seen["readable"]
+    assert seen["kit"] == sorted(f"{name}.py" for name in sandbox.CHILD_MODULES)
+    assert seen["checks"] == "not found"
+    assert set(seen["etc"]) <= {"ld.so.cache", "localtime", "passwd", "group", "nsswitch.conf"}
+    assert set(seen["root"]) <= {"bin", "dev", "etc", "kit", "lib", "lib32", "lib64", "libx32", "proc", "sys", "tmp",
+                                 "usr", "var", *(p.parts[1] for p in sandbox.interpreter_paths())}
+    assert seen["cwd"] == seen["home"] == str(scratch)  # at the same path as the grader's
+    if scratch.parent == Path("/tmp"):
+        assert seen["tmp"] == [scratch.name]  # no other grader's, user's or sandbox's temporary files
+    assert seen["socket"] == "the trainer answers"
+    assert seen["inputs"] in ("PermissionError", "OSError")
+    assert seen["ipc"] != os.readlink("/proc/self/ns/ipc") and seen["net"] != os.readlink("/proc/self/ns/net")
+    assert seen["processes"] == [1, 2]  # its own PID namespace: the launcher and itself alone
+
+
+@needs_isolation
+@needs_bwrap
+def test_sandboxes_side_by_side_get_users_and_cgroups_of_their_own(tmp_path):
+    folders = [tmp_path / "one", tmp_path / "two"]
+    for folder in folders:
+        folder.mkdir()
+    limits = Limits(processes=300, memory_bytes=3 * 1024**3)
+    code = "import os; print(os.getuid())"
+    with sandbox.confined([sys.executable, "-c", code], writable=folders[0], limits=limits) as one, \
+            sandbox.confined([sys.executable, "-c", code], writable=folders[1], limits=limits) as two:
+        assert one.details["user"] != two.details["user"]
+        for box in (one, two):
+            groups = box.cgroup.paths
+            if "pids" in groups:
+                assert (groups["pids"] / "pids.max").read_text().strip() == str(300 + sandbox.PROCESS_MARGIN)
+            if "memory" in groups:
+                assert int((groups["memory"] / "memory.limit_in_bytes").read_text()) == 3 * 1024**3
+        paths = [path for box in (one, two) for path in box.cgroup.paths.values()]
+    assert paths and not any(path.exists() for path in paths), "the groups go with their sandboxes"
+
+
+@needs_isolation
+@needs_bwrap
+def test_what_a_sandbox_leaves_running_is_killed_and_its_exit_reads_as_the_commands(tmp_path):
+    code = (
+        "import os, signal, subprocess\n"
+        "subprocess.Popen(['sleep', '300'], start_new_session=True)\n"  # leaves the process group
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done, details = run_confined(code, tmp_path)
+    assert done.returncode == -9  # the sandbox's 128 + 9, read as the command's own
+    assert sandbox.processes_of(details["user"]) == []
+
+
+@needs_isolation
+@needs_bwrap
+def test_the_scratch_folder_is_capped_in_memory_of_its_own_and_only_its_artifacts_come_back(scratch):
+    (scratch / "submission.ipynb").write_text("{}")
+    code = (
+        "import os\n"
+        "mounts = open('/proc/self/mountinfo').read()\n"
+        "os.makedirs('artifacts/arrays')\n"
+        "open('artifacts/values.json', 'w').write('{}')\n"
+        "os.symlink('/etc/shadow', 'artifacts/arrays/linked.npy')\n"
+        "open('artifacts/arrays/sparse.npy', 'wb').close()\n"
+        "os.truncate('artifacts/arrays/sparse.npy', 2**30)\n"  # 1 GiB that takes no room
+        "open('notes.txt', 'w').write('kept inside')\n"
+        "try:\n"
+        "    open('submission.ipynb', 'w').write('rewritten')\n"
+        "    print('REWRITTEN')\n"
+        "except OSError as error:\n"
+        "    print('read-only', error.errno)\n"
+        "try:\n"
+        "    with open('big', 'wb') as handle:\n"
+        "        for _ in range(40):\n"
+        "            handle.write(bytes(2**20))\n"
+        "    print('WROTE 40 MiB')\n"
+        "except OSError as error:\n"
+        "    print('errno', error.errno)\n"
+    )
+    grader_mounts = []
+    with sandbox.confined([sys.executable, "-c", code], writable=scratch, limits=Limits(),
+                          scratch_bytes=16 * 2**20, hand_back=("artifacts",)) as box:
+        child = subprocess.Popen(box.argv, env=box.env, cwd=box.cwd, pass_fds=box.pass_fds, preexec_fn=box.preexec_fn,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        while child.poll() is None:
+            grader_mounts += [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if str(scratch) in line]
+            time.sleep(0.05)
+        stdout, stderr = child.communicate()
+        assert box.exit_status(child.returncode) == 0, stderr
+        assert box.details["scratch_bytes"] == 16 * 2**20
+    assert stdout.split() == ["read-only", "30", "errno", "28"]  # EROFS, then ENOSPC: no space left in it
+    assert grader_mounts == []  # the tmpfs was the sandbox's own: nothing to unmount if the grader dies
+    assert (scratch / "artifacts" / "values.json").read_text() == "{}"  # handed back to the folder on disk
+    assert not os.path.lexists(scratch / "artifacts" / "arrays" / "linked.npy")  # never a link the child made
+    assert not (scratch / "artifacts" / "arrays" / "sparse.npy").exists()  # no more out than the cap
+    assert sorted(os.listdir(scratch)) == ["artifacts", "submission.ipynb"]  # nothing else comes out
+    assert (scratch / "submission.ipynb").read_text() == "{}"
+    assert os.stat(scratch).st_uid == 0  # root's again: the next sandbox of that user cannot enter
+
+
+@needs_isolation
+def test_the_fallback_without_bubblewrap_gives_the_same_user_socket_and_capped_folder(scratch, monkeypatch):
+    monkeypatch.setattr(sandbox, "_isolation", "namespaces")
+    monkeypatch.setattr(sandbox, "_method", "unshare")
+    (scratch / "inputs").mkdir()
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(scratch / "trainer.sock"))
+    server.listen(1)
+
+    def answer():
+        connection, _ = server.accept()
+        with connection:
+            connection.sendall(b"answer")
+
+    threading.Thread(target=answer, daemon=True).start()
+    code = (
+        "import os, socket\n"
+        "connection = socket.socket(socket.AF_UNIX)\n"
+        "connection.connect('trainer.sock')\n"
+        "print(os.getuid(), connection.recv(10).decode(), os.path.exists(%r))\n"
+        "os.mkdir('artifacts')\n"
+        "open('artifacts/values.json', 'w').write('{}')\n"
+        "try:\n"
+        "    open('big', 'wb').write(bytes(40 * 2**20))\n"
+        "except OSError as error:\n"
+        "    print('errno', error.errno)\n"
+    ) % str(REPO_ROOT / "autograder" / "checks.py")
+    done, details = run_confined(code, scratch, scratch_bytes=16 * 2**20, hand_back=("artifacts",))
+    server.close()
+    assert done.returncode == 0, done.stderr
+    assert details["method"] == "unshare" and details["files"] == "hide-list"
+    uid, answer, checks_seen, *rest = done.stdout.split()
+    assert int(uid) == details["user"] and answer == "answer" and rest == ["errno", "28"]
+    assert checks_seen == "True"  # covered by an empty file, as before: there, but empty
+    assert (scratch / "artifacts" / "values.json").read_text() == "{}"
+
+
+@needs_isolation
+@needs_bwrap
+def test_a_kit_command_such_as_the_trainer_runs_confined_with_its_own_modules_folders_and_pipe(tmp_path):
+    home, inputs, cache = tmp_path / "home", tmp_path / "inputs", tmp_path / "cache"
+    for folder in (home, inputs, cache):
+        folder.mkdir()
+    (inputs / "train_images.npy").write_bytes(b"images")
+    os.chmod(cache, 0o1777)  # shared by the trainers of a batch, each a user of its own
+    code = (
+        "import os, sys\n"
+        "import autograder.frames, autograder.trainer_like\n"
+        "reply = int(sys.argv[1])\n"
+        "os.write(reply, open(sys.argv[2], 'rb').read() + b' ' + os.environ['PYTHONPATH'].encode())\n"
+        "open(os.path.join(sys.argv[3], 'trained.npz'), 'w').write('weights')\n"
+        "try:\n"
+        "    import autograder.probe\n"
+        "    os.write(reply, b' PROBE')\n"
+        "except ImportError:\n"
+        "    pass\n"
+    )
+    reply_read, reply_write = os.pipe()
+    modules = ("__init__", "frames", "sandbox_child")
+    original = sandbox.KIT
+    try:
+        with pytest.raises(sandbox.SandboxError, match="trainer_like"):
+            with sandbox.confined([sys.executable, "-c", code], writable=home, limits=Limits(),
+                                  modules=(*modules, "trainer_like")):
+                pass
+        # A module of its own (beside the kit's: here, a copy of the kit with one more file).
+        kit = tmp_path / "kit"
+        shutil.copytree(original, kit, ignore=shutil.ignore_patterns("__pycache__"))
+        (kit / "trainer_like.py").write_text("TRAINER = True\n")
+        sandbox.KIT = kit
+        argv = [sys.executable, "-c", code, str(reply_write), str(inputs / "train_images.npy"), str(cache)]
+        with sandbox.confined(argv, writable=home, readable=[inputs], also_writable=[cache], limits=Limits(),
+                              modules=(*modules, "trainer_like"), env={"PYTHONPATH": "/somewhere/else"}) as box:
+            trainer = subprocess.run(box.argv, env=box.env, cwd=box.cwd, pass_fds=(reply_write, *box.pass_fds),
+                                     preexec_fn=box.preexec_fn, capture_output=True, text=True, timeout=60)
+    finally:
+        sandbox.KIT = original
+        os.close(reply_write)
+    answer = os.read(reply_read, 1000)
+    os.close(reply_read)
+    assert trainer.returncode == 0, trainer.stderr
+    assert answer == b"images /kit"  # its inputs, its modules only (never probe, not listed), its pipe
+    assert (cache / "trained.npz").read_text() == "weights"
+    assert box.details["method"] == "bwrap" and box.details["network"] == "none"
+
+
+# --- whole submissions -------------------------------------------------------------------------------------
+
+SNOOP = '''
+import os
+TARGETS = {targets!r}
+LEAKED = []
+for name, path in TARGETS.items():
+    try:
+        if os.path.isdir(path):
+            if os.listdir(path):
+                LEAKED.append(name)
+        elif open(path, "rb").read(64):
+            LEAKED.append(name)
+    except OSError:
+        pass
+REPORT = f"ipc {{os.readlink('/proc/self/ns/ipc')}}, probed {{len(TARGETS)}} targets, leaked {{sorted(LEAKED)}}"
+def normalize(images):
+    raise NotImplementedError()
+'''
+
+FILLS_THE_DISK = '''
+import os
+OUTCOME = []
+for name, path, mebibytes in (("cwd", "big.bin", 300), ("tmp", "/tmp/big.bin", 100)):
+    try:
+        with open(path, "wb") as handle:
+            for _ in range(mebibytes):
+                handle.write(bytes(2**20))
+        OUTCOME.append(f"{name} wrote {mebibytes} MiB")
+    except OSError as error:
+        OUTCOME.append(f"{name} {type(error).__name__} errno {error.errno}")
+    finally:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+REPORT = "; ".join(OUTCOME)
+def normalize(images):
+    raise NotImplementedError()
+'''
+
+
+@pytest.fixture(scope="module")
+def course(real_data_dir):
+    """A course as an instructor keeps it: a git repository holding the solution, the submissions in
+    it, a gradebook and earlier results beside them, the data copied elsewhere, and another copy
+    of the solution under /opt. All readable by every user of the machine, as such files often are."""
+    folders = [public_folder("/srv", "autograder-isolation-"), public_folder("/opt", "autograder-isolation-")]
+    root, elsewhere = folders
+    repo = root / "course"
+    (repo / "solutions" / "fashion_mnist").mkdir(parents=True)
+    shutil.copy(SOURCE_NOTEBOOK, repo / "solutions" / "fashion_mnist" / SOURCE_NOTEBOOK.name)
+    (repo / "gradebook.db").write_bytes(b"SQLite format 3\0 grades of every student")
+    (repo / "results-2024").mkdir()
+    (repo / "results-2024" / "alice.json").write_text('{"score": 100}')
+    git = ["git", "-C", str(repo), "-c", "user.name=Instructor", "-c", "user.email=instructor@example.org"]
+    subprocess.run([*git[:3], "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "the course"], check=True)
+    data = root / "data"
+    data.mkdir()
+    for file in Path(real_data_dir).glob("*.gz"):
+        shutil.copy(file, data / file.name)
+    (elsewhere / "solutions").mkdir()
+    shutil.copy(SOURCE_NOTEBOOK, elsewhere / "solutions" / SOURCE_NOTEBOOK.name)
+    cached = list((REPO_ROOT / "autograder" / "__pycache__").glob("checks.*.pyc"))
+    if not cached:
+        import py_compile
+
+        py_compile.compile(str(REPO_ROOT / "autograder" / "checks.py"), doraise=True)
+    for parent, dirs, files in os.walk(root):  # git makes some of its files private; an instructor's may not be
+        for name in dirs + files:
+            os.chmod(os.path.join(parent, name), 0o755 if name in dirs else 0o644)
+    targets = {
+        "a: the course's .git": str(repo / ".git"),
+        "a: .git/HEAD": str(repo / ".git" / "HEAD"),
+        "a: the course's solution": str(repo / "solutions" / "fashion_mnist" / SOURCE_NOTEBOOK.name),
+        "b: the data folder": str(data),
+        "b: the test labels": str(data / "t10k-labels-idx1-ubyte.gz"),
+        "c: another copy of the solution": str(elsewhere / "solutions" / SOURCE_NOTEBOOK.name),
+        "c: its folder": str(elsewhere / "solutions"),
+        "d: the results folder": str(repo / "autograder-results"),
+        "d: earlier results": str(repo / "results-2024" / "alice.json"),
+        "d: the gradebook": str(repo / "gradebook.db"),
+        "e: the kit's __pycache__": str(REPO_ROOT / "autograder" / "__pycache__"),
+        "e: the kit's checks": str(REPO_ROOT / "autograder" / "checks.py"),
+        "e: the kit's .git": str(REPO_ROOT / ".git"),
+        "e: the kit's solution": str(SOURCE_NOTEBOOK),
+    }
+    yield {"repo": repo, "data": data, "targets": targets}
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def snooped(course):
+    """One batch of two, side by side: a notebook inside the course repository reading everything
+    above, and one filling its scratch folder and /tmp past their caps."""
+    from autograder.grading import grade_notebooks
+
+    repo = course["repo"]
+    snoop = attack_notebook(repo / "submitted" / "alice" / "fashion_mnist_classifier.ipynb",
+                            SNOOP.format(targets=course["targets"]), "REPORT")
+    filler = attack_notebook(repo / "submitted" / "bob" / "fashion_mnist_classifier.ipynb", FILLS_THE_DISK, "REPORT")
+    (repo / "autograder-results").mkdir()
+    (repo / "autograder-results" / "carol.json").write_text('{"score": 100}')
+    limits = Limits(submission_seconds=LIMITS.submission_seconds, cell_seconds=LIMITS.cell_seconds,
+                    training_seconds=LIMITS.training_seconds, scratch_bytes=256 * 2**20, temporary_bytes=64 * 2**20)
+    started = time.monotonic()
+    reports = grade_notebooks([snoop, filler], data_dir=course["data"], limits=limits, workers=2,
+                              results=repo / "autograder-results")
+    return {"snoop": reports[0], "filler": reports[1], "seconds": time.monotonic() - started}
+
+
+@pytest.mark.slow
+@needs_isolation
+@needs_bwrap
+def test_a_submission_reads_nothing_of_the_course_the_data_the_results_or_the_kit(snooped, course):
+    message = check_message(snooped["snoop"], "predict_labels")
+    assert f"probed {len(course['targets'])} targets" in message, message
+    assert "leaked []" in message, message
+
+
+@pytest.mark.slow
+@needs_isolation
+@needs_bwrap
+def test_a_submission_has_an_ipc_namespace_of_its_own(snooped):
+    message = check_message(snooped["snoop"], "predict_labels")
+    assert "ipc ipc:[" in message and f"ipc {os.readlink('/proc/self/ns/ipc')}," not in message, message
+
+
+@pytest.mark.slow
+@needs_isolation
+@needs_bwrap
+def test_writing_past_the_scratch_caps_fails_in_the_submission_and_the_grader_goes_on(snooped):
+    report = snooped["filler"]
+    message = check_message(report, "predict_labels")
+    assert "cwd OSError errno 28" in message and "tmp OSError errno 28" in message, message
+    assert report.error is None and report.usage["sandbox_peak_memory_mib"] > 0
+
+
+HOG = '''
+import os, time
+children = []
+try:
+    while len(children) < 5000:
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(20)
+            os._exit(0)
+        children.append(pid)
+    STOPPED = "never stopped"
+except OSError as error:
+    STOPPED = f"stopped after {len(children)} processes: {type(error).__name__}"
+for pid in children:
+    os.waitpid(pid, 0)
+def normalize(images):
+    raise NotImplementedError()
+'''
+
+NEIGHBOUR = '''
+import threading, time
+for _ in range(7):  # over some 14 s, while the notebook beside it holds all the processes it may
+    threads = [threading.Thread(target=time.sleep, args=(0.2,)) for _ in range(100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    time.sleep(2)
+def normalize(images):
+    return images / 255.0
+'''
+
+
+@pytest.mark.slow
+@needs_isolation
+@needs_bwrap
+def test_a_sandbox_holding_all_its_processes_leaves_its_neighbour_its_own(tmp_path, real_data_dir):
+    from autograder.grading import grade_notebooks
+
+    hog = attack_notebook(tmp_path / "hog" / "fashion_mnist_classifier.ipynb", HOG, "STOPPED")
+    neighbour = attack_notebook(tmp_path / "neighbour" / "fashion_mnist_classifier.ipynb", NEIGHBOUR)
+    hogged, beside = grade_notebooks([hog, neighbour], data_dir=real_data_dir, limits=LIMITS, workers=2)
+    assert "stopped after" in check_message(hogged, "predict_labels"), check_message(hogged, "predict_labels")
+    assert beside.score == 10, [(c.id, c.message) for c in beside.checks]
+    assert next(c for c in beside.checks if c.id == "normalize").passed
