@@ -173,13 +173,9 @@ def trainer_environment(home: Path) -> dict[str, str]:
     from autograder.sandbox import GRADING_THREADS
 
     return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "MPLBACKEND": "Agg",
         "KERAS_HOME": str(home / ".keras"),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONPATH": str(REPO_ROOT),
         **{name: str(GRADING_THREADS) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")},
     }
 
@@ -191,18 +187,18 @@ def training_desk(folder: Path, batch: Batch):
     from autograder.training_desk import FitDesk, TrainerProcess
 
     home = new_folder("trainer")
-    trainer = TrainerProcess(
-        batch.trainer_inputs, batch.trainings, memory_bytes=batch.limits.memory_bytes, env=trainer_environment(home)
-    )
-    desk = None
+    trainer = desk = None
     try:
+        trainer = TrainerProcess(
+            batch.trainer_inputs, batch.trainings, home=home, limits=batch.limits, env=trainer_environment(home)
+        )
         desk = FitDesk(folder, trainer, batch.limits.training_seconds)
         yield desk
     finally:
-        if desk is None:
-            trainer.close()
-        else:
+        if desk is not None:
             desk.finish(predict=not (batch.stop is not None and batch.stop.is_set()))
+        elif trainer is not None:
+            trainer.close()
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -305,7 +301,7 @@ def grade_notebooks(
     from autograder.inputs import ProbeInputs
     from autograder.limits import Limits
     from autograder.reference import ReferenceData
-    from autograder.sandbox import isolation
+    from autograder.sandbox import describe_isolation
     from autograder.scratch import new_folder, remove_left_by_dead_graders
     from autograder.training import quiet_tensorflow
 
@@ -317,10 +313,7 @@ def grade_notebooks(
     limits = limits or Limits()
     inputs = ProbeInputs.from_reference(data)
     if out and sandbox:
-        print(f"sandbox: {isolation()}" + (
-            "" if isolation() == "namespaces" else
-            " (no root or no namespaces: resource limits only; the network and the grader's files stay reachable)"
-        ), file=out, flush=True)
+        print(f"sandbox: {describe_isolation()}", file=out, flush=True)
     count, freed = remove_left_by_dead_graders()
     if count and out:
         print(f"removed {count} temporary folder{'s' * (count > 1)} ({freed / 2**20:.0f} MiB) left by graders "
@@ -333,7 +326,7 @@ def grade_notebooks(
         inputs=inputs,
         input_files=inputs.save(folder / "inputs") if sandbox else [],
         trainer_inputs=save_trainer_inputs(data, folder / "trainer"),
-        trainings=folder / "trainings" if reuse else None,
+        trainings=shared_folder(folder / "trainings") if reuse else None,
         limits=limits,
         hide=sorted(
             {p.resolve().parent for p in notebooks}
@@ -393,6 +386,13 @@ def grade_notebooks(
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return reports
+
+
+def shared_folder(folder: Path) -> Path:
+    """The trainers' cache: each trainer runs as a user of its own, and all may add to it."""
+    folder.mkdir()
+    os.chmod(folder, 0o1777)
+    return folder
 
 
 def save_trainer_inputs(data, folder: Path) -> Path:

@@ -426,12 +426,13 @@ class Trainer:
         @contextlib.contextmanager
         def lock():
             self.cache.mkdir(parents=True, exist_ok=True)
-            with open(self.cache / f".{key}.lock", "a") as handle:
+            # Read-only is enough for a lock, and the file may be another trainer's (another user's).
+            handle = os.open(self.cache / f".{key}.lock", os.O_RDONLY | os.O_CREAT, 0o644)
+            try:
                 fcntl.flock(handle, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
+                yield
+            finally:
+                os.close(handle)
 
         return lock()
 

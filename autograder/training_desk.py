@@ -11,9 +11,9 @@ The child never holds the record: it is built here, from the trainer's replies a
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
-import resource
 import select
 import signal
 import socket
@@ -29,6 +29,11 @@ from autograder import frames
 from autograder.trainer import MAX_REQUEST_BYTES, FitRecord, TrainingRecord
 
 SOCKET_NAME = "trainer.sock"
+# The kit's modules the trainer imports: no student code, and not the grader's checks.
+TRAINER_MODULES = (
+    "__init__", "sandbox_child", "artifacts", "assignment", "data", "errors", "fit_client", "frames", "probe",
+    "reference", "trainer", "training",
+)
 MAX_PREDICTIONS_BYTES = 1024**2
 STDERR_TAIL = 16 * 1024
 
@@ -38,30 +43,33 @@ class TrainerTimeout(Exception):
 
 
 class TrainerProcess:
-    """The kit's trainer as a process of its own, talked to in frames."""
+    """The kit's trainer as a process of its own, talked to in frames, confined as a sandbox is
+    (``autograder.sandbox.confined``): its own user, no network, only the kit's trainer modules,
+    the batch's inputs and the shared cache to see, the memory and process limits."""
 
-    def __init__(self, inputs: Path, cache: Path | None, *, memory_bytes: int, env: dict[str, str]):
+    def __init__(self, inputs: Path, cache: Path | None, *, home: Path, limits, env: dict[str, str]):
+        from autograder.sandbox import confined
+
         reply_read, reply_write = os.pipe()
-
-        def limit():
-            import ctypes
-
-            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: dies with the grader
-
+        self.replies = reply_read
+        self.stack = contextlib.ExitStack()
         try:
+            argv = [sys.executable, "-m", "autograder.trainer", str(inputs), str(cache) if cache else "-", str(reply_write)]
+            confinement = self.stack.enter_context(confined(
+                argv, writable=home, limits=limits, readable=[inputs], env=env, modules=TRAINER_MODULES,
+                also_writable=[cache] if cache else [],
+            ))
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "autograder.trainer", str(inputs), str(cache) if cache else "-", str(reply_write)],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(reply_write,),
-                env=env, start_new_session=True, preexec_fn=limit,
+                confinement.argv, env=confinement.env, cwd=confinement.cwd, stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(reply_write, *confinement.pass_fds),
+                preexec_fn=confinement.preexec_fn, start_new_session=True,
             )
         except BaseException:
             os.close(reply_read)
+            self.stack.close()
             raise
         finally:
             os.close(reply_write)
-        self.replies = reply_read
         self.tail = bytearray()
         threading.Thread(target=self._keep_tail, daemon=True).start()
 
@@ -91,13 +99,14 @@ class TrainerProcess:
         return lines[-1][:300] if lines else ""
 
     def close(self) -> None:
-        if self.process.returncode is not None and self.replies < 0:
+        if self.replies < 0:
             return
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.process.wait()
+        self.stack.close()  # whatever it left running goes, and its user is free again
         for stream in (self.process.stdin, self.process.stderr):
             try:
                 stream.close()

@@ -97,7 +97,7 @@ def test_stopping_one_batch_leaves_another_batch_of_the_same_process_running(rea
     import tempfile
     import threading
 
-    from autograder.grading import grade_in_sandbox
+    from autograder.grading import Batch, grade_in_sandbox, save_trainer_inputs
     from autograder.inputs import ProbeInputs
     from autograder.limits import Limits
     from autograder.reference import ReferenceData
@@ -108,13 +108,17 @@ def test_stopping_one_batch_leaves_another_batch_of_the_same_process_running(rea
     data = ReferenceData.load(real_data_dir)
     batch = new_folder("batch")
     os.chmod(batch, 0o755)
-    input_files = ProbeInputs.from_reference(data).save(batch / "inputs")
+    inputs = ProbeInputs.from_reference(data)
+    input_files = inputs.save(batch / "inputs")
+    trainer_inputs = save_trainer_inputs(data, batch / "trainer")
     limits = Limits(cell_seconds=600)
     stops = {"first": threading.Event(), "second": threading.Event()}  # two batches, one grader
     reports = {}
 
     def grade(name: str) -> None:
-        reports[name] = grade_in_sandbox(LOOPS, data, input_files, limits, stop=stops[name])
+        reports[name] = grade_in_sandbox(
+            LOOPS, Batch(data, inputs, input_files, trainer_inputs, None, limits, stop=stops[name])
+        )
 
     threads = {name: threading.Thread(target=grade, args=(name,)) for name in stops}
     for thread in threads.values():
