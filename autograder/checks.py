@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autograder.assignment import EPOCHS, N_VALID
+from autograder.assignment import BATCH_SIZE, EPOCHS, N_VALID
 from autograder.data import CLASS_NAMES
 from autograder.svg_figure import read_svg_figure_checked as read_svg_figure
 from autograder.probe import NORMALIZE_SAMPLE, PREDICT_SAMPLE, SPLIT_SMALL, Artifacts
@@ -211,9 +211,14 @@ def built_model(ev: Evidence):
     return ev.artifacts.models["built"]
 
 
+def computing_layers(model) -> list:
+    """The layers that compute, in order: a Functional model also lists its InputLayer."""
+    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+
+
 def check_model_architecture(ev: Evidence) -> str:
     model = built_model(ev)
-    layers = list(model.layers)
+    layers = computing_layers(model)
     wanted = " → ".join(kind if units is None else f"Dense({units}, {act})" for kind, units, act in EXPECTED_LAYERS)
     kinds = [type(layer).__name__ for layer in layers]
     if "Flatten" not in kinds:
@@ -256,7 +261,7 @@ def check_model_architecture(ev: Evidence) -> str:
 def check_parameter_counts(ev: Evidence) -> str:
     model = built_model(ev)
     try:
-        counts = [int(layer.count_params()) for layer in model.layers]
+        counts = [int(layer.count_params()) for layer in computing_layers(model)]
     except Exception:
         raise CheckFailed("the model is not built (no input shape), so it has no parameters yet: add keras.Input(shape=(28, 28))") from None
     total = sum(counts)
@@ -387,8 +392,15 @@ def check_training(ev: Evidence) -> str:
         )
     if any(call.validation[:2] != ["X_valid", "y_valid"] for call in chain if call.validation):
         raise CheckFailed("the model was not validated on the validation set: pass validation_data=(X_valid, y_valid)")
-    if any(call.x != "X_train" for call in chain):
+    if any(call.x != "X_train" or call.y != "y_train" for call in chain):
         raise CheckFailed("the model was not trained on the training set it was given: model.fit(X_train, y_train, ...)")
+    if any(call.weighted for call in chain):
+        raise CheckFailed("the training weighted its samples or classes: leave out sample_weight and class_weight")
+    if any(call.steps_per_epoch is not None or call.batch_size not in (None, BATCH_SIZE) for call in chain):
+        raise CheckFailed(
+            f"each epoch must go through the training set in mini-batches of {BATCH_SIZE}: leave batch_size and "
+            "steps_per_epoch at Keras's defaults"
+        )
     same_model_as_built(ev, chain)
     return f"{epochs} epochs with loss, accuracy, val_loss, val_accuracy, validated on the validation set"
 

@@ -30,6 +30,7 @@ import numpy as np
 from autograder import frames
 
 MAX_REPLY_BYTES = 256 * 1024**2  # the trained weights (the lesson's: about 1 MiB)
+MAX_DATA_BYTES = 64 * 1024**2  # arrays that are not the kit's, sent along (the kit's go by name)
 FIT_ARRAYS = ("x", "y", "sample_weight")
 PLAIN_ARGUMENTS = (
     "batch_size", "epochs", "shuffle", "validation_split", "initial_epoch", "steps_per_epoch",
@@ -161,6 +162,11 @@ class FitClient:
                 described[name] = plain(arguments[name])
         if arguments.get("class_weight") is not None:
             described["class_weight"] = {str(k): plain(v) for k, v in dict(arguments["class_weight"]).items()}
+        if sum(map(len, blobs.values())) > MAX_DATA_BYTES:
+            raise TrainingNotReproducible(
+                "model.fit was given data the grader does not have, too large to send "
+                f"({sum(map(len, blobs.values())) / 2**20:.0f} MiB): pass the arrays train_model was given"
+            )
         try:
             blobs["model.keras"] = saved_model(model)
         except Exception as error:

@@ -15,7 +15,6 @@ import importlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Iterable
 
 from autograder import __version__
-from autograder.assignment import FUNCTIONS, REPO_ROOT, SOURCE_NOTEBOOK
+from autograder.assignment import FUNCTIONS, SOURCE_NOTEBOOK
 from autograder.checks import CHECKS, MAX_SCORE, CheckResult, Evidence, run_check
 from autograder.errors import AutograderError, NotebookError
 

@@ -1,11 +1,13 @@
 """Run a submission's functions on the kit's inputs and keep only what they produced, as plain data.
 
 This is the only module that calls student code while grading. It runs wherever the student's
-code runs — in the sandbox's child process when grading (``python -m autograder.probe SCRATCH``),
-or in-process for a student's self-check and in nbgrader's kernel — and produces an
-``Artifacts`` record: numpy arrays, JSON-able values, and Keras models. When it runs in the
-sandbox, the artifacts are written to files that the trusted process reads back without ever
-unpickling them (``autograder.artifacts``), and the checks judge only those.
+code runs — in the sandbox's child process when grading (``autograder.sandbox_child``), or
+in-process for a student's self-check and in nbgrader's kernel — and produces an ``Artifacts``
+record: numpy arrays, JSON-able values, and Keras models. When it runs in the sandbox, the
+artifacts are written to files that the trusted process reads back without ever unpickling them
+(``autograder.artifacts``), and the checks judge only those. The training is not among them: the
+student's ``fit`` calls only describe it to the kit's trainer (``autograder.fit_client``), whose
+record the grader keeps.
 
 Nothing here decides a grade; a probe that raises becomes a message in the student's terms.
 """

@@ -31,7 +31,6 @@ import os
 import shutil
 import sys
 import time
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,9 @@ import numpy as np
 from autograder import frames
 from autograder.assignment import N_VALID, SEED
 
-MAX_REQUEST_BYTES = 1024**3  # the model (the lesson's: 3 MiB) and any arrays sent as values
+# The model (at most artifacts.MAX_MODEL_BYTES, the lesson's 3 MiB) and arrays that are not the
+# kit's (fit_client.MAX_DATA_BYTES): what the desk holds in the grader's memory for one request.
+MAX_REQUEST_BYTES = 128 * 1024**2
 MAX_EPOCHS = 1000
 KIT_ARRAYS = ("X_train", "y_train", "X_valid", "y_valid")
 VALIDATION = ("X_valid", "y_valid")
@@ -59,6 +60,10 @@ class FitRecord:
     epochs_run: int = 0
     history: dict[str, list[float]] = field(default_factory=dict)
     x: str | None = None  # "X_train" when it trained on the training set the kit gave train_model
+    y: str | None = None  # "y_train" when its labels were those the kit gave
+    batch_size: int | None = None  # as fit was given it (None: Keras's 32)
+    weighted: bool = False  # sample_weight or class_weight was given
+    steps_per_epoch: int | None = None
     validation: list[str | None] | None = None  # what validation_data named: ["X_valid", "y_valid"]
     validation_split: float = 0.0
     architecture: Any = None  # model_signature of its configuration
@@ -111,37 +116,57 @@ class Refused(Exception):
 
 
 def model_signature(config: Any) -> Any:
-    """A model's configuration without what only names or numbers objects in one process: the
-    ``name`` fields (``dense_3``), references to layers by name (Functional models), and
-    ``shared_object_id``. Two models with equal signatures compute the same function."""
+    """A model's configuration without what only names objects in one process: the names of its
+    layers and of the model (``dense_3``), where they are defined and where a Functional model
+    refers to them, and ``shared_object_id``. Every other field is kept, a dtype policy's name
+    (``float32``, ``int32``) and an activation's among them: two models with equal signatures
+    compute the same function."""
+    config = json.loads(json.dumps(config, default=list))  # a copy, tuples as lists
     names: dict[str, str] = {}
 
-    def collect(item):
-        if isinstance(item, dict):
-            inner = item.get("config")
-            if isinstance(inner, dict) and isinstance(inner.get("name"), str) and "class_name" in item:
-                names.setdefault(inner["name"], f"<{len(names)}>")
-            for value in item.values():
-                collect(value)
-        elif isinstance(item, (list, tuple)):
-            for value in item:
-                collect(value)
+    def define(model: Any) -> None:
+        inner = model.get("config") if isinstance(model, dict) else None
+        if not isinstance(inner, dict):
+            return
+        inner.pop("name", None)
+        for layer in inner.get("layers") or []:
+            if isinstance(layer, dict) and isinstance(layer.get("config"), dict):
+                name = layer["config"].get("name")
+                if isinstance(name, str):
+                    names.setdefault(name, f"<layer {len(names)}>")
+                layer.pop("name", None)  # a Functional model's layers name themselves twice
+                define(layer)
 
-    def walk(item):
-        if isinstance(item, dict):
-            return {k: walk(v) for k, v in item.items() if k not in ("name", "shared_object_id")}
-        if isinstance(item, (list, tuple)):  # a live model's shapes are tuples, a saved one's lists
-            return [walk(v) for v in item]
-        if isinstance(item, str) and item in names:
-            return names[item]
-        return item
+    def reference(item: Any) -> Any:
+        return names.get(item, "<unknown layer>") if isinstance(item, str) else item
 
-    collect(config)
+    def walk(item: Any) -> Any:
+        if isinstance(item, list):
+            return [walk(value) for value in item]
+        if not isinstance(item, dict):
+            return item
+        result = {}
+        for key, value in item.items():
+            if key == "shared_object_id":
+                continue
+            if key == "keras_history" and isinstance(value, list) and value:
+                value = [reference(value[0]), *value[1:]]
+            elif key in ("input_layers", "output_layers") and isinstance(value, list):
+                value = [[reference(v[0]), *v[1:]] if isinstance(v, list) and v else reference(v) for v in value]
+            result[key] = walk(value)
+        return result
+
+    define(config)
     return walk(config)
 
 
 def compile_signature(compile_config: Any) -> Any:
-    return model_signature(compile_config)
+    """Compile settings without the optimizer's name, which Keras numbers per process (sgd, sgd_1)."""
+    signature = model_signature({"config": compile_config})["config"]
+    optimizer = signature.get("optimizer") if isinstance(signature, dict) else None
+    if isinstance(optimizer, dict) and isinstance(optimizer.get("config"), dict):
+        optimizer["config"].pop("name", None)
+    return signature
 
 
 def model_config(model_bytes: bytes) -> dict:
@@ -281,8 +306,10 @@ class Trainer:
         key = training_key(architecture, compiled, described, self.key if continues else None, self.seed, self.fast)
         record = FitRecord(
             trained=True, continues=continues, key=key, architecture=architecture, compile=compiled,
-            x=described["x"]["kit"], validation=[part["kit"] for part in described["validation_data"]]
-            if described["validation_data"] else None,
+            x=described["x"]["kit"], y=described["y"]["kit"], batch_size=fit_arguments.get("batch_size"),
+            weighted=described["sample_weight"]["digest"] != "none" or "class_weight" in fit_arguments,
+            steps_per_epoch=fit_arguments.get("steps_per_epoch"),
+            validation=[part["kit"] for part in described["validation_data"]] if described["validation_data"] else None,
             validation_split=float(fit_arguments.get("validation_split") or 0.0),
         )
         if not continues:
@@ -294,15 +321,16 @@ class Trainer:
                 raise Refused("the model is not compiled: call model.compile(...) before model.fit")
             self.architecture, self.compile = architecture, compiled
         model = self.model
-        cached = self.cached(key)
-        if cached is not None:
-            weights, optimizer_variables, history = cached
-            model.set_weights(weights)
-            restore_optimizer(model, optimizer_variables)
-            record.reused = True
-        else:
-            history = self.train(model, fit_arguments, position)
-            self.store(key, model, history)
+        with self.locked(key):  # a second trainer with this key waits, then replays the first's result
+            cached = self.cached(key)
+            if cached is not None:
+                weights, optimizer_variables, history = cached
+                model.set_weights(weights)
+                restore_optimizer(model, optimizer_variables)
+                record.reused = True
+            else:
+                history = self.train(model, fit_arguments, position)
+                self.store(key, model, history)
         record.history = {str(k): [float(v) for v in values] for k, values in history.items()}
         record.epochs_run = max((len(v) for v in record.history.values()), default=0)
         self.position, self.key = position + 1, key
@@ -387,44 +415,41 @@ class Trainer:
     # --- the cache of trainings -----------------------------------------------------------------------
 
     def cached(self, key: str):
-        if self.cache is None:
+        """The trainings folder's result for ``key``, written by a trainer (never by a child)."""
+        if self.cache is None or not (self.cache / key).is_dir():
             return None
         folder = self.cache / key
-        with self.locked(key):
-            if not folder.is_dir():
-                return None
-            try:
-                with np.load(folder / "weights.npz", allow_pickle=False) as saved:
-                    weights = [saved[f"w{i}"] for i in range(len(saved.files))]
-                with np.load(folder / "optimizer.npz", allow_pickle=False) as saved:
-                    optimizer = [saved[f"v{i}"] for i in range(len(saved.files))]
-                history = json.loads((folder / "history.json").read_text())
-            except (OSError, ValueError, KeyError):
-                return None
+        try:
+            with np.load(folder / "weights.npz", allow_pickle=False) as saved:
+                weights = [saved[f"w{i}"] for i in range(len(saved.files))]
+            with np.load(folder / "optimizer.npz", allow_pickle=False) as saved:
+                optimizer = [saved[f"v{i}"] for i in range(len(saved.files))]
+            history = json.loads((folder / "history.json").read_text())
+        except (OSError, ValueError, KeyError):
+            return None
         return weights, optimizer, history
 
     def store(self, key: str, model, history: dict) -> None:
-        if self.cache is None:
+        if self.cache is None or (self.cache / key).exists():
             return
-        with self.locked(key):
-            target = self.cache / key
-            if target.exists():
-                return
-            temporary = self.cache / f".{key}.{os.getpid()}"
-            shutil.rmtree(temporary, ignore_errors=True)
-            temporary.mkdir(parents=True)
-            np.savez(temporary / "weights.npz", **{f"w{i}": w for i, w in enumerate(model.get_weights())})
-            variables = [np.asarray(v) for v in getattr(model.optimizer, "variables", [])]
-            np.savez(temporary / "optimizer.npz", **{f"v{i}": v for i, v in enumerate(variables)})
-            (temporary / "history.json").write_text(json.dumps({k: [float(x) for x in v] for k, v in history.items()}))
-            os.replace(temporary, target)
+        temporary = self.cache / f".{key}.{os.getpid()}"
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir(parents=True)
+        np.savez(temporary / "weights.npz", **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+        variables = [np.asarray(v) for v in getattr(model.optimizer, "variables", [])]
+        np.savez(temporary / "optimizer.npz", **{f"v{i}": v for i, v in enumerate(variables)})
+        (temporary / "history.json").write_text(json.dumps({k: [float(x) for x in v] for k, v in history.items()}))
+        os.replace(temporary, self.cache / key)
 
     def locked(self, key: str):
-        """Two trainers of the batch with the same key: the second waits and replays the first's."""
+        """While held, no other trainer of the batch trains or stores ``key``."""
         import contextlib
 
         @contextlib.contextmanager
         def lock():
+            if self.cache is None:
+                yield
+                return
             self.cache.mkdir(parents=True, exist_ok=True)
             # Read-only is enough for a lock, and the file may be another trainer's (another user's).
             handle = os.open(self.cache / f".{key}.lock", os.O_RDONLY | os.O_CREAT, 0o644)

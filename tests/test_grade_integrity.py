@@ -36,15 +36,19 @@ def by_student(reports) -> dict:
 @pytest.mark.slow
 def test_two_notebooks_agreeing_on_a_poisoned_training_spoil_no_classmate(tmp_path, real_data_dir):
     paths = class_of(tmp_path, {
+        # Started first (dead code makes them look long): an int32 Flatten, whose description differs
+        # from the lesson's in a dtype only, and two that zero the weights after fit.
+        "eve": ATTACKS / "poisons_with_an_int32_flatten.ipynb",
         "mallory": ATTACKS / "poisons_the_shared_training_first.ipynb",
         "trudy": ATTACKS / "poisons_the_shared_training_second.ipynb",
         "ann": SUBMISSIONS / "passes_all.ipynb",
         "bob": SUBMISSIONS / "passes_all.ipynb",
     })
     reports = by_student(grade_notebooks(paths, data_dir=real_data_dir, workers=2))
-    assert {name: r.score for name, r in reports.items()} == {"mallory": 100, "trudy": 100, "ann": 100, "bob": 100}
-    # One description, one training: what the others replay is the trainer's own result.
-    assert sum(r.usage["trainings_run"] for r in reports.values()) == 1
+    scores = {name: r.score for name, r in reports.items()}
+    assert scores == {"eve": 80, "mallory": 100, "trudy": 100, "ann": 100, "bob": 100}
+    # Two descriptions, two trainings: what the others replay is the trainer's own result.
+    assert sum(r.usage["trainings_run"] for r in reports.values()) == 2
     assert sum(any("training reused" in note for note in r.notes) for r in reports.values()) == 3
 
 

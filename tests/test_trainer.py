@@ -8,7 +8,7 @@ import pytest
 
 from autograder import frames
 from autograder.fit_client import FitClient, LocalTransport, TrainingNotReproducible
-from autograder.trainer import Trainer, model_signature
+from autograder.trainer import Trainer, compile_signature, model_signature
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,9 @@ def test_a_model_signature_ignores_names_only(small):
     a = lesson_model()
     b = lesson_model()  # dense_2, dense_3...: other names, the same network
     serialized = [keras.saving.serialize_keras_object(m) for m in (a, b)]
+    compiled = [config.pop("compile_config") for config in serialized]
     assert model_signature(serialized[0]) == model_signature(serialized[1])
+    assert compile_signature(compiled[0]) == compile_signature(compiled[1])  # optimizers sgd and sgd_1
     c = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten(), keras.layers.Dense(31)])
     assert model_signature(keras.saving.serialize_keras_object(c)) != model_signature(serialized[0])
 
@@ -166,3 +168,33 @@ def test_frames_bound_what_a_peer_may_send():
     lying = len(text).to_bytes(8, "big") + text + b"abc"
     with pytest.raises(frames.FrameError, match="malformed"):
         frames.decode(frames.reader(io.BytesIO(lying).read), 100)
+
+
+def test_a_signature_keeps_what_computes_a_dtype_an_activation_behind_a_layer_s_name():
+    import keras
+
+    def model(flatten_dtype=None, names=("a", "b"), activation="relu"):
+        return keras.saving.serialize_keras_object(keras.Sequential([
+            keras.Input(shape=(28, 28)),
+            keras.layers.Flatten(dtype=flatten_dtype),
+            keras.layers.Dense(30, activation=activation, name=names[0]),
+            keras.layers.Dense(10, activation="softmax", name=names[1]),
+        ]))
+
+    honest = model_signature(model())
+    assert model_signature(model(names=("c", "d"))) == honest
+    assert model_signature(model(flatten_dtype="int32")) != honest
+    # A layer named like an activation: renaming it must not make another activation look equal.
+    assert model_signature(model(names=("relu", "x"))) != model_signature(model(names=("tanh", "x"), activation="tanh"))
+
+
+def test_a_functional_model_s_references_to_its_layers_are_names_too():
+    import keras
+
+    def functional(prefix):
+        inputs = keras.Input(shape=(28, 28), name=f"{prefix}_in")
+        hidden = keras.layers.Dense(30, activation="relu", name=f"{prefix}_h")(keras.layers.Flatten()(inputs))
+        outputs = keras.layers.Dense(10, activation="softmax", name=f"{prefix}_out")(hidden)
+        return keras.saving.serialize_keras_object(keras.Model(inputs, outputs))
+
+    assert model_signature(functional("a")) == model_signature(functional("b"))

@@ -354,6 +354,70 @@ def compile_model(model):
         80,
         {"test_accuracy": "below the minimum"},
     ),
+    "poisons_with_an_int32_flatten": (
+        {
+            **POISON,
+            "build_model": """
+def build_model():  # the lesson's network but for one dtype: every pixel in [0, 1) becomes 0
+    return keras.Sequential([
+        keras.Input(shape=(28, 28)),
+        keras.layers.Flatten(dtype="int32"),
+        keras.layers.Dense(300, activation="relu"),
+        keras.layers.Dense(100, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+""",
+        },
+        80,
+        {"test_accuracy": "below the minimum"},
+    ),
+    "swaps_activations_behind_layer_names": (
+        {
+            **CORRECT,
+            "build_model": """
+def build_model():
+    return keras.Sequential([
+        keras.Input(shape=(28, 28)),
+        keras.layers.Flatten(name="f"),
+        keras.layers.Dense(300, activation="relu", name="relu"),
+        keras.layers.Dense(100, activation="relu", name="d2"),
+        keras.layers.Dense(10, activation="softmax", name="softmax"),
+    ])
+""",
+            "train_model": """
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    model.layers[1].activation = keras.activations.tanh
+    model.layers[1].name = "tanh"
+    model.layers[2].activation = keras.activations.tanh
+    return model.fit(X_train, y_train, epochs=epochs, validation_data=(X_valid, y_valid))
+""",
+        },
+        70,
+        {"training": "not the one `build_model` builds", "test_accuracy": "not the one `build_model` builds"},
+    ),
+    "weights_every_sample_zero": (
+        {
+            **CORRECT,
+            "train_model": """
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    return model.fit(X_train, y_train, epochs=epochs, validation_data=(X_valid, y_valid),
+                     sample_weight=np.zeros(len(y_train)))
+""",
+        },
+        70,
+        {"training": "weighted its samples", "test_accuracy": "below the minimum"},
+    ),
+    "takes_one_step_per_epoch": (
+        {
+            **CORRECT,
+            "train_model": """
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    return model.fit(X_train, y_train, epochs=epochs, validation_data=(X_valid, y_valid), steps_per_epoch=1)
+""",
+        },
+        70,
+        {"training": "mini-batches of 32", "test_accuracy": "below the minimum"},
+    ),
     # --- stalling or flooding the trusted side -----------------------------------------------------
     "draws_a_figure_of_nested_groups": (
         {

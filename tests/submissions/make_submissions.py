@@ -246,6 +246,21 @@ def build_model():
         100,
         {},
     ),
+    "model_built_with_the_functional_api": (
+        {
+            "build_model": """
+def build_model():
+    inputs = keras.Input(shape=(28, 28))
+    flat = keras.layers.Flatten()(inputs)
+    hidden1 = keras.layers.Dense(300, activation="relu")(flat)
+    hidden2 = keras.layers.Dense(100, activation="relu")(hidden1)
+    outputs = keras.layers.Dense(10, activation="softmax")(hidden2)
+    return keras.Model(inputs=inputs, outputs=outputs)
+"""
+        },
+        100,
+        {},
+    ),
     "normalize_with_integer_255": ({"normalize": "\ndef normalize(images):\n    return images / 255\n"}, 100, {}),
     "normalize_with_astype_then_divide": (
         {"normalize": "\ndef normalize(images):\n    scaled = images.astype(np.float32)\n    scaled /= 255\n    return scaled\n"},
