@@ -450,8 +450,9 @@ def normalize(images):
     return images / 255.0
 """,
         },
-        0,
-        {"error": "no readable results"},
+        # No link leaves the sandbox (only plain files are handed back), and the grader opens none.
+        10,
+        {"normalize": "equal to images / 255"},
     ),
 }
 
