@@ -156,11 +156,11 @@ def test_an_array_linked_to_an_endless_file_is_refused_quickly(tmp_path, target)
 @pytest.mark.parametrize("target", ["/proc/self/pagemap", "/dev/zero"])
 def test_a_model_linked_to_an_endless_file_is_refused_quickly(tmp_path, target):
     write_artifacts(Artifacts(), tmp_path)
-    (tmp_path / "models" / "trained.keras").symlink_to(target)
+    (tmp_path / "models" / "built.keras").symlink_to(target)
     back = within(QUICK, read_artifacts, tmp_path)
-    assert "trained" not in back.models and "symbolic link" in back.errors["model:trained"]
+    assert "built" not in back.models and "symbolic link" in back.errors["model:built"]
     with pytest.raises(ArtifactError, match="symbolic link"):
-        within(QUICK, load_model_safely, tmp_path / "models" / "trained.keras")
+        within(QUICK, load_model_safely, tmp_path / "models" / "built.keras")
 
 
 def test_a_symlinked_folder_is_refused(tmp_path):
