@@ -82,10 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="grade N submissions at once, each in its own sandbox, starting those expected to take "
                        "longest first (reports keep the order given)")
     grade.add_argument("--no-reuse", action="store_true",
-                       help="train every submission, even one whose training is identical (same model, initial "
-                       "weights, compile settings, fit arguments, data, seed) to two confirmed earlier in the batch")
+                       help="train every submission, even one whose training the batch's trainers already ran from an "
+                       "identical description (same model, compile settings, fit arguments, data, seed)")
     grade.add_argument("--unsandboxed", action="store_true",
-                       help="run the notebooks' code in this process: only for notebooks you trust")
+                       help="run the notebooks' code in this process (the kit's trainer still trains): only for "
+                       "notebooks you trust")
     grade.set_defaults(run=_grade)
 
     check = commands.add_parser(

@@ -1,7 +1,7 @@
 """Grade a batch of 8 submissions five ways and print the figures, in one run (issue: class grading).
 
 A batch of copies and variants of the reference is graded by `autograder grade --workers 1` and
-`--workers 2`, both training every submission (`--no-reuse`), by `--workers 2` reusing confirmed
+`--workers 2`, both training every submission (`--no-reuse`), by `--workers 2` reusing the trainers' own
 identical trainings, by `--workers 2 --no-reuse` starting the submissions in the order given instead
 of the longest expected first (to measure what that order gains), and by plain `nbgrader autograde`
 on a temporary course. Prints one JSON line per way (total seconds, seconds per submission, peak RSS
