@@ -134,17 +134,9 @@ tr.pass td:first-child{{color:green}}tr.fail td:first-child,tr.todo td:first-chi
 def write_feedback(reports, folder: Path) -> list[Path]:
     """A page per submission. One that cannot be made or written never stops the others: they are
     all written, and then ``OutputError`` names those that are missing."""
-    from autograder.reports import OutputError, atomic_write
+    from autograder.reports import write_each
 
-    written, failed = [], []
-    for report in reports:
-        path = folder / Path(str(report.submission)).stem / "feedback.html"
-        try:
-            atomic_write(path, feedback_html(report))
-        except Exception as error:
-            failed.append(f"{path}: {type(error).__name__}: {error}")
-        else:
-            written.append(path)
-    if failed:
-        raise OutputError("feedback pages", failed, written)
-    return written
+    return write_each(
+        reports, lambda report: folder / Path(str(report.submission)).stem / "feedback.html", feedback_html,
+        "feedback pages",
+    )

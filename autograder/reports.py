@@ -133,18 +133,26 @@ def gradescope_results(report) -> dict:
     }
 
 
-def write_gradescope(reports, folder: Path) -> list[Path]:
-    """One ``results.json`` per submission, in a folder named after the notebook. One that cannot be
-    written never stops the others: they are all written, and then ``OutputError`` names the rest."""
+def write_each(reports, path_of, text_of, what: str) -> list[Path]:
+    """One file per submission. One that cannot be written never stops the others: they are all
+    written, and then ``OutputError`` names the rest (``what``: the outputs, for the message)."""
     written, failed = [], []
     for report in reports:
-        path = folder / Path(report.submission).stem / "results.json"
+        path = path_of(report)
         try:
-            atomic_write(path, json_text(gradescope_results(report)))
+            atomic_write(path, text_of(report))
         except Exception as error:
             failed.append(f"{path}: {type(error).__name__}: {error}")
         else:
             written.append(path)
     if failed:
-        raise OutputError("Gradescope results", failed, written)
+        raise OutputError(what, failed, written)
     return written
+
+
+def write_gradescope(reports, folder: Path) -> list[Path]:
+    """One ``results.json`` per submission, in a folder named after the notebook."""
+    return write_each(
+        reports, lambda report: folder / Path(report.submission).stem / "results.json",
+        lambda report: json_text(gradescope_results(report)), "Gradescope results",
+    )
