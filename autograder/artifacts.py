@@ -34,6 +34,7 @@ import stat
 import struct
 import tempfile
 import types
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -629,7 +630,11 @@ def load_model_bytes(data: bytes):
             for name in ("metadata.json", "config.json", "model.weights.h5"):
                 if name in members:
                     copy.writestr(name, members[name])
-        return keras.saving.load_model(path, compile=True, safe_mode=True)
+        # Keras warns that an untrained optimizer's slots were not saved (Adam, momentum): no fault of
+        # the submission's, and a grader run with warnings as errors must not refuse the model for it.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return keras.saving.load_model(path, compile=True, safe_mode=True)
 
 
 def load_model_safely(path: Path):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import autograder.artifacts as artifacts
-from autograder.artifacts import ArtifactError, keras_modules_only, load_model_safely, read_artifacts, write_artifacts
+from autograder.artifacts import ArtifactError, keras_modules_only, load_model_bytes, load_model_safely, read_artifacts, write_artifacts
 from autograder.probe import Artifacts
 
 QUICK = 10  # seconds: every refusal here takes milliseconds; the old reader read /proc without end
@@ -428,3 +428,14 @@ def test_validate_model_config_names_the_refused_class():
         )  # fmt: skip
     with pytest.raises(ArtifactError, match="Sequential or functional"):
         artifacts.validate_model_config({"module": "keras.layers", "class_name": "Dense", "config": {}})
+
+
+def test_a_model_compiled_with_adam_loads_whatever_the_warnings_policy():
+    # Keras warns that an untrained Adam's slots were not saved; pytest here turns warnings into errors,
+    # as a grader run that way would: the model must load all the same (adam_instead_of_sgd keeps 85).
+    from autograder.fit_client import saved_model
+    from autograder.reference import build_reference_model
+
+    model = build_reference_model()
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    assert type(load_model_bytes(saved_model(model)).optimizer).__name__ == "Adam"
