@@ -103,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from autograder.grading import grade_notebooks
-    from autograder.reports import write_csv, write_gradescope, write_json
+    from autograder.batch.grading import grade_notebooks
+    from autograder.reports.formats import write_csv, write_gradescope, write_json
 
     limits = Limits(
         submission_seconds=args.time_limit,
@@ -125,12 +125,12 @@ def _grade(args: argparse.Namespace) -> int:
     )
     # Each output on its own: one that fails (a bug, a full disk) is named, and the others are still written.
     def feedback(folder):
-        from autograder.feedback import write_feedback
+        from autograder.reports.feedback import write_feedback
 
         write_feedback(reports, folder)
 
     def nbgrader_db(url):
-        from autograder.gradebook import write_nbgrader_gradebook
+        from autograder.reports.gradebook import write_nbgrader_gradebook
 
         write_nbgrader_gradebook(reports, url)
 

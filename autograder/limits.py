@@ -1,7 +1,11 @@
-"""What an instructor can limit, in one place (the command line reuses these defaults)."""
+"""What an instructor can limit, in one place (the command line reuses these defaults), and the
+alarm that holds student code to a time limit inside the process that runs it."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,11 +20,11 @@ class Limits:
     cell_seconds: float = 120.0  # one set-up or solution cell, or one non-training function call
     training_seconds: float = 600.0  # build, compile and train_model together
     # Each process's address space (TensorFlow alone maps about 3 GiB); where the machine has
-    # cgroups (autograder.sandbox), also the memory of the sandbox's processes and files together.
+    # cgroups (autograder.sandbox.launch), also the memory of the sandbox's processes and files together.
     memory_bytes: int = 8 * 1024**3
     processes: int = 512  # processes and threads of one sandbox (TensorFlow runs ~60 threads)
     file_bytes: int = 1024**3  # largest file the child may write (its arrays of 60,000 images)
-    # Where the machine allows it (root, see autograder.sandbox), the sandbox's files live in memory
+    # Where the machine allows it (root, see autograder.sandbox.launch), the sandbox's files live in memory
     # of its own, counted in its memory limit: its scratch folder (the artifacts: 212 MB for the
     # lesson, up to 1.5 GiB of arrays and the models) and each of its /tmp, /var/tmp and /dev/shm.
     scratch_bytes: int = 2 * 1024**3
@@ -28,3 +32,27 @@ class Limits:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+class TimeLimitExceeded(BaseException):
+    """Raised by the alarm in the middle of student code. A BaseException, so that a student's
+    `except Exception:` does not swallow it."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None):
+    """Interrupt the block after ``seconds`` (main thread only; the sandbox's wall clock backs it up)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise TimeLimitExceeded(seconds)
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -45,12 +45,12 @@ def silenced_stderr():
 
 def _evidence(namespace: dict, train: bool):
     """Probe the notebook's functions once per set of definitions (training only when asked)."""
-    from autograder.checks import Evidence
-    from autograder.fit_client import FitClient, LocalTransport
-    from autograder.inputs import ProbeInputs
-    from autograder.probe import collect
-    from autograder.reference import ReferenceData
-    from autograder.trainer import Trainer
+    from autograder.judge.checks import Evidence
+    from autograder.sandbox.fit_client import FitClient, LocalTransport
+    from autograder.data.inputs import ProbeInputs
+    from autograder.sandbox.probe import collect
+    from autograder.data.reference import ReferenceData
+    from autograder.trainer.service import Trainer
 
     functions = {name: namespace.get(name) if callable(namespace.get(name)) else None for name in FUNCTIONS}
     key = (tuple(id(function) for function in functions.values()), train or _kernel_state.get("trained", False))
@@ -68,7 +68,7 @@ def _evidence(namespace: dict, train: bool):
 
 
 def check(check_id: str, namespace: dict) -> None:
-    from autograder.checks import CHECKS_BY_ID, run_check
+    from autograder.judge.checks import CHECKS_BY_ID, run_check
 
     check = CHECKS_BY_ID[check_id]
     with silenced_stderr():

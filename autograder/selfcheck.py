@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.checks import CHECKS, CheckResult, run_check, skipped
+from autograder.judge.checks import CHECKS, CheckResult, run_check, skipped
 
 FULL_HINT = "run `autograder check --full NOTEBOOK` (or `pytest --full`) to train for 30 epochs, about a minute"
 
@@ -36,11 +36,11 @@ def public_checks():
 
 def load_for_self_check(notebook: str | Path, *, full: bool = False, data_dir=None):
     """The evidence for a student's own notebook, gathered in this process (it is their own code)."""
-    from autograder.checks import Evidence
-    from autograder.grading import collect_in_process
-    from autograder.inputs import ProbeInputs
-    from autograder.reference import ReferenceData
-    from autograder.training import quiet_tensorflow
+    from autograder.judge.checks import Evidence
+    from autograder.batch.grading import collect_in_process
+    from autograder.data.inputs import ProbeInputs
+    from autograder.data.reference import ReferenceData
+    from autograder.trainer.fast_path import quiet_tensorflow
 
     quiet_tensorflow()
     data = ReferenceData.load(data_dir)
@@ -57,13 +57,13 @@ def self_check(notebook: str | Path, *, full: bool = False, data_dir=None) -> Se
         for check in public_checks()
     ]
     hidden = sum(check.points for check in CHECKS if check.hidden)
-    from autograder.grading import lint_notes
+    from autograder.batch.grading import lint_notes
 
     return SelfCheckReport(str(notebook), results, hidden, lint_notes(Path(notebook)))
 
 
 def format_self_check(report: SelfCheckReport) -> str:
-    from autograder.grading import format_check
+    from autograder.batch.grading import format_check
 
     lines = [f"Self-check of {report.notebook} (public checks)"]
     lines.extend(format_check(result) for result in report.results)

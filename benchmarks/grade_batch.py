@@ -26,10 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "tests" / "submissions"
 # For comparison only: two workers starting the submissions in the order given, as the grader did
-# before it started the longest expected first (autograder.batch_order).
+# before it started the longest expected first (autograder.batch.order).
 IN_ORDER_GIVEN = "autograder --workers 2 --no-reuse, in the order given"
 STARTS_IN_ORDER_GIVEN = (
-    "import sys, autograder.batch_order as order; "
+    "import sys, autograder.batch.order as order; "
     "order.start_order = lambda paths: [(index, 0.0) for index in range(len(paths))]; "
     "from autograder.cli import main; sys.exit(main())"
 )

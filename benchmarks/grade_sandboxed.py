@@ -34,9 +34,9 @@ def training_seconds() -> dict:
 
 def grading_seconds() -> dict:
     from autograder import skip_slow_optional_imports
-    from autograder.grading import grade_notebooks
-    from autograder.reference import ReferenceData
-    from autograder.sandbox import isolation
+    from autograder.batch.grading import grade_notebooks
+    from autograder.data.reference import ReferenceData
+    from autograder.sandbox.launch import isolation
 
     skip_slow_optional_imports()  # as `autograder grade` does
     ReferenceData.load()  # the data is read once per batch, not per submission

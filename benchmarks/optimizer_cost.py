@@ -1,5 +1,5 @@
 """What an epoch of the lesson's network costs per optimizer and batch size: the figures behind
-``autograder.batch_order`` (which starts the longest submissions of a batch first).
+``autograder.batch.order`` (which starts the longest submissions of a batch first).
 
 Trains the reference ``build_model`` on the 55,000 training images the way a sandbox does (one
 thread, the kit's fast path) for a few epochs per setting and prints one JSON line each: the
@@ -17,7 +17,7 @@ import os
 import statistics
 import time
 
-from autograder.sandbox import GRADING_THREADS
+from autograder.sandbox.launch import GRADING_THREADS
 
 for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
     os.environ[_name] = str(GRADING_THREADS)  # as in a sandbox; before TensorFlow starts
@@ -30,7 +30,7 @@ EPOCHS = 4
 def epoch_seconds(build_model, x, y, optimizer_name: str, batch_size: int) -> float:
     import keras
 
-    from autograder.training import use_fast_execution
+    from autograder.trainer.fast_path import use_fast_execution
 
     optimizer = keras.optimizers.SGD(momentum=0.9) if optimizer_name == "sgd_momentum" else optimizer_name
     keras.utils.set_random_seed(42)
@@ -52,9 +52,9 @@ def epoch_seconds(build_model, x, y, optimizer_name: str, batch_size: int) -> fl
 
 def main() -> None:
     from autograder.assignment import BATCH_SIZE, SOURCE_NOTEBOOK
-    from autograder.batch_order import TRAINING_IMAGES
-    from autograder.notebook import load_functions
-    from autograder.reference import ReferenceData
+    from autograder.batch.order import TRAINING_IMAGES
+    from autograder.submission.notebook import load_functions
+    from autograder.data.reference import ReferenceData
 
     data = ReferenceData.load()
     x, y = data.X_train, data.y_train

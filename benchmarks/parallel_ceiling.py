@@ -1,6 +1,6 @@
 """How much faster two grading workers can be on this machine: one training alone against two at once.
 
-Each sandbox trains on one thread (``autograder.sandbox.GRADING_THREADS``). Two trainings running
+Each sandbox trains on one thread (``autograder.sandbox.launch.GRADING_THREADS``). Two trainings running
 side by side on two cores each take longer than one alone; their ratio caps what ``--workers 2``
 can gain over ``--workers 1`` (``benchmarks/grade_batch.py``). What made it 1.13-1.2 was not the
 arithmetic (two single-thread matrix products side by side run as fast as one alone) but work off
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def trainings_at_once(count: int, epochs: int) -> list[float]:
-    from autograder.sandbox import GRADING_THREADS
+    from autograder.sandbox.launch import GRADING_THREADS
 
     threads = {name: str(GRADING_THREADS) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")}
     env = {**os.environ, **threads, "TF_CPP_MIN_LOG_LEVEL": "3"}

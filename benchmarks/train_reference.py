@@ -33,8 +33,8 @@ PARAMETERS, TRAIN_EXAMPLES, BATCH = 266_610, 55_000, 32
 
 def train_one(setting: str, epochs: int, seed: int) -> dict:
     from autograder.assignment import SOURCE_NOTEBOOK
-    from autograder.notebook import load_functions
-    from autograder.reference import ReferenceData
+    from autograder.submission.notebook import load_functions
+    from autograder.data.reference import ReferenceData
     from autograder.demo import train_submission
 
     import numpy as np

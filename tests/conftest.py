@@ -12,7 +12,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 @pytest.fixture(scope="session")
 def real_data_dir():
-    from autograder.data import find_data_dir
+    from autograder.data.fashion_mnist import find_data_dir
 
     found = find_data_dir()
     if found is None:
@@ -30,7 +30,7 @@ def dataset(real_data_dir):
 @pytest.fixture(scope="session")
 def reference_functions():
     from autograder.assignment import SOURCE_NOTEBOOK
-    from autograder.notebook import load_functions
+    from autograder.submission.notebook import load_functions
 
     return load_functions(SOURCE_NOTEBOOK)
 

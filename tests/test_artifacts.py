@@ -18,9 +18,9 @@ import zipfile
 import numpy as np
 import pytest
 
-import autograder.artifacts as artifacts
-from autograder.artifacts import ArtifactError, keras_modules_only, load_model_bytes, load_model_safely, read_artifacts, write_artifacts
-from autograder.probe import Artifacts
+import autograder.sandbox.artifacts as artifacts
+from autograder.sandbox.artifacts import ArtifactError, keras_modules_only, load_model_bytes, load_model_safely, read_artifacts, write_artifacts
+from autograder.sandbox.probe import Artifacts
 
 QUICK = 10  # seconds: every refusal here takes milliseconds; the old reader read /proc without end
 
@@ -48,7 +48,7 @@ def within(seconds, function, *args):
 @pytest.fixture(scope="module")
 def reference_keras(tmp_path_factory):
     """The bytes of the lesson's model as Keras saves it, compiled as the assignment asks."""
-    from autograder.reference import build_reference_model
+    from autograder.data.reference import build_reference_model
 
     model = build_reference_model()
     model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
@@ -249,7 +249,7 @@ def test_an_array_whose_header_lies_about_its_shape_is_refused_before_allocation
 
 
 def test_the_lesson_s_model_loads_in_safe_mode(tmp_path):
-    from autograder.reference import build_reference_model
+    from autograder.data.reference import build_reference_model
 
     model = build_reference_model()
     model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
@@ -367,7 +367,7 @@ def test_a_loss_passed_as_keras_s_function_loads_and_works(tmp_path):
     """Keras saves it as {"module": "builtins", "class_name": "function", "config": <name>}."""
     import keras
 
-    from autograder.reference import build_reference_model
+    from autograder.data.reference import build_reference_model
 
     model = build_reference_model()
     model.compile(
@@ -433,8 +433,8 @@ def test_validate_model_config_names_the_refused_class():
 def test_a_model_compiled_with_adam_loads_whatever_the_warnings_policy():
     # Keras warns that an untrained Adam's slots were not saved; pytest here turns warnings into errors,
     # as a grader run that way would: the model must load all the same (adam_instead_of_sgd keeps 85).
-    from autograder.fit_client import saved_model
-    from autograder.reference import build_reference_model
+    from autograder.sandbox.fit_client import saved_model
+    from autograder.data.reference import build_reference_model
 
     model = build_reference_model()
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])

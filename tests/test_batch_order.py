@@ -1,4 +1,4 @@
-"""The order a batch starts in on several workers: the longest expected first (autograder.batch_order)."""
+"""The order a batch starts in on several workers: the longest expected first (autograder.batch.order)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.batch_order import estimated_seconds, start_order
+from autograder.batch.order import estimated_seconds, start_order
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
 
@@ -99,7 +99,7 @@ def test_start_order_is_longest_first_and_keeps_the_given_order_between_equals()
 
 
 def test_workers_start_the_longest_first_and_report_in_the_order_given(real_data_dir, monkeypatch):
-    import autograder.grading as grading
+    import autograder.batch.grading as grading
 
     started: list[str] = []
     lock = threading.Lock()
@@ -120,7 +120,7 @@ def test_workers_start_the_longest_first_and_report_in_the_order_given(real_data
 
 
 def test_one_worker_grades_in_the_order_given(real_data_dir, monkeypatch):
-    import autograder.grading as grading
+    import autograder.batch.grading as grading
 
     started: list[str] = []
     monkeypatch.setattr(grading, "grade_in_sandbox", lambda path, *a, **k: started.append(path.stem) or
@@ -134,8 +134,8 @@ def test_one_worker_grades_in_the_order_given(real_data_dir, monkeypatch):
 def test_a_dask_cluster_gets_the_longest_first_in_its_queue_and_as_priority(monkeypatch):
     import distributed
 
-    import autograder.grading as grading
-    from autograder.distributed_grading import grade_on_cluster
+    import autograder.batch.grading as grading
+    from autograder.batch.cluster import grade_on_cluster
 
     submitted: list[tuple[str, int]] = []
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import data
-from autograder.data import FILES, TEST_IMAGES, TEST_LABELS, TRAIN_LABELS, load_fashion_mnist
+from autograder.data import fashion_mnist as data
+from autograder.data.fashion_mnist import FILES, TEST_IMAGES, TEST_LABELS, TRAIN_LABELS, load_fashion_mnist
 from autograder.errors import CorruptDataError, DataNotFoundError
 
 

@@ -97,12 +97,12 @@ def test_stopping_one_batch_leaves_another_batch_of_the_same_process_running(rea
     import tempfile
     import threading
 
-    from autograder.grading import Batch, grade_in_sandbox, save_trainer_inputs
-    from autograder.inputs import ProbeInputs
+    from autograder.batch.grading import Batch, grade_in_sandbox, save_trainer_inputs
+    from autograder.data.inputs import ProbeInputs
     from autograder.limits import Limits
-    from autograder.reference import ReferenceData
-    from autograder.sandbox import stop_running_sandboxes
-    from autograder.scratch import new_folder
+    from autograder.data.reference import ReferenceData
+    from autograder.sandbox.launch import stop_running_sandboxes
+    from autograder.sandbox.scratch import new_folder
 
     monkeypatch.setattr(tempfile, "tempdir", str(grader_tmpdir))
     data = ReferenceData.load(real_data_dir)

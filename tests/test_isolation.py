@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
+from autograder.sandbox import launch as sandbox
 from autograder.assignment import REPO_ROOT, SOURCE_NOTEBOOK
 from autograder.limits import Limits
 
@@ -124,7 +124,7 @@ def run_confined(code: str, folder: Path, limits: Limits = Limits(), **options) 
 
 @pytest.fixture
 def scratch():
-    from autograder.scratch import new_folder
+    from autograder.sandbox.scratch import new_folder
 
     folder = new_folder("sandbox")
     yield folder
@@ -159,7 +159,7 @@ try:
 except OSError as error:
     seen["inputs"] = type(error).__name__
 try:
-    import autograder.checks
+    import autograder.judge.checks
     seen["checks"] = "IMPORTED"
 except ImportError:
     seen["checks"] = "not found"
@@ -341,12 +341,12 @@ def test_a_kit_command_such_as_the_trainer_runs_confined_with_its_own_modules_fo
     os.chmod(cache, 0o1777)  # shared by the trainers of a batch, each a user of its own
     code = (
         "import os, sys\n"
-        "import autograder.frames, autograder.trainer_like\n"
+        "import autograder.sandbox.frames, autograder.trainer_like\n"
         "reply = int(sys.argv[1])\n"
         "os.write(reply, open(sys.argv[2], 'rb').read() + b' ' + os.environ['PYTHONPATH'].encode())\n"
         "open(os.path.join(sys.argv[3], 'trained.npz'), 'w').write('weights')\n"
         "try:\n"
-        "    import autograder.probe\n"
+        "    import autograder.sandbox.probe\n"
         "    os.write(reply, b' PROBE')\n"
         "except ImportError:\n"
         "    pass\n"
@@ -478,7 +478,7 @@ def course(real_data_dir):
 def snooped(course):
     """One batch of two, side by side: a notebook inside the course repository reading everything
     above, and one filling its scratch folder and /tmp past their caps."""
-    from autograder.grading import grade_notebooks
+    from autograder.batch.grading import grade_notebooks
 
     repo = course["repo"]
     snoop = attack_notebook(repo / "submitted" / "alice" / "fashion_mnist_classifier.ipynb",
@@ -558,7 +558,7 @@ def normalize(images):
 @needs_isolation
 @needs_bwrap
 def test_a_sandbox_holding_all_its_processes_leaves_its_neighbour_its_own(tmp_path, real_data_dir):
-    from autograder.grading import grade_notebooks
+    from autograder.batch.grading import grade_notebooks
 
     hog = attack_notebook(tmp_path / "hog" / "fashion_mnist_classifier.ipynb", HOG, "STOPPED")
     neighbour = attack_notebook(tmp_path / "neighbour" / "fashion_mnist_classifier.ipynb", NEIGHBOUR)

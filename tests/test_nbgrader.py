@@ -15,7 +15,7 @@ import nbformat
 import pytest
 
 from autograder.assignment import ASSIGNMENT_ID, NOTEBOOK_NAME, REPO_ROOT, SOURCE_NOTEBOOK, STUDENT_NOTEBOOK
-from autograder.checks import CHECKS
+from autograder.judge.checks import CHECKS
 
 RELEASED_FILES = ("conftest.py", "test_fashion_mnist_classifier.py")
 

@@ -10,7 +10,7 @@ import pytest
 
 from autograder.assignment import FUNCTIONS, SOURCE_NOTEBOOK
 from autograder.errors import MissingFunctionError, NotebookError
-from autograder.notebook import load_functions, read_notebook, run_cells
+from autograder.submission.notebook import load_functions, read_notebook, run_cells
 
 
 def test_the_reference_notebook_defines_every_contract_function(reference_functions):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.checks import CHECKS
+from autograder.judge.checks import CHECKS
 from autograder.cli import main
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
@@ -129,8 +129,8 @@ def strict_json(text: str):
 
 
 def class_report(student: str, *, history=None, confusion=None, usage=None, error=None):
-    from autograder.checks import CheckResult
-    from autograder.grading import GradeReport
+    from autograder.judge.checks import CheckResult
+    from autograder.batch.grading import GradeReport
 
     checks = [CheckResult(c.id, c.points if error is None else 0, c.points, error is None, f"{c.id}: fine")
               for c in CHECKS]
@@ -190,9 +190,9 @@ def gradebook_scores(url: str) -> dict[str, list]:
 def grade_class(tmp_path, monkeypatch, reports, empty_gradebook) -> tuple[list[str], dict[str, Path]]:
     import shutil
 
-    import autograder.grading
+    import autograder.batch.grading
 
-    monkeypatch.setattr(autograder.grading, "grade_notebooks", lambda *args, **kwargs: reports)
+    monkeypatch.setattr(autograder.batch.grading, "grade_notebooks", lambda *args, **kwargs: reports)
     outputs = {"json": tmp_path / "grades.json", "csv": tmp_path / "grades.csv",
                "gradescope": tmp_path / "gradescope", "feedback": tmp_path / "feedback"}
     url = f"sqlite:///{shutil.copy(empty_gradebook, tmp_path / 'gradebook.db')}"
@@ -242,14 +242,14 @@ def test_a_class_with_nan_and_inf_gets_every_output_for_every_student(tmp_path, 
 
 
 def test_an_output_that_fails_is_named_and_the_others_are_still_written(tmp_path, monkeypatch, capsys, empty_gradebook):
-    import autograder.feedback
-    import autograder.reports
+    import autograder.reports.feedback
+    import autograder.reports.formats
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(autograder.reports, "write_json", disk_full)
-    monkeypatch.setattr(autograder.feedback, "write_feedback", disk_full)
+    monkeypatch.setattr(autograder.reports.formats, "write_json", disk_full)
+    monkeypatch.setattr(autograder.reports.feedback, "write_feedback", disk_full)
     argv, outputs = grade_class(tmp_path, monkeypatch, a_class(), empty_gradebook)
     assert main(argv) == 1
     err = capsys.readouterr().err
@@ -262,17 +262,17 @@ def test_an_output_that_fails_is_named_and_the_others_are_still_written(tmp_path
 
 
 def test_one_page_that_cannot_be_written_leaves_the_others_written(tmp_path, monkeypatch):
-    import autograder.feedback
-    from autograder.feedback import write_feedback
+    import autograder.reports.feedback
+    from autograder.reports.feedback import write_feedback
 
-    page = autograder.feedback.feedback_html
+    page = autograder.reports.feedback.feedback_html
 
     def broken_for_ben(report):
         if "ben" in report.submission:
             raise RuntimeError("a bug in the page")
         return page(report)
 
-    monkeypatch.setattr(autograder.feedback, "feedback_html", broken_for_ben)
+    monkeypatch.setattr(autograder.reports.feedback, "feedback_html", broken_for_ben)
     with pytest.raises(Exception, match="ben_classifier.*a bug in the page"):
         write_feedback(a_class(), tmp_path)
     assert sorted(p.parent.name for p in tmp_path.glob("*/feedback.html")) == [
@@ -294,7 +294,7 @@ def test_one_page_that_cannot_be_written_leaves_the_others_written(tmp_path, mon
 def test_learning_curves_draw_what_is_finite_and_never_raise(history):
     import io
 
-    from autograder.plots import curve_notes, learning_curves
+    from autograder.reports.plots import curve_notes, learning_curves
 
     fig = learning_curves(history)
     buffer = io.BytesIO()
@@ -305,7 +305,7 @@ def test_learning_curves_draw_what_is_finite_and_never_raise(history):
 
 
 def test_curve_notes_say_which_values_are_not_drawn():
-    from autograder.plots import curve_notes
+    from autograder.reports.plots import curve_notes
 
     assert curve_notes({"loss": [0.5, 0.4]}) == []
     assert curve_notes(NON_FINITE_HISTORY) == [
@@ -330,7 +330,7 @@ def test_curve_notes_say_which_values_are_not_drawn():
     ([[NAN, INF, -INF, "Infinity", None, 1, 2, 3, 4, 5]] * 10, True),
 ], ids=lambda value: repr(value)[:40])
 def test_a_malformed_confusion_matrix_never_stops_the_page(confusion, drawn):
-    from autograder.feedback import feedback_html
+    from autograder.reports.feedback import feedback_html
 
     page = feedback_html(class_report("eve", history={"loss": [0.5]}, confusion=confusion))
     assert "alt='Learning curves'" in page
@@ -339,13 +339,13 @@ def test_a_malformed_confusion_matrix_never_stops_the_page(confusion, drawn):
 
 
 def test_a_figure_that_cannot_be_drawn_leaves_the_page_and_says_why(monkeypatch):
-    import autograder.plots
-    from autograder.feedback import feedback_html
+    import autograder.reports.plots
+    from autograder.reports.feedback import feedback_html
 
     def broken(*args, **kwargs):
         raise ValueError("Axis limits cannot be NaN or Inf")
 
-    monkeypatch.setattr(autograder.plots, "learning_curves", broken)
+    monkeypatch.setattr(autograder.reports.plots, "learning_curves", broken)
     page = feedback_html(class_report("ben", history=NON_FINITE_HISTORY, confusion=GOOD_CONFUSION))
     assert "The learning curves could not be drawn: ValueError: Axis limits cannot be NaN or Inf" in page
     assert "alt='Confusion matrix'" in page and "alt='Learning curves'" not in page
@@ -355,7 +355,7 @@ def test_a_figure_that_cannot_be_drawn_leaves_the_page_and_says_why(monkeypatch)
 def test_json_safe_writes_non_finite_numbers_as_strings():
     import numpy as np
 
-    from autograder.reports import json_safe
+    from autograder.reports.formats import json_safe
 
     value = {"a": [INF, -INF, NAN, 1.5, 2, True, None, "x"], "b": (np.float32("nan"), np.int64(3)),
              "c": {"d": np.array([1.0, np.inf])}}
@@ -368,8 +368,8 @@ def test_json_safe_writes_non_finite_numbers_as_strings():
 
 
 def test_every_json_and_csv_written_is_strict_and_shows_non_finite_numbers(tmp_path):
-    from autograder.checks import CheckResult
-    from autograder.reports import write_csv, write_gradescope, write_json
+    from autograder.judge.checks import CheckResult
+    from autograder.reports.formats import write_csv, write_gradescope, write_json
 
     broken = class_report("fay")
     broken.score = NAN
@@ -391,7 +391,7 @@ def test_every_json_and_csv_written_is_strict_and_shows_non_finite_numbers(tmp_p
 def test_atomic_write_syncs_the_file_before_it_replaces_the_old_one(tmp_path, monkeypatch):
     import os
 
-    from autograder.reports import atomic_write
+    from autograder.reports.formats import atomic_write
 
     calls = []
     fsync, replace = os.fsync, os.replace

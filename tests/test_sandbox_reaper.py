@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from autograder.sandbox import REAPER
+from autograder.sandbox.launch import REAPER
 
 
 def reaped(code: str) -> tuple[int, int | None]:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from autograder import scratch
+from autograder.sandbox import scratch
 
 
 def a_process_that_ended() -> tuple[int, int]:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.checks import CHECKS, Evidence, run_check
+from autograder.judge.checks import CHECKS, Evidence, run_check
 from autograder.errors import NotebookError
-from autograder.grading import collect_in_process, grade_notebooks, lint_notes
+from autograder.batch.grading import collect_in_process, grade_notebooks, lint_notes
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
 NAMES = sorted(path.stem for path in SUBMISSIONS.glob("*.ipynb"))
@@ -21,8 +21,8 @@ def expected(name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def reference_data(real_data_dir):
-    from autograder.inputs import ProbeInputs
-    from autograder.reference import ReferenceData
+    from autograder.data.inputs import ProbeInputs
+    from autograder.data.reference import ReferenceData
 
     data = ReferenceData.load(real_data_dir)
     return data, ProbeInputs.from_reference(data)

@@ -14,8 +14,8 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 import pytest
 
-from autograder import svg_figure
-from autograder.svg_figure import FigureUnreadable, read_svg_figure
+from autograder.judge import svg_figure
+from autograder.judge.svg_figure import FigureUnreadable, read_svg_figure
 
 SVG_OPEN = '<svg xmlns="http://www.w3.org/2000/svg">'
 
@@ -41,7 +41,7 @@ def draw(rows=4, cols=10, axes_off=True, digits=False, inset=False) -> tuple[str
     import matplotlib
     import matplotlib.pyplot as plt
 
-    from autograder.data import CLASS_NAMES
+    from autograder.data.fashion_mnist import CLASS_NAMES
 
     rng = np.random.default_rng(rows * cols)
     images, labels = rng.random((rows * cols, 28, 28)), rng.integers(0, 10, rows * cols)
@@ -83,7 +83,7 @@ def test_matplotlib_s_drawings_read_as_before(options):
 
 
 def test_the_check_fails_with_the_reader_s_message():
-    from autograder.checks import CheckFailed
+    from autograder.judge.checks import CheckFailed
 
     with pytest.raises(CheckFailed, match="could not read the drawing"):
         svg_figure.read_svg_figure_checked("<svg")

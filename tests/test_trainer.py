@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder import frames
-from autograder.fit_client import FitClient, LocalTransport, TrainingNotReproducible
-from autograder.trainer import Trainer, compile_signature, model_signature
+from autograder.sandbox import frames
+from autograder.sandbox.fit_client import FitClient, LocalTransport, TrainingNotReproducible
+from autograder.trainer.service import Trainer, compile_signature, model_signature
 
 
 @pytest.fixture(scope="module")

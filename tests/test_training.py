@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 
-from autograder.training import (
+from autograder.trainer.fast_path import (
     FAST_STEPS_PER_EXECUTION,
     DeferredIterator,
     WholeEpochSteps,
@@ -171,7 +171,7 @@ def test_fit_makes_no_tf_data_iterator_that_the_whole_epoch_programs_would_not_r
 def test_a_validation_pass_xla_cannot_compile_goes_to_keras(reference_functions, dataset, monkeypatch):
     import keras
 
-    from autograder.training import BatchPrograms
+    from autograder.trainer.fast_path import BatchPrograms
 
     original = BatchPrograms.run
 

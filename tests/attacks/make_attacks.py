@@ -76,7 +76,7 @@ forge()
             "normalize": '''
 import importlib
 try:
-    checks = importlib.import_module("autograder.checks")
+    checks = importlib.import_module("autograder.judge.checks")
     checks.run_check = lambda check, evidence: None
     checks.MIN_TEST_ACCURACY = 0.0
     PATCHED = "patched"
@@ -439,13 +439,13 @@ def plot_samples(images, labels, n_rows=4, n_cols=10):
         {
             "normalize": """
 import os
-import autograder.artifacts
-original = autograder.artifacts.write_artifacts
+import autograder.sandbox.artifacts
+original = autograder.sandbox.artifacts.write_artifacts
 def write_artifacts(artifacts, folder):
     original(artifacts, folder)
     os.remove(folder / "values.json")
     os.symlink("/proc/self/pagemap", folder / "values.json")
-autograder.artifacts.write_artifacts = write_artifacts
+autograder.sandbox.artifacts.write_artifacts = write_artifacts
 def normalize(images):
     return images / 255.0
 """,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 def grade_remotely(content: bytes, name: str, limits, data_dir: str | None) -> dict:
     """Runs on a Dask worker: grade one notebook given as bytes; returns plain data."""
-    from autograder.grading import grade_notebooks
-    from autograder.scratch import new_folder
+    from autograder.batch.grading import grade_notebooks
+    from autograder.sandbox.scratch import new_folder
 
     folder = new_folder("task")
     try:
@@ -33,13 +33,13 @@ def grade_on_cluster(notebooks: list[Path], scheduler: str, *, data_dir=None, li
     """Submit every notebook not already graded to the cluster; collect reports in the order given."""
     from distributed import Client, as_completed
 
-    from autograder.batch_order import start_order
-    from autograder.grading import GradeReport, ungraded
+    from autograder.batch.order import start_order
+    from autograder.batch.grading import GradeReport, ungraded
 
     reports: dict[Path, GradeReport] = {}
     with Client(scheduler) as client:
         futures = {}
-        # The longest expected first, in the queue and by Dask's priority (autograder.batch_order).
+        # The longest expected first, in the queue and by Dask's priority (autograder.batch.order).
         for index, estimate in start_order(notebooks):
             path = notebooks[index]
             stored = grade_one_stored(path)

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder.probe import Artifacts
+from autograder.sandbox.probe import Artifacts
 
 MAX_ARRAYS_BYTES = 1536 * 1024**2  # 60,000 images in float64 twice over, and a margin
 MAX_ARRAY_FILES = 64  # the probes write about ten

@@ -1,6 +1,6 @@
 """Run one submission's code in a separate, limited process that can only hand back artifacts.
 
-The child (``python -m autograder.sandbox_child SCRATCH``) gets a scratch folder holding the
+The child (``python -m autograder.sandbox.child SCRATCH``) gets a scratch folder holding the
 sanitized notebook and the kit's inputs, and writes its artifacts there; nothing else it does
 reaches the grader. ``confined`` builds the sandbox, for the child (``run_child``) and for any
 other kit command that must be kept as tightly (the trainer, which parses what a student wrote).
@@ -63,12 +63,13 @@ from autograder.assignment import REPO_ROOT
 from autograder.errors import AutograderError
 from autograder.limits import Limits
 # The launcher's half of the sandbox lives in sandbox_child.py, the one module of the two the child can see.
-from autograder.sandbox_child import apply_limits, die_with_parent  # noqa: F401  (apply_limits: importable here too)
+from autograder.sandbox.child import apply_limits, die_with_parent  # noqa: F401  (apply_limits: importable here too)
 
 STDERR_TAIL = 64 * 1024
 GRADING_THREADS = 1  # TensorFlow threads of each sandboxed submission (see run_child)
-REAPER = Path(__file__).with_name("sandbox_reaper.py")  # the sandbox's first process: it measures its peak memory
-KIT = Path(__file__).resolve().parent  # the kit's modules, as the grader has them
+REAPER = Path(__file__).with_name("reaper.py")  # the sandbox's first process: it measures its peak memory
+KIT = Path(__file__).resolve().parent.parent  # the kit's modules, as the grader has them
+LAUNCHER = "sandbox/child.py"  # the launcher's half of the sandbox, run as a file (see autograder.sandbox.child)
 
 # The kit's modules the sandbox's child imports, as files of KIT: the only ones it can see. A
 # module the child imports that is missing here fails the child with ImportError; a name listed
@@ -79,7 +80,7 @@ CHILD_MODULES = (
     "sandbox_child",
     "artifacts",
     "assignment",
-    "data",  # the set-up cell does `from autograder.data import load_fashion_mnist`
+    "data",  # the set-up cell does `from autograder.data.fashion_mnist import load_fashion_mnist`
     "errors",
     "fit_client",
     "frames",
@@ -265,7 +266,7 @@ def describe_isolation() -> str:
 
 def hidden_paths(extra: list[Path]) -> list[Path]:
     """What the child must not read: the solutions, the checks and tests, the data, the inputs."""
-    from autograder.data import find_data_dir
+    from autograder.data.fashion_mnist import find_data_dir
 
     paths = [REPO_ROOT / "solutions", REPO_ROOT / "tests", REPO_ROOT / "autograder" / "checks.py", *extra]
     try:
@@ -299,12 +300,15 @@ def interpreter_paths() -> list[Path]:
 
 def child_module_files(modules: Sequence[str] = CHILD_MODULES) -> dict[str, Path]:
     """Each listed module's file, or SandboxError naming those that are missing."""
-    files = {name: KIT / f"{name}.py" for name in modules}
+    names = dict.fromkeys(
+        [*(f"{name.rpartition('/')[0]}/__init__" for name in modules if "/" in name), *modules]
+    )
+    files = {name: KIT / f"{name}.py" for name in names}
     missing = [name for name, path in files.items() if not path.is_file()]
     if missing:
         raise SandboxError(
             "the sandbox cannot start: " + ", ".join(f"autograder/{name}.py" for name in missing)
-            + " listed in CHILD_MODULES (autograder/sandbox.py) " + ("is" if len(missing) == 1 else "are")
+            + " listed in CHILD_MODULES (autograder/sandbox/launch.py) " + ("is" if len(missing) == 1 else "are")
             + " missing; restore the file or remove the name from CHILD_MODULES"
         )
     return files
@@ -710,15 +714,15 @@ def confined(
                 modules=kit_modules, temporary_bytes=limits.temporary_bytes, hide=hide, cap=cap,
                 also_writable=[Path(p) for p in also_writable],
             )
-            launcher = str(KIT_ROOT / "autograder" / "sandbox_child.py")
+            launcher = str(KIT_ROOT / "autograder" / LAUNCHER)
             variables.update({"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(KIT_ROOT)})
         else:
-            launcher = str(KIT / "sandbox_child.py")
+            launcher = str(KIT / LAUNCHER)
             variables.update({"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO_ROOT)})
             prefix = []
             if method == "unshare":
                 # Never cover what the command needs: its folders, the kit, the Python it runs on.
-                needed = [writable.resolve(), KIT / "sandbox_child.py", *(KIT / f"{m}.py" for m in modules),
+                needed = [writable.resolve(), KIT / LAUNCHER, *child_module_files(modules).values(),
                           *(Path(p).resolve() for p in [*readable, *also_writable]), Path(sys.prefix).resolve(),
                           Path(sys.executable).resolve()]
                 covered = [p for p in hidden_paths(list(hide)) if not any(n == p or p in n.parents for n in needed)]
@@ -791,7 +795,7 @@ def run_child(
     }
     started = time.monotonic()
     with confined(
-        [sys.executable, "-m", "autograder.sandbox_child", str(scratch)], writable=scratch, limits=limits,
+        [sys.executable, "-m", "autograder.sandbox.child", str(scratch)], writable=scratch, limits=limits,
         env=env, hide=list(hide), scratch_bytes=limits.scratch_bytes, hand_back=HAND_BACK,
     ) as box:
         report_read, report_write = os.pipe()

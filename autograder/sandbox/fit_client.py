@@ -2,7 +2,7 @@
 
 While a submission is graded, the ``fit`` of the model given to ``train_model`` is
 ``FitClient.fit``. A call sends
-the kit's trainer (``autograder.trainer``) what it describes — the model as Keras saves it
+the kit's trainer (``autograder.trainer.service``) what it describes — the model as Keras saves it
 (configuration, compile settings, weights), the ``fit`` arguments, and the data, named when it
 is one of the arrays the kit gave ``train_model`` — and returns the trainer's answer: the
 trained weights are set on the student's model and a ``History`` holds the trainer's history,
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder import frames
+from autograder.sandbox import frames
 
 MAX_REPLY_BYTES = 256 * 1024**2  # the trained weights (the lesson's: about 1 MiB)
 MAX_DATA_BYTES = 64 * 1024**2  # arrays that are not the kit's, sent along (the kit's go by name)

@@ -1,7 +1,7 @@
 """The checks: one record per check id of the contract, each with the function that decides it.
 
 A check is data (id, points, hidden, description) plus a function taking the ``Evidence`` —
-what the submission's functions produced on the kit's inputs (``autograder.probe.Artifacts``)
+what the submission's functions produced on the kit's inputs (``autograder.sandbox.probe.Artifacts``)
 and the kit's own data — and returning a message on success or raising ``CheckFailed`` with a
 message that names the mistake in the student's terms. Checks never call student code: they run
 in the trusted grader and judge plain data. Points come only from ``CHECKS`` below.
@@ -19,9 +19,10 @@ from typing import Any, Callable
 import numpy as np
 
 from autograder.assignment import BATCH_SIZE, EPOCHS, N_VALID
-from autograder.data import CLASS_NAMES
-from autograder.svg_figure import read_svg_figure_checked as read_svg_figure
-from autograder.probe import NORMALIZE_SAMPLE, PREDICT_SAMPLE, SPLIT_SMALL, Artifacts
+from autograder.data.fashion_mnist import CLASS_NAMES
+from autograder.judge.svg_figure import read_svg_figure_checked as read_svg_figure
+from autograder.data.inputs import NORMALIZE_SAMPLE, PREDICT_SAMPLE, SPLIT_SMALL
+from autograder.sandbox.probe import Artifacts
 
 MIN_TEST_ACCURACY = 0.85  # the one place the accuracy bar is set
 EXPECTED_LAYERS = (("Flatten", None, None), ("Dense", 300, "relu"), ("Dense", 100, "relu"), ("Dense", 10, "softmax"))
@@ -72,11 +73,11 @@ class CheckResult:
 @dataclass
 class Evidence:
     """What a check may look at: the artifacts (what the student's code produced), the kit's data,
-    and the trainer's record of the training (``autograder.trainer``: facts, not claims)."""
+    and the trainer's record of the training (``autograder.trainer.service``: facts, not claims)."""
 
     artifacts: Artifacts
-    data: Any  # autograder.reference.ReferenceData, with the test labels the student never sees
-    training: Any = None  # autograder.trainer.TrainingRecord
+    data: Any  # autograder.data.reference.ReferenceData, with the test labels the student never sees
+    training: Any = None  # autograder.trainer.service.TrainingRecord
 
     def produced(self, probe: str, *, model: str | None = None) -> None:
         """Fail the check with the probe's own message when the student's function produced nothing."""
@@ -340,7 +341,7 @@ def trained_chain(ev: Evidence) -> list:
 
 def same_model_as_built(ev: Evidence, chain: list) -> None:
     """The model the trainer trained is the one ``build_model`` built, compiled as ``compile_model`` compiles."""
-    from autograder.trainer import compile_signature, model_signature
+    from autograder.trainer.service import compile_signature, model_signature
 
     built, compiled = ev.artifacts.models.get("built"), ev.artifacts.models.get("compiled")
     if built is not None:
@@ -427,7 +428,7 @@ def check_test_accuracy(ev: Evidence) -> str:
 
 def check_predict_labels(ev: Evidence) -> str:
     ev.produced("predict_labels")
-    from autograder.reference import prediction_model
+    from autograder.data.reference import prediction_model
 
     model = prediction_model()  # the same model the probe gave the student's function
     images = ev.data.X_test[:PREDICT_SAMPLE]

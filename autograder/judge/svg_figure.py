@@ -148,6 +148,6 @@ def read_svg_figure_checked(svg: str) -> tuple[int, list[str], list[bool]]:
     try:
         return read_svg_figure(svg)
     except FigureUnreadable as error:
-        from autograder.checks import CheckFailed  # here: checks.py imports this module
+        from autograder.judge.checks import CheckFailed  # here: checks.py imports this module
 
         raise CheckFailed(str(error)) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 
-from autograder.notebook import cell_source, without_magics
+from autograder.submission.notebook import cell_source, without_magics
 
 RAW_TEST_IMAGES = "test_images"  # what the locked data cell calls the unscaled test images
 

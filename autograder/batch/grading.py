@@ -25,7 +25,7 @@ from typing import Iterable
 
 from autograder import __version__
 from autograder.assignment import FUNCTIONS, SOURCE_NOTEBOOK
-from autograder.checks import CHECKS, MAX_SCORE, CheckResult, Evidence, run_check
+from autograder.judge.checks import CHECKS, MAX_SCORE, CheckResult, Evidence, run_check
 from autograder.errors import AutograderError, NotebookError
 
 @dataclass
@@ -126,10 +126,10 @@ def collect_in_process(path: Path, inputs, *, train=True, test_images=None):
     """Run the probes in this process, the training through a trainer in this process too: for a
     student's own notebook on their own machine, and nbgrader's kernel. Returns the artifacts and
     the trainer's record (None without training)."""
-    from autograder.fit_client import FitClient, LocalTransport
-    from autograder.notebook import run_cells
-    from autograder.probe import collect
-    from autograder.trainer import Trainer
+    from autograder.sandbox.fit_client import FitClient, LocalTransport
+    from autograder.submission.notebook import run_cells
+    from autograder.sandbox.probe import collect
+    from autograder.trainer.service import Trainer
 
     loaded = run_cells(path)
     functions = {name: loaded.function(name) for name in FUNCTIONS}
@@ -157,8 +157,8 @@ _keras_import_lock = threading.Lock()
 class Batch:
     """What every submission of a batch is graded with: the kit's data and inputs, the limits."""
 
-    data: object  # autograder.reference.ReferenceData
-    inputs: object  # autograder.inputs.ProbeInputs
+    data: object  # autograder.data.reference.ReferenceData
+    inputs: object  # autograder.data.inputs.ProbeInputs
     input_files: list[Path]  # the child's inputs, root's and read-only
     trainer_inputs: Path  # the trainer's: the training images and labels, and the test images
     trainings: Path | None  # the trainers' cache of trainings (None: every submission trains)
@@ -169,7 +169,7 @@ class Batch:
 
 def trainer_environment(home: Path) -> dict[str, str]:
     """The trainer's: one thread, like every sandbox, so a training key means one computation."""
-    from autograder.sandbox import GRADING_THREADS
+    from autograder.sandbox.launch import GRADING_THREADS
 
     return {
         "TF_CPP_MIN_LOG_LEVEL": "3",
@@ -182,8 +182,8 @@ def trainer_environment(home: Path) -> dict[str, str]:
 @contextlib.contextmanager
 def training_desk(folder: Path, batch: Batch):
     """A trainer process and the desk serving ``folder/trainer.sock`` for one submission."""
-    from autograder.scratch import new_folder
-    from autograder.training_desk import FitDesk, TrainerProcess
+    from autograder.sandbox.scratch import new_folder
+    from autograder.trainer.desk import FitDesk, TrainerProcess
 
     home = new_folder("trainer")
     trainer = desk = None
@@ -202,10 +202,10 @@ def training_desk(folder: Path, batch: Batch):
 
 
 def grade_in_sandbox(path: Path, batch: Batch) -> GradeReport:
-    from autograder.artifacts import ArtifactError, read_artifacts
-    from autograder.sandbox import run_child
-    from autograder.sanitize import write_sanitized
-    from autograder.scratch import new_folder
+    from autograder.sandbox.artifacts import ArtifactError, read_artifacts
+    from autograder.sandbox.launch import run_child
+    from autograder.submission.sanitize import write_sanitized
+    from autograder.sandbox.scratch import new_folder
 
     scratch = new_folder("sandbox")
     try:
@@ -265,7 +265,7 @@ def store_report(results: Path, path: Path, report: GradeReport) -> None:
     """Write one result atomically: a reader (or a rerun) sees the old file or the new, never half."""
     results.mkdir(parents=True, exist_ok=True)
     target = result_file(results, path)
-    from autograder.reports import json_safe
+    from autograder.reports.formats import json_safe
 
     payload = {"digest": digest(path), **report.payload()}
     with tempfile.NamedTemporaryFile("w", dir=results, prefix=".tmp-", suffix=".json", delete=False) as handle:
@@ -293,16 +293,16 @@ def grade_notebooks(
     ``private``: more files the sandboxed code must not read (the gradebook being written).
     ``scheduler``: the address of a Dask scheduler to grade on instead of this machine.
     ``reuse``: replay a training the batch's trainers already ran from an identical description
-    (autograder.trainer).
+    (autograder.trainer.service).
     """
     if scheduler:
         return grade_notebooks_on_cluster(paths, scheduler, data_dir=data_dir, out=out, limits=limits, results=results)
-    from autograder.inputs import ProbeInputs
+    from autograder.data.inputs import ProbeInputs
     from autograder.limits import Limits
-    from autograder.reference import ReferenceData
-    from autograder.sandbox import describe_isolation
-    from autograder.scratch import new_folder, remove_left_by_dead_graders
-    from autograder.training import quiet_tensorflow
+    from autograder.data.reference import ReferenceData
+    from autograder.sandbox.launch import describe_isolation
+    from autograder.sandbox.scratch import new_folder, remove_left_by_dead_graders
+    from autograder.trainer.fast_path import quiet_tensorflow
 
     quiet_tensorflow()
     notebooks = expand_paths(paths)
@@ -359,7 +359,7 @@ def grade_notebooks(
             return report
 
         if workers > 1:
-            from autograder.batch_order import start_order
+            from autograder.batch.order import start_order
 
             pool = ThreadPoolExecutor(max_workers=workers)
             try:
@@ -369,7 +369,7 @@ def grade_notebooks(
                     progress.finished(future.result())
                 reports = [futures[index].result() for index in range(len(notebooks))]  # in the order given
             except BaseException:  # Ctrl-C or SIGTERM: stop now, not after every queued submission
-                from autograder.sandbox import stop_running_sandboxes
+                from autograder.sandbox.launch import stop_running_sandboxes
 
                 stopping.set()
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -406,9 +406,9 @@ def save_trainer_inputs(data, folder: Path) -> Path:
 
 
 def lint_notes(path: Path) -> list[str]:
-    """Feedback read from the notebook's code without running it (see autograder.lint)."""
-    from autograder.lint import notebook_notes
-    from autograder.notebook import read_notebook
+    """Feedback read from the notebook's code without running it (see autograder.submission.lint)."""
+    from autograder.submission.lint import notebook_notes
+    from autograder.submission.notebook import read_notebook
 
     try:
         return notebook_notes(read_notebook(path))
@@ -419,11 +419,11 @@ def lint_notes(path: Path) -> list[str]:
 def grade_unsandboxed(path: Path, batch: Batch) -> GradeReport:
     """Grade in this process: for trusted notebooks only (an instructor's copy). Everything else is
     the sandbox's path: the same trainer process and desk, the artifacts written and read back."""
-    from autograder.artifacts import read_artifacts, write_artifacts
-    from autograder.fit_client import FitClient, SocketTransport
-    from autograder.notebook import run_cells
-    from autograder.probe import collect
-    from autograder.scratch import new_folder
+    from autograder.sandbox.artifacts import read_artifacts, write_artifacts
+    from autograder.sandbox.fit_client import FitClient, SocketTransport
+    from autograder.submission.notebook import run_cells
+    from autograder.sandbox.probe import collect
+    from autograder.sandbox.scratch import new_folder
 
     scratch = new_folder("unsandboxed")
     try:
@@ -447,7 +447,7 @@ def grade_unsandboxed(path: Path, batch: Batch) -> GradeReport:
 
 
 def grade_notebooks_on_cluster(paths, scheduler, *, data_dir=None, out=None, limits=None, results=None):
-    from autograder.distributed_grading import grade_on_cluster
+    from autograder.batch.cluster import grade_on_cluster
     from autograder.limits import Limits
 
     notebooks = expand_paths(paths)

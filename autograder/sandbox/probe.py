@@ -1,12 +1,12 @@
 """Run a submission's functions on the kit's inputs and keep only what they produced, as plain data.
 
 This is the only module that calls student code while grading. It runs wherever the student's
-code runs — in the sandbox's child process when grading (``autograder.sandbox_child``), or
+code runs — in the sandbox's child process when grading (``autograder.sandbox.child``), or
 in-process for a student's self-check and in nbgrader's kernel — and produces an ``Artifacts``
 record: numpy arrays, JSON-able values, and Keras models. When it runs in the sandbox, the
 artifacts are written to files that the trusted process reads back without ever unpickling them
-(``autograder.artifacts``), and the checks judge only those. The training is not among them: the
-student's ``fit`` calls only describe it to the kit's trainer (``autograder.fit_client``), whose
+(``autograder.sandbox.artifacts``), and the checks judge only those. The training is not among them: the
+student's ``fit`` calls only describe it to the kit's trainer (``autograder.sandbox.fit_client``), whose
 record the grader keeps.
 
 Nothing here decides a grade; a probe that raises becomes a message in the student's terms.
@@ -15,7 +15,6 @@ Nothing here decides a grade; a probe that raises becomes a message in the stude
 from __future__ import annotations
 
 import contextlib
-import signal
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -24,36 +23,9 @@ from typing import Any, Callable
 import numpy as np
 
 from autograder.assignment import EPOCHS, N_VALID, SEED
-from autograder.fit_client import TrainingNotReproducible
-
-SPLIT_SMALL = (100, 10)  # split_validation called again on 100 images with n_valid=10
-NORMALIZE_SAMPLE = 2000
-PREDICT_SAMPLE = 500
-
-
-class TimeLimitExceeded(BaseException):
-    """Raised by the alarm in the middle of student code. A BaseException, so that a student's
-    `except Exception:` does not swallow it."""
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float | None):
-    """Interrupt the block after ``seconds`` (main thread only; the sandbox's wall clock backs it up)."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_alarm(signum, frame):
-        raise TimeLimitExceeded(seconds)
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
+from autograder.data.inputs import NORMALIZE_SAMPLE, PREDICT_SAMPLE, SPLIT_SMALL
+from autograder.limits import TimeLimitExceeded, time_limit
+from autograder.sandbox.fit_client import TrainingNotReproducible
 
 class StudentError(Exception):
     """A student's function failed; the message says what to fix."""
@@ -206,7 +178,7 @@ def probe_build_model(p: Prober, inputs) -> None:
 
 
 def probe_compile(p: Prober, inputs) -> None:
-    from autograder.reference import build_reference_model
+    from autograder.data.reference import build_reference_model
 
     compiled = p.call("compile_model", build_reference_model())
     if compiled is None:
@@ -219,7 +191,7 @@ def probe_compile(p: Prober, inputs) -> None:
 def build_compile_train(p: Prober, X_train, y_train, X_valid, y_valid, *, client, epochs: int = EPOCHS,
                         seed: int = SEED, seconds=None):
     """Build, compile and train with the student's functions, seeded as the lesson is, every
-    ``fit`` call going to the kit's trainer through ``client`` (``autograder.fit_client``).
+    ``fit`` call going to the kit's trainer through ``client`` (``autograder.sandbox.fit_client``).
 
     Returns the compiled model and what ``train_model`` returned; raises ``StudentError`` saying
     which function failed and how."""
@@ -253,7 +225,7 @@ def probe_training(p: Prober, inputs, *, client, seconds=None) -> None:
 
 
 def probe_predict_labels(p: Prober, inputs) -> None:
-    from autograder.reference import prediction_model
+    from autograder.data.reference import prediction_model
 
     model = prediction_model()
     images = inputs.X_test_sample
@@ -281,7 +253,7 @@ def collect(
     training_seconds: float | None = None,
 ) -> Artifacts:
     """Run every probe and return what they produced; the training probe only with a ``client``
-    (``autograder.fit_client.FitClient``) through which its fit calls reach the kit's trainer."""
+    (``autograder.sandbox.fit_client.FitClient``) through which its fit calls reach the kit's trainer."""
     import warnings
 
     prober = Prober(functions, cell_errors, call_seconds)

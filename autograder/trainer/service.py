@@ -1,17 +1,17 @@
 """The kit's trainer: it trains what a submission's code describes, with the kit's code only.
 
 A submission's ``train_model`` calls ``model.fit``; in the student's process that call is only a
-description (``autograder.fit_client``): the model's configuration and compile settings, the
+description (``autograder.sandbox.fit_client``): the model's configuration and compile settings, the
 ``fit`` arguments and the data. The trainer — a process of its own while grading
-(``python -m autograder.trainer``), with no student code loaded — trains it:
+(``python -m autograder.trainer.service``), with no student code loaded — trains it:
 
 - the model is rebuilt from its configuration, which is validated first (Keras classes of an
-  allow-list only, bounded size: ``autograder.artifacts``), and its first weights are the ones
+  allow-list only, bounded size: ``autograder.sandbox.artifacts``), and its first weights are the ones
   Keras gives that configuration under the kit's seed, whatever the student's process claims;
 - a second ``fit`` call continues the trainer's own model when the student's model still holds
   the weights the trainer handed back; weights changed in between cannot be reproduced and are
   refused with a message, as are the student's callbacks and data the trainer cannot read;
-- each epoch runs on the kit's fast path (``autograder.training``), seeded, on the kit's own
+- each epoch runs on the kit's fast path (``autograder.trainer.fast_path``), seeded, on the kit's own
   copies of the arrays named by the call;
 - finally it predicts the test images with the model it trained, for the judge.
 
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder import frames
+from autograder.sandbox import frames
 from autograder.assignment import N_VALID, SEED
 
 # The model (at most artifacts.MAX_MODEL_BYTES, the lesson's 3 MiB) and arrays that are not the
@@ -170,9 +170,9 @@ def compile_signature(compile_config: Any) -> Any:
 
 
 def model_config(model_bytes: bytes) -> dict:
-    """The configuration of a ``.keras`` archive, bounded and allow-listed by ``autograder.artifacts``
+    """The configuration of a ``.keras`` archive, bounded and allow-listed by ``autograder.sandbox.artifacts``
     before anything builds it."""
-    from autograder.artifacts import ArtifactError, load_json, read_model_archive, validate_model_config
+    from autograder.sandbox.artifacts import ArtifactError, load_json, read_model_archive, validate_model_config
 
     try:
         members = read_model_archive(model_bytes)
@@ -215,14 +215,14 @@ class Trainer:
 
     @classmethod
     def from_images(cls, train_images, train_labels, test_images=None, **options) -> "Trainer":
-        """The kit's split of the raw images, normalized as the kit does (``autograder.reference``)."""
-        from autograder.reference import scaled
+        """The kit's split of the raw images, normalized as the kit does (``autograder.data.reference``)."""
+        from autograder.data.reference import scaled
 
         X, y = scaled(np.asarray(train_images)), np.asarray(train_labels)
         arrays = {"X_train": X[N_VALID:], "y_train": y[N_VALID:], "X_valid": X[:N_VALID], "y_valid": y[:N_VALID]}
         return cls(arrays, None if test_images is None else scaled(np.asarray(test_images)), **options)
 
-    # The protocol: one frame in, one frame out (autograder.frames).
+    # The protocol: one frame in, one frame out (autograder.sandbox.frames).
     def handle(self, header: dict, blobs: dict[str, bytes]) -> tuple[dict, dict[str, bytes]]:
         if header.get("op") != "fit":
             return {"ok": False, "message": "the grader's trainer only trains fit calls"}, {}
@@ -390,7 +390,7 @@ class Trainer:
     def train(self, model, arguments: dict, position: int) -> dict:
         import keras
 
-        from autograder.training import use_fast_execution
+        from autograder.trainer.fast_path import use_fast_execution
 
         model.__dict__.pop("fit", None)  # the previous call's wrapper
         if self.fast:
@@ -484,7 +484,7 @@ def training_key(architecture: Any, compiled: Any, described: dict, previous: st
 
 def saved_weights(model_bytes: bytes) -> list[np.ndarray]:
     """The weights stored in a .keras archive, in the order of ``model.get_weights()``."""
-    from autograder.artifacts import load_model_bytes
+    from autograder.sandbox.artifacts import load_model_bytes
 
     return load_model_bytes(model_bytes).get_weights()
 
@@ -501,7 +501,7 @@ def restore_optimizer(model, variables: list[np.ndarray]) -> None:
 
 
 def main(inputs: Path, cache: str, reply_fd: int) -> int:
-    """``python -m autograder.trainer INPUTS CACHE REPLY_FD``: frames in on stdin, out on REPLY_FD."""
+    """``python -m autograder.trainer.service INPUTS CACHE REPLY_FD``: frames in on stdin, out on REPLY_FD."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from autograder import skip_slow_optional_imports
 

@@ -1,6 +1,6 @@
 """The sandbox's child process, and the launcher that confines it (or any kit command) first.
 
-Two entries, both started by ``autograder.sandbox`` (``confined``, used by ``run_child``):
+Two entries, both started by ``autograder.sandbox.launch`` (``confined``, used by ``run_child``):
 
 - the launcher, ``python -I -S sandbox_child.py --launch CONFIG -- COMMAND...``: the first
   program inside the sandbox's namespaces. It finishes the confinement that needs privileges the
@@ -9,12 +9,12 @@ Two entries, both started by ``autograder.sandbox`` (``confined``, used by ``run
   sandbox's own user, with no new privileges, the resource limits and the parent-death signal,
   and stays the PID namespace's first process until it ends (``launch``). It imports nothing of
   the kit's (``-I -S``: no site, no PYTHONPATH).
-- the child, ``python -m autograder.sandbox_child SCRATCH``: the command the launcher runs to
+- the child, ``python -m autograder.sandbox.child SCRATCH``: the command the launcher runs to
   grade one submission. It runs the submission's probes and writes the artifacts; from its first
   line on it is confined, and nothing it does is trusted by the grader.
 
-This module is one of the few the child can see (``autograder.sandbox.CHILD_MODULES``): the
-grader's side of the sandbox, ``autograder.sandbox``, is not.
+This module is one of the few the child can see (``autograder.sandbox.launch.CHILD_MODULES``): the
+grader's side of the sandbox, ``autograder.sandbox.launch``, is not.
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def _copy(source: str, out: int, name: str, depth: int, left: list[int]) -> None
 
 
 def launch(config: dict, command: list[str]) -> None:
-    """Confine this process as ``config`` says (see ``autograder.sandbox.confined``), then run ``command``.
+    """Confine this process as ``config`` says (see ``autograder.sandbox.launch.confined``), then run ``command``.
 
     In a PID namespace of its own (``config["init"]``) this process stays its first one, as root
     (with bubblewrap: with no capability but changing user and owner), and runs ``command`` as a
@@ -316,12 +316,12 @@ def main(scratch: Path) -> int:
     skip_slow_optional_imports()
 
     # From here on the student's code runs in this process.
-    from autograder.artifacts import write_artifacts
+    from autograder.sandbox.artifacts import write_artifacts
     from autograder.assignment import FUNCTIONS
-    from autograder.inputs import ProbeInputs
-    from autograder.notebook import run_cells
-    from autograder.probe import collect
-    from autograder.fit_client import FitClient, SocketTransport
+    from autograder.data.inputs import ProbeInputs
+    from autograder.submission.notebook import run_cells
+    from autograder.sandbox.probe import collect
+    from autograder.sandbox.fit_client import FitClient, SocketTransport
 
     limits = config["limits"]
     inputs = ProbeInputs.load(scratch / "inputs")

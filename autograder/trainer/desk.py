@@ -1,10 +1,10 @@
 """The grader's side of ``fit`` as a service: a trainer process per submission and the desk that
 serves the sandboxed child's calls to it.
 
-``TrainerProcess`` runs ``python -m autograder.trainer`` with the batch's inputs: only the kit's
+``TrainerProcess`` runs ``python -m autograder.trainer.service`` with the batch's inputs: only the kit's
 code, limited in memory and time, started while the child starts so that its TensorFlow is ready
 when the first ``fit`` call comes. ``FitDesk`` listens on a Unix socket in the child's scratch
-folder, reads each call with bounds (``autograder.frames``), hands it to the trainer, keeps the
+folder, reads each call with bounds (``autograder.sandbox.frames``), hands it to the trainer, keeps the
 trainer's answer as the submission's ``TrainingRecord`` and passes the weights and history back.
 The child never holds the record: it is built here, from the trainer's replies alone.
 """
@@ -25,14 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder import frames
-from autograder.trainer import MAX_REQUEST_BYTES, FitRecord, TrainingRecord
+from autograder.sandbox import frames
+from autograder.trainer.service import MAX_REQUEST_BYTES, FitRecord, TrainingRecord
 
 SOCKET_NAME = "trainer.sock"
 # The kit's modules the trainer imports: no student code, and not the grader's checks.
 TRAINER_MODULES = (
-    "__init__", "sandbox_child", "artifacts", "assignment", "data", "errors", "fit_client", "frames", "probe",
-    "reference", "trainer", "training",
+    "__init__", "assignment", "errors", "data/fashion_mnist", "data/reference", "sandbox/artifacts", "sandbox/child",
+    "sandbox/fit_client", "sandbox/frames", "sandbox/probe", "trainer/fast_path", "trainer/service",
 )
 MAX_PREDICTIONS_BYTES = 1024**2
 STDERR_TAIL = 16 * 1024
@@ -44,17 +44,17 @@ class TrainerTimeout(Exception):
 
 class TrainerProcess:
     """The kit's trainer as a process of its own, talked to in frames, confined as a sandbox is
-    (``autograder.sandbox.confined``): its own user, no network, only the kit's trainer modules,
+    (``autograder.sandbox.launch.confined``): its own user, no network, only the kit's trainer modules,
     the batch's inputs and the shared cache to see, the memory and process limits."""
 
     def __init__(self, inputs: Path, cache: Path | None, *, home: Path, limits, env: dict[str, str]):
-        from autograder.sandbox import confined
+        from autograder.sandbox.launch import confined
 
         reply_read, reply_write = os.pipe()
         self.replies = reply_read
         self.stack = contextlib.ExitStack()
         try:
-            argv = [sys.executable, "-m", "autograder.trainer", str(inputs), str(cache) if cache else "-", str(reply_write)]
+            argv = [sys.executable, "-m", "autograder.trainer.service", str(inputs), str(cache) if cache else "-", str(reply_write)]
             confinement = self.stack.enter_context(confined(
                 argv, writable=home, limits=limits, readable=[inputs], env=env, modules=TRAINER_MODULES,
                 also_writable=[cache] if cache else [],

@@ -15,8 +15,8 @@ import math
 import warnings
 from pathlib import Path
 
-from autograder.data import CLASS_NAMES
-from autograder.plots import as_number, number_text
+from autograder.data.fashion_mnist import CLASS_NAMES
+from autograder.reports.plots import as_number, number_text
 
 
 def png(fig) -> str:
@@ -85,7 +85,7 @@ def figure_html(alt: str, draw) -> str:
 
 
 def curves_html(history) -> str:
-    from autograder import plots
+    from autograder.reports import plots
 
     parts = [figure_html("Learning curves",
                          lambda: plots.learning_curves(history, title="Your model's learning curves"))]
@@ -100,7 +100,7 @@ def curves_html(history) -> str:
 
 
 def feedback_html(report) -> str:
-    from autograder.grading import status
+    from autograder.batch.grading import status
 
     rows = "\n".join(
         f"<tr class='{status(r).lower()}'><td>{status(r)}</td><td>{html.escape(str(r.id))}</td>"
@@ -134,7 +134,7 @@ tr.pass td:first-child{{color:green}}tr.fail td:first-child,tr.todo td:first-chi
 def write_feedback(reports, folder: Path) -> list[Path]:
     """A page per submission. One that cannot be made or written never stops the others: they are
     all written, and then ``OutputError`` names those that are missing."""
-    from autograder.reports import write_each
+    from autograder.reports.formats import write_each
 
     return write_each(
         reports, lambda report: folder / Path(str(report.submission)).stem / "feedback.html", feedback_html,

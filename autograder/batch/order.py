@@ -24,7 +24,7 @@ from pathlib import Path
 from autograder.assignment import BATCH_SIZE, EPOCHS, N_VALID
 from autograder.errors import NotebookError
 from autograder.limits import Limits
-from autograder.notebook import cell_source, is_setup_cell, is_solution_cell, read_notebook, without_magics
+from autograder.submission.notebook import cell_source, is_setup_cell, is_solution_cell, read_notebook, without_magics
 
 TRAINING_IMAGES = 60_000 - N_VALID
 # Measured on this machine, one thread, the kit's fast path (benchmarks/optimizer_cost.py): an epoch

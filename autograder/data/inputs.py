@@ -16,8 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder.probe import PREDICT_SAMPLE
-from autograder.reference import scaled
+from autograder.data.reference import scaled
+
+# How much of the kit's data each probe hands a student's function (autograder.sandbox.probe).
+SPLIT_SMALL = (100, 10)  # split_validation called again on 100 images with n_valid=10
+NORMALIZE_SAMPLE = 2000
+PREDICT_SAMPLE = 500
 
 
 def frozen(array: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ class ReferenceData:
 
     @classmethod
     def load(cls, directory=None) -> "ReferenceData":
-        from autograder.data import load_fashion_mnist
+        from autograder.data.fashion_mnist import load_fashion_mnist
 
         return cls.from_dataset(load_fashion_mnist(directory))
 

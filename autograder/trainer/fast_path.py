@@ -15,7 +15,7 @@ not arithmetic, is what costs time for a network this small on a CPU, so the fas
 - otherwise (a generator, sample weights, ``validation_split``, an operation XLA cannot compile)
   Keras's own loop with ``steps_per_execution`` batches per call and ``jit_compile=True``.
 
-The kit's trainer (``autograder.trainer``) trains each ``fit`` call a submission describes on this
+The kit's trainer (``autograder.trainer.service``) trains each ``fit`` call a submission describes on this
 path. Keras's ``fit`` still runs the epochs, the callbacks, the validation and the history.
 """
 

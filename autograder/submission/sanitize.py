@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder.notebook import is_setup_cell, is_solution_cell, read_notebook
+from autograder.submission.notebook import is_setup_cell, is_solution_cell, read_notebook
 
 
 def sanitize(nb: nbformat.NotebookNode, source: nbformat.NotebookNode | None) -> nbformat.NotebookNode:

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from autograder.checks import CHECKS_BY_ID
+from autograder.judge.checks import CHECKS_BY_ID
 from autograder.errors import AutograderError
 
 

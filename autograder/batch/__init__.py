@@ -1,0 +1,1 @@
+"""Grading many submissions: one submission's steps, the local pool, the cluster, the results store, the order."""

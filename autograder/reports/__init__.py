@@ -1,0 +1,1 @@
+"""What grading hands to people: text, JSON/CSV/Gradescope files, feedback pages, the gradebook, plots."""

@@ -1,0 +1,1 @@
+"""Running a submission's code confined: the launcher, the child and its probes, the artifacts it hands back."""

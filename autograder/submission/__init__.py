@@ -1,0 +1,1 @@
+"""A submitted notebook: read, run cell by cell, sanitized against the source notebook, linted."""
