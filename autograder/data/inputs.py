@@ -16,19 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder.data.reference import scaled
+from autograder.data.reference import read_only, scaled
 
 # How much of the kit's data each probe hands a student's function (autograder.sandbox.probe).
 SPLIT_SMALL = (100, 10)  # split_validation called again on 100 images with n_valid=10
 NORMALIZE_SAMPLE = 2000
 PREDICT_SAMPLE = 500
-
-
-def frozen(array: np.ndarray) -> np.ndarray:
-    """Read-only, so a function that shuffles or scales its input in place fails loudly instead of
-    silently changing what every later probe sees."""
-    array.flags.writeable = False
-    return array
 
 
 @dataclass
@@ -40,14 +33,14 @@ class ProbeInputs:
     @cached_property
     def train_scaled(self) -> np.ndarray:
         """float32, the kit's train_images / 255: computed where it is used (0.3 s), never shipped."""
-        return frozen(scaled(self.train_images))
+        return read_only(scaled(self.train_images))
 
     @classmethod
     def from_reference(cls, data) -> "ProbeInputs":
         return cls(
-            train_images=frozen(data.train_images.copy()),
-            train_labels=frozen(data.train_labels.copy()),
-            X_test_sample=frozen(scaled(data.test_images[:PREDICT_SAMPLE])),
+            train_images=read_only(data.train_images.copy()),
+            train_labels=read_only(data.train_labels.copy()),
+            X_test_sample=read_only(scaled(data.test_images[:PREDICT_SAMPLE])),
         )
 
     def save(self, folder: Path) -> list[Path]:
@@ -64,7 +57,7 @@ class ProbeInputs:
     @classmethod
     def load(cls, folder: Path) -> "ProbeInputs":
         # Mapped read-only: pages shared by every child, and nothing to copy before the probes start.
-        return cls(**{name: frozen(np.asarray(np.load(folder / f"{name}.npy", mmap_mode="r"))) for name in SAVED})
+        return cls(**{name: read_only(np.asarray(np.load(folder / f"{name}.npy", mmap_mode="r"))) for name in SAVED})
 
 
 SAVED = ("train_images", "train_labels", "X_test_sample")

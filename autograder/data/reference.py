@@ -64,7 +64,8 @@ def scaled(images: np.ndarray) -> np.ndarray:
 
 
 def read_only(array: np.ndarray) -> np.ndarray:
-    """Shared with every check: a student's function that writes into it fails loudly, not silently."""
+    """Shared with every check and every probe: a student's function that shuffles or scales its
+    input in place fails loudly instead of silently changing what every later one sees."""
     array.flags.writeable = False
     return array
 
