@@ -2,26 +2,33 @@
 no file read through a link or without a bound, no archive or configuration that makes it build more
 than the lesson's model could need.
 
-Each attack below is written against what the child can leave in its artifacts folder; the module is
-used through ``artifacts.<name>`` so that the same tests run (and fail, or hang) against the old reader.
+Each attack below is written against what the child can leave in its artifacts folder; the modules are
+used through ``module.<name>`` so that the same tests run (and fail, or hang) against the old reader.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
+import re
 import struct
 import threading
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import autograder.sandbox.artifacts as artifacts
-from autograder.sandbox.artifacts import ArtifactError, keras_modules_only, load_model_bytes, load_model_safely, read_artifacts, write_artifacts
-from autograder.sandbox.probe import Artifacts
+import autograder.sandbox.bounded_files as bounded_files
+import autograder.sandbox.model_archive as model_archive
+from autograder.sandbox.artifacts import Artifacts, read_artifacts, write_artifacts
+from autograder.sandbox.bounded_files import ArtifactError
+from autograder.sandbox.model_archive import keras_modules_only, load_model_bytes, load_model_safely
 
+PACKAGE = Path(artifacts.__file__).resolve().parent.parent
 QUICK = 10  # seconds: every refusal here takes milliseconds; the old reader read /proc without end
 
 
@@ -113,6 +120,47 @@ def test_artifacts_round_trip_as_plain_data(tmp_path):
     assert back.arrays["a"].tolist() == [0, 1, 2] and back.arrays["a"].flags.writeable
 
 
+ENTRY_KINDS = {"arrays": "arrays", "array": "arrays", "values": "values", "models": "models"}
+
+
+def entries_named(path: Path) -> set[tuple[str, str]]:
+    """(kind, pattern of its name) for each entry of the record that ``path`` writes or reads by name:
+    ``x.arrays["name"]``, ``x.values.get("name")``, the judge's ``ev.array(f"split_{part}")``..."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        kind = key = None
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute):
+            kind, key = node.value.attr, node.slice
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+            if node.func.attr == "get" and isinstance(node.func.value, ast.Attribute):
+                kind, key = node.func.value.attr, node.args[0]
+            elif node.func.attr == "array":
+                kind, key = "array", node.args[0]
+        if kind not in ENTRY_KINDS:
+            continue
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            found.add((ENTRY_KINDS[kind], re.escape(key.value)))
+        elif isinstance(key, ast.JoinedStr):
+            parts = [re.escape(part.value) if isinstance(part, ast.Constant) else r"\w+" for part in key.values]
+            found.add((ENTRY_KINDS[kind], "".join(parts)))
+    return found
+
+
+def test_the_probes_write_and_the_checks_read_only_the_entries_the_schema_declares():
+    declared = {"arrays": set(artifacts.ARRAYS), "values": set(artifacts.VALUES), "models": set(artifacts.MODEL_NAMES)}
+    written = entries_named(PACKAGE / "sandbox" / "probe.py")
+    read = set().union(*(entries_named(path) for path in sorted((PACKAGE / "judge").rglob("*.py"))))
+    assert read, "the checks read the record's entries by name"
+    for kind, pattern in sorted(written | read):
+        assert any(re.fullmatch(pattern, name) for name in declared[kind]), (
+            f"{kind} entry {pattern!r} is used but not declared in autograder/sandbox/artifacts.py"
+        )
+    for kind, names in declared.items():
+        for name in sorted(names):
+            assert any(k == kind and re.fullmatch(p, name) for k, p in written), f"{kind} entry {name!r}: no probe writes it"
+    assert all(isinstance(kind, type) for kind, _ in artifacts.VALUES.values())
+
+
 def test_a_pickled_array_is_refused(tmp_path):
     write_artifacts(Artifacts(), tmp_path)
     np.save(tmp_path / "arrays" / "evil.npy", np.array([object()], dtype=object), allow_pickle=True)
@@ -187,24 +235,24 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
     with pytest.raises(ArtifactError, match="not a regular file"):
         within(QUICK, read_artifacts, tmp_path)
     with pytest.raises(ArtifactError, match="not a regular file"):
-        within(QUICK, artifacts.read_bounded, tmp_path / "values.json", 1000)
+        within(QUICK, bounded_files.read_bounded, tmp_path / "values.json", 1000)
 
 
 def test_read_bounded_reads_at_most_its_bound(tmp_path):
     path = tmp_path / "file"
     path.write_bytes(b"x" * 1000)
-    assert artifacts.read_bounded(path, 1000) == b"x" * 1000
-    with pytest.raises(artifacts.ArtifactTooLarge, match="larger than 999 bytes"):
-        artifacts.read_bounded(path, 999)
+    assert bounded_files.read_bounded(path, 1000) == b"x" * 1000
+    with pytest.raises(bounded_files.ArtifactTooLarge, match="larger than 999 bytes"):
+        bounded_files.read_bounded(path, 999)
     with pytest.raises(ArtifactError, match="not a regular file"):
-        artifacts.read_bounded("/dev/zero", 1000)
+        bounded_files.read_bounded("/dev/zero", 1000)
     with pytest.raises(ArtifactError):  # a /proc file claims size 0: the bound still holds
-        within(QUICK, artifacts.read_bounded, "/proc/self/pagemap", 4096)
-    with pytest.raises(artifacts.ArtifactMissing, match="missing"):
-        artifacts.read_bounded(tmp_path / "nothing", 10)
-    folder = artifacts.open_folder(tmp_path)
+        within(QUICK, bounded_files.read_bounded, "/proc/self/pagemap", 4096)
+    with pytest.raises(bounded_files.ArtifactMissing, match="missing"):
+        bounded_files.read_bounded(tmp_path / "nothing", 10)
+    folder = bounded_files.open_folder(tmp_path)
     try:
-        assert artifacts.read_bounded("file", 1000, dir_fd=folder) == b"x" * 1000
+        assert bounded_files.read_bounded("file", 1000, dir_fd=folder) == b"x" * 1000
     finally:
         os.close(folder)
 
@@ -264,13 +312,13 @@ def test_a_member_that_decompresses_beyond_its_declared_size_is_refused(referenc
     members["model.weights.h5"] = bytes(16 * 1024**2)  # 16 MiB of zeros: 16 KiB deflated
     bomb = declare_size(make_archive(members, zipfile.ZIP_DEFLATED), "model.weights.h5", 1000)
     with pytest.raises(ArtifactError, match="model.weights.h5"):
-        within(QUICK, artifacts.load_model_bytes, bomb)
+        within(QUICK, model_archive.load_model_bytes, bomb)
 
 
 def test_a_member_declared_huge_is_refused(reference_keras, keras_never_called, tmp_path):
     lying = declare_size(reference_keras, "model.weights.h5", 3 * 1024**3)  # under Keras's own 4 GiB floor
     with pytest.raises(ArtifactError, match="declares more than"):
-        artifacts.load_model_bytes(lying)
+        model_archive.load_model_bytes(lying)
     (tmp_path / "model.keras").write_bytes(lying)
     with pytest.raises(ArtifactError, match="declares more than"):
         load_model_safely(tmp_path / "model.keras")
@@ -280,10 +328,10 @@ def test_an_archive_with_extra_members_is_refused(reference_keras, keras_never_c
     members = archive_members(reference_keras)
     members["assets/notes.txt"] = b"Keras would extract this to disk"
     with pytest.raises(ArtifactError, match="members|unexpected member"):
-        artifacts.load_model_bytes(make_archive(members))
+        model_archive.load_model_bytes(make_archive(members))
     many = make_archive({**archive_members(reference_keras), **{f"x{i}": b"" for i in range(5000)}})
     with pytest.raises(ArtifactError, match="members"):
-        within(QUICK, artifacts.load_model_bytes, many)
+        within(QUICK, model_archive.load_model_bytes, many)
 
 
 @pytest.mark.parametrize("layer", ["StringLookup", "Lambda", "TextVectorization", "TFSMLayer"])
@@ -292,7 +340,7 @@ def test_a_layer_outside_the_allow_list_is_refused_before_keras_sees_it(referenc
         config["config"]["layers"][1]["class_name"] = layer
 
     with pytest.raises(ArtifactError, match=f"keras.layers.{layer}"):
-        artifacts.load_model_bytes(with_config(reference_keras, edit))
+        model_archive.load_model_bytes(with_config(reference_keras, edit))
 
 
 def test_a_dense_layer_of_a_billion_parameters_is_refused_before_keras_sees_it(reference_keras, keras_never_called):
@@ -300,13 +348,13 @@ def test_a_dense_layer_of_a_billion_parameters_is_refused_before_keras_sees_it(r
         config["config"]["layers"][2]["config"]["units"] = 1_300_000  # 784 × 1.3 million weights
 
     with pytest.raises(ArtifactError, match="parameters"):
-        artifacts.load_model_bytes(with_config(reference_keras, edit))
+        model_archive.load_model_bytes(with_config(reference_keras, edit))
 
     def wide_input(config):  # a small Dense after an enormous input
         config["config"]["layers"][0]["config"]["batch_shape"] = [None, 100_000, 10_000]
 
     with pytest.raises(ArtifactError, match="parameters"):
-        artifacts.load_model_bytes(with_config(reference_keras, wide_input))
+        model_archive.load_model_bytes(with_config(reference_keras, wide_input))
 
 
 def test_too_many_layers_or_too_deep_a_configuration_is_refused(reference_keras, keras_never_called):
@@ -314,13 +362,13 @@ def test_too_many_layers_or_too_deep_a_configuration_is_refused(reference_keras,
         config["config"]["layers"] += [config["config"]["layers"][-1]] * 70
 
     with pytest.raises(ArtifactError, match="more than 64 layers"):
-        artifacts.load_model_bytes(with_config(reference_keras, many))
+        model_archive.load_model_bytes(with_config(reference_keras, many))
 
     def deep(config):
         config["config"]["name"] = json.loads("[" * 50 + "]" * 50)
 
     with pytest.raises(ArtifactError, match="nested too deeply"):
-        artifacts.load_model_bytes(with_config(reference_keras, deep))
+        model_archive.load_model_bytes(with_config(reference_keras, deep))
 
 
 @pytest.mark.parametrize("name", ["exec", "eval", "open", "print", "__import__", "get", "deserialize"])
@@ -333,7 +381,7 @@ def test_a_builtin_that_is_not_a_keras_function_is_refused(reference_keras, kera
         config["compile_config"]["loss"] = smuggled
 
     with pytest.raises(ArtifactError):
-        artifacts.load_model_bytes(with_config(reference_keras, edit))
+        model_archive.load_model_bytes(with_config(reference_keras, edit))
 
 
 def test_a_model_naming_a_module_outside_keras_is_refused_before_keras_sees_it(tmp_path):
@@ -357,7 +405,7 @@ def test_weights_that_link_to_another_file_are_refused(reference_keras, keras_ne
         weights["layers/dense/vars/0"] = h5py.ExternalLink(str(tmp_path / "other.h5"), "/data")
     members["model.weights.h5"] = buffer.getvalue()
     with pytest.raises(ArtifactError, match="link"):
-        artifacts.load_model_bytes(make_archive(members))
+        model_archive.load_model_bytes(make_archive(members))
 
 
 # ------------------------------------------------------------------ the variants a student may use
@@ -421,13 +469,13 @@ def test_the_variants_of_the_lesson_s_model_load(tmp_path):
 
 def test_validate_model_config_names_the_refused_class():
     with pytest.raises(ArtifactError, match="keras.layers.Lambda"):
-        artifacts.validate_model_config(
+        model_archive.validate_model_config(
             {"module": "keras", "class_name": "Sequential", "config": {"layers": [
                 {"module": "keras.layers", "class_name": "Lambda", "config": {}, "registered_name": None}
             ]}}
         )  # fmt: skip
     with pytest.raises(ArtifactError, match="Sequential or functional"):
-        artifacts.validate_model_config({"module": "keras.layers", "class_name": "Dense", "config": {}})
+        model_archive.validate_model_config({"module": "keras.layers", "class_name": "Dense", "config": {}})
 
 
 def test_a_model_compiled_with_adam_loads_whatever_the_warnings_policy():

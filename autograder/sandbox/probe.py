@@ -3,29 +3,28 @@
 This is the only module that calls student code while grading. It runs wherever the student's
 code runs — in the sandbox's child process when grading (``autograder.sandbox.child``), or
 in-process for a student's self-check and in nbgrader's kernel — and produces an ``Artifacts``
-record: numpy arrays, JSON-able values, and Keras models. When it runs in the sandbox, the
-artifacts are written to files that the trusted process reads back without ever unpickling them
-(``autograder.sandbox.artifacts``), and the checks judge only those. The training is not among them: the
-student's ``fit`` calls only describe it to the kit's trainer (``autograder.sandbox.fit_client``), whose
-record the grader keeps.
+record: numpy arrays, JSON-able values, and Keras models, under the names that
+``autograder.sandbox.artifacts`` declares. When it runs in the sandbox, the artifacts are written
+to files that the trusted process reads back without ever unpickling them, and the checks judge
+only those. The training is not among them: the student's ``fit`` calls only describe it to the
+kit's trainer (``autograder.sandbox.fit_client``), whose record the grader keeps.
 
 Nothing here decides a grade; a probe that raises becomes a message in the student's terms.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import traceback
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
 from autograder.assignment import EPOCHS, N_VALID, SEED
-from autograder.data.inputs import NORMALIZE_SAMPLE, PREDICT_SAMPLE, SPLIT_SMALL
+from autograder.data.inputs import NORMALIZE_SAMPLE, SPLIT_SMALL
 from autograder.limits import TimeLimitExceeded, time_limit
+from autograder.sandbox.artifacts import Artifacts
 from autograder.sandbox.fit_client import TrainingNotReproducible
+
 
 class StudentError(Exception):
     """A student's function failed; the message says what to fix."""
@@ -33,17 +32,6 @@ class StudentError(Exception):
     def __init__(self, message: str, not_done: bool = False):
         super().__init__(message)
         self.not_done = not_done
-
-
-@dataclass
-class Artifacts:
-    """Everything the checks look at. Plain data: arrays, strings, numbers, lists, dicts, models."""
-
-    errors: dict[str, str] = field(default_factory=dict)  # probe -> why it produced nothing
-    not_done: set[str] = field(default_factory=set)  # probes whose function is still a stub
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)  # JSON-able facts
-    models: dict[str, Any] = field(default_factory=dict)  # name -> Keras model
 
 
 def describe_exception(name: str, error: BaseException) -> str:

@@ -15,30 +15,29 @@ description (``autograder.sandbox.fit_client``): the model's configuration and c
   copies of the arrays named by the call;
 - finally it predicts the test images with the model it trained, for the judge.
 
-What it did is a ``TrainingRecord``: the facts the ``training`` and ``test_accuracy`` checks judge.
-A training is cached by everything it depends on (``training_key``), so an identical description
-from another submission is replayed from what the trainer itself computed: no submission can
-plant a result for another.
+What it did is a ``TrainingRecord`` (``autograder.trainer.records``): the facts the ``training`` and
+``test_accuracy`` checks judge. A training is cached by everything it depends on
+(``autograder.trainer.cache``), so an identical description from another submission is replayed
+from what the trainer itself computed: no submission can plant a result for another.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
-import json
 import os
-import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from autograder.sandbox import frames
 from autograder.assignment import N_VALID, SEED
+from autograder.sandbox import frames
+from autograder.trainer.cache import TrainingCache, restore_optimizer, training_key
+from autograder.trainer.records import FitRecord, TrainingRecord, compile_signature, model_signature
 
 # The model (at most artifacts.MAX_MODEL_BYTES, the lesson's 3 MiB) and arrays that are not the
 # kit's (fit_client.MAX_DATA_BYTES): what the desk holds in the grader's memory for one request.
@@ -48,131 +47,15 @@ KIT_ARRAYS = ("X_train", "y_train", "X_valid", "y_valid")
 VALIDATION = ("X_valid", "y_valid")
 
 
-@dataclass
-class FitRecord:
-    """One ``fit`` call as the trainer saw and ran it."""
-
-    trained: bool
-    message: str | None = None  # why it could not be trained, for the student
-    continues: bool = False  # continues the training of the call before it
-    reused: bool = False  # replayed from the cache of identical trainings
-    key: str | None = None
-    epochs_run: int = 0
-    history: dict[str, list[float]] = field(default_factory=dict)
-    x: str | None = None  # "X_train" when it trained on the training set the kit gave train_model
-    y: str | None = None  # "y_train" when its labels were those the kit gave
-    batch_size: int | None = None  # as fit was given it (None: Keras's 32)
-    weighted: bool = False  # sample_weight or class_weight was given
-    steps_per_epoch: int | None = None
-    validation: list[str | None] | None = None  # what validation_data named: ["X_valid", "y_valid"]
-    validation_split: float = 0.0
-    architecture: Any = None  # model_signature of its configuration
-    compile: Any = None  # its compile settings, names aside
-    seconds: float = 0.0
-
-    @classmethod
-    def from_json(cls, data: dict) -> "FitRecord":
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
-
-
-@dataclass
-class TrainingRecord:
-    """Everything the trainer did for one submission: facts, never claims of the student's process."""
-
-    calls: list[FitRecord] = field(default_factory=list)
-    predictions: np.ndarray | None = None  # the final model's class for each test image
-    error: str | None = None  # the trainer itself could not go on (time limit, crash)
-
-    def final_chain(self) -> list[FitRecord]:
-        """The calls that made the final model: the last call and those it continues."""
-        chain: list[FitRecord] = []
-        for call in reversed(self.calls):
-            chain.insert(0, call)
-            if not call.continues:
-                break
-        return chain
-
-    def history(self) -> dict[str, list[float]]:
-        merged: dict[str, list[float]] = {}
-        for call in self.final_chain():
-            for name, values in call.history.items():
-                merged.setdefault(name, []).extend(values)
-        return merged
-
-    @property
-    def reused(self) -> bool:
-        return any(call.reused for call in self.final_chain())
-
-    @property
-    def trainings_run(self) -> int:
-        return sum(1 for call in self.calls if call.trained and not call.reused)
-
-
 class Refused(Exception):
     """This fit call cannot be reproduced; the message is for the student."""
-
-
-# --- what a model is, names aside ------------------------------------------------------------------
-
-
-def model_signature(config: Any) -> Any:
-    """A model's configuration without what only names objects in one process: the names of its
-    layers and of the model (``dense_3``), where they are defined and where a Functional model
-    refers to them, and ``shared_object_id``. Every other field is kept, a dtype policy's name
-    (``float32``, ``int32``) and an activation's among them: two models with equal signatures
-    compute the same function."""
-    config = json.loads(json.dumps(config, default=list))  # a copy, tuples as lists
-    names: dict[str, str] = {}
-
-    def define(model: Any) -> None:
-        inner = model.get("config") if isinstance(model, dict) else None
-        if not isinstance(inner, dict):
-            return
-        inner.pop("name", None)
-        for layer in inner.get("layers") or []:
-            if isinstance(layer, dict) and isinstance(layer.get("config"), dict):
-                name = layer["config"].get("name")
-                if isinstance(name, str):
-                    names.setdefault(name, f"<layer {len(names)}>")
-                layer.pop("name", None)  # a Functional model's layers name themselves twice
-                define(layer)
-
-    def reference(item: Any) -> Any:
-        return names.get(item, "<unknown layer>") if isinstance(item, str) else item
-
-    def walk(item: Any) -> Any:
-        if isinstance(item, list):
-            return [walk(value) for value in item]
-        if not isinstance(item, dict):
-            return item
-        result = {}
-        for key, value in item.items():
-            if key == "shared_object_id":
-                continue
-            if key == "keras_history" and isinstance(value, list) and value:
-                value = [reference(value[0]), *value[1:]]
-            elif key in ("input_layers", "output_layers") and isinstance(value, list):
-                value = [[reference(v[0]), *v[1:]] if isinstance(v, list) and v else reference(v) for v in value]
-            result[key] = walk(value)
-        return result
-
-    define(config)
-    return walk(config)
-
-
-def compile_signature(compile_config: Any) -> Any:
-    """Compile settings without the optimizer's name, which Keras numbers per process (sgd, sgd_1)."""
-    signature = model_signature({"config": compile_config})["config"]
-    optimizer = signature.get("optimizer") if isinstance(signature, dict) else None
-    if isinstance(optimizer, dict) and isinstance(optimizer.get("config"), dict):
-        optimizer["config"].pop("name", None)
-    return signature
 
 
 def model_config(model_bytes: bytes) -> dict:
     """The configuration of a ``.keras`` archive, bounded and allow-listed by ``autograder.sandbox.artifacts``
     before anything builds it."""
-    from autograder.sandbox.artifacts import ArtifactError, load_json, read_model_archive, validate_model_config
+    from autograder.sandbox.bounded_files import ArtifactError, load_json
+    from autograder.sandbox.model_archive import read_model_archive, validate_model_config
 
     try:
         members = read_model_archive(model_bytes)
@@ -204,7 +87,7 @@ class Trainer:
         self.arrays = {name: arrays[name] for name in KIT_ARRAYS}  # X_train, y_train, X_valid, y_valid
         self.test_images = test_images  # normalized, for the final model's predictions
         self.digests = {name: array_digest(array) for name, array in self.arrays.items()}
-        self.cache = cache
+        self.cache = TrainingCache(cache)
         self.seed, self.fast = seed, fast
         self.progress = list(progress)
         self.record = TrainingRecord()
@@ -321,8 +204,8 @@ class Trainer:
                 raise Refused("the model is not compiled: call model.compile(...) before model.fit")
             self.architecture, self.compile = architecture, compiled
         model = self.model
-        with self.locked(key):  # a second trainer with this key waits, then replays the first's result
-            cached = self.cached(key)
+        with self.cache.locked(key):  # a second trainer with this key waits, then replays the first's result
+            cached = self.cache.cached(key)
             if cached is not None:
                 weights, optimizer_variables, history = cached
                 model.set_weights(weights)
@@ -330,7 +213,7 @@ class Trainer:
                 record.reused = True
             else:
                 history = self.train(model, fit_arguments, position)
-                self.store(key, model, history)
+                self.cache.store(key, model, history)
         record.history = {str(k): [float(v) for v in values] for k, values in history.items()}
         record.epochs_run = max((len(v) for v in record.history.values()), default=0)
         self.position, self.key = position + 1, key
@@ -412,89 +295,12 @@ class Trainer:
         self.record.predictions = self.predictions()
         return self.record
 
-    # --- the cache of trainings -----------------------------------------------------------------------
-
-    def cached(self, key: str):
-        """The trainings folder's result for ``key``, written by a trainer (never by a child)."""
-        if self.cache is None or not (self.cache / key).is_dir():
-            return None
-        folder = self.cache / key
-        try:
-            with np.load(folder / "weights.npz", allow_pickle=False) as saved:
-                weights = [saved[f"w{i}"] for i in range(len(saved.files))]
-            with np.load(folder / "optimizer.npz", allow_pickle=False) as saved:
-                optimizer = [saved[f"v{i}"] for i in range(len(saved.files))]
-            history = json.loads((folder / "history.json").read_text())
-        except (OSError, ValueError, KeyError):
-            return None
-        return weights, optimizer, history
-
-    def store(self, key: str, model, history: dict) -> None:
-        if self.cache is None or (self.cache / key).exists():
-            return
-        temporary = self.cache / f".{key}.{os.getpid()}"
-        shutil.rmtree(temporary, ignore_errors=True)
-        temporary.mkdir(parents=True)
-        np.savez(temporary / "weights.npz", **{f"w{i}": w for i, w in enumerate(model.get_weights())})
-        variables = [np.asarray(v) for v in getattr(model.optimizer, "variables", [])]
-        np.savez(temporary / "optimizer.npz", **{f"v{i}": v for i, v in enumerate(variables)})
-        (temporary / "history.json").write_text(json.dumps({k: [float(x) for x in v] for k, v in history.items()}))
-        os.replace(temporary, self.cache / key)
-
-    def locked(self, key: str):
-        """While held, no other trainer of the batch trains or stores ``key``."""
-        import contextlib
-
-        @contextlib.contextmanager
-        def lock():
-            if self.cache is None:
-                yield
-                return
-            self.cache.mkdir(parents=True, exist_ok=True)
-            # Read-only is enough for a lock, and the file may be another trainer's (another user's).
-            handle = os.open(self.cache / f".{key}.lock", os.O_RDONLY | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-                yield
-            finally:
-                os.close(handle)
-
-        return lock()
-
-
-def training_key(architecture: Any, compiled: Any, described: dict, previous: str | None, seed: int, fast: bool) -> str:
-    """Everything a training's result depends on: the model's signature, its compile settings, every
-    fit argument (arrays by content), the training it continues, the seed, the number of threads,
-    the execution path and the libraries' versions."""
-    import keras
-    import tensorflow as tf
-
-    payload = {
-        "versions": [keras.__version__, tf.__version__, np.__version__],
-        "threads": [os.environ.get(name) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")],
-        "seed": seed,
-        "fast": fast,
-        "architecture": architecture,
-        "compile": compiled,
-        "arguments": described,
-        "previous": previous,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()
-
 
 def saved_weights(model_bytes: bytes) -> list[np.ndarray]:
     """The weights stored in a .keras archive, in the order of ``model.get_weights()``."""
-    from autograder.sandbox.artifacts import load_model_bytes
+    from autograder.sandbox.model_archive import load_model_bytes
 
     return load_model_bytes(model_bytes).get_weights()
-
-
-def restore_optimizer(model, variables: list[np.ndarray]) -> None:
-    optimizer = model.optimizer
-    if not getattr(optimizer, "built", False):
-        optimizer.build(model.trainable_variables)
-    for variable, value in zip(optimizer.variables, variables):
-        variable.assign(value)
 
 
 # --- the trainer as a process of its own ------------------------------------------------------------

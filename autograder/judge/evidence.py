@@ -1,0 +1,103 @@
+"""What a check is and what it may look at: the data types every check function shares.
+
+A check is data (id, points, hidden, description) plus a function taking the ``Evidence`` —
+what the submission's functions produced on the kit's inputs (``Artifacts``) and the kit's own
+data — and returning a message on success or raising ``CheckFailed`` with a message that names
+the mistake in the student's terms. ``run_check`` turns either into a ``CheckResult``: a check
+that trips over what the student built is still a result, never a crash of the grader.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from autograder.sandbox.artifacts import Artifacts
+
+
+class CheckFailed(Exception):
+    """A check did not pass; the message says what to fix."""
+
+
+class NotDone(CheckFailed):
+    """The student has not written this function yet (the stub still raises NotImplementedError)."""
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    points: int
+    hidden: bool
+    description: str
+    run: Callable[["Evidence"], str] = field(repr=False, compare=False)
+    needs_training: bool = False
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    points: int
+    max_points: int
+    passed: bool
+    message: str
+    skipped: bool = False
+    not_done: bool = False
+
+    def to_json(self) -> dict:
+        # Exactly the fields of the contract's JSON report.
+        return {
+            "id": self.id,
+            "points": self.points,
+            "max_points": self.max_points,
+            "passed": self.passed,
+            "message": self.message,
+        }
+
+
+@dataclass
+class Evidence:
+    """What a check may look at: the artifacts (what the student's code produced), the kit's data,
+    and the trainer's record of the training (``autograder.trainer.records``: facts, not claims)."""
+
+    artifacts: Artifacts
+    data: Any  # autograder.data.reference.ReferenceData, with the test labels the student never sees
+    training: Any = None  # autograder.trainer.records.TrainingRecord
+
+    def produced(self, probe: str, *, model: str | None = None) -> None:
+        """Fail the check with the probe's own message when the student's function produced nothing."""
+        if probe in self.artifacts.not_done:
+            raise NotDone(self.artifacts.errors[probe])
+        if probe in self.artifacts.errors:
+            raise CheckFailed(self.artifacts.errors[probe])
+        if model is not None:
+            problem = self.artifacts.errors.get(f"model:{model}")
+            if problem:
+                raise CheckFailed(problem)
+            if model not in self.artifacts.models:
+                raise CheckFailed("the grader received no model from your code")
+
+    def array(self, name: str) -> np.ndarray:
+        if name not in self.artifacts.arrays:
+            raise CheckFailed("the grader received no result from your function")
+        return self.artifacts.arrays[name]
+
+
+def run_check(check: Check, ev: Evidence) -> CheckResult:
+    try:
+        with warnings.catch_warnings():  # Keras's warnings about a student's model are not failures
+            warnings.simplefilter("ignore")
+            message = check.run(ev)
+    except NotDone as failure:
+        return CheckResult(check.id, 0, check.points, False, str(failure), not_done=True)
+    except CheckFailed as failure:
+        return CheckResult(check.id, 0, check.points, False, str(failure))
+    except Exception as error:  # a check tripped over something the student built: still a result
+        return CheckResult(check.id, 0, check.points, False, f"could not be checked: {type(error).__name__}: {error}")
+    return CheckResult(check.id, check.points, check.points, True, message)
+
+
+def skipped(check: Check, why: str) -> CheckResult:
+    return CheckResult(check.id, 0, check.points, False, why, skipped=True)
