@@ -22,7 +22,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_demo(commands)
+    add_grade(commands)
+    add_check(commands)
+    return parser
 
+
+def add_demo(commands) -> None:
     demo = commands.add_parser(
         "demo",
         help="train the reference solution's model and report its test accuracy",
@@ -39,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=_demo)
 
+
+def add_grade(commands) -> None:
     grade = commands.add_parser(
         "grade",
         help="grade notebooks with every check, public and hidden",
@@ -47,15 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or crashes gets an error and score 0; the others are still graded.",
     )
     grade.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="notebooks, or folders holding them")
-    grade.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON to FILE")
-    grade.add_argument("--csv", type=Path, metavar="FILE", help="also write a CSV gradebook to FILE")
-    grade.add_argument(
-        "--gradescope", type=Path, metavar="DIR", help="also write a Gradescope results.json per submission under DIR"
-    )
-    grade.add_argument(
-        "--feedback", type=Path, metavar="DIR",
-        help="also write an HTML feedback page per submission (messages, learning curves, confusion matrix) under DIR",
-    )
+    add_grade_outputs(grade)
     grade.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST .gz files")
     grade.add_argument(
         "--results",
@@ -65,6 +65,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="one result file per submission, written as each finishes; a rerun skips those already graded "
         f"(default: {DEFAULT_RESULTS})",
     )
+    add_grade_limits(grade)
+    grade.add_argument(
+        "--nbgrader-db", metavar="URL",
+        help="also write the scores into nbgrader's gradebook (e.g. sqlite:///gradebook.db) for nbgrader export",
+    )
+    add_grade_execution(grade)
+    grade.set_defaults(run=_grade)
+
+
+def add_grade_outputs(grade: argparse.ArgumentParser) -> None:
+    grade.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON to FILE")
+    grade.add_argument("--csv", type=Path, metavar="FILE", help="also write a CSV gradebook to FILE")
+    grade.add_argument(
+        "--gradescope", type=Path, metavar="DIR", help="also write a Gradescope results.json per submission under DIR"
+    )
+    grade.add_argument(
+        "--feedback", type=Path, metavar="DIR",
+        help="also write an HTML feedback page per submission (messages, learning curves, confusion matrix) under DIR",
+    )
+
+
+def add_grade_limits(grade: argparse.ArgumentParser) -> None:
     limits = Limits()
     grade.add_argument("--time-limit", type=float, default=limits.submission_seconds, metavar="SECONDS",
                        help="wall-clock limit for one submission, training included")
@@ -72,10 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="limit for one cell or one function call (training aside)")
     grade.add_argument("--memory-limit", type=float, default=limits.memory_bytes / 1024**3, metavar="GIB",
                        help="address-space limit of a submission's process")
-    grade.add_argument(
-        "--nbgrader-db", metavar="URL",
-        help="also write the scores into nbgrader's gradebook (e.g. sqlite:///gradebook.db) for nbgrader export",
-    )
+
+
+def add_grade_execution(grade: argparse.ArgumentParser) -> None:
     grade.add_argument("--scheduler", metavar="ADDRESS",
                        help="grade on an existing Dask cluster (e.g. tcp://10.0.0.5:8786) instead of this machine")
     grade.add_argument("--workers", type=int, default=1, metavar="N",
@@ -87,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--unsandboxed", action="store_true",
                        help="run the notebooks' code in this process (the kit's trainer still trains): only for "
                        "notebooks you trust")
-    grade.set_defaults(run=_grade)
 
+
+def add_check(commands) -> None:
     check = commands.add_parser(
         "check",
         help="self-check a notebook on the public checks (fast by default)",
@@ -99,12 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--full", action="store_true", help="also train the model for 30 epochs (about a minute)")
     check.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST .gz files")
     check.set_defaults(run=_check)
-    return parser
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from autograder.batch.grading import grade_notebooks
+    from autograder.batch.local import grade_notebooks
     from autograder.reports.formats import write_csv, write_gradescope, write_json
+    from autograder.reports.text import format_logged
 
     limits = Limits(
         submission_seconds=args.time_limit,
@@ -115,6 +137,7 @@ def _grade(args: argparse.Namespace) -> int:
         args.paths,
         data_dir=args.data_dir,
         out=sys.stdout,
+        show=format_logged,
         sandbox=not args.unsandboxed,
         limits=limits,
         results=args.results,

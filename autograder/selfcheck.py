@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.judge.checks import CHECKS, CheckResult, run_check, skipped
+from autograder.judge.checks import CHECKS
+from autograder.judge.evidence import CheckResult, run_check, skipped
 
 FULL_HINT = "run `autograder check --full NOTEBOOK` (or `pytest --full`) to train for 30 epochs, about a minute"
 
@@ -36,8 +37,8 @@ def public_checks():
 
 def load_for_self_check(notebook: str | Path, *, full: bool = False, data_dir=None):
     """The evidence for a student's own notebook, gathered in this process (it is their own code)."""
-    from autograder.judge.checks import Evidence
-    from autograder.batch.grading import collect_in_process
+    from autograder.judge.evidence import Evidence
+    from autograder.batch.steps import collect_in_process
     from autograder.data.inputs import ProbeInputs
     from autograder.data.reference import ReferenceData
     from autograder.trainer.fast_path import quiet_tensorflow
@@ -57,13 +58,13 @@ def self_check(notebook: str | Path, *, full: bool = False, data_dir=None) -> Se
         for check in public_checks()
     ]
     hidden = sum(check.points for check in CHECKS if check.hidden)
-    from autograder.batch.grading import lint_notes
+    from autograder.batch.steps import lint_notes
 
     return SelfCheckReport(str(notebook), results, hidden, lint_notes(Path(notebook)))
 
 
 def format_self_check(report: SelfCheckReport) -> str:
-    from autograder.batch.grading import format_check
+    from autograder.reports.text import format_check
 
     lines = [f"Self-check of {report.notebook} (public checks)"]
     lines.extend(format_check(result) for result in report.results)

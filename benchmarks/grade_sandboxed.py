@@ -34,7 +34,7 @@ def training_seconds() -> dict:
 
 def grading_seconds() -> dict:
     from autograder import skip_slow_optional_imports
-    from autograder.batch.grading import grade_notebooks
+    from autograder.batch.local import grade_notebooks
     from autograder.data.reference import ReferenceData
     from autograder.sandbox.launch import isolation
 

@@ -99,7 +99,8 @@ def test_start_order_is_longest_first_and_keeps_the_given_order_between_equals()
 
 
 def test_workers_start_the_longest_first_and_report_in_the_order_given(real_data_dir, monkeypatch):
-    import autograder.batch.grading as grading
+    import autograder.batch.local as local
+    from autograder.judge.report import GradeReport
 
     started: list[str] = []
     lock = threading.Lock()
@@ -108,34 +109,36 @@ def test_workers_start_the_longest_first_and_report_in_the_order_given(real_data
         with lock:
             started.append(path.stem)
         time.sleep(1.0 if path.stem == "adam_instead_of_sgd" else 0.1)  # the others end while it runs
-        return grading.ungraded(path, "not graded in this test")
+        return GradeReport.ungraded(path, "not graded in this test")
 
-    monkeypatch.setattr(grading, "grade_in_sandbox", graded_at_once)
+    monkeypatch.setattr(local, "grade_submission", graded_at_once)
     names = ["not_json", "ten_epochs_only", "passes_all", "adam_instead_of_sgd"]
     paths = [SUBMISSIONS / f"{name}.ipynb" for name in names]
-    reports = grading.grade_notebooks(paths, data_dir=real_data_dir, workers=2, reuse=False)
+    reports = local.grade_notebooks(paths, data_dir=real_data_dir, workers=2, reuse=False)
     assert [Path(report.submission).stem for report in reports] == names
     assert set(started[:2]) == {"adam_instead_of_sgd", "passes_all"}
     assert started[2:] == ["ten_epochs_only", "not_json"]
 
 
 def test_one_worker_grades_in_the_order_given(real_data_dir, monkeypatch):
-    import autograder.batch.grading as grading
+    import autograder.batch.local as local
+    from autograder.judge.report import GradeReport
 
     started: list[str] = []
-    monkeypatch.setattr(grading, "grade_in_sandbox", lambda path, *a, **k: started.append(path.stem) or
-                        grading.ungraded(path, "not graded in this test"))
+    monkeypatch.setattr(local, "grade_submission", lambda path, *a, **k: started.append(path.stem) or
+                        GradeReport.ungraded(path, "not graded in this test"))
     names = ["ten_epochs_only", "adam_instead_of_sgd", "passes_all"]
-    grading.grade_notebooks([SUBMISSIONS / f"{name}.ipynb" for name in names], data_dir=real_data_dir,
-                            workers=1, reuse=False)
+    local.grade_notebooks([SUBMISSIONS / f"{name}.ipynb" for name in names], data_dir=real_data_dir,
+                          workers=1, reuse=False)
     assert started == names  # one worker: the order changes nothing, and the log reads as given
 
 
 def test_a_dask_cluster_gets_the_longest_first_in_its_queue_and_as_priority(monkeypatch):
     import distributed
 
-    import autograder.batch.grading as grading
     from autograder.batch.cluster import grade_on_cluster
+    from autograder.batch.progress import Progress
+    from autograder.judge.report import GradeReport
 
     submitted: list[tuple[str, int]] = []
 
@@ -156,16 +159,21 @@ def test_a_dask_cluster_gets_the_longest_first_in_its_queue_and_as_priority(monk
         def __exit__(self, *exc):
             return False
 
+        def register_plugin(self, plugin, name):
+            pass
+
+        def unregister_worker_plugin(self, name):
+            pass
+
         def submit(self, function, content, name, *args, priority, pure):
             submitted.append((Path(name).stem, priority))
-            return Finished(grading.ungraded(Path(name), "not graded in this test").payload())
+            return Finished(GradeReport.ungraded(Path(name), "not graded in this test").payload())
 
     monkeypatch.setattr(distributed, "Client", RecordingClient)
     monkeypatch.setattr(distributed, "as_completed", iter)
     names = ["ten_epochs_only", "passes_all", "adam_instead_of_sgd"]
     paths = [SUBMISSIONS / f"{name}.ipynb" for name in names]
-    reports = grade_on_cluster(paths, "tcp://127.0.0.1:1", grade_one_stored=lambda path: None,
-                               store=lambda path, report: None, progress=grading.Progress(len(paths), None))
+    reports = grade_on_cluster(paths, "tcp://127.0.0.1:1", progress=Progress(len(paths), None))
     assert [Path(report.submission).stem for report in reports] == names
     assert [name for name, _ in submitted] == ["adam_instead_of_sgd", "passes_all", "ten_epochs_only"]
     assert [priority for _, priority in submitted] == sorted((priority for _, priority in submitted), reverse=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch.grading import grade_notebooks
+from autograder.batch.local import grade_notebooks
 
 ROOT = Path(__file__).parents[1]
 ATTACKS = Path(__file__).parent / "attacks"

@@ -97,7 +97,8 @@ def test_stopping_one_batch_leaves_another_batch_of_the_same_process_running(rea
     import tempfile
     import threading
 
-    from autograder.batch.grading import Batch, grade_in_sandbox, save_trainer_inputs
+    from autograder.batch.shared import Batch, save_trainer_inputs
+    from autograder.batch.steps import grade_submission as grade_in_sandbox
     from autograder.data.inputs import ProbeInputs
     from autograder.limits import Limits
     from autograder.data.reference import ReferenceData

@@ -478,7 +478,7 @@ def course(real_data_dir):
 def snooped(course):
     """One batch of two, side by side: a notebook inside the course repository reading everything
     above, and one filling its scratch folder and /tmp past their caps."""
-    from autograder.batch.grading import grade_notebooks
+    from autograder.batch.local import grade_notebooks
 
     repo = course["repo"]
     snoop = attack_notebook(repo / "submitted" / "alice" / "fashion_mnist_classifier.ipynb",
@@ -558,7 +558,7 @@ def normalize(images):
 @needs_isolation
 @needs_bwrap
 def test_a_sandbox_holding_all_its_processes_leaves_its_neighbour_its_own(tmp_path, real_data_dir):
-    from autograder.batch.grading import grade_notebooks
+    from autograder.batch.local import grade_notebooks
 
     hog = attack_notebook(tmp_path / "hog" / "fashion_mnist_classifier.ipynb", HOG, "STOPPED")
     neighbour = attack_notebook(tmp_path / "neighbour" / "fashion_mnist_classifier.ipynb", NEIGHBOUR)

@@ -129,8 +129,8 @@ def strict_json(text: str):
 
 
 def class_report(student: str, *, history=None, confusion=None, usage=None, error=None):
-    from autograder.judge.checks import CheckResult
-    from autograder.batch.grading import GradeReport
+    from autograder.judge.evidence import CheckResult
+    from autograder.judge.report import GradeReport
 
     checks = [CheckResult(c.id, c.points if error is None else 0, c.points, error is None, f"{c.id}: fine")
               for c in CHECKS]
@@ -190,9 +190,9 @@ def gradebook_scores(url: str) -> dict[str, list]:
 def grade_class(tmp_path, monkeypatch, reports, empty_gradebook) -> tuple[list[str], dict[str, Path]]:
     import shutil
 
-    import autograder.batch.grading
+    import autograder.batch.local
 
-    monkeypatch.setattr(autograder.batch.grading, "grade_notebooks", lambda *args, **kwargs: reports)
+    monkeypatch.setattr(autograder.batch.local, "grade_notebooks", lambda *args, **kwargs: reports)
     outputs = {"json": tmp_path / "grades.json", "csv": tmp_path / "grades.csv",
                "gradescope": tmp_path / "gradescope", "feedback": tmp_path / "feedback"}
     url = f"sqlite:///{shutil.copy(empty_gradebook, tmp_path / 'gradebook.db')}"
@@ -355,7 +355,7 @@ def test_a_figure_that_cannot_be_drawn_leaves_the_page_and_says_why(monkeypatch)
 def test_json_safe_writes_non_finite_numbers_as_strings():
     import numpy as np
 
-    from autograder.reports.formats import json_safe
+    from autograder.judge.report import json_safe
 
     value = {"a": [INF, -INF, NAN, 1.5, 2, True, None, "x"], "b": (np.float32("nan"), np.int64(3)),
              "c": {"d": np.array([1.0, np.inf])}}
@@ -368,7 +368,7 @@ def test_json_safe_writes_non_finite_numbers_as_strings():
 
 
 def test_every_json_and_csv_written_is_strict_and_shows_non_finite_numbers(tmp_path):
-    from autograder.judge.checks import CheckResult
+    from autograder.judge.evidence import CheckResult
     from autograder.reports.formats import write_csv, write_gradescope, write_json
 
     broken = class_report("fay")
@@ -391,7 +391,7 @@ def test_every_json_and_csv_written_is_strict_and_shows_non_finite_numbers(tmp_p
 def test_atomic_write_syncs_the_file_before_it_replaces_the_old_one(tmp_path, monkeypatch):
     import os
 
-    from autograder.reports.formats import atomic_write
+    from autograder.batch.store import atomic_write
 
     calls = []
     fsync, replace = os.fsync, os.replace

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch.grading import grade_notebooks
+from autograder.batch.local import grade_notebooks
 from autograder.limits import Limits
 from autograder.sandbox.launch import isolation
 

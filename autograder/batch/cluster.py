@@ -1,71 +1,138 @@
-"""Grading on a Dask cluster: the same sandboxed grading, one submission per task, on any worker.
+"""Grading on a Dask cluster: one submission per task, with the same steps and options as on this machine.
 
-Each task carries the notebook's bytes (workers need not share the instructor's disk) and runs the
-whole single-machine path on its worker: load the data there, sanitize, sandbox, judge. Workers
-therefore need the kit installed and Fashion-MNIST available, as a grading machine does. Results
-come back as the contract's JSON and are stored by the instructor's process, atomically, as each
-arrives, so a rerun after an interruption resumes as it does locally.
+Each task carries the notebook's bytes (workers need not share the instructor's disk) and grades
+it with ``grade_submission``, as the local pool does, in the worker's batch: the data, the inputs
+and the trainers' cache are set up once per worker process for the whole run, at its first task
+(a Dask worker plugin, ``WorkerBatch``, registered for the run and removed at its end, which
+removes the batch's files). Every option travels with the plugin: the limits, the data folder,
+``sandbox`` and ``reuse``. Workers therefore need the kit installed and Fashion-MNIST available, as
+a grading machine does. Results come back as plain data and are stored by the instructor's
+process, atomically, as each arrives, so a rerun after an interruption resumes as it does locally.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import tempfile
+import threading
+import uuid
 from pathlib import Path
 
+from distributed import WorkerPlugin
 
-def grade_remotely(content: bytes, name: str, limits, data_dir: str | None) -> dict:
-    """Runs on a Dask worker: grade one notebook given as bytes; returns plain data."""
-    from autograder.batch.grading import grade_notebooks
-    from autograder.sandbox.scratch import new_folder
+from autograder.batch.progress import Progress
+from autograder.batch.shared import Batch, open_batch
+from autograder.batch.steps import grade_submission
+from autograder.batch.store import store_report, stored_report
+from autograder.judge.report import GradeReport
+from autograder.limits import Limits
 
-    folder = new_folder("task")
+
+class WorkerBatch(WorkerPlugin):
+    """A worker's batch for one run: opened at the worker's first task, used by the next ones, closed
+    (its files removed, its sandboxes stopped) when the run ends."""
+
+    def __init__(self, *, data_dir: str | None, limits: Limits, sandbox: bool, reuse: bool):
+        self.options = {"data_dir": data_dir, "limits": limits, "sandbox": sandbox, "reuse": reuse}
+
+    def setup(self, worker) -> None:
+        self.lock = threading.Lock()
+        self.opened: Batch | None = None
+        self.notebooks: Path | None = None  # where the tasks' notebooks are written: hidden from the sandbox
+        self.files = contextlib.ExitStack()
+
+    def batch(self) -> Batch:
+        with self.lock:
+            if self.opened is None:
+                from autograder.sandbox.scratch import new_folder
+
+                notebooks = new_folder("notebooks")
+                self.files.callback(shutil.rmtree, notebooks, ignore_errors=True)
+                self.opened = self.files.enter_context(open_batch(**self.options, hide=[notebooks]))
+                self.notebooks = notebooks
+            return self.opened
+
+    def teardown(self, worker) -> None:
+        if self.opened is not None:
+            from autograder.sandbox.launch import stop_running_sandboxes
+
+            self.opened.stop.set()
+            stop_running_sandboxes(self.opened.stop)
+        self.files.close()
+
+
+def grade_task(content: bytes, name: str, plugin: str) -> dict:
+    """Runs on a Dask worker: grade one notebook given as bytes in the worker's batch; returns plain data."""
+    from distributed import get_worker
+
+    worker_batch = get_worker().plugins[plugin]
+    batch = worker_batch.batch()
+    folder = Path(tempfile.mkdtemp(prefix="task-", dir=worker_batch.notebooks))
     try:
         path = folder / Path(name).name
         path.write_bytes(content)
-        report = grade_notebooks([path], data_dir=data_dir, limits=limits)[0]
+        report = grade_submission(path, batch)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     report.submission = name
     return report.payload()
 
 
-def grade_on_cluster(notebooks: list[Path], scheduler: str, *, data_dir=None, limits=None, grade_one_stored, store, progress):
+def grade_on_cluster(
+    notebooks: list[Path], scheduler: str, *, data_dir=None, limits=None, sandbox: bool = True, reuse: bool = True,
+    results: Path | None = None, progress: Progress,
+) -> list[GradeReport]:
     """Submit every notebook not already graded to the cluster; collect reports in the order given."""
-    from distributed import Client, as_completed
-
-    from autograder.batch.order import start_order
-    from autograder.batch.grading import GradeReport, ungraded
+    from distributed import Client
 
     reports: dict[Path, GradeReport] = {}
+    plugin = f"autograder-batch-{uuid.uuid4().hex}"
     with Client(scheduler) as client:
-        futures = {}
-        # The longest expected first, in the queue and by Dask's priority (autograder.batch.order).
-        for index, estimate in start_order(notebooks):
-            path = notebooks[index]
-            stored = grade_one_stored(path)
-            if stored is not None:
-                reports[path] = stored
-                progress.finished(stored)
-                continue
-            try:
-                content = path.read_bytes()
-            except OSError as error:
-                reports[path] = ungraded(path, f"cannot be read ({error.strerror})")
-                continue
-            progress.started(path)
-            future = client.submit(
-                grade_remotely, content, str(path), limits, str(data_dir) if data_dir else None, pure=False,
-                priority=round(estimate),
-            )
-            futures[future] = path
-        for future in as_completed(futures):
-            path = futures[future]
-            try:
-                payload = future.result()
-                report = GradeReport.from_payload(payload)
-            except Exception as error:  # a worker lost or crashed: this submission's fault, as a result
-                report = ungraded(path, f"the cluster could not grade it: {type(error).__name__}: {error}")
-            store(path, report)
-            reports[path] = report
-            progress.finished(report)
+        client.register_plugin(WorkerBatch(data_dir=str(data_dir) if data_dir else None, limits=limits or Limits(),
+                                           sandbox=sandbox, reuse=reuse), name=plugin)
+        try:
+            futures = submit_all(client, notebooks, plugin, results, progress, reports)
+            collect(futures, results, progress, reports)
+        finally:
+            client.unregister_worker_plugin(plugin)
     return [reports[path] for path in notebooks]
+
+
+def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Progress, reports: dict) -> dict:
+    """One task per notebook not stored yet; the longest expected first, in the queue and by Dask's
+    priority (autograder.batch.order). Returns the futures, each with its notebook."""
+    from autograder.batch.order import start_order
+
+    futures = {}
+    for index, estimate in start_order(notebooks):
+        path = notebooks[index]
+        stored = stored_report(results, path)
+        if stored is not None:
+            reports[path] = stored
+            progress.finished(stored)
+            continue
+        try:
+            content = path.read_bytes()
+        except OSError as error:
+            reports[path] = GradeReport.ungraded(path, f"cannot be read ({error.strerror})")
+            continue
+        progress.started(path)
+        future = client.submit(grade_task, content, str(path), plugin, pure=False, priority=round(estimate))
+        futures[future] = path
+    return futures
+
+
+def collect(futures: dict, results, progress: Progress, reports: dict) -> None:
+    """Each report as it arrives: stored at once, shown, kept for the list in the order given."""
+    from distributed import as_completed
+
+    for future in as_completed(futures):
+        path = futures[future]
+        try:
+            report = GradeReport.from_payload(future.result())
+        except Exception as error:  # a worker lost or crashed: this submission's fault, as a result
+            report = GradeReport.ungraded(path, f"the cluster could not grade it: {type(error).__name__}: {error}")
+        store_report(results, path, report)
+        reports[path] = report
+        progress.finished(report)

@@ -100,7 +100,7 @@ def curves_html(history) -> str:
 
 
 def feedback_html(report) -> str:
-    from autograder.batch.grading import status
+    from autograder.reports.text import status
 
     rows = "\n".join(
         f"<tr class='{status(r).lower()}'><td>{status(r)}</td><td>{html.escape(str(r.id))}</td>"

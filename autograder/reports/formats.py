@@ -3,8 +3,9 @@
 Every one of them is made from the same ``GradeReport`` objects, so they cannot disagree.
 
 Every JSON file is strict JSON, which any parser reads: a non-finite number (a student's NaN or
-infinity) is written as the string "NaN", "Infinity" or "-Infinity" (``json_safe``), never as the
-bare tokens Python's ``json`` would write and other parsers reject. The CSV spells them the same way.
+infinity) is written as the string "NaN", "Infinity" or "-Infinity" (``autograder.judge.report.json_safe``),
+never as the bare tokens Python's ``json`` would write and other parsers reject. The CSV spells them
+the same way. Every file is written atomically (``autograder.batch.store.atomic_write``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ import csv
 import json
 import math
 import numbers
-import os
-import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 
-from autograder.judge.checks import CHECKS_BY_ID
+from autograder.batch.store import atomic_write
 from autograder.errors import AutograderError
+from autograder.judge.checks import CHECKS_BY_ID
+from autograder.judge.report import json_safe, non_finite_text
 
 
 class OutputError(AutograderError):
@@ -32,30 +32,6 @@ class OutputError(AutograderError):
         super().__init__(f"{what}: {len(self.failures)} of {total} not written (the others were): {shown}")
 
 
-def non_finite_text(value: float) -> str:
-    return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
-
-
-def json_safe(value):
-    """``value`` made fit for strict JSON: each NaN, inf or -inf (at any depth) becomes the string
-    "NaN", "Infinity" or "-Infinity"; tuples and NumPy arrays become lists, NumPy scalars Python
-    numbers. Write it with ``json.dumps(json_safe(value), allow_nan=False)``."""
-    if value is None or isinstance(value, (str, bool)):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        value = float(value)
-        return value if math.isfinite(value) else non_finite_text(value)
-    if isinstance(value, Mapping):
-        return {json_safe(key) if isinstance(key, float) else key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    if hasattr(value, "tolist"):  # a NumPy array
-        return json_safe(value.tolist())
-    return value
-
-
 def json_text(value) -> str:
     return json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n"
 
@@ -64,28 +40,6 @@ def csv_cell(value):
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and not math.isfinite(value):
         return non_finite_text(float(value))
     return value
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path``: a reader sees the old file or the new, never half of one,
-    and the new one is on the disk before it replaces the old."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=".tmp-", delete=False, newline="", encoding="utf-8"
-    ) as handle:
-        try:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        except BaseException:
-            handle.close()
-            os.unlink(handle.name)
-            raise
-    try:
-        os.replace(handle.name, path)
-    except BaseException:
-        os.unlink(handle.name)
-        raise
 
 
 def write_json(reports, path: Path) -> None:

@@ -1,0 +1,235 @@
+"""One submission's steps, written once: sanitize → run → read the artifacts → judge → lint notes.
+
+As nbgrader lists its preprocessors, a submission goes through a list of steps, each taking the
+``Submission`` (what the steps before it made of it) and either filling it in or returning the
+report of a submission that cannot be graded, which ends its way there. Two lists, one per place
+the code runs: ``SANDBOXED`` runs the notebook's code in the sandbox's child, ``IN_PROCESS`` in
+this process (``--unsandboxed``, for trusted notebooks only); everything else is the same: the
+sanitized notebook, the kit's trainer in a process of its own behind the desk, the artifacts
+written and read back, the judge. The local pool and a cluster's workers both grade each
+submission with ``grade_submission``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.assignment import FUNCTIONS, SOURCE_NOTEBOOK
+from autograder.batch.shared import Batch
+from autograder.errors import NotebookError
+from autograder.judge.report import GradeReport, judge
+
+LAST_WORDS = 300  # characters of a child's last line of stderr shown in a report
+
+
+@dataclass
+class Submission:
+    """One submission on its way through the steps."""
+
+    path: Path  # as given: reports and notes name it
+    batch: Batch
+    scratch: Path  # this submission's folder: the sanitized notebook, the desk's socket, the artifacts
+    artifacts: object = None  # autograder.sandbox.probe.Artifacts, as read back
+    training: object = None  # autograder.trainer.records.TrainingRecord, the desk's
+    last_words: str = ""  # the last line the child wrote to stderr
+    usage: dict = field(default_factory=dict)
+    report: GradeReport | None = None
+
+    def ungraded(self, reason: str) -> GradeReport:
+        return GradeReport.ungraded(self.path, reason, self.usage)
+
+
+def sanitize(sub: Submission) -> GradeReport | None:
+    """Only the source's set-up cells and the student's solution cells run (autograder.submission.sanitize)."""
+    from autograder.submission.sanitize import write_sanitized
+
+    try:
+        write_sanitized(sub.path, SOURCE_NOTEBOOK, sub.scratch / "submission.ipynb")
+    except NotebookError as error:
+        return sub.ungraded(error.problem)
+    return None
+
+
+def run_in_sandbox(sub: Submission) -> GradeReport | None:
+    """The sanitized notebook's cells and the probes in the sandbox's child, its training by the kit's trainer."""
+    from autograder.sandbox.launch import run_child
+
+    batch = sub.batch
+    (sub.scratch / "inputs").mkdir()
+    for file in batch.input_files:  # read-only for the child: they are root's
+        os.link(file, sub.scratch / "inputs" / file.name)
+    with training_desk(sub.scratch, batch) as desk:
+        run = run_child(sub.scratch, batch.limits, hide=list(batch.hide), on_started=import_keras_meanwhile,
+                        stop=batch.stop)
+    sub.training = desk.record
+    if run.peak_memory_bytes:
+        sub.usage["sandbox_peak_memory_mib"] = round(run.peak_memory_bytes / 2**20)
+    sub.last_words = (run.stderr_tail.strip().splitlines()[-1:] or [""])[0][:LAST_WORDS]
+    if run.fault:
+        return sub.ungraded(run.fault + (f" (its last words: {sub.last_words})" if sub.last_words else ""))
+    return None
+
+
+def run_in_process(sub: Submission) -> GradeReport | None:
+    """The same as ``run_in_sandbox``, in this process: for trusted notebooks only (an instructor's copy)."""
+    from autograder.sandbox.artifacts import write_artifacts
+    from autograder.sandbox.fit_client import FitClient, SocketTransport
+    from autograder.sandbox.probe import collect
+    from autograder.submission.notebook import run_cells
+
+    limits = sub.batch.limits
+    try:
+        loaded = run_cells(sub.scratch / "submission.ipynb", cell_seconds=limits.cell_seconds)
+    except NotebookError as error:
+        return sub.ungraded(error.problem)
+    with training_desk(sub.scratch, sub.batch) as desk:
+        client = FitClient(SocketTransport(sub.scratch / "trainer.sock"))
+        artifacts = collect(
+            contract_functions(loaded), sub.batch.inputs, cell_errors=loaded.cell_errors, client=client,
+            call_seconds=limits.cell_seconds, training_seconds=limits.training_seconds,
+        )
+    write_artifacts(artifacts, sub.scratch / "artifacts")
+    sub.training = desk.record
+    return None
+
+
+def read_back_artifacts(sub: Submission) -> GradeReport | None:
+    """What the code handed back, read as untrusted data (autograder.sandbox.artifacts)."""
+    from autograder.sandbox.artifacts import read_artifacts
+    from autograder.sandbox.bounded_files import ArtifactError
+
+    try:
+        sub.artifacts = read_artifacts(sub.scratch / "artifacts")
+    except (ArtifactError, OSError, ValueError) as error:
+        return sub.ungraded(
+            f"the notebook's code produced no readable results ({error}; last words: {sub.last_words or 'no message'})"
+        )
+    return None
+
+
+def judge_artifacts(sub: Submission) -> None:
+    """Every check, in this process, on the artifacts and the trainer's record (autograder.judge.report)."""
+    sub.report = judge(sub.path, sub.artifacts, sub.batch.data, sub.training)
+    sub.report.usage.update(sub.usage)
+
+
+def add_lint_notes(sub: Submission) -> None:
+    sub.report.notes.extend(lint_notes(sub.path))
+
+
+SANDBOXED = (sanitize, run_in_sandbox, read_back_artifacts, judge_artifacts, add_lint_notes)
+IN_PROCESS = (sanitize, run_in_process, read_back_artifacts, judge_artifacts, add_lint_notes)
+
+
+def grade_steps(path: Path, batch: Batch) -> GradeReport:
+    """``path`` through the batch's steps, in a scratch folder of its own."""
+    from autograder.sandbox.scratch import new_folder
+
+    sub = Submission(path, batch, new_folder("sandbox" if batch.sandbox else "unsandboxed"))
+    try:
+        for step in SANDBOXED if batch.sandbox else IN_PROCESS:
+            stopped = step(sub)
+            if stopped is not None:
+                return stopped
+        return sub.report
+    finally:
+        shutil.rmtree(sub.scratch, ignore_errors=True)
+
+
+def grade_submission(path: Path, batch: Batch) -> GradeReport:
+    """Grade one submission, timed. A fault of the grader on it is that submission's result: it
+    must never stop the batch."""
+    started = time.monotonic()
+    try:
+        report = grade_steps(path, batch)
+    except Exception as error:
+        report = GradeReport.ungraded(path, f"the grader failed on this notebook: {type(error).__name__}: {error}")
+    report.usage["seconds"] = round(time.monotonic() - started, 1)
+    return report
+
+
+def trainer_environment(home: Path) -> dict[str, str]:
+    """The trainer's: one thread, like every sandbox, so a training key means one computation."""
+    from autograder.sandbox.launch import GRADING_THREADS
+
+    return {
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "MPLBACKEND": "Agg",
+        "KERAS_HOME": str(home / ".keras"),
+        **{name: str(GRADING_THREADS) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")},
+    }
+
+
+@contextlib.contextmanager
+def training_desk(folder: Path, batch: Batch):
+    """A trainer process and the desk serving ``folder/trainer.sock`` for one submission."""
+    from autograder.sandbox.scratch import new_folder
+    from autograder.trainer.desk import FitDesk, TrainerProcess
+
+    home = new_folder("trainer")
+    trainer = desk = None
+    try:
+        trainer = TrainerProcess(
+            batch.trainer_inputs, batch.trainings, home=home, limits=batch.limits, env=trainer_environment(home)
+        )
+        desk = FitDesk(folder, trainer, batch.limits.training_seconds)
+        yield desk
+    finally:
+        if desk is not None:
+            desk.finish(predict=not batch.stopping)
+        elif trainer is not None:
+            trainer.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def import_keras_meanwhile() -> None:
+    """Judging needs Keras. Imported in a thread once the first child runs, its 2.5 s cost nothing;
+    started earlier, it would hold the interpreter while the grader prepares that child."""
+    global _keras_import
+    with _keras_import_lock:
+        if _keras_import is None:
+            _keras_import = threading.Thread(target=importlib.import_module, args=("keras",), daemon=True)
+            _keras_import.start()
+
+
+_keras_import: threading.Thread | None = None
+_keras_import_lock = threading.Lock()
+
+
+def contract_functions(loaded) -> dict:
+    """The assignment's functions a loaded notebook defines, by name (None for one it does not)."""
+    return {name: loaded.function(name) for name in FUNCTIONS}
+
+
+def collect_in_process(path: Path, inputs, *, train=True, test_images=None):
+    """Run the probes in this process, the training through a trainer in this process too: for a
+    student's own notebook on their own machine. Returns the artifacts and the trainer's record
+    (None without training)."""
+    from autograder.sandbox.fit_client import FitClient, LocalTransport
+    from autograder.sandbox.probe import collect
+    from autograder.submission.notebook import run_cells
+    from autograder.trainer.service import Trainer
+
+    loaded = run_cells(path)
+    trainer = Trainer.from_images(inputs.train_images, inputs.train_labels, test_images) if train else None
+    client = FitClient(LocalTransport(trainer)) if train else None
+    artifacts = collect(contract_functions(loaded), inputs, cell_errors=loaded.cell_errors, client=client)
+    return artifacts, trainer.finish() if trainer is not None else None
+
+
+def lint_notes(path: Path) -> list[str]:
+    """Feedback read from the notebook's code without running it (see autograder.submission.lint)."""
+    from autograder.submission.lint import notebook_notes
+    from autograder.submission.notebook import read_notebook
+
+    try:
+        return notebook_notes(read_notebook(path))
+    except NotebookError:
+        return []

@@ -1,0 +1,75 @@
+"""The results store: one file per submission, written atomically as soon as its result is known.
+
+A batch run again after the grader was killed picks up where it stopped: a stored result counts
+only for the exact bytes it graded, by this version of the kit (``digest``). ``atomic_write`` is
+the kit's one writer of files others read while it runs: the store's and every report's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from autograder import __version__
+from autograder.judge.report import GradeReport, json_safe
+
+EARLIER_NOTE = "graded earlier: result read from the results folder"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path``: a reader sees the old file or the new, never half of one,
+    and the new one is on the disk before it replaces the old."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=".tmp-", delete=False, newline="", encoding="utf-8"
+    ) as handle:
+        try:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        except BaseException:
+            handle.close()
+            os.unlink(handle.name)
+            raise
+    try:
+        os.replace(handle.name, path)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
+
+
+def digest(path: Path) -> str:
+    """What a stored result is valid for: these exact bytes, graded by this version of the kit."""
+    content = hashlib.sha256(path.read_bytes() if path.is_file() else b"<missing>").hexdigest()
+    return f"{__version__}:{content}"
+
+
+def result_file(results: Path, path: Path) -> Path:
+    name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    return results / f"{path.stem}-{name}.json"
+
+
+def stored_report(results: Path | None, path: Path) -> GradeReport | None:
+    """The stored result for ``path``'s current bytes, with a note saying so; None if there is none."""
+    if results is None:
+        return None
+    try:
+        stored = json.loads(result_file(results, path).read_text())
+        if stored.get("digest") == digest(path):
+            report = GradeReport.from_payload(stored)
+            report.notes.append(EARLIER_NOTE)
+            return report
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def store_report(results: Path | None, path: Path, report: GradeReport) -> None:
+    """Keep one result (nothing without a results folder); a reader or a rerun sees the old file or the new."""
+    if results is None:
+        return
+    payload = {"digest": digest(path), **report.payload()}
+    atomic_write(result_file(results, path), json.dumps(json_safe(payload), allow_nan=False))

@@ -1,0 +1,131 @@
+"""The judge's verdict on one submission: the ``GradeReport`` record and ``judge``, which makes it.
+
+``judge`` runs every check of the table on the artifacts (what the submission's code produced)
+and the trainer's record (what the kit's trainer did for it), in the trusted process; the points
+come only from the table. ``GradeReport.ungraded`` is the report of a submission that could not
+be judged at all: every check at 0 with the reason. The batch stores these records and every
+report is written from them, so the JSON, the CSV, Gradescope's files and the pages cannot disagree.
+
+Every JSON file the kit writes is strict JSON, which any parser reads: a non-finite number (a
+student's NaN or infinity) is written as the string "NaN", "Infinity" or "-Infinity"
+(``json_safe``), never as the bare tokens Python's ``json`` would write and other parsers reject.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.judge.checks import CHECKS, MAX_SCORE
+from autograder.judge.evidence import CheckResult, Evidence, run_check
+
+REUSED_NOTE = (
+    "training reused: the grader's trainer had already trained this exact description (same model, "
+    "compile settings, fit arguments, data and seed) for another submission of this batch"
+)
+
+
+@dataclass
+class GradeReport:
+    submission: str
+    score: int
+    max_score: int
+    error: str | None
+    checks: list[CheckResult]
+    notes: list[str] = field(default_factory=list)
+    # For the feedback page, not the contract's JSON: the learning curves and the confusion matrix.
+    history: dict[str, list[float]] = field(default_factory=dict)
+    confusion: list[list[int]] | None = None
+    # What grading it cost, for the log, Gradescope's execution_time and the benchmarks: "seconds"
+    # (from start to report, in the grader), "sandbox_peak_memory_mib" (the sandbox's largest process).
+    usage: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def ungraded(cls, path: str | Path, reason: str, usage: dict | None = None) -> "GradeReport":
+        """A submission that could not be judged: every check at 0, each saying why."""
+        checks = [CheckResult(c.id, 0, c.points, False, f"not graded: {reason}") for c in CHECKS]
+        return cls(str(path), 0, MAX_SCORE, reason, checks, usage=dict(usage or {}))
+
+    def to_json(self) -> dict:
+        # Exactly the fields of the contract.
+        return {
+            "submission": self.submission,
+            "score": self.score,
+            "max_score": self.max_score,
+            "error": self.error,
+            "checks": [result.to_json() for result in self.checks],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict, notes=(), feedback=None, usage=None) -> "GradeReport":
+        checks = [CheckResult(c["id"], c["points"], c["max_points"], c["passed"], c["message"]) for c in data["checks"]]
+        report = cls(data["submission"], data["score"], data["max_score"], data["error"], checks, list(notes))
+        report.history = dict((feedback or {}).get("history") or {})
+        report.confusion = (feedback or {}).get("confusion")
+        report.usage = dict(usage or {})
+        return report
+
+    def payload(self) -> dict:
+        """Everything known about this result, as stored and as sent back by a cluster's worker."""
+        return {
+            "report": self.to_json(),
+            "notes": self.notes,
+            "feedback": {"history": self.history, "confusion": self.confusion},
+            "usage": self.usage,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "GradeReport":
+        return cls.from_json(payload["report"], payload.get("notes", []), payload.get("feedback"), payload.get("usage"))
+
+
+def judge(path: Path, artifacts, data, training=None) -> GradeReport:
+    """The trusted half: every check on the artifacts and the trainer's record, points from the table."""
+    evidence = Evidence(artifacts, data, training)
+    results = [run_check(check, evidence) for check in CHECKS]
+    report = GradeReport(str(path), sum(r.points for r in results), MAX_SCORE, None, results)
+    if training is not None:
+        report.history = training.history()
+        report.confusion = confusion_matrix(training.predictions, data)
+        report.usage["trainings_run"] = training.trainings_run
+        if training.reused:
+            report.notes.append(REUSED_NOTE)
+    return report
+
+
+def confusion_matrix(predictions, data) -> list[list[int]] | None:
+    """Rows: true class; columns: predicted class; on the 10,000 test images, from the trainer's predictions."""
+    import numpy as np
+
+    if predictions is None or predictions.shape != data.test_labels.shape:
+        return None
+    matrix = np.zeros((10, 10), dtype=int)
+    np.add.at(matrix, (data.test_labels, np.clip(predictions, 0, 9)), 1)
+    return matrix.tolist()
+
+
+def non_finite_text(value: float) -> str:
+    return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+
+
+def json_safe(value):
+    """``value`` made fit for strict JSON: each NaN, inf or -inf (at any depth) becomes the string
+    "NaN", "Infinity" or "-Infinity"; tuples and NumPy arrays become lists, NumPy scalars Python
+    numbers. Write it with ``json.dumps(json_safe(value), allow_nan=False)``."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return value if math.isfinite(value) else non_finite_text(value)
+    if isinstance(value, Mapping):
+        return {json_safe(key) if isinstance(key, float) else key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if hasattr(value, "tolist"):  # a NumPy array
+        return json_safe(value.tolist())
+    return value

@@ -1,0 +1,46 @@
+"""The reports as text on a terminal or in a log: one line per check, with its status and points."""
+
+from __future__ import annotations
+
+STATUS = {"passed": "PASS", "failed": "FAIL", "not_done": "TODO", "skipped": "SKIP"}
+
+
+def status(result) -> str:
+    """PASS, FAIL, TODO (the function is still a stub) or SKIP (not run), for a ``CheckResult``."""
+    if result.skipped:
+        return STATUS["skipped"]
+    if result.not_done:
+        return STATUS["not_done"]
+    return STATUS["passed"] if result.passed else STATUS["failed"]
+
+
+def format_check(result) -> str:
+    points = f"{'-' if result.skipped else result.points}/{result.max_points}"
+    return f"  {status(result)}  {result.id:<19}{points:>7}  {result.message}"
+
+
+def format_report(report) -> str:
+    lines = [f"{report.submission}: {report.score}/{report.max_score}"]
+    if report.error:
+        lines.append(f"  not graded: {report.error}")
+    else:
+        lines.extend(format_check(result) for result in report.checks)
+    lines.extend(f"  note: {note}" for note in report.notes)
+    return "\n".join(lines)
+
+
+def format_usage(usage: dict) -> str:
+    parts = []
+    if "seconds" in usage:
+        parts.append(f"took {usage['seconds']:.1f} s")
+    if "sandbox_peak_memory_mib" in usage:
+        parts.append(f"sandbox peak memory {usage['sandbox_peak_memory_mib']:.0f} MiB")
+    return "; ".join(parts)
+
+
+def format_logged(report) -> str:
+    """A finished report as a batch's log shows it: the report, then what grading it cost."""
+    text = format_report(report)
+    if report.usage:
+        text += f"\n  {format_usage(report.usage)}"
+    return text

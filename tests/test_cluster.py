@@ -1,0 +1,61 @@
+"""Grading on a Dask cluster: each task grades one submission with the local pool's steps, and every
+option the instructor gives (reuse, the sandbox, the limits, the data folder) reaches the workers.
+
+One local cluster of two worker processes serves both runs, so the second also shows that a run's
+options do not stay behind on a worker for the next run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autograder.batch.local import grade_notebooks
+from autograder.limits import Limits
+
+SUBMISSIONS = Path(__file__).parent / "submissions"
+ATTACKS = Path(__file__).parent / "attacks"
+CHEAP = [SUBMISSIONS / "unfilled_stubs.ipynb", SUBMISSIONS / "not_json.ipynb"]
+TRAINS = SUBMISSIONS / "ten_epochs_only.ipynb"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                      processes=True) as cluster:
+        yield cluster
+
+
+def graded_both_ways(notebooks, cluster, tmp_path, **options):
+    """The same batch graded on this machine and on the cluster, with the same options."""
+    here = grade_notebooks(notebooks, **options)
+    remote = grade_notebooks(notebooks, scheduler=cluster.scheduler_address, results=tmp_path / "results", **options)
+    assert [r.to_json() for r in remote] == [r.to_json() for r in here]
+    assert [r.notes for r in remote] == [r.notes for r in here]
+    assert len(list((tmp_path / "results").glob("*.json"))) == len(notebooks)  # stored as each arrived
+    return remote
+
+
+@pytest.mark.slow
+def test_a_cluster_trains_every_submission_without_reuse_and_keeps_the_limits(cluster, real_data_dir, tmp_path):
+    twin = tmp_path / "ten_epochs_again.ipynb"  # the same training twice: with reuse, the second is replayed
+    shutil.copy(TRAINS, twin)
+    limits = Limits(cell_seconds=5)  # the endless cell is stopped after 5 s, not the default's 120
+    notebooks = [*CHEAP, TRAINS, twin, ATTACKS / "loops_forever.ipynb"]
+    remote = graded_both_ways(notebooks, cluster, tmp_path, data_dir=real_data_dir, reuse=False, limits=limits)
+    assert [r.score for r in remote] == [0, 0, 90, 90, 0]
+    assert [r.usage["trainings_run"] for r in remote[2:4]] == [1, 1]
+    assert not any("training reused" in note for r in remote for note in r.notes)
+    assert "ran longer than 5 s" in remote[4].checks[0].message
+    assert all("sandbox_peak_memory_mib" in r.usage for r in remote if r.error is None)  # each ran in a sandbox
+
+
+@pytest.mark.slow
+def test_a_cluster_grades_unsandboxed_when_asked(cluster, real_data_dir, tmp_path):
+    remote = graded_both_ways([*CHEAP, TRAINS], cluster, tmp_path, data_dir=real_data_dir, sandbox=False)
+    assert [r.score for r in remote] == [0, 0, 90]
+    assert not any("sandbox_peak_memory_mib" in r.usage for r in remote)  # no sandbox ran
