@@ -29,3 +29,18 @@ def test_an_unknown_command_is_a_usage_error():
     result = subprocess.run([sys.executable, "-m", "autograder", "nonsense"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+def test_the_public_names_resolve_on_first_use_and_load_no_tensorflow():
+    code = (
+        "import sys, autograder;"
+        "stages = sorted(m for m in sys.modules if m.startswith('autograder.'));"
+        "public = {name: getattr(autograder, name) for name in autograder.__all__};"
+        "from autograder.batch.local import grade_notebooks;"
+        "from autograder.judge.report import GradeReport;"
+        "same = public['grade_notebooks'] is grade_notebooks and public['GradeReport'] is GradeReport;"
+        f"print(stages, sorted(public), same, sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    public = ["GradeReport", "__version__", "grade_notebooks", "load_fashion_mnist", "load_functions", "self_check"]
+    assert result.stdout.strip() == f"[] {public} True []"
