@@ -20,11 +20,11 @@ class Limits:
     cell_seconds: float = 120.0  # one set-up or solution cell, or one non-training function call
     training_seconds: float = 600.0  # build, compile and train_model together
     # Each process's address space (TensorFlow alone maps about 3 GiB); where the machine has
-    # cgroups (autograder.sandbox.launch), also the memory of the sandbox's processes and files together.
+    # cgroups (autograder.sandbox.confine), also the memory of the sandbox's processes and files together.
     memory_bytes: int = 8 * 1024**3
     processes: int = 512  # processes and threads of one sandbox (TensorFlow runs ~60 threads)
     file_bytes: int = 1024**3  # largest file the child may write (its arrays of 60,000 images)
-    # Where the machine allows it (root, see autograder.sandbox.launch), the sandbox's files live in memory
+    # Where the machine allows it (root, see autograder.sandbox.confine), the sandbox's files live in memory
     # of its own, counted in its memory limit: its scratch folder (the artifacts: 212 MB for the
     # lesson, up to 1.5 GiB of arrays and the models) and each of its /tmp, /var/tmp and /dev/shm.
     scratch_bytes: int = 2 * 1024**3

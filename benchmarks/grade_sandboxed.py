@@ -36,7 +36,7 @@ def grading_seconds() -> dict:
     from autograder import skip_slow_optional_imports
     from autograder.batch.local import grade_notebooks
     from autograder.data.reference import ReferenceData
-    from autograder.sandbox.launch import isolation
+    from autograder.sandbox.method import isolation
 
     skip_slow_optional_imports()  # as `autograder grade` does
     ReferenceData.load()  # the data is read once per batch, not per submission

@@ -80,7 +80,7 @@ def test_a_grader_killed_outright_takes_its_sandboxes_with_it(tmp_path, real_dat
         "--cell-time-limit", "600", tmpdir=grader_tmpdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
-    while not processes_mentioning(f"sandbox_child {grader_tmpdir}"):
+    while not processes_mentioning(f"autograder.sandbox.child {grader_tmpdir}"):
         assert grader.poll() is None and time.monotonic() < deadline, "the sandbox should be running"
         time.sleep(0.2)
     time.sleep(2)  # the sandbox has dropped to the unprivileged user and loops
@@ -126,7 +126,7 @@ def test_stopping_one_batch_leaves_another_batch_of_the_same_process_running(rea
         thread.start()
     try:
         deadline = time.monotonic() + 120
-        while len([f for f in grader_tmpdir.glob("autograder-sandbox-*") if processes_mentioning(f"sandbox_child {f}")]) < 2:
+        while len([f for f in grader_tmpdir.glob("autograder-sandbox-*") if processes_mentioning(f"autograder.sandbox.child {f}")]) < 2:
             assert time.monotonic() < deadline, "both sandboxes should be running"
             time.sleep(0.2)
         time.sleep(2)  # both loop
@@ -139,7 +139,7 @@ def test_stopping_one_batch_leaves_another_batch_of_the_same_process_running(rea
         time.sleep(2)
         assert threads["second"].is_alive() and len(list(grader_tmpdir.glob("autograder-sandbox-*"))) == 1, \
             "the other batch's sandbox goes on"
-        assert processes_mentioning(f"sandbox_child {grader_tmpdir}")
+        assert processes_mentioning(f"autograder.sandbox.child {grader_tmpdir}")
     finally:
         for stop in stops.values():
             stop.set()

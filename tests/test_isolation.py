@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import launch as sandbox
+from autograder.sandbox import confine, method, slots, view
 from autograder.assignment import REPO_ROOT, SOURCE_NOTEBOOK
 from autograder.limits import Limits
 
@@ -34,7 +34,7 @@ needs_isolation = pytest.mark.skipif(
     os.geteuid() != 0, reason="full isolation (namespaces, a user per sandbox, cgroups) needs the grader to run as root"
 )
 needs_bwrap = pytest.mark.skipif(
-    sandbox.bwrap_program() is None, reason="bubblewrap is not installed (`make setup` installs it as root)"
+    method.bwrap_program() is None, reason="bubblewrap is not installed (`make setup` installs it as root)"
 )
 
 
@@ -67,35 +67,52 @@ def public_folder(parent: str, prefix: str) -> Path:
 # --- what the child imports is what it can see --------------------------------------------------------
 
 
+def module_names(dotted: str) -> set[str]:
+    """The files, as CHILD_MODULES names them, that importing ``autograder.X.Y`` runs: the packages'
+    ``__init__`` on the way, then the module (or the package's ``__init__``)."""
+    parts = dotted.split(".")[1:]
+    names = {"__init__", *("/".join([*parts[:end], "__init__"]) for end in range(1, len(parts)))}
+    path = "/".join(parts)
+    return names | {path if (view.KIT / f"{path}.py").is_file() else f"{path}/__init__"}
+
+
 def kit_imports(name: str) -> set[str]:
     """The kit's modules that ``autograder/NAME.py`` imports, anywhere in it."""
-    tree = ast.parse((sandbox.KIT / f"{name}.py").read_text())
+    tree = ast.parse((view.KIT / f"{name}.py").read_text())
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "autograder":
-            found.update(alias.name for alias in node.names if (sandbox.KIT / f"{alias.name}.py").exists())
-            found.add("__init__")
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("autograder."):
-            found.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "autograder":
+            found |= module_names(node.module)
+            for alias in node.names:  # `from autograder.sandbox import frames` imports a module too
+                inner = f"{node.module}.{alias.name}"
+                path = "/".join(inner.split(".")[1:])
+                if (view.KIT / f"{path}.py").is_file() or (view.KIT / path / "__init__.py").is_file():
+                    found |= module_names(inner)
         elif isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[1] for alias in node.names if alias.name.startswith("autograder."))
-    return found
+            for alias in node.names:
+                if alias.name.startswith("autograder."):
+                    found |= module_names(alias.name)
+    return found - {"/__init__"}
+
+
+GRADERS_HALF = {"sandbox/confine", "sandbox/launch", "sandbox/method", "sandbox/slots", "sandbox/view"}
 
 
 def test_child_modules_hold_every_module_the_child_imports_and_never_the_checks():
-    listed = set(sandbox.CHILD_MODULES)
-    assert "checks" not in listed and "sandbox" not in listed
-    for name in sorted(listed):
-        missing = kit_imports(name) - listed
+    files = view.child_module_files()
+    assert not [name for name in files if name.startswith("judge/")] and not GRADERS_HALF & set(files)
+    for name in sorted(files):
+        missing = kit_imports(name) - set(files)
         assert not missing, (
             f"autograder/{name}.py imports {sorted(missing)}, which the sandbox's child cannot see: add the "
-            "name to CHILD_MODULES in autograder/sandbox.py (never checks, the grader's half)"
+            "name to CHILD_MODULES in autograder/sandbox/view.py (never the judge's modules, nor the grader's "
+            "half of the sandbox)"
         )
 
 
 def test_a_listed_module_whose_file_is_missing_is_a_clear_error():
-    with pytest.raises(sandbox.SandboxError, match=r"autograder/fit_service\.py listed in CHILD_MODULES .* missing"):
-        sandbox.child_module_files((*sandbox.CHILD_MODULES, "fit_service"))
+    with pytest.raises(slots.SandboxError, match=r"autograder/fit_service\.py listed in CHILD_MODULES .* missing"):
+        view.child_module_files((*view.CHILD_MODULES, "fit_service"))
 
 
 def test_what_must_stay_hidden_is_covered_where_a_bound_folder_would_show_it():
@@ -104,7 +121,7 @@ def test_what_must_stay_hidden_is_covered_where_a_bound_folder_would_show_it():
               Path("/srv/course/solutions"), Path("/opt/venv")]
     needed = [Path("/opt/venv"), Path("/tmp/scratch")]
     # Not the data's folder outside the view, nor the interpreter itself, which the sandbox needs.
-    assert sandbox._covers(bound, hidden, needed) == [
+    assert view._covers(bound, hidden, needed) == [
         Path("/opt/venv/lib/site-packages/autograder"), Path("/usr/share/datasets/fashion-mnist"),
     ]
 
@@ -113,7 +130,7 @@ def test_what_must_stay_hidden_is_covered_where_a_bound_folder_would_show_it():
 
 
 def run_confined(code: str, folder: Path, limits: Limits = Limits(), **options) -> tuple[subprocess.CompletedProcess, dict]:
-    with sandbox.confined([sys.executable, "-c", code], writable=folder, limits=limits, **options) as box:
+    with confine.confined([sys.executable, "-c", code], writable=folder, limits=limits, **options) as box:
         done = subprocess.run(
             box.argv, env=box.env, cwd=box.cwd, pass_fds=box.pass_fds, preexec_fn=box.preexec_fn, capture_output=True,
             text=True, start_new_session=True, timeout=120,
@@ -135,7 +152,9 @@ VIEW = r'''
 import glob, json, os, socket, sys
 seen = {
     "uid": os.getuid(), "root": sorted(os.listdir("/")), "etc": sorted(os.listdir("/etc")),
-    "kit": sorted(os.listdir("/kit/autograder")), "cwd": os.getcwd(), "home": os.environ["HOME"],
+    "kit": sorted(os.path.relpath(os.path.join(folder, name), "/kit/autograder")
+                  for folder, _, names in os.walk("/kit/autograder") for name in names),
+    "cwd": os.getcwd(), "home": os.environ["HOME"],
     "tmp": sorted(os.listdir("/tmp")), "ipc": os.readlink("/proc/self/ns/ipc"), "net": os.readlink("/proc/self/ns/net"),
     "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
 }
@@ -184,8 +203,8 @@ def test_the_sandbox_sees_an_allow_list_and_reaches_the_grader_only_through_its_
 
     threading.Thread(target=answer, daemon=True).start()
     secrets = [str(path) for path in (
-        REPO_ROOT / ".git", REPO_ROOT / "autograder" / "checks.py", REPO_ROOT / "solutions", SOURCE_NOTEBOOK,
-        REPO_ROOT / "autograder" / "grading.py", Path(real_data_dir), Path("/root/.bashrc"), Path("/root/.cache"),
+        REPO_ROOT / ".git", REPO_ROOT / "autograder" / "judge", REPO_ROOT / "solutions", SOURCE_NOTEBOOK,
+        REPO_ROOT / "autograder" / "batch", Path(real_data_dir), Path("/root/.bashrc"), Path("/root/.cache"),
         Path("/etc/shadow"), Path("/etc/hostname"), Path("/home"), Path("/opt"), Path("/srv"), Path("/var/lib"),
     ) if path.exists()]
     code = f"import sys; sys.argv[1:] = [{json.dumps(json.dumps(secrets))}]\n" + VIEW
@@ -194,18 +213,18 @@ def test_the_sandbox_sees_an_allow_list_and_reaches_the_grader_only_through_its_
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     assert details["method"] == "bwrap" and details["files"] == "allow-list" and details["network"] == "none"
-    assert sandbox.UID_BASE <= seen["uid"] == details["user"] < sandbox.UID_BASE + sandbox.UID_SLOTS
+    assert slots.UID_BASE <= seen["uid"] == details["user"] < slots.UID_BASE + slots.UID_SLOTS
     assert not any(seen["readable"].values()), seen["readable"]
-    assert seen["kit"] == sorted(f"{name}.py" for name in sandbox.CHILD_MODULES)
+    assert seen["kit"] == sorted(f"{name}.py" for name in view.child_module_files())
     assert seen["checks"] == "not found"
     assert set(seen["etc"]) <= {"ld.so.cache", "localtime", "passwd", "group", "nsswitch.conf"}
     assert set(seen["root"]) <= {"bin", "dev", "etc", "kit", "lib", "lib32", "lib64", "libx32", "proc", "sys", "tmp",
-                                 "usr", "var", *(p.parts[1] for p in sandbox.interpreter_paths())}
+                                 "usr", "var", *(p.parts[1] for p in view.interpreter_paths())}
     assert seen["cwd"] == seen["home"] == str(scratch)  # at the same path as the grader's
     if scratch.parent == Path("/tmp"):
         # No other grader's, user's or sandbox's temporary files; only the way to the Python it runs,
         # when that lives under /tmp (a fresh clone there, with its virtualenv).
-        python = {p.relative_to("/tmp").parts[0] for p in sandbox.interpreter_paths() if Path("/tmp") in p.parents}
+        python = {p.relative_to("/tmp").parts[0] for p in view.interpreter_paths() if Path("/tmp") in p.parents}
         assert set(seen["tmp"]) == {scratch.name, *python}
     assert seen["socket"] == "the trainer answers"
     assert seen["inputs"] in ("PermissionError", "OSError")
@@ -221,13 +240,13 @@ def test_sandboxes_side_by_side_get_users_and_cgroups_of_their_own(tmp_path):
         folder.mkdir()
     limits = Limits(processes=300, memory_bytes=3 * 1024**3)
     code = "import os; print(os.getuid())"
-    with sandbox.confined([sys.executable, "-c", code], writable=folders[0], limits=limits) as one, \
-            sandbox.confined([sys.executable, "-c", code], writable=folders[1], limits=limits) as two:
+    with confine.confined([sys.executable, "-c", code], writable=folders[0], limits=limits) as one, \
+            confine.confined([sys.executable, "-c", code], writable=folders[1], limits=limits) as two:
         assert one.details["user"] != two.details["user"]
         for box in (one, two):
             groups = box.cgroup.paths
             if "pids" in groups:
-                assert (groups["pids"] / "pids.max").read_text().strip() == str(300 + sandbox.PROCESS_MARGIN)
+                assert (groups["pids"] / "pids.max").read_text().strip() == str(300 + slots.PROCESS_MARGIN)
             if "memory" in groups:
                 assert int((groups["memory"] / "memory.limit_in_bytes").read_text()) == 3 * 1024**3
         paths = [path for box in (one, two) for path in box.cgroup.paths.values()]
@@ -244,7 +263,7 @@ def test_what_a_sandbox_leaves_running_is_killed_and_its_exit_reads_as_the_comma
     )
     done, details = run_confined(code, tmp_path)
     assert done.returncode == -9  # the sandbox's 128 + 9, read as the command's own
-    assert sandbox.processes_of(details["user"]) == []
+    assert slots.processes_of(details["user"]) == []
 
 
 @needs_isolation
@@ -274,7 +293,7 @@ def test_the_scratch_folder_is_capped_in_memory_of_its_own_and_only_its_artifact
         "    print('errno', error.errno)\n"
     )
     grader_mounts = []
-    with sandbox.confined([sys.executable, "-c", code], writable=scratch, limits=Limits(),
+    with confine.confined([sys.executable, "-c", code], writable=scratch, limits=Limits(),
                           scratch_bytes=16 * 2**20, hand_back=("artifacts",)) as box:
         child = subprocess.Popen(box.argv, env=box.env, cwd=box.cwd, pass_fds=box.pass_fds, preexec_fn=box.preexec_fn,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -296,8 +315,8 @@ def test_the_scratch_folder_is_capped_in_memory_of_its_own_and_only_its_artifact
 
 @needs_isolation
 def test_the_fallback_without_bubblewrap_gives_the_same_user_socket_and_capped_folder(scratch, monkeypatch):
-    monkeypatch.setattr(sandbox, "_isolation", "namespaces")
-    monkeypatch.setattr(sandbox, "_method", "unshare")
+    monkeypatch.setattr(method, "_isolation", "namespaces")
+    monkeypatch.setattr(method, "_method", "unshare")
     (scratch / "inputs").mkdir()
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(scratch / "trainer.sock"))
@@ -313,21 +332,25 @@ def test_the_fallback_without_bubblewrap_gives_the_same_user_socket_and_capped_f
         "import os, socket\n"
         "connection = socket.socket(socket.AF_UNIX)\n"
         "connection.connect('trainer.sock')\n"
-        "print(os.getuid(), connection.recv(10).decode(), os.path.exists(%r))\n"
+        "try:\n"
+        "    judge = len(os.listdir(%r))\n"
+        "except OSError as error:\n"
+        "    judge = type(error).__name__\n"
+        "print(os.getuid(), connection.recv(10).decode(), judge)\n"
         "os.mkdir('artifacts')\n"
         "open('artifacts/values.json', 'w').write('{}')\n"
         "try:\n"
         "    open('big', 'wb').write(bytes(40 * 2**20))\n"
         "except OSError as error:\n"
         "    print('errno', error.errno)\n"
-    ) % str(REPO_ROOT / "autograder" / "checks.py")
+    ) % str(REPO_ROOT / "autograder" / "judge")
     done, details = run_confined(code, scratch, scratch_bytes=16 * 2**20, hand_back=("artifacts",))
     server.close()
     assert done.returncode == 0, done.stderr
     assert details["method"] == "unshare" and details["files"] == "hide-list"
-    uid, answer, checks_seen, *rest = done.stdout.split()
+    uid, answer, judge_seen, *rest = done.stdout.split()
     assert int(uid) == details["user"] and answer == "answer" and rest == ["errno", "28"]
-    assert checks_seen == "True"  # covered by an empty file, as before: there, but empty
+    assert judge_seen == "PermissionError"  # the grader's checks: covered by an empty folder no one may enter
     assert (scratch / "artifacts" / "values.json").read_text() == "{}"
 
 
@@ -352,25 +375,25 @@ def test_a_kit_command_such_as_the_trainer_runs_confined_with_its_own_modules_fo
         "    pass\n"
     )
     reply_read, reply_write = os.pipe()
-    modules = ("__init__", "frames", "sandbox_child")
-    original = sandbox.KIT
+    modules = ("__init__", "sandbox/frames", "sandbox/child")
+    original = view.KIT
     try:
-        with pytest.raises(sandbox.SandboxError, match="trainer_like"):
-            with sandbox.confined([sys.executable, "-c", code], writable=home, limits=Limits(),
+        with pytest.raises(slots.SandboxError, match="trainer_like"):
+            with confine.confined([sys.executable, "-c", code], writable=home, limits=Limits(),
                                   modules=(*modules, "trainer_like")):
                 pass
         # A module of its own (beside the kit's: here, a copy of the kit with one more file).
         kit = tmp_path / "kit"
         shutil.copytree(original, kit, ignore=shutil.ignore_patterns("__pycache__"))
         (kit / "trainer_like.py").write_text("TRAINER = True\n")
-        sandbox.KIT = kit
+        view.KIT = kit
         argv = [sys.executable, "-c", code, str(reply_write), str(inputs / "train_images.npy"), str(cache)]
-        with sandbox.confined(argv, writable=home, readable=[inputs], also_writable=[cache], limits=Limits(),
+        with confine.confined(argv, writable=home, readable=[inputs], also_writable=[cache], limits=Limits(),
                               modules=(*modules, "trainer_like"), env={"PYTHONPATH": "/somewhere/else"}) as box:
             trainer = subprocess.run(box.argv, env=box.env, cwd=box.cwd, pass_fds=(reply_write, *box.pass_fds),
                                      preexec_fn=box.preexec_fn, capture_output=True, text=True, timeout=60)
     finally:
-        sandbox.KIT = original
+        view.KIT = original
         os.close(reply_write)
     answer = os.read(reply_read, 1000)
     os.close(reply_read)
@@ -445,11 +468,13 @@ def course(real_data_dir):
         shutil.copy(file, data / file.name)
     (elsewhere / "solutions").mkdir()
     shutil.copy(SOURCE_NOTEBOOK, elsewhere / "solutions" / SOURCE_NOTEBOOK.name)
-    cached = list((REPO_ROOT / "autograder" / "__pycache__").glob("checks.*.pyc"))
+    judge = REPO_ROOT / "autograder" / "judge"
+    cached = list((judge / "__pycache__").glob("*.pyc"))
     if not cached:
         import py_compile
 
-        py_compile.compile(str(REPO_ROOT / "autograder" / "checks.py"), doraise=True)
+        for module in judge.glob("*.py"):
+            py_compile.compile(str(module), doraise=True)
     for parent, dirs, files in os.walk(root):  # git makes some of its files private; an instructor's may not be
         for name in dirs + files:
             os.chmod(os.path.join(parent, name), 0o755 if name in dirs else 0o644)
@@ -464,8 +489,8 @@ def course(real_data_dir):
         "d: the results folder": str(repo / "autograder-results"),
         "d: earlier results": str(repo / "results-2024" / "alice.json"),
         "d: the gradebook": str(repo / "gradebook.db"),
-        "e: the kit's __pycache__": str(REPO_ROOT / "autograder" / "__pycache__"),
-        "e: the kit's checks": str(REPO_ROOT / "autograder" / "checks.py"),
+        "e: the kit's compiled checks": str(judge / "__pycache__"),
+        "e: the kit's checks": str(judge),
         "e: the kit's .git": str(REPO_ROOT / ".git"),
         "e: the kit's solution": str(SOURCE_NOTEBOOK),
     }

@@ -20,7 +20,7 @@ import pytest
 
 from autograder.batch.local import grade_notebooks
 from autograder.limits import Limits
-from autograder.sandbox.launch import isolation
+from autograder.sandbox.method import isolation
 
 ATTACKS = Path(__file__).parent / "attacks"
 SUBMISSIONS = Path(__file__).parent / "submissions"
@@ -128,7 +128,7 @@ def test_every_attack_was_graded_and_the_grader_survived(attacked):
 def test_without_namespaces_the_limits_still_stop_runaway_code(real_data_dir, monkeypatch, capsys):
     import io
 
-    monkeypatch.setattr("autograder.sandbox.launch._isolation", "limits-only")
+    monkeypatch.setattr("autograder.sandbox.method._isolation", "limits-only")
     out = io.StringIO()
     names = ["loops_forever", "allocates_all_memory", "calls_os_exit"]
     reports = grade_notebooks(

@@ -81,7 +81,7 @@ def grade_notebooks(
 
 def announce(batch: Batch, progress: Progress) -> None:
     """The batch's own lines: its sandbox, and the folders of killed graders it removed."""
-    from autograder.sandbox.launch import describe_isolation
+    from autograder.sandbox.method import describe_isolation
     from autograder.sandbox.scratch import remove_left_by_dead_graders
 
     if progress.out and batch.sandbox:

@@ -1,8 +1,9 @@
 """The sandbox's child process, and the launcher that confines it (or any kit command) first.
 
-Two entries, both started by ``autograder.sandbox.launch`` (``confined``, used by ``run_child``):
+Two entries, both started through ``autograder.sandbox.confine.confined`` (which
+``autograder.sandbox.launch.run_child`` uses):
 
-- the launcher, ``python -I -S sandbox_child.py --launch CONFIG -- COMMAND...``: the first
+- the launcher, ``python -I -S sandbox/child.py --launch CONFIG -- COMMAND...``: the first
   program inside the sandbox's namespaces. It finishes the confinement that needs privileges the
   command must not keep (with ``unshare``, the fallback without bubblewrap: covering the private
   paths and giving the sandbox its own temporary folders), then starts the command as the
@@ -13,8 +14,8 @@ Two entries, both started by ``autograder.sandbox.launch`` (``confined``, used b
   grade one submission. It runs the submission's probes and writes the artifacts; from its first
   line on it is confined, and nothing it does is trusted by the grader.
 
-This module is one of the few the child can see (``autograder.sandbox.launch.CHILD_MODULES``): the
-grader's side of the sandbox, ``autograder.sandbox.launch``, is not.
+This module is one of the few the child can see (``autograder.sandbox.view.CHILD_MODULES``): the
+grader's side of the sandbox (``confine``, ``launch``, ``method``, ``slots``, ``view``) is not.
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ def _copy(source: str, out: int, name: str, depth: int, left: list[int]) -> None
 
 
 def launch(config: dict, command: list[str]) -> None:
-    """Confine this process as ``config`` says (see ``autograder.sandbox.launch.confined``), then run ``command``.
+    """Confine this process as ``config`` says (see ``autograder.sandbox.confine.confined``), then run ``command``.
 
     In a PID namespace of its own (``config["init"]``) this process stays its first one, as root
     (with bubblewrap: with no capability but changing user and owner), and runs ``command`` as a

@@ -7,7 +7,7 @@ from itself and waits for it, so the peak it reads is the sandbox's own (with th
 sandbox waited for). It writes the peak, in KiB, to the file descriptor the grader gave it, which
 the sandbox never holds, and exits as the sandbox did.
 
-Run as ``python -I -S sandbox_reaper.py FD COMMAND...``: it imports nothing of the kit's.
+Run as ``python -I -S sandbox/reaper.py FD COMMAND...``: it imports nothing of the kit's.
 """
 
 import ctypes

@@ -26,13 +26,15 @@ from pathlib import Path
 import numpy as np
 
 from autograder.sandbox import frames
-from autograder.trainer.service import MAX_REQUEST_BYTES, FitRecord, TrainingRecord
+from autograder.trainer.records import FitRecord, TrainingRecord
+from autograder.trainer.service import MAX_REQUEST_BYTES
 
 SOCKET_NAME = "trainer.sock"
 # The kit's modules the trainer imports: no student code, and not the grader's checks.
 TRAINER_MODULES = (
-    "__init__", "assignment", "errors", "data/fashion_mnist", "data/reference", "sandbox/artifacts", "sandbox/child",
-    "sandbox/fit_client", "sandbox/frames", "sandbox/probe", "trainer/fast_path", "trainer/service",
+    "__init__", "assignment", "errors", "data/fashion_mnist", "data/reference", "sandbox/bounded_files",
+    "sandbox/child", "sandbox/fit_client", "sandbox/frames", "sandbox/model_archive", "sandbox/probe",
+    "trainer/cache", "trainer/fast_path", "trainer/records", "trainer/service",
 )
 MAX_PREDICTIONS_BYTES = 1024**2
 STDERR_TAIL = 16 * 1024
@@ -48,7 +50,7 @@ class TrainerProcess:
     the batch's inputs and the shared cache to see, the memory and process limits."""
 
     def __init__(self, inputs: Path, cache: Path | None, *, home: Path, limits, env: dict[str, str]):
-        from autograder.sandbox.launch import confined
+        from autograder.sandbox.confine import confined
 
         reply_read, reply_write = os.pipe()
         self.replies = reply_read

@@ -1,0 +1,247 @@
+"""What each running sandbox holds alone: a user of its own (a slot), and its cgroups.
+
+A user: ``UID_BASE`` + a slot no other running sandbox holds (a lock file per slot, held across
+threads and graders), with the passwd and group files its sandbox sees. Its processes count
+against RLIMIT_NPROC as its own, so a fork bomb stops at the cap and a neighbour's count is its
+own; on release, every process of that user is killed. Cgroups (v1, with root): the sandbox's own
+group in ``pids`` (the process cap for the whole tree) and ``memory`` (its processes and its
+in-memory files together). Its writable folder is the user's while the sandbox runs, root's after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pwd
+import signal
+import time
+from pathlib import Path
+
+from autograder.errors import AutograderError
+from autograder.limits import Limits
+
+UID_BASE = 61000  # each running sandbox runs as UID_BASE + its slot, its group the same number
+UID_SLOTS = 1000
+PROCESS_MARGIN = 8  # the reaper, bubblewrap and the launcher, counted by the cgroup beside the sandbox's own
+CGROUP_V1 = Path("/sys/fs/cgroup")
+CGROUP_FOLDER = "autograder"  # CGROUP_V1/CONTROLLER/autograder/slot-N
+SLOT_FOLDERS = (Path("/run/autograder-sandbox"), Path("/var/lock/autograder-sandbox"), Path("/tmp/autograder-sandbox-slots"))
+
+
+class SandboxError(AutograderError):
+    """The sandbox could not be set up (a module of CHILD_MODULES missing, no free user, ...)."""
+
+
+# --- a user of its own: slots ------------------------------------------------------------------------
+
+
+def _slot_folder() -> Path:
+    for folder in SLOT_FOLDERS:
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not folder.is_symlink() and folder.stat().st_uid == os.geteuid() and os.access(folder, os.W_OK):
+                return folder
+        except OSError:
+            continue
+    raise SandboxError(f"no folder for the sandboxes' user slots: none of {', '.join(map(str, SLOT_FOLDERS))} is writable")
+
+
+def _uid_is_free(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+        return False  # a real account of this machine: never run a sandbox as it
+    except KeyError:
+        return True
+
+
+def processes_of(uid: int) -> list[int]:
+    """The processes whose real user is ``uid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status", "rb") as handle:
+                    for line in handle:
+                        if line.startswith(b"Uid:"):
+                            if int(line.split()[1]) == uid:
+                                found.append(int(entry))
+                            break
+            except (OSError, ValueError):
+                continue
+    return found
+
+
+def kill_user(uid: int, attempts: int = 50) -> bool:
+    """SIGKILL every process of ``uid`` until none is left (a fork bomb forks while it is killed)."""
+    for _ in range(attempts):
+        left = processes_of(uid)
+        if not left:
+            return True
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
+    return not processes_of(uid)
+
+
+class UserSlot:
+    """A user id no other running sandbox has (held with a lock file: across threads and graders),
+    with the passwd and group files its sandbox sees."""
+
+    def __init__(self):
+        folder = _slot_folder()
+        for index in range(UID_SLOTS):
+            uid = UID_BASE + index
+            if not _uid_is_free(uid):
+                continue
+            handle = os.open(folder / f"slot-{index}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(handle)
+                continue
+            if not kill_user(uid):  # left by a grader killed outright, and unkillable: another slot
+                os.close(handle)
+                continue
+            self.index, self.uid, self.gid, self._lock = index, uid, uid, handle
+            self.etc = folder / f"slot-{index}"
+            try:
+                self._write_etc()
+            except BaseException:
+                self.release()
+                raise
+            return
+        raise SandboxError(f"all {UID_SLOTS} sandbox users ({UID_BASE}-{UID_BASE + UID_SLOTS - 1}) are in use")
+
+    def _write_etc(self) -> None:
+        self.etc.mkdir(mode=0o755, exist_ok=True)
+        files = {
+            "passwd": f"root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
+                      f"sandbox:x:{self.uid}:{self.gid}:sandbox:/nonexistent:/usr/sbin/nologin\n"
+                      "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+            "group": f"root:x:0:\nsandbox:x:{self.gid}:\nnogroup:x:65534:\n",
+            "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+        }
+        for name, text in files.items():
+            path = self.etc / name
+            if not path.is_file() or path.read_text() != text:
+                temporary = self.etc / f".{name}.new"
+                temporary.write_text(text)
+                os.chmod(temporary, 0o644)
+                os.replace(temporary, path)
+        empty = self.etc / "empty"  # what covers a file the sandbox must not read
+        if not empty.is_file():
+            empty.write_bytes(b"")
+        os.chmod(empty, 0)
+
+    def release(self) -> None:
+        if self._lock is not None:
+            kill_user(self.uid)
+            os.close(self._lock)
+            self._lock = None
+
+
+# --- cgroups ---------------------------------------------------------------------------------------------
+
+
+def cgroup_controllers() -> list[str]:
+    """The cgroup v1 controllers this grader can give each sandbox a group of (needs root)."""
+    if os.geteuid() != 0:
+        return []
+    return [
+        controller for controller in ("pids", "memory")
+        if (CGROUP_V1 / controller / "cgroup.procs").is_file() and os.access(CGROUP_V1 / controller, os.W_OK)
+    ]
+
+
+class SandboxCgroup:
+    """The sandbox's own group in each writable cgroup v1 controller: ``pids.max`` the process cap,
+    ``memory.limit_in_bytes`` the memory limit (its processes and its tmpfs pages together)."""
+
+    def __init__(self, name: str, limits: Limits):
+        self.paths: dict[str, Path] = {}
+        settings = {
+            "pids": [("pids.max", limits.processes + PROCESS_MARGIN)],
+            "memory": [("memory.limit_in_bytes", limits.memory_bytes), ("memory.memsw.limit_in_bytes", limits.memory_bytes),
+                       ("memory.max_usage_in_bytes", 0)],
+        }
+        for controller in cgroup_controllers():
+            path = CGROUP_V1 / controller / CGROUP_FOLDER / name
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+                self._empty(path)  # left by a grader killed outright
+                for setting, value in settings[controller]:
+                    if (path / setting).exists():
+                        (path / setting).write_text(str(value))
+            except OSError:  # a controller that will not take it (a container's): the rlimits still hold
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+                continue
+            self.paths[controller] = path
+        self._procs = [os.fsencode(path / "cgroup.procs") for path in self.paths.values()]
+
+    def enter(self) -> None:
+        """In the forked process before ``exec``: into the groups, with all it will start."""
+        pid = str(os.getpid()).encode()
+        for procs in self._procs:
+            handle = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(handle, pid)
+            finally:
+                os.close(handle)
+
+    def peak_memory_bytes(self) -> int | None:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            return int((self.paths["memory"] / "memory.max_usage_in_bytes").read_text())
+        return None
+
+    @staticmethod
+    def _empty(path: Path) -> None:
+        for _ in range(250):
+            try:
+                pids = [int(line) for line in (path / "cgroup.procs").read_text().split()]
+            except OSError:
+                return
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        """Kill whatever is left in the groups, then remove them."""
+        for path in self.paths.values():
+            self._empty(path)
+            for _ in range(50):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    self._empty(path)
+                    time.sleep(0.02)
+        self.paths = {}
+
+
+# --- the writable folder, for the sandbox's user -----------------------------------------------------------
+
+
+def chown_for(folder: Path, uid: int, gid: int) -> None:
+    """The folder for the sandbox's user, with the files the grader put in it (the notebook, its
+    socket); its folders (the batch's inputs, hard links shared by every sandbox) stay root's."""
+    os.chown(folder, uid, gid)
+    os.chmod(folder, 0o700)
+    for entry in os.scandir(folder):
+        if not (entry.is_symlink() or entry.is_dir(follow_symlinks=False)):
+            os.chown(entry.path, uid, gid, follow_symlinks=False)
+
+
+def give_back(folder: Path) -> None:
+    """No user but root enters the folder any more (its user may be another sandbox's next)."""
+    with contextlib.suppress(OSError):
+        os.chown(folder, 0, 0)
+        os.chmod(folder, 0o700)
+
