@@ -45,7 +45,7 @@ def silenced_stderr():
 
 def _evidence(namespace: dict, train: bool):
     """Probe the notebook's functions once per set of definitions (training only when asked)."""
-    from autograder.judge.checks import Evidence
+    from autograder.judge.evidence import Evidence
     from autograder.sandbox.fit_client import FitClient, LocalTransport
     from autograder.data.inputs import ProbeInputs
     from autograder.sandbox.probe import collect
@@ -68,7 +68,8 @@ def _evidence(namespace: dict, train: bool):
 
 
 def check(check_id: str, namespace: dict) -> None:
-    from autograder.judge.checks import CHECKS_BY_ID, run_check
+    from autograder.judge.checks import CHECKS_BY_ID
+    from autograder.judge.evidence import run_check
 
     check = CHECKS_BY_ID[check_id]
     with silenced_stderr():

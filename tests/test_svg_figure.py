@@ -83,7 +83,7 @@ def test_matplotlib_s_drawings_read_as_before(options):
 
 
 def test_the_check_fails_with_the_reader_s_message():
-    from autograder.judge.checks import CheckFailed
+    from autograder.judge.evidence import CheckFailed
 
     with pytest.raises(CheckFailed, match="could not read the drawing"):
         svg_figure.read_svg_figure_checked("<svg")

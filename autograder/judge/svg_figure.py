@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ElementTree
 
+from autograder.judge.evidence import CheckFailed
+
 MAX_SVG_CHARS = 16 * 1024**2  # matplotlib's drawing of the lesson's 4×10 figure is about 0.7 million
 MAX_ELEMENTS = 200_000  # the 4×10 figure has about 500 elements with its axes off, 3,000 with them on
 MAX_DEPTH = 100  # matplotlib nests about 8 deep
@@ -148,6 +150,4 @@ def read_svg_figure_checked(svg: str) -> tuple[int, list[str], list[bool]]:
     try:
         return read_svg_figure(svg)
     except FigureUnreadable as error:
-        from autograder.judge.checks import CheckFailed  # here: checks.py imports this module
-
         raise CheckFailed(str(error)) from None

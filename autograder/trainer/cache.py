@@ -1,0 +1,98 @@
+"""The trainings a batch's trainers share: a folder of results, each under the key of everything it depends on.
+
+A result (final weights, optimizer variables, history) is written by a trainer only, never by a
+child, and only under ``training_key``: the model's signature, its compile settings, every fit
+argument (arrays by content), the training it continues, the seed, the threads, the execution path
+and the libraries' versions. An identical description from another submission is replayed from
+what a trainer itself computed, so no submission can plant a result for another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class TrainingCache:
+    """The trainings folder shared by the trainers of one batch (``folder=None``: no reuse)."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+
+    def cached(self, key: str):
+        """The trainings folder's result for ``key``, written by a trainer (never by a child)."""
+        if self.folder is None or not (self.folder / key).is_dir():
+            return None
+        folder = self.folder / key
+        try:
+            with np.load(folder / "weights.npz", allow_pickle=False) as saved:
+                weights = [saved[f"w{i}"] for i in range(len(saved.files))]
+            with np.load(folder / "optimizer.npz", allow_pickle=False) as saved:
+                optimizer = [saved[f"v{i}"] for i in range(len(saved.files))]
+            history = json.loads((folder / "history.json").read_text())
+        except (OSError, ValueError, KeyError):
+            return None
+        return weights, optimizer, history
+
+    def store(self, key: str, model, history: dict) -> None:
+        if self.folder is None or (self.folder / key).exists():
+            return
+        temporary = self.folder / f".{key}.{os.getpid()}"
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir(parents=True)
+        np.savez(temporary / "weights.npz", **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+        variables = [np.asarray(v) for v in getattr(model.optimizer, "variables", [])]
+        np.savez(temporary / "optimizer.npz", **{f"v{i}": v for i, v in enumerate(variables)})
+        (temporary / "history.json").write_text(json.dumps({k: [float(x) for x in v] for k, v in history.items()}))
+        os.replace(temporary, self.folder / key)
+
+    @contextlib.contextmanager
+    def locked(self, key: str):
+        """While held, no other trainer of the batch trains or stores ``key``."""
+        if self.folder is None:
+            yield
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # Read-only is enough for a lock, and the file may be another trainer's (another user's).
+        handle = os.open(self.folder / f".{key}.lock", os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(handle)
+
+
+def training_key(architecture: Any, compiled: Any, described: dict, previous: str | None, seed: int, fast: bool) -> str:
+    """Everything a training's result depends on: the model's signature, its compile settings, every
+    fit argument (arrays by content), the training it continues, the seed, the number of threads,
+    the execution path and the libraries' versions."""
+    import keras
+    import tensorflow as tf
+
+    payload = {
+        "versions": [keras.__version__, tf.__version__, np.__version__],
+        "threads": [os.environ.get(name) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")],
+        "seed": seed,
+        "fast": fast,
+        "architecture": architecture,
+        "compile": compiled,
+        "arguments": described,
+        "previous": previous,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def restore_optimizer(model, variables: list[np.ndarray]) -> None:
+    optimizer = model.optimizer
+    if not getattr(optimizer, "built", False):
+        optimizer.build(model.trainable_variables)
+    for variable, value in zip(optimizer.variables, variables):
+        variable.assign(value)

@@ -1,0 +1,133 @@
+"""The record of one submission's training, as the kit's trainer ran it: one definition for all.
+
+A ``FitRecord`` per ``fit`` call and the ``TrainingRecord`` that holds them are what the trainer
+(``autograder.trainer.service``) reports, what the grader's desk (``autograder.trainer.desk``)
+keeps for the submission, what the ``training`` and ``test_accuracy`` checks judge and what the
+demo shows. ``model_signature`` and ``compile_signature`` say what a model and its compile
+settings are, names aside, so that the trainer and the checks compare models the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class FitRecord:
+    """One ``fit`` call as the trainer saw and ran it."""
+
+    trained: bool
+    message: str | None = None  # why it could not be trained, for the student
+    continues: bool = False  # continues the training of the call before it
+    reused: bool = False  # replayed from the cache of identical trainings
+    key: str | None = None
+    epochs_run: int = 0
+    history: dict[str, list[float]] = field(default_factory=dict)
+    x: str | None = None  # "X_train" when it trained on the training set the kit gave train_model
+    y: str | None = None  # "y_train" when its labels were those the kit gave
+    batch_size: int | None = None  # as fit was given it (None: Keras's 32)
+    weighted: bool = False  # sample_weight or class_weight was given
+    steps_per_epoch: int | None = None
+    validation: list[str | None] | None = None  # what validation_data named: ["X_valid", "y_valid"]
+    validation_split: float = 0.0
+    architecture: Any = None  # model_signature of its configuration
+    compile: Any = None  # its compile settings, names aside
+    seconds: float = 0.0
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FitRecord":
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+
+
+@dataclass
+class TrainingRecord:
+    """Everything the trainer did for one submission: facts, never claims of the student's process."""
+
+    calls: list[FitRecord] = field(default_factory=list)
+    predictions: np.ndarray | None = None  # the final model's class for each test image
+    error: str | None = None  # the trainer itself could not go on (time limit, crash)
+
+    def final_chain(self) -> list[FitRecord]:
+        """The calls that made the final model: the last call and those it continues."""
+        chain: list[FitRecord] = []
+        for call in reversed(self.calls):
+            chain.insert(0, call)
+            if not call.continues:
+                break
+        return chain
+
+    def history(self) -> dict[str, list[float]]:
+        merged: dict[str, list[float]] = {}
+        for call in self.final_chain():
+            for name, values in call.history.items():
+                merged.setdefault(name, []).extend(values)
+        return merged
+
+    @property
+    def reused(self) -> bool:
+        return any(call.reused for call in self.final_chain())
+
+    @property
+    def trainings_run(self) -> int:
+        return sum(1 for call in self.calls if call.trained and not call.reused)
+
+
+# --- what a model is, names aside ------------------------------------------------------------------
+
+
+def model_signature(config: Any) -> Any:
+    """A model's configuration without what only names objects in one process: the names of its
+    layers and of the model (``dense_3``), where they are defined and where a Functional model
+    refers to them, and ``shared_object_id``. Every other field is kept, a dtype policy's name
+    (``float32``, ``int32``) and an activation's among them: two models with equal signatures
+    compute the same function."""
+    config = json.loads(json.dumps(config, default=list))  # a copy, tuples as lists
+    names: dict[str, str] = {}
+
+    def define(model: Any) -> None:
+        inner = model.get("config") if isinstance(model, dict) else None
+        if not isinstance(inner, dict):
+            return
+        inner.pop("name", None)
+        for layer in inner.get("layers") or []:
+            if isinstance(layer, dict) and isinstance(layer.get("config"), dict):
+                name = layer["config"].get("name")
+                if isinstance(name, str):
+                    names.setdefault(name, f"<layer {len(names)}>")
+                layer.pop("name", None)  # a Functional model's layers name themselves twice
+                define(layer)
+
+    def reference(item: Any) -> Any:
+        return names.get(item, "<unknown layer>") if isinstance(item, str) else item
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, list):
+            return [walk(value) for value in item]
+        if not isinstance(item, dict):
+            return item
+        result = {}
+        for key, value in item.items():
+            if key == "shared_object_id":
+                continue
+            if key == "keras_history" and isinstance(value, list) and value:
+                value = [reference(value[0]), *value[1:]]
+            elif key in ("input_layers", "output_layers") and isinstance(value, list):
+                value = [[reference(v[0]), *v[1:]] if isinstance(v, list) and v else reference(v) for v in value]
+            result[key] = walk(value)
+        return result
+
+    define(config)
+    return walk(config)
+
+
+def compile_signature(compile_config: Any) -> Any:
+    """Compile settings without the optimizer's name, which Keras numbers per process (sgd, sgd_1)."""
+    signature = model_signature({"config": compile_config})["config"]
+    optimizer = signature.get("optimizer") if isinstance(signature, dict) else None
+    if isinstance(optimizer, dict) and isinstance(optimizer.get("config"), dict):
+        optimizer["config"].pop("name", None)
+    return signature
