@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from autograder.sandbox import frames
-from autograder.sandbox.fit_client import FitClient, LocalTransport, TrainingNotReproducible
-from autograder.trainer.service import Trainer, compile_signature, model_signature
+from autograder.errors import TrainingNotReproducible
+from autograder.sandbox.fit_client import FitClient, LocalTransport
+from autograder.trainer.records import compile_signature, model_signature
+from autograder.trainer.service import Trainer
 
 
 @pytest.fixture(scope="module")
