@@ -46,7 +46,7 @@ class TrainerTimeout(Exception):
 
 class TrainerProcess:
     """The kit's trainer as a process of its own, talked to in frames, confined as a sandbox is
-    (``autograder.sandbox.launch.confined``): its own user, no network, only the kit's trainer modules,
+    (``autograder.sandbox.confine.confined``): its own user, no network, only the kit's trainer modules,
     the batch's inputs and the shared cache to see, the memory and process limits."""
 
     def __init__(self, inputs: Path, cache: Path | None, *, home: Path, limits, env: dict[str, str]):

@@ -6,7 +6,7 @@ description (``autograder.sandbox.fit_client``): the model's configuration and c
 (``python -m autograder.trainer.service``), with no student code loaded — trains it:
 
 - the model is rebuilt from its configuration, which is validated first (Keras classes of an
-  allow-list only, bounded size: ``autograder.sandbox.artifacts``), and its first weights are the ones
+  allow-list only, bounded size: ``autograder.sandbox.model_archive``), and its first weights are the ones
   Keras gives that configuration under the kit's seed, whatever the student's process claims;
 - a second ``fit`` call continues the trainer's own model when the student's model still holds
   the weights the trainer handed back; weights changed in between cannot be reproduced and are
@@ -52,7 +52,7 @@ class Refused(Exception):
 
 
 def model_config(model_bytes: bytes) -> dict:
-    """The configuration of a ``.keras`` archive, bounded and allow-listed by ``autograder.sandbox.artifacts``
+    """The configuration of a ``.keras`` archive, bounded and allow-listed by ``autograder.sandbox.model_archive``
     before anything builds it."""
     from autograder.sandbox.bounded_files import ArtifactError, load_json
     from autograder.sandbox.model_archive import read_model_archive, validate_model_config
