@@ -45,7 +45,8 @@ def top_level_names(path: Path) -> set[str]:
             names.add(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names.update(name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name))
+            names.update(name.id for target in targets for name in ast.walk(target)
+                         if isinstance(name, ast.Name))
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
     return names
@@ -138,13 +139,20 @@ def test_every_module_the_map_names_exists():
 
 def test_the_readme_stays_short():
     lines = len(README.read_text(encoding="utf-8").splitlines())
-    assert lines <= MAX_README_LINES, f"README.md has {lines} lines; keep it to {MAX_README_LINES} and move the rest to docs/"
+    assert lines <= MAX_README_LINES, (
+        f"README.md has {lines} lines; keep it to {MAX_README_LINES} and move the rest to docs/"
+    )
 
 
 def test_the_checks_catch_what_they_are_for(tmp_path):
-    """Each check finds a name, a link and a module that are not there (so that an empty list above means something)."""
-    assert missing_names("`autograder/sandbox/nowhere.py`") == ["autograder/sandbox/nowhere.py: no such file or folder"]
-    assert missing_names("`autograder.judge.nowhere`") == ["autograder.judge.nowhere: autograder.judge defines no 'nowhere'"]
+    """Each check finds a name, a link and a module that are not there, so that an empty list
+    above means something."""
+    assert missing_names("`autograder/sandbox/nowhere.py`") == [
+        "autograder/sandbox/nowhere.py: no such file or folder"
+    ]
+    assert missing_names("`autograder.judge.nowhere`") == [
+        "autograder.judge.nowhere: autograder.judge defines no 'nowhere'"
+    ]
     assert missing_names("`autograder.limits.Limits`, `autograder/limits.py`, `autograder/judge/`") == []
     assert dotted_problem("autograder.limits.NoSuchName") == "autograder.limits defines no 'NoSuchName'"
     text = "## The modules\n- `sandbox/`: x, see `tests/x.py`\n- `cli.py`: y\n## Next\n- `demo.py`: z"
