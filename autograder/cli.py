@@ -12,7 +12,7 @@ from autograder import __version__, skip_slow_optional_imports
 from autograder.assignment import EPOCHS, SEED, SOURCE_NOTEBOOK
 from autograder.demo import DEFAULT_PLOT
 from autograder.limits import DEFAULT_RESULTS, Limits
-from autograder.errors import AutograderError
+from autograder.errors import AutograderError, OutputError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,7 +179,7 @@ def _grade(args: argparse.Namespace) -> int:
     if failed:
         print(f"autograder: error: not written: {', '.join(failed)} (the other outputs were written; the results "
               "folder keeps every grade, so the same command writes them again without grading)", file=sys.stderr)
-        return 1
+        return OutputError.exit_code
     return 0
 
 
@@ -204,6 +204,9 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
+
+
 def interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -219,11 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except AutograderError as error:
         print(f"autograder: error: {error}", file=sys.stderr)
-        return 1
+        return error.exit_code
     except KeyboardInterrupt:
         print("autograder: interrupted (grading keeps each result stored so far: the same command grades the rest)",
               file=sys.stderr)
-        return 130
+        return INTERRUPTED
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)

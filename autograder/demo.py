@@ -46,7 +46,8 @@ def train_submission(
     ``run.error`` (in the student's terms, as the probes word it).
     """
     from autograder.sandbox.fit_client import FitClient, LocalTransport
-    from autograder.sandbox.probe import Prober, StudentError, build_compile_train
+    from autograder.errors import StudentError
+    from autograder.sandbox.probe import Prober, build_compile_train
     from autograder.trainer.service import Trainer
     from autograder.trainer.fast_path import epoch_progress, quiet_tensorflow
 

@@ -1,7 +1,15 @@
-"""The kit's error types.
+"""The kit's error types, every one of them, by the stage that raises it.
 
 Each message is written for the person who has to act on it: a student learns what to fix,
 an instructor learns which file failed and why. Callers show ``str(error)``, never a traceback.
+Each error carries the command line's exit status for it (``exit_code``, as click's exceptions
+do), which ``autograder.cli.main`` returns when one ends a command.
+
+One exception is not an ``AutograderError``: ``TimeLimitExceeded`` interrupts student code, so
+it is a ``BaseException`` that a student's ``except Exception:`` does not swallow.
+
+This module is the base of the pipeline and is imported by the sandbox's child and the trainer
+too: it defines types only, and imports nothing of the kit's.
 """
 
 from __future__ import annotations
@@ -11,6 +19,16 @@ from pathlib import Path
 
 class AutograderError(Exception):
     """Base class of every error the kit raises on purpose."""
+
+    exit_code = 1  # the command failed
+
+
+class TimeLimitExceeded(BaseException):
+    """Raised by the alarm in the middle of student code. A BaseException, so that a student's
+    `except Exception:` does not swallow it."""
+
+
+# --- the data ------------------------------------------------------------------------------------
 
 
 class DataError(AutograderError):
@@ -31,6 +49,9 @@ class CorruptDataError(DataError):
             f"{self.path}: {problem}. Replace this file with a good copy "
             "(reinstall the Debian package dataset-fashion-mnist, or delete it to download it again)."
         )
+
+
+# --- a submitted notebook ----------------------------------------------------------------------------
 
 
 class NotebookError(AutograderError):
@@ -56,3 +77,82 @@ class MissingFunctionError(NotebookError):
         if self.causes:
             problem += f" (what went wrong: {'; '.join(self.causes)})"
         super().__init__(path, problem)
+
+
+# --- the sandbox and what crosses it -------------------------------------------------------------------
+
+
+class SandboxError(AutograderError):
+    """The sandbox could not be set up (a module of CHILD_MODULES missing, no free user, ...)."""
+
+
+class FrameError(AutograderError):
+    """A frame broke the protocol's bounds or format."""
+
+
+class ArtifactError(AutograderError):
+    """An artifact file is missing, too large or malformed (the child died, or was tampered with)."""
+
+
+class ArtifactMissing(ArtifactError):
+    """An artifact file does not exist."""
+
+
+class ArtifactTooLarge(ArtifactError):
+    """An artifact file is larger than its bound."""
+
+
+class StudentError(AutograderError):
+    """A student's function failed; the message says what to fix."""
+
+    def __init__(self, message: str, not_done: bool = False):
+        super().__init__(message)
+        self.not_done = not_done
+
+
+class TrainingNotReproducible(AutograderError):
+    """The kit's trainer could not run this ``fit`` call; the message says why, for the student."""
+
+
+# --- the kit's trainer ---------------------------------------------------------------------------------
+
+
+class Refused(AutograderError):
+    """This fit call cannot be reproduced; the message is for the student."""
+
+
+class TrainerTimeout(AutograderError):
+    """The trainer did not answer in the time left to the training."""
+
+
+# --- the judge -------------------------------------------------------------------------------------------
+
+
+class CheckFailed(AutograderError):
+    """A check did not pass; the message says what to fix."""
+
+
+class NotDone(CheckFailed):
+    """The student has not written this function yet (the stub still raises NotImplementedError)."""
+
+
+class FigureUnreadable(AutograderError, ValueError):
+    """The drawing cannot be read: malformed, or past one of the bounds. The message is for the student."""
+
+
+class CheckFailedInNotebook(AutograderError, AssertionError):
+    """A failed check, shown in the notebook with the check's own message (an AssertionError, as a
+    failed test cell's should be)."""
+
+
+# --- the reports -------------------------------------------------------------------------------------
+
+
+class OutputError(AutograderError):
+    """Some of an output's files could not be written; the others were."""
+
+    def __init__(self, what: str, failures: list[str], written: list[Path] = ()):
+        self.failures, self.written = list(failures), list(written)
+        shown = "; ".join(self.failures[:3]) + (f"; and {len(self.failures) - 3} more" if len(self.failures) > 3 else "")
+        total = len(self.failures) + len(self.written)
+        super().__init__(f"{what}: {len(self.failures)} of {total} not written (the others were): {shown}")

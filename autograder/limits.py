@@ -9,6 +9,8 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from autograder.errors import TimeLimitExceeded
+
 DEFAULT_RESULTS = Path("autograder-results")
 
 
@@ -32,11 +34,6 @@ class Limits:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-class TimeLimitExceeded(BaseException):
-    """Raised by the alarm in the middle of student code. A BaseException, so that a student's
-    `except Exception:` does not swallow it."""
 
 
 @contextlib.contextmanager

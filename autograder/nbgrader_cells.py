@@ -19,12 +19,9 @@ import sys
 import warnings
 
 from autograder.assignment import FUNCTIONS
+from autograder.errors import CheckFailedInNotebook
 
 _kernel_state: dict = {}
-
-
-class CheckFailedInNotebook(AssertionError):
-    """A failed check, shown in the notebook with the check's own message."""
 
 
 @contextlib.contextmanager

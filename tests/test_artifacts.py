@@ -25,7 +25,7 @@ import autograder.sandbox.artifacts as artifacts
 import autograder.sandbox.bounded_files as bounded_files
 import autograder.sandbox.model_archive as model_archive
 from autograder.sandbox.artifacts import Artifacts, read_artifacts, write_artifacts
-from autograder.sandbox.bounded_files import ArtifactError
+from autograder.errors import ArtifactError
 from autograder.sandbox.model_archive import keras_modules_only, load_model_bytes, load_model_safely
 
 PACKAGE = Path(artifacts.__file__).resolve().parent.parent

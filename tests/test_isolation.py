@@ -375,7 +375,7 @@ def test_a_kit_command_such_as_the_trainer_runs_confined_with_its_own_modules_fo
         "    pass\n"
     )
     reply_read, reply_write = os.pipe()
-    modules = ("__init__", "sandbox/frames", "sandbox/child")
+    modules = ("__init__", "errors", "sandbox/frames", "sandbox/child")
     original = view.KIT
     try:
         with pytest.raises(slots.SandboxError, match="trainer_like"):

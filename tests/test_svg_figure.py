@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from autograder.judge import svg_figure
-from autograder.judge.svg_figure import FigureUnreadable, read_svg_figure
+from autograder.errors import FigureUnreadable
+from autograder.judge.svg_figure import read_svg_figure
 
 SVG_OPEN = '<svg xmlns="http://www.w3.org/2000/svg">'
 
@@ -83,7 +84,7 @@ def test_matplotlib_s_drawings_read_as_before(options):
 
 
 def test_the_check_fails_with_the_reader_s_message():
-    from autograder.judge.evidence import CheckFailed
+    from autograder.errors import CheckFailed
 
     with pytest.raises(CheckFailed, match="could not read the drawing"):
         svg_figure.read_svg_figure_checked("<svg")

@@ -103,7 +103,7 @@ def run_in_process(sub: Submission) -> GradeReport | None:
 def read_back_artifacts(sub: Submission) -> GradeReport | None:
     """What the code handed back, read as untrusted data (autograder.sandbox.artifacts)."""
     from autograder.sandbox.artifacts import read_artifacts
-    from autograder.sandbox.bounded_files import ArtifactError
+    from autograder.errors import ArtifactError
 
     try:
         sub.artifacts = read_artifacts(sub.scratch / "artifacts")

@@ -11,7 +11,8 @@ import numpy as np
 from autograder.assignment import N_VALID
 from autograder.data.fashion_mnist import CLASS_NAMES
 from autograder.data.inputs import NORMALIZE_SAMPLE, SPLIT_SMALL
-from autograder.judge.evidence import CheckFailed, Evidence
+from autograder.errors import CheckFailed
+from autograder.judge.evidence import Evidence
 from autograder.judge.svg_figure import read_svg_figure_checked as read_svg_figure
 
 

@@ -15,15 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from autograder.errors import CheckFailed, NotDone
 from autograder.sandbox.artifacts import Artifacts
-
-
-class CheckFailed(Exception):
-    """A check did not pass; the message says what to fix."""
-
-
-class NotDone(CheckFailed):
-    """The student has not written this function yet (the stub still raises NotImplementedError)."""
 
 
 @dataclass(frozen=True)

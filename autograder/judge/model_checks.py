@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from autograder.data.inputs import PREDICT_SAMPLE
-from autograder.judge.evidence import CheckFailed, Evidence
+from autograder.errors import CheckFailed
+from autograder.judge.evidence import Evidence
 
 EXPECTED_LAYERS = (("Flatten", None, None), ("Dense", 300, "relu"), ("Dense", 100, "relu"), ("Dense", 10, "softmax"))
 EXPECTED_PARAMETERS = [0, 235500, 30100, 1010]

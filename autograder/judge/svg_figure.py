@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ElementTree
 
-from autograder.judge.evidence import CheckFailed
+from autograder.errors import CheckFailed, FigureUnreadable
 
 MAX_SVG_CHARS = 16 * 1024**2  # matplotlib's drawing of the lesson's 4×10 figure is about 0.7 million
 MAX_ELEMENTS = 200_000  # the 4×10 figure has about 500 elements with its axes off, 3,000 with them on
@@ -37,10 +37,6 @@ _DECLARATION = re.compile(r"<!\s*(ENTITY|ATTLIST|ELEMENT|NOTATION)")
 
 UNREADABLE = "the grader could not read the drawing of your figure"
 TOO_COMPLEX = "the figure is too complex for the grader to read"
-
-
-class FigureUnreadable(ValueError):
-    """The drawing cannot be read: malformed, or past one of the bounds. The message is for the student."""
 
 
 class _Reader:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from autograder.assignment import BATCH_SIZE, EPOCHS
-from autograder.judge.evidence import CheckFailed, Evidence, NotDone
+from autograder.errors import CheckFailed, NotDone
+from autograder.judge.evidence import Evidence
 from autograder.judge.model_checks import ACCURACY_NAMES
 from autograder.trainer.records import compile_signature, model_signature
 

@@ -17,19 +17,9 @@ import numbers
 from pathlib import Path
 
 from autograder.batch.store import atomic_write
-from autograder.errors import AutograderError
+from autograder.errors import OutputError
 from autograder.judge.checks import CHECKS_BY_ID
 from autograder.judge.report import json_safe, non_finite_text
-
-
-class OutputError(AutograderError):
-    """Some of an output's files could not be written; the others were."""
-
-    def __init__(self, what: str, failures: list[str], written: list[Path] = ()):
-        self.failures, self.written = list(failures), list(written)
-        shown = "; ".join(self.failures[:3]) + (f"; and {len(self.failures) - 3} more" if len(self.failures) > 3 else "")
-        total = len(self.failures) + len(self.written)
-        super().__init__(f"{what}: {len(self.failures)} of {total} not written (the others were): {shown}")
 
 
 def json_text(value) -> str:

@@ -30,9 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from autograder.sandbox.bounded_files import (
-    ArtifactError, ArtifactMissing, ArtifactTooLarge, load_json, open_folder, parse_npy, plain_json, read_bounded,
-)
+from autograder.errors import ArtifactError, ArtifactMissing, ArtifactTooLarge
+from autograder.sandbox.bounded_files import load_json, open_folder, parse_npy, plain_json, read_bounded
 from autograder.sandbox.model_archive import MAX_MODEL_BYTES, load_model_bytes
 
 

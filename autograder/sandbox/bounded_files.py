@@ -28,17 +28,7 @@ from typing import Any
 
 import numpy as np
 
-
-class ArtifactError(Exception):
-    """An artifact file is missing, too large or malformed (the child died, or was tampered with)."""
-
-
-class ArtifactMissing(ArtifactError):
-    """An artifact file does not exist."""
-
-
-class ArtifactTooLarge(ArtifactError):
-    """An artifact file is larger than its bound."""
+from autograder.errors import ArtifactError, ArtifactMissing, ArtifactTooLarge
 
 
 def _open_flags(directory: bool) -> int:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from autograder.errors import TrainingNotReproducible
 from autograder.sandbox import frames
 
 MAX_REPLY_BYTES = 256 * 1024**2  # the trained weights (the lesson's: about 1 MiB)
@@ -36,10 +37,6 @@ PLAIN_ARGUMENTS = (
     "batch_size", "epochs", "shuffle", "validation_split", "initial_epoch", "steps_per_epoch",
     "validation_steps", "validation_batch_size", "validation_freq",
 )
-
-
-class TrainingNotReproducible(Exception):
-    """The kit's trainer could not run this ``fit`` call; the message says why, for the student."""
 
 
 class SocketTransport:

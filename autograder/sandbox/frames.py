@@ -16,14 +16,12 @@ import re
 import struct
 from typing import Callable
 
+from autograder.errors import FrameError
+
 MAX_HEADER_BYTES = 256 * 1024
 MAX_BLOBS = 16
 BLOB_NAME = re.compile(r"[A-Za-z0-9_.]{1,64}")
 _LENGTH = struct.Struct(">Q")
-
-
-class FrameError(Exception):
-    """A frame broke the protocol's bounds or format."""
 
 
 def encode(header: dict, blobs: dict[str, bytes] | None = None) -> bytes:

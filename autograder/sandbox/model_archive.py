@@ -23,7 +23,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from autograder.sandbox.bounded_files import ArtifactError, load_json, read_bounded
+from autograder.errors import ArtifactError
+from autograder.sandbox.bounded_files import load_json, read_bounded
 
 MAX_MODEL_BYTES = 64 * 1024**2  # the lesson's model is about 1 MiB (3 MiB with Adam's slots)
 

@@ -21,17 +21,9 @@ import numpy as np
 
 from autograder.assignment import EPOCHS, N_VALID, SEED
 from autograder.data.inputs import NORMALIZE_SAMPLE, SPLIT_SMALL
-from autograder.limits import TimeLimitExceeded, time_limit
+from autograder.errors import StudentError, TimeLimitExceeded, TrainingNotReproducible
+from autograder.limits import time_limit
 from autograder.sandbox.artifacts import Artifacts
-from autograder.sandbox.fit_client import TrainingNotReproducible
-
-
-class StudentError(Exception):
-    """A student's function failed; the message says what to fix."""
-
-    def __init__(self, message: str, not_done: bool = False):
-        super().__init__(message)
-        self.not_done = not_done
 
 
 def describe_exception(name: str, error: BaseException) -> str:

@@ -18,7 +18,7 @@ import signal
 import time
 from pathlib import Path
 
-from autograder.errors import AutograderError
+from autograder.errors import SandboxError
 from autograder.limits import Limits
 
 UID_BASE = 61000  # each running sandbox runs as UID_BASE + its slot, its group the same number
@@ -27,10 +27,6 @@ PROCESS_MARGIN = 8  # the reaper, bubblewrap and the launcher, counted by the cg
 CGROUP_V1 = Path("/sys/fs/cgroup")
 CGROUP_FOLDER = "autograder"  # CGROUP_V1/CONTROLLER/autograder/slot-N
 SLOT_FOLDERS = (Path("/run/autograder-sandbox"), Path("/var/lock/autograder-sandbox"), Path("/tmp/autograder-sandbox-slots"))
-
-
-class SandboxError(AutograderError):
-    """The sandbox could not be set up (a module of CHILD_MODULES missing, no free user, ...)."""
 
 
 # --- a user of its own: slots ------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from autograder.assignment import REPO_ROOT
-from autograder.sandbox.slots import SandboxError, UserSlot
+from autograder.errors import SandboxError
+from autograder.sandbox.slots import UserSlot
 
 KIT = Path(__file__).resolve().parent.parent  # the kit's modules, as the grader has them
 LAUNCHER = "sandbox/child.py"  # the launcher's half of the sandbox, run as a file (see autograder.sandbox.child)

@@ -145,7 +145,8 @@ def run_cells(
     NotebookError. A failing solution cell is recorded and the others still run, so one
     broken function costs only its own checks. ``cell_seconds`` stops a cell that runs too long.
     """
-    from autograder.limits import TimeLimitExceeded, time_limit
+    from autograder.errors import TimeLimitExceeded
+    from autograder.limits import time_limit
 
     path = Path(path)
     nb = read_notebook(path) if nb is None else nb

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autograder.errors import TrainerTimeout
 from autograder.sandbox import frames
 from autograder.trainer.records import FitRecord, TrainingRecord
 from autograder.trainer.service import MAX_REQUEST_BYTES
@@ -38,10 +39,6 @@ TRAINER_MODULES = (
 )
 MAX_PREDICTIONS_BYTES = 1024**2
 STDERR_TAIL = 16 * 1024
-
-
-class TrainerTimeout(Exception):
-    pass
 
 
 class TrainerProcess:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from autograder.assignment import N_VALID, SEED
+from autograder.errors import ArtifactError, Refused
 from autograder.sandbox import frames
 from autograder.trainer.cache import TrainingCache, restore_optimizer, training_key
 from autograder.trainer.records import FitRecord, TrainingRecord, compile_signature, model_signature
@@ -47,14 +48,10 @@ KIT_ARRAYS = ("X_train", "y_train", "X_valid", "y_valid")
 VALIDATION = ("X_valid", "y_valid")
 
 
-class Refused(Exception):
-    """This fit call cannot be reproduced; the message is for the student."""
-
-
 def model_config(model_bytes: bytes) -> dict:
     """The configuration of a ``.keras`` archive, bounded and allow-listed by ``autograder.sandbox.model_archive``
     before anything builds it."""
-    from autograder.sandbox.bounded_files import ArtifactError, load_json
+    from autograder.sandbox.bounded_files import load_json
     from autograder.sandbox.model_archive import read_model_archive, validate_model_config
 
     try:

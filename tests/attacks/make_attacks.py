@@ -76,9 +76,9 @@ forge()
             "normalize": '''
 import importlib
 try:
-    checks = importlib.import_module("autograder.judge.checks")
-    checks.run_check = lambda check, evidence: None
-    checks.MIN_TEST_ACCURACY = 0.0
+    evidence = importlib.import_module("autograder.judge.evidence")
+    evidence.run_check = lambda check, evidence: None
+    importlib.import_module("autograder.judge.training_checks").MIN_TEST_ACCURACY = 0.0
     PATCHED = "patched"
 except Exception as error:
     PATCHED = f"could not patch: {type(error).__name__}"
@@ -192,7 +192,7 @@ for _ in range(100):
 import glob, os
 import autograder.assignment as assignment
 LEAK = []
-targets = [assignment.SOURCE_NOTEBOOK, assignment.REPO_ROOT / "autograder" / "checks.py",
+targets = [assignment.SOURCE_NOTEBOOK, assignment.REPO_ROOT / "autograder" / "judge" / "training_checks.py",
            assignment.REPO_ROOT / "tests" / "submissions" / "passes_all.expected.json",
            "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", "/root/.bash_history"]
 for target in targets:
