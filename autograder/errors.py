@@ -153,6 +153,7 @@ class OutputError(AutograderError):
 
     def __init__(self, what: str, failures: list[str], written: list[Path] = ()):
         self.failures, self.written = list(failures), list(written)
-        shown = "; ".join(self.failures[:3]) + (f"; and {len(self.failures) - 3} more" if len(self.failures) > 3 else "")
+        more = f"; and {len(self.failures) - 3} more" if len(self.failures) > 3 else ""
+        shown = "; ".join(self.failures[:3]) + more
         total = len(self.failures) + len(self.written)
         super().__init__(f"{what}: {len(self.failures)} of {total} not written (the others were): {shown}")

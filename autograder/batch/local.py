@@ -118,7 +118,8 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
     return grade_in_pool(notebooks, grade_one, batch, progress, workers)
 
 
-def grade_in_pool(notebooks: list[Path], grade_one, batch: Batch, progress: Progress, workers: int) -> list[GradeReport]:
+def grade_in_pool(notebooks: list[Path], grade_one, batch: Batch, progress: Progress,
+                  workers: int) -> list[GradeReport]:
     from autograder.batch.order import start_order
 
     pool = ThreadPoolExecutor(max_workers=workers)

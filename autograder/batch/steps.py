@@ -163,7 +163,8 @@ def trainer_environment(home: Path) -> dict[str, str]:
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "MPLBACKEND": "Agg",
         "KERAS_HOME": str(home / ".keras"),
-        **{name: str(GRADING_THREADS) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")},
+        **{name: str(GRADING_THREADS)
+           for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")},
     }
 
 
