@@ -24,8 +24,8 @@ import pytest
 import autograder.sandbox.artifacts as artifacts
 import autograder.sandbox.bounded_files as bounded_files
 import autograder.sandbox.model_archive as model_archive
+from autograder.errors import ArtifactError, ArtifactMissing, ArtifactTooLarge
 from autograder.sandbox.artifacts import Artifacts, read_artifacts, write_artifacts
-from autograder.errors import ArtifactError
 from autograder.sandbox.model_archive import keras_modules_only, load_model_bytes, load_model_safely
 
 PACKAGE = Path(artifacts.__file__).resolve().parent.parent
@@ -113,7 +113,9 @@ def keras_never_called(monkeypatch):
 
 
 def test_artifacts_round_trip_as_plain_data(tmp_path):
-    artifacts_in = Artifacts(errors={"split": "boom"}, not_done={"normalize"}, arrays={"a": np.arange(3)}, values={"x": [1]})
+    artifacts_in = Artifacts(
+        errors={"split": "boom"}, not_done={"normalize"}, arrays={"a": np.arange(3)}, values={"x": [1]}
+    )
     write_artifacts(artifacts_in, tmp_path)
     back = read_artifacts(tmp_path)
     assert back.errors == {"split": "boom"} and back.not_done == {"normalize"} and back.values == {"x": [1]}
@@ -157,7 +159,8 @@ def test_the_probes_write_and_the_checks_read_only_the_entries_the_schema_declar
         )
     for kind, names in declared.items():
         for name in sorted(names):
-            assert any(k == kind and re.fullmatch(p, name) for k, p in written), f"{kind} entry {name!r}: no probe writes it"
+            written_here = any(k == kind and re.fullmatch(p, name) for k, p in written)
+            assert written_here, f"{kind} entry {name!r}: no probe writes it"
     assert all(isinstance(kind, type) for kind, _ in artifacts.VALUES.values())
 
 
@@ -242,13 +245,13 @@ def test_read_bounded_reads_at_most_its_bound(tmp_path):
     path = tmp_path / "file"
     path.write_bytes(b"x" * 1000)
     assert bounded_files.read_bounded(path, 1000) == b"x" * 1000
-    with pytest.raises(bounded_files.ArtifactTooLarge, match="larger than 999 bytes"):
+    with pytest.raises(ArtifactTooLarge, match="larger than 999 bytes"):
         bounded_files.read_bounded(path, 999)
     with pytest.raises(ArtifactError, match="not a regular file"):
         bounded_files.read_bounded("/dev/zero", 1000)
     with pytest.raises(ArtifactError):  # a /proc file claims size 0: the bound still holds
         within(QUICK, bounded_files.read_bounded, "/proc/self/pagemap", 4096)
-    with pytest.raises(bounded_files.ArtifactMissing, match="missing"):
+    with pytest.raises(ArtifactMissing, match="missing"):
         bounded_files.read_bounded(tmp_path / "nothing", 10)
     folder = bounded_files.open_folder(tmp_path)
     try:
@@ -454,7 +457,8 @@ def test_the_variants_of_the_lesson_s_model_load(tmp_path):
     with pytest.warns(UserWarning, match="input_shape"):
         flatten_first = layers.Flatten(input_shape=[28, 28])
     sequential = keras.Sequential(
-        [flatten_first, layers.Dense(300, activation="relu"), layers.BatchNormalization(), layers.Dense(10, activation="softmax")]
+        [flatten_first, layers.Dense(300, activation="relu"), layers.BatchNormalization(),
+         layers.Dense(10, activation="softmax")]
     )
     sequential.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     sequential.optimizer.build(sequential.trainable_variables)  # as after training: Adam's slots are saved too
@@ -481,8 +485,8 @@ def test_validate_model_config_names_the_refused_class():
 def test_a_model_compiled_with_adam_loads_whatever_the_warnings_policy():
     # Keras warns that an untrained Adam's slots were not saved; pytest here turns warnings into errors,
     # as a grader run that way would: the model must load all the same (adam_instead_of_sgd keeps 85).
-    from autograder.sandbox.fit_client import saved_model
     from autograder.data.reference import build_reference_model
+    from autograder.sandbox.fit_client import saved_model
 
     model = build_reference_model()
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])

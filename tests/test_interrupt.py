@@ -43,7 +43,9 @@ def start_grader(graders: list, *args: str, tmpdir: Path, **kwargs) -> subproces
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-def test_stopping_a_parallel_batch_stops_it_at_once_and_cleans_up(stop, tmp_path, real_data_dir, grader_tmpdir, graders):
+def test_stopping_a_parallel_batch_stops_it_at_once_and_cleans_up(
+    stop, tmp_path, real_data_dir, grader_tmpdir, graders
+):
     scratch_root = grader_tmpdir
     submitted = tmp_path / "submitted"
     for student in ("ada", "bob", "cy"):  # endless loops: only the grader's stop ends them soon
@@ -100,8 +102,8 @@ def test_stopping_one_batch_leaves_another_batch_of_the_same_process_running(rea
     from autograder.batch.shared import Batch, save_trainer_inputs
     from autograder.batch.steps import grade_submission as grade_in_sandbox
     from autograder.data.inputs import ProbeInputs
-    from autograder.limits import Limits
     from autograder.data.reference import ReferenceData
+    from autograder.limits import Limits
     from autograder.sandbox.launch import stop_running_sandboxes
     from autograder.sandbox.scratch import new_folder
 
@@ -121,12 +123,16 @@ def test_stopping_one_batch_leaves_another_batch_of_the_same_process_running(rea
             LOOPS, Batch(data, inputs, input_files, trainer_inputs, None, limits, stop=stops[name])
         )
 
+    def running_sandboxes() -> int:
+        folders = grader_tmpdir.glob("autograder-sandbox-*")
+        return len([f for f in folders if processes_mentioning(f"autograder.sandbox.child {f}")])
+
     threads = {name: threading.Thread(target=grade, args=(name,)) for name in stops}
     for thread in threads.values():
         thread.start()
     try:
         deadline = time.monotonic() + 120
-        while len([f for f in grader_tmpdir.glob("autograder-sandbox-*") if processes_mentioning(f"autograder.sandbox.child {f}")]) < 2:
+        while running_sandboxes() < 2:
             assert time.monotonic() < deadline, "both sandboxes should be running"
             time.sleep(0.2)
         time.sleep(2)  # both loop

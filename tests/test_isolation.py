@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import confine, method, slots, view
 from autograder.assignment import REPO_ROOT, SOURCE_NOTEBOOK
+from autograder.errors import SandboxError
 from autograder.limits import Limits
+from autograder.sandbox import confine, method, slots, view
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
 LIMITS = Limits(submission_seconds=180, cell_seconds=60, training_seconds=60)
@@ -111,7 +112,7 @@ def test_child_modules_hold_every_module_the_child_imports_and_never_the_checks(
 
 
 def test_a_listed_module_whose_file_is_missing_is_a_clear_error():
-    with pytest.raises(slots.SandboxError, match=r"autograder/fit_service\.py listed in CHILD_MODULES .* missing"):
+    with pytest.raises(SandboxError, match=r"autograder/fit_service\.py listed in CHILD_MODULES .* missing"):
         view.child_module_files((*view.CHILD_MODULES, "fit_service"))
 
 
@@ -129,7 +130,9 @@ def test_what_must_stay_hidden_is_covered_where_a_bound_folder_would_show_it():
 # --- confined: the mechanism, command by command --------------------------------------------------------
 
 
-def run_confined(code: str, folder: Path, limits: Limits = Limits(), **options) -> tuple[subprocess.CompletedProcess, dict]:
+def run_confined(
+    code: str, folder: Path, limits: Limits = Limits(), **options
+) -> tuple[subprocess.CompletedProcess, dict]:
     with confine.confined([sys.executable, "-c", code], writable=folder, limits=limits, **options) as box:
         done = subprocess.run(
             box.argv, env=box.env, cwd=box.cwd, pass_fds=box.pass_fds, preexec_fn=box.preexec_fn, capture_output=True,
@@ -298,7 +301,8 @@ def test_the_scratch_folder_is_capped_in_memory_of_its_own_and_only_its_artifact
         child = subprocess.Popen(box.argv, env=box.env, cwd=box.cwd, pass_fds=box.pass_fds, preexec_fn=box.preexec_fn,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         while child.poll() is None:
-            grader_mounts += [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if str(scratch) in line]
+            mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+            grader_mounts += [line for line in mounts if str(scratch) in line]
             time.sleep(0.05)
         stdout, stderr = child.communicate()
         assert box.exit_status(child.returncode) == 0, stderr
@@ -378,7 +382,7 @@ def test_a_kit_command_such_as_the_trainer_runs_confined_with_its_own_modules_fo
     modules = ("__init__", "errors", "sandbox/frames", "sandbox/child")
     original = view.KIT
     try:
-        with pytest.raises(slots.SandboxError, match="trainer_like"):
+        with pytest.raises(SandboxError, match="trainer_like"):
             with confine.confined([sys.executable, "-c", code], writable=home, limits=Limits(),
                                   modules=(*modules, "trainer_like")):
                 pass

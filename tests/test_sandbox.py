@@ -134,7 +134,8 @@ def test_without_namespaces_the_limits_still_stop_runaway_code(real_data_dir, mo
     reports = grade_notebooks(
         [ATTACKS / f"{name}.ipynb" for name in names], data_dir=real_data_dir, limits=TEST_LIMITS, out=out
     )
-    assert "sandbox: limits-only" in out.getvalue() and "the network and the grader's files stay reachable" in out.getvalue()
+    assert "sandbox: limits-only" in out.getvalue()
+    assert "the network and the grader's files stay reachable" in out.getvalue()
     by_name = {Path(r.submission).stem: r for r in reports}
     assert "ran longer than" in by_name["loops_forever"].checks[0].message
     assert "MemoryError" in by_name["allocates_all_memory"].checks[0].message
@@ -237,9 +238,12 @@ def test_parallel_workers_grade_like_one_worker(real_data_dir, mixed_batch):
 def test_a_local_dask_cluster_grades_like_local_workers(real_data_dir, tmp_path, mixed_batch):
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, processes=True) as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, processes=True
+    ) as cluster:
         remote = grade_notebooks(
-            list(MIXED_BATCH), data_dir=real_data_dir, scheduler=cluster.scheduler_address, results=tmp_path / "results",
+            list(MIXED_BATCH), data_dir=real_data_dir, scheduler=cluster.scheduler_address,
+            results=tmp_path / "results",
         )
     assert [r.to_json() for r in remote] == [r.to_json() for r in mixed_batch]
     assert len(list((tmp_path / "results").glob("*.json"))) == len(MIXED_BATCH)

@@ -3,8 +3,9 @@
 Built by the trusted grader from ``ReferenceData``; the sandbox's child gets it as a folder of
 ``.npy`` files, written once per batch and mapped into memory by each child (reading 235 MB out
 of an ``.npz`` cost every submission two seconds). The scaled images are not written: the child
-computes them from the raw ones with the kit's own ``scaled``, in a third of a second. It never holds the test labels, nor more of the test set than the predictions need, so
-the student's process has nothing to compute a test accuracy from.
+computes them from the raw ones with the kit's own ``scaled``, in a third of a second. It never
+holds the test labels, nor more of the test set than the predictions need, so the student's
+process has nothing to compute a test accuracy from.
 """
 
 from __future__ import annotations

@@ -317,12 +317,12 @@ def main(scratch: Path) -> int:
     skip_slow_optional_imports()
 
     # From here on the student's code runs in this process.
-    from autograder.sandbox.artifacts import write_artifacts
     from autograder.assignment import FUNCTIONS
     from autograder.data.inputs import ProbeInputs
-    from autograder.submission.notebook import run_cells
-    from autograder.sandbox.probe import collect
+    from autograder.sandbox.artifacts import write_artifacts
     from autograder.sandbox.fit_client import FitClient, SocketTransport
+    from autograder.sandbox.probe import collect
+    from autograder.submission.notebook import run_cells
 
     limits = config["limits"]
     inputs = ProbeInputs.load(scratch / "inputs")

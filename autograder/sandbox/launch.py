@@ -109,7 +109,8 @@ def _child_environment(scratch: Path) -> dict[str, str]:
         # how many submissions ran beside it (the thread count changes how sums are split, so the
         # last bits of the weights), and this network trains no faster on two threads than on
         # one (benchmarks/grade_batch.py), so workers, not threads, use the cores.
-        **{name: str(GRADING_THREADS) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")},
+        **{name: str(GRADING_THREADS)
+           for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")},
     }
 
 

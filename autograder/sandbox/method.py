@@ -111,6 +111,7 @@ def describe_isolation() -> str:
         + ", scratch space in memory and capped"
     )
     if method == "bwrap":
-        return f"namespaces (bubblewrap: the sandbox sees only the system's runtime, Python and the kit's child modules; {common})"
+        return ("namespaces (bubblewrap: the sandbox sees only the system's runtime, Python and the kit's child "
+                f"modules; {common})")
     return (f"namespaces (unshare: known private paths covered, other files stay readable; install bubblewrap "
             f"(`make setup`) for an allow-list view; {common})")

@@ -282,7 +282,9 @@ def read_model_archive(data: bytes) -> dict[str, bytes]:
         declared = 0
         for info in infos:
             if info.file_size > MODEL_MEMBERS[info.filename]:
-                raise ArtifactError(f"the model's {info.filename} declares more than {MODEL_MEMBERS[info.filename]:,} bytes")
+                raise ArtifactError(
+                    f"the model's {info.filename} declares more than {MODEL_MEMBERS[info.filename]:,} bytes"
+                )
             if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 raise ArtifactError(f"the model's {info.filename} is encrypted or compressed in an unexpected way")
             declared += info.file_size

@@ -26,7 +26,9 @@ UID_SLOTS = 1000
 PROCESS_MARGIN = 8  # the reaper, bubblewrap and the launcher, counted by the cgroup beside the sandbox's own
 CGROUP_V1 = Path("/sys/fs/cgroup")
 CGROUP_FOLDER = "autograder"  # CGROUP_V1/CONTROLLER/autograder/slot-N
-SLOT_FOLDERS = (Path("/run/autograder-sandbox"), Path("/var/lock/autograder-sandbox"), Path("/tmp/autograder-sandbox-slots"))
+SLOT_FOLDERS = (
+    Path("/run/autograder-sandbox"), Path("/var/lock/autograder-sandbox"), Path("/tmp/autograder-sandbox-slots"),
+)
 
 
 # --- a user of its own: slots ------------------------------------------------------------------------
@@ -40,7 +42,9 @@ def _slot_folder() -> Path:
                 return folder
         except OSError:
             continue
-    raise SandboxError(f"no folder for the sandboxes' user slots: none of {', '.join(map(str, SLOT_FOLDERS))} is writable")
+    raise SandboxError(
+        f"no folder for the sandboxes' user slots: none of {', '.join(map(str, SLOT_FOLDERS))} is writable"
+    )
 
 
 def _uid_is_free(uid: int) -> bool:
@@ -159,8 +163,8 @@ class SandboxCgroup:
         self.paths: dict[str, Path] = {}
         settings = {
             "pids": [("pids.max", limits.processes + PROCESS_MARGIN)],
-            "memory": [("memory.limit_in_bytes", limits.memory_bytes), ("memory.memsw.limit_in_bytes", limits.memory_bytes),
-                       ("memory.max_usage_in_bytes", 0)],
+            "memory": [("memory.limit_in_bytes", limits.memory_bytes),
+                       ("memory.memsw.limit_in_bytes", limits.memory_bytes), ("memory.max_usage_in_bytes", 0)],
         }
         for controller in cgroup_controllers():
             path = CGROUP_V1 / controller / CGROUP_FOLDER / name

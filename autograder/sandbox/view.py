@@ -145,7 +145,8 @@ def _covers(bound: list[Path], hidden: Iterable[Path], needed: list[Path]) -> li
     found = set()
     for path in hidden:
         path = path.resolve()
-        if any(b == path or b in path.parents for b in bound) and not any(n == path or path in n.parents for n in needed):
+        shown = any(b == path or b in path.parents for b in bound)
+        if shown and not any(n == path or path in n.parents for n in needed):
             found.add(path)
     return sorted(p for p in found if not any(other in p.parents for other in found))
 
