@@ -60,6 +60,7 @@ data:
 assignment: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/nbgrader generate_assignment fashion_mnist --force \
 		--CourseDirectory.db_url=sqlite:///build/gradebook.db
+	$(BIN)/python scripts/localize_notebook.py assignments/fashion_mnist assignments/fashion_mnist_zh --strict
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
