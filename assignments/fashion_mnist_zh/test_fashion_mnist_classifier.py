@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.checks import run_check
+from autograder.judge.evidence import run_check
 from autograder.errors import AutograderError
 from autograder.selfcheck import FULL_HINT, load_for_self_check, public_checks
 
