@@ -53,7 +53,9 @@ def train_submission(
 
     quiet_tensorflow()
     arrays = {"X_train": data.X_train, "y_train": data.y_train, "X_valid": data.X_valid, "y_valid": data.y_valid}
-    trainer = Trainer(arrays, data.X_test, seed=seed, fast=fast, progress=[epoch_progress(progress)] if progress else [])
+    trainer = Trainer(
+        arrays, data.X_test, seed=seed, fast=fast, progress=[epoch_progress(progress)] if progress else []
+    )
     client = FitClient(LocalTransport(trainer))
     run = TrainingRun()
     started = time.perf_counter()

@@ -70,7 +70,8 @@ def figures(way: str, seconds: float, peak: float, results: Path | None = None) 
             stored = json.loads(path.read_text())
             student = Path(stored["report"]["submission"]).parts[-3]  # submitted/STUDENT/fashion_mnist/…
             each.append({"student": student, "notebook": BATCH[int(student.removeprefix("student"))],
-                         "seconds": stored["usage"]["seconds"], "sandbox_peak_mib": stored["usage"]["sandbox_peak_memory_mib"]})
+                         "seconds": stored["usage"]["seconds"],
+                         "sandbox_peak_mib": stored["usage"]["sandbox_peak_memory_mib"]})
         line["each"] = sorted(each, key=lambda entry: entry["student"])
         line["sandbox_peak_mib_max"] = max(entry["sandbox_peak_mib"] for entry in each)
     return line
@@ -91,8 +92,13 @@ def main() -> None:
             IN_ORDER_GIVEN: ["--workers", "2", "--no-reuse"],
         }
         for index, (way, options) in enumerate(ways.items()):
-            grader = [sys.executable, "-c", STARTS_IN_ORDER_GIVEN] if way == IN_ORDER_GIVEN else [sys.executable, "-m", "autograder"]
-            seconds[way], peak = timed([*grader, "grade", "submitted", *options, "--results", f"results-{index}"], course)
+            if way == IN_ORDER_GIVEN:
+                grader = [sys.executable, "-c", STARTS_IN_ORDER_GIVEN]
+            else:
+                grader = [sys.executable, "-m", "autograder"]
+            seconds[way], peak = timed(
+                [*grader, "grade", "submitted", *options, "--results", f"results-{index}"], course
+            )
             line = figures(way, seconds[way], peak, course / f"results-{index}")
             busy[way] = sum(entry["seconds"] for entry in line["each"])
             print(json.dumps(line), flush=True)

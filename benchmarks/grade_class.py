@@ -55,7 +55,10 @@ def make_class(folder: Path, size: int) -> dict[str, str]:
     correct = [name for name in names if expected_score(name) == 100]
     wrong = [name for name in names if expected_score(name) < 100]
     n_correct = round(size * 0.6)
-    chosen = [correct[i % len(correct)] for i in range(n_correct)] + [wrong[i % len(wrong)] for i in range(size - n_correct)]
+    chosen = (
+        [correct[i % len(correct)] for i in range(n_correct)]
+        + [wrong[i % len(wrong)] for i in range(size - n_correct)]
+    )
     students = {}
     for index, name in enumerate(chosen):
         student = f"student{index:03d}"

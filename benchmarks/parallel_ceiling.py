@@ -27,9 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def trainings_at_once(count: int, epochs: int) -> list[float]:
     from autograder.sandbox.launch import GRADING_THREADS
 
-    threads = {name: str(GRADING_THREADS) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")}
+    threads = {
+        name: str(GRADING_THREADS) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+    }
     env = {**os.environ, **threads, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, str(ROOT / "benchmarks" / "train_reference.py"), "--one", "fast", "--epochs", str(epochs)]
+    command = [
+        sys.executable, str(ROOT / "benchmarks" / "train_reference.py"), "--one", "fast", "--epochs", str(epochs)
+    ]
     children = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
                 for _ in range(count)]
     return [json.loads(child.communicate()[0].strip().splitlines()[-1])["seconds"] for child in children]

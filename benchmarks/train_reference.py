@@ -26,7 +26,11 @@ import sys
 import time
 
 # setting -> (fast execution settings?, input dtype)
-SETTINGS = {"keras_defaults": (False, "float64"), "keras_defaults_float32": (False, "float32"), "fast": (True, "float32")}
+SETTINGS = {
+    "keras_defaults": (False, "float64"),
+    "keras_defaults_float32": (False, "float32"),
+    "fast": (True, "float32"),
+}
 # Training FLOPs of a dense network: about 6 per parameter per example (forward 2, backward 4).
 PARAMETERS, TRAIN_EXAMPLES, BATCH = 266_610, 55_000, 32
 
@@ -115,7 +119,9 @@ def main() -> None:
         ratios = {"setting": "ratios", "fast_over_floor": round(results["fast"]["seconds"] / floor["seconds"], 2)}
         for baseline in ("keras_defaults", "keras_defaults_float32"):
             if baseline in results:
-                ratios[f"fast_speedup_over_{baseline}"] = round(results[baseline]["seconds"] / results["fast"]["seconds"], 2)
+                ratios[f"fast_speedup_over_{baseline}"] = round(
+                    results[baseline]["seconds"] / results["fast"]["seconds"], 2
+                )
         print(json.dumps(ratios))
 
 

@@ -26,10 +26,17 @@ def notebook(tmp_path: Path, name: str, *cells: str, lesson: str | None = None) 
 
 
 def compiled_with(optimizer: str) -> str:
-    return f"def compile_model(model):\n    model.compile(loss='sparse_categorical_crossentropy', optimizer={optimizer})\n    return model"
+    return (
+        "def compile_model(model):\n"
+        f"    model.compile(loss='sparse_categorical_crossentropy', optimizer={optimizer})\n"
+        "    return model"
+    )
 
 
-TRAIN = "def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):\n    return model.fit(X_train, y_train, {})"
+TRAIN = (
+    "def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):\n"
+    "    return model.fit(X_train, y_train, {})"
+)
 
 
 def test_the_estimate_ranks_the_lesson_s_variants_as_grading_them_costs():
@@ -67,11 +74,15 @@ def test_the_estimate_follows_names_batch_sizes_and_the_optimizer_s_state(tmp_pa
     momentum = seconds(compiled_with("keras.optimizers.SGD(momentum=0.9)"), TRAIN.format("epochs=epochs"))
     assert momentum > reference
     assert seconds(compiled_with("keras.optimizers.SGD(momentum=0.0)"), TRAIN.format("epochs=epochs")) == reference
-    no_optimizer = "def compile_model(model):\n    model.compile(loss='sparse_categorical_crossentropy')\n    return model"
+    no_optimizer = (
+        "def compile_model(model):\n    model.compile(loss='sparse_categorical_crossentropy')\n    return model"
+    )
     assert seconds(no_optimizer, TRAIN.format("epochs=epochs")) > momentum  # Keras then uses RMSprop
     # An unknown optimizer is priced as the assignment's; re.compile is not a model's compile.
     assert seconds(compiled_with("'my_optimizer'"), TRAIN.format("epochs=epochs")) == reference
-    assert seconds("PATTERN = re.compile('adam')\n" + compiled_with("'sgd'"), TRAIN.format("epochs=epochs")) == reference
+    assert (
+        seconds("PATTERN = re.compile('adam')\n" + compiled_with("'sgd'"), TRAIN.format("epochs=epochs")) == reference
+    )
     # Two fit calls train twice; a lesson cell (its fit, its names) is never run by grading.
     twice = "def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):\n" \
             "    model.fit(X_train, y_train, epochs=epochs)\n    return model.fit(X_train, y_train, epochs=epochs)"

@@ -77,7 +77,9 @@ def test_a_training_that_diverges_to_nan_breaks_no_output_of_the_class(tmp_path,
     def strict(text):
         return json.loads(text, parse_constant=lambda token: pytest.fail(f"{token} in strict JSON"))
 
-    graded = {Path(entry["submission"]).parent.parent.name: entry for entry in strict((out / "grades.json").read_text())}
+    graded = {
+        Path(entry["submission"]).parent.parent.name: entry for entry in strict((out / "grades.json").read_text())
+    }
     assert graded["nan"]["score"] == 80 and graded["ann"]["score"] == 100
     stored = [strict(path.read_text()) for path in (out / "results").glob("*.json")]
     assert any("NaN" in json.dumps(result["feedback"]["history"]) for result in stored)

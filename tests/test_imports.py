@@ -9,7 +9,8 @@ HEAVY = ("tensorflow", "keras", "matplotlib", "nbclient", "nbgrader")
 
 def test_importing_the_package_and_its_cli_loads_no_tensorflow():
     code = (
-        "import sys, autograder, autograder.cli, autograder.data.fashion_mnist, autograder.submission.notebook, autograder.trainer.fast_path;"
+        "import sys, autograder, autograder.cli, autograder.data.fashion_mnist, autograder.submission.notebook,"
+        " autograder.trainer.fast_path;"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

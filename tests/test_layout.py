@@ -36,7 +36,9 @@ def imported(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name.startswith("autograder"))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("autograder") and not node.level:
+        elif (
+            isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("autograder") and not node.level
+        ):
             for alias in node.names:
                 candidate = f"{node.module}.{alias.name}"
                 is_module = (PACKAGE.parent / candidate.replace(".", "/")).with_suffix(".py").exists() or (
@@ -103,6 +105,7 @@ def test_no_function_is_over_60_lines():
         f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
         for path in MODULES.values()
         for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert not long, "functions over 60 lines:\n" + "\n".join(long)

@@ -103,7 +103,8 @@ def test_autograder_grade_writes_nbgrader_s_gradebook_for_export(course, real_da
 
     nbgrader(course, "generate_assignment", ASSIGNMENT_ID, "--force")
     attacks = Path(__file__).parent / "attacks"
-    for student, notebook in (("alice", attacks / "edits_test_cells_points_and_setup.ipynb"), ("bob", STUDENT_NOTEBOOK)):
+    pairs = (("alice", attacks / "edits_test_cells_points_and_setup.ipynb"), ("bob", STUDENT_NOTEBOOK))
+    for student, notebook in pairs:
         folder = course / "submitted" / student / ASSIGNMENT_ID
         folder.mkdir(parents=True)
         shutil.copy(notebook, folder / NOTEBOOK_NAME)

@@ -58,7 +58,9 @@ def test_json_csv_and_gradescope_agree(tmp_path, real_data_dir, capsys):
     for entry in graded:
         page = FeedbackPage.read(tmp_path / "feedback" / Path(entry["submission"]).stem / "feedback.html")
         assert page.score == str(entry["score"])
-        assert [row[1:] for row in page.rows] == [[c["id"], f"{c['points']}/{c['max_points']}", c["message"]] for c in entry["checks"]]
+        assert [row[1:] for row in page.rows] == [
+            [c["id"], f"{c['points']}/{c['max_points']}", c["message"]] for c in entry["checks"]
+        ]
         assert page.images == []  # nothing trained, nothing to draw
 
 
@@ -233,7 +235,8 @@ def test_a_class_with_nan_and_inf_gets_every_output_for_every_student(tmp_path, 
         ]
     # A confusion matrix of the wrong shape: the page without it, and why.
     assert [alt for alt, _ in cat.images] == ["Learning curves"]
-    assert "The confusion matrix could not be drawn" in (outputs["feedback"] / "cat_classifier" / "feedback.html").read_text()
+    cat_text = (outputs["feedback"] / "cat_classifier" / "feedback.html").read_text()
+    assert "The confusion matrix could not be drawn" in cat_text
     assert dan.images == []
 
     scores = gradebook_scores(outputs["url"])

@@ -29,7 +29,9 @@ def check_normalize(ev: Evidence) -> str:
         raise CheckFailed(f"`normalize` returned shape {scaled.shape}; keep the shape {images.shape}")
     if not np.issubdtype(scaled.dtype, np.floating):
         if np.array_equal(scaled, images):
-            raise CheckFailed("the images are not scaled: `normalize` returned the pixels 0–255 unchanged; divide by 255")
+            raise CheckFailed(
+                "the images are not scaled: `normalize` returned the pixels 0–255 unchanged; divide by 255"
+            )
         raise CheckFailed(
             f"`normalize` returned {scaled.dtype} values: the result must be floating point "
             "(integer division `//` or casting back to uint8 loses everything between 0 and 1)"
@@ -62,11 +64,15 @@ def check_split(ev: Evidence) -> str:
             f"({n_train}, 28, 28) and ({N_VALID}, 28, 28)"
         )
     if y_train.shape != (n_train,) or y_valid.shape != (N_VALID,):
-        raise CheckFailed(f"y_train has shape {y_train.shape} and y_valid {y_valid.shape}; expected ({n_train},) and ({N_VALID},)")
+        raise CheckFailed(
+            f"y_train has shape {y_train.shape} and y_valid {y_valid.shape}; expected ({n_train},) and ({N_VALID},)"
+        )
     for labels, original in ((y_valid, y[:N_VALID]), (y_train, y[N_VALID:])):
         if not np.issubdtype(labels.dtype, np.integer):
             if np.allclose(labels, original / 255.0):
-                raise CheckFailed("the labels were divided by 255: they must stay integer classes 0–9 (scale only the images)")
+                raise CheckFailed(
+                    "the labels were divided by 255: they must stay integer classes 0–9 (scale only the images)"
+                )
             if np.array_equal(labels, original):
                 raise CheckFailed(f"the labels were turned into {labels.dtype}: keep them integer classes 0–9")
     if np.array_equal(X_valid, X[-N_VALID:]):

@@ -58,7 +58,9 @@ def check_model_architecture(ev: Evidence) -> str:
         )
     for position, (layer, (kind, units, activation)) in enumerate(zip(layers, EXPECTED_LAYERS), start=1):
         if type(layer).__name__ != kind:
-            raise CheckFailed(f"layer {position} is {describe_layer(layer)}, expected {kind}: the model must be {wanted}")
+            raise CheckFailed(
+                f"layer {position} is {describe_layer(layer)}, expected {kind}: the model must be {wanted}"
+            )
         if kind != "Dense":
             continue
         if layer.units != units:
@@ -78,7 +80,9 @@ def check_model_architecture(ev: Evidence) -> str:
             "the model has no input shape, so Keras cannot build it: start with keras.Input(shape=(28, 28))"
         ) from None
     if input_shape != (None, 28, 28):
-        raise CheckFailed(f"the model's input shape is {input_shape}; expected (None, 28, 28): keras.Input(shape=(28, 28))")
+        raise CheckFailed(
+            f"the model's input shape is {input_shape}; expected (None, 28, 28): keras.Input(shape=(28, 28))"
+        )
     if output_shape != (None, 10):
         raise CheckFailed(f"the model's output shape is {output_shape}; expected (None, 10)")
     return f"{wanted}; input (None, 28, 28), output (None, 10)"
@@ -89,7 +93,9 @@ def check_parameter_counts(ev: Evidence) -> str:
     try:
         counts = [int(layer.count_params()) for layer in computing_layers(model)]
     except Exception:
-        raise CheckFailed("the model is not built (no input shape), so it has no parameters yet: add keras.Input(shape=(28, 28))") from None
+        raise CheckFailed(
+            "the model is not built (no input shape), so it has no parameters yet: add keras.Input(shape=(28, 28))"
+        ) from None
     total = sum(counts)
     if counts != EXPECTED_PARAMETERS or total != sum(EXPECTED_PARAMETERS):
         raise CheckFailed(
@@ -139,7 +145,9 @@ def check_compile(ev: Evidence) -> str:
     if name not in (SPARSE_LOSS, "SparseCategoricalCrossentropy"):
         raise CheckFailed(f"the loss is {name!r}; use loss='sparse_categorical_crossentropy' for integer class labels")
     if from_logits:
-        raise CheckFailed("the loss has from_logits=True, but the output layer already applies softmax: drop from_logits")
+        raise CheckFailed(
+            "the loss has from_logits=True, but the output layer already applies softmax: drop from_logits"
+        )
     optimizer = type(compiled.optimizer).__name__
     if optimizer != "SGD":
         raise CheckFailed(f"the optimizer is {optimizer}; the lesson uses stochastic gradient descent: optimizer='sgd'")
@@ -162,9 +170,13 @@ def check_predict_labels(ev: Evidence) -> str:
             "np.argmax(model.predict(images), axis=-1)"
         )
     if predicted.shape != (len(images),):
-        raise CheckFailed(f"`predict_labels` returned shape {predicted.shape}; expected one class id per image, ({len(images)},)")
+        raise CheckFailed(
+            f"`predict_labels` returned shape {predicted.shape}; expected one class id per image, ({len(images)},)"
+        )
     if not np.issubdtype(predicted.dtype, np.integer):
-        raise CheckFailed(f"`predict_labels` returned {predicted.dtype} values: return integer class ids (np.argmax gives them)")
+        raise CheckFailed(
+            f"`predict_labels` returned {predicted.dtype} values: return integer class ids (np.argmax gives them)"
+        )
     expected = np.argmax(np.asarray(model.predict(images, verbose=0)), axis=-1)
     wrong = int(np.sum(predicted != expected))
     if wrong and np.array_equal(predicted, np.argmax(np.asarray(model.predict(images / 255.0, verbose=0)), axis=-1)):

@@ -109,7 +109,9 @@ class _Reader:
             lengths.append(lengths[-1] + (end - start) + 1)
         cost = sum(lengths[last] - lengths[first] for first, last, has_image, _ in self.axes if has_image)
         if cost > MAX_TITLE_CHARS:
-            raise FigureUnreadable(f"{TOO_COMPLEX}: its titles, put together, hold more than {MAX_TITLE_CHARS:,} characters")
+            raise FigureUnreadable(
+                f"{TOO_COMPLEX}: its titles, put together, hold more than {MAX_TITLE_CHARS:,} characters"
+            )
         titles, axes_on = [], []
         for first, last, has_image, has_axis in self.axes:
             if not has_image:

@@ -86,7 +86,9 @@ def check_training(ev: Evidence) -> str:
     if any(call.validation[:2] != ["X_valid", "y_valid"] for call in chain if call.validation):
         raise CheckFailed("the model was not validated on the validation set: pass validation_data=(X_valid, y_valid)")
     if any(call.x != "X_train" or call.y != "y_train" for call in chain):
-        raise CheckFailed("the model was not trained on the training set it was given: model.fit(X_train, y_train, ...)")
+        raise CheckFailed(
+            "the model was not trained on the training set it was given: model.fit(X_train, y_train, ...)"
+        )
     if any(call.weighted for call in chain):
         raise CheckFailed("the training weighted its samples or classes: leave out sample_weight and class_weight")
     if any(call.steps_per_epoch is not None or call.batch_size not in (None, BATCH_SIZE) for call in chain):

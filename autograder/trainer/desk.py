@@ -53,7 +53,10 @@ class TrainerProcess:
         self.replies = reply_read
         self.stack = contextlib.ExitStack()
         try:
-            argv = [sys.executable, "-m", "autograder.trainer.service", str(inputs), str(cache) if cache else "-", str(reply_write)]
+            argv = [
+                sys.executable, "-m", "autograder.trainer.service",
+                str(inputs), str(cache) if cache else "-", str(reply_write),
+            ]
             confinement = self.stack.enter_context(confined(
                 argv, writable=home, limits=limits, readable=[inputs], env=env, modules=TRAINER_MODULES,
                 also_writable=[cache] if cache else [],

@@ -252,7 +252,9 @@ class WholeEpochSteps:
         )
         if not usual:
             return None
-        validation = {name: arguments.get(name) for name in ("validation_data", "validation_batch_size", "validation_steps")}
+        validation = {
+            name: arguments.get(name) for name in ("validation_data", "validation_batch_size", "validation_steps")
+        }
         return cls(model, x, y, batch_size, shuffle, generator, validation)
 
     @contextlib.contextmanager

@@ -264,7 +264,9 @@ class Trainer:
             ):
                 raise Refused("class_weight must map class numbers to weights")
             fit["class_weight"] = {int(k): float(v) for k, v in weights.items()}
-        described.update({name: fit[name] for name in fit if name not in ("x", "y", "sample_weight", "validation_data")})
+        described.update(
+            {name: fit[name] for name in fit if name not in ("x", "y", "sample_weight", "validation_data")}
+        )
         return fit, described
 
     def train(self, model, arguments: dict, position: int) -> dict:

@@ -136,7 +136,10 @@ def split_validation(images, labels, n_valid=5000):
     "calls_sys_exit": ({"normalize": "\nimport sys\nsys.exit(0)\n"}, 0, {"normalize": "raised SystemExit"}),
     "calls_os_exit": ({"normalize": "\nimport os\nos._exit(0)\n"}, 0, {"error": "no readable results"}),
     "kills_the_grader": (
-        {"normalize": "\nimport os, signal\nfor pid in (os.getppid(), 1, -1):\n    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass\n"},
+        {
+            "normalize": "\nimport os, signal\nfor pid in (os.getppid(), 1, -1):\n    try:\n"
+            "        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass\n"
+        },
         0,
         # In its own PID namespace there is nothing outside to kill, and its init ignores the signal.
         {"normalize": "`normalize` is not defined"},

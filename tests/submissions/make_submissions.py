@@ -209,7 +209,10 @@ def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
         {"predict_labels": "returned probabilities"},
     ),
     "predict_scales_the_test_images_again": (
-        {"predict_labels": "\ndef predict_labels(model, images):\n    return np.argmax(model.predict(images / 255.0), axis=-1)\n"},
+        {
+            "predict_labels": "\ndef predict_labels(model, images):\n"
+            "    return np.argmax(model.predict(images / 255.0), axis=-1)\n"
+        },
         95,
         {"predict_labels": "scales the images again"},
     ),
@@ -263,7 +266,10 @@ def build_model():
     ),
     "normalize_with_integer_255": ({"normalize": "\ndef normalize(images):\n    return images / 255\n"}, 100, {}),
     "normalize_with_astype_then_divide": (
-        {"normalize": "\ndef normalize(images):\n    scaled = images.astype(np.float32)\n    scaled /= 255\n    return scaled\n"},
+        {
+            "normalize": "\ndef normalize(images):\n    scaled = images.astype(np.float32)\n"
+            "    scaled /= 255\n    return scaled\n"
+        },
         100,
         {},
     ),
@@ -274,7 +280,10 @@ def build_model():
         {"normalize": "(`normalize`) has a syntax error on line 1"},
     ),
     "predict_labels_missing": (
-        {"predict_labels": "\ndef predict_classes(model, images):\n    return np.argmax(model.predict(images), axis=-1)\n"},
+        {
+            "predict_labels": "\ndef predict_classes(model, images):\n"
+            "    return np.argmax(model.predict(images), axis=-1)\n"
+        },
         95,
         {"predict_labels": "`predict_labels` is not defined"},
     ),
@@ -329,7 +338,9 @@ def main() -> None:
     nb = fill(student, {})
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.source.startswith("test_loss, test_accuracy = model.evaluate(X_test"):
-            cell.source = cell.source.replace("model.evaluate(X_test, y_test)", "model.evaluate(test_images, test_labels)")
+            cell.source = cell.source.replace(
+                "model.evaluate(X_test, y_test)", "model.evaluate(test_images, test_labels)"
+            )
     nbformat.write(nb, HERE / "test_set_not_normalized.ipynb")
     write_expected("test_set_not_normalized", 100, {}, note="on test images that were not normalized")
     # The released notebook as it is: every stub unfinished.
