@@ -14,6 +14,7 @@ import pytest
 from conftest import processes_mentioning
 
 LOOPS = Path(__file__).parent / "attacks" / "loops_forever.ipynb"
+PASSES_ALL = Path(__file__).parent / "submissions" / "passes_all.ipynb"
 
 
 @pytest.fixture
@@ -152,3 +153,45 @@ def test_stopping_one_batch_leaves_another_batch_of_the_same_process_running(rea
             stop_running_sandboxes(stop)
         for thread in threads.values():
             thread.join(timeout=30)
+
+
+def test_stopping_a_batch_while_the_trainer_trains_stops_the_trainer_too(
+    tmp_path, real_data_dir, grader_tmpdir, graders
+):
+    """The trainer is a process of its own, outside the child's process group: stopping the batch
+    must end it too, not wait for its training to finish."""
+    submitted = tmp_path / "submitted" / "ada"
+    submitted.mkdir(parents=True)
+    shutil.copy(PASSES_ALL, submitted / "fashion_mnist_classifier.ipynb")
+    grader = start_grader(
+        graders, str(submitted), "--data-dir", str(real_data_dir), tmpdir=grader_tmpdir,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 300
+    while trainer_busy_seconds(grader_tmpdir) < 15:
+        assert grader.poll() is None and time.monotonic() < deadline, "the trainer should be training"
+        time.sleep(0.2)
+    time.sleep(3)  # well inside the 30 epochs
+
+    stopped_at = time.monotonic()
+    grader.send_signal(signal.SIGTERM)
+    _, stderr = grader.communicate(timeout=120)
+    assert time.monotonic() - stopped_at < 20, "stopped now, not once the training ended"
+    assert grader.returncode == 130 and "interrupted" in stderr
+    assert processes_mentioning(str(grader_tmpdir)) == [], "no trainer left behind"
+
+
+def trainer_busy_seconds(root: Path) -> float:
+    """CPU seconds used so far by the trainer of a batch under ``root`` (0 if none runs yet): its
+    start-up takes a few, so past 15 it is training."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    busy = 0.0
+    for pid in processes_mentioning(str(root)):
+        try:
+            if b"autograder.trainer" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        busy = max(busy, (int(fields[11]) + int(fields[12])) / ticks)  # utime and stime
+    return busy

@@ -16,6 +16,7 @@ import contextlib
 import importlib
 import os
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ class Submission:
     path: Path  # as given: reports and notes name it
     batch: Batch
     scratch: Path  # this submission's folder: the sanitized notebook, the desk's socket, the artifacts
-    artifacts: object = None  # autograder.sandbox.probe.Artifacts, as read back
+    artifacts: object = None  # autograder.sandbox.artifacts.Artifacts, as read back
     training: object = None  # autograder.trainer.records.TrainingRecord, the desk's
     last_words: str = ""  # the last line the child wrote to stderr
     usage: dict = field(default_factory=dict)
@@ -102,8 +103,8 @@ def run_in_process(sub: Submission) -> GradeReport | None:
 
 def read_back_artifacts(sub: Submission) -> GradeReport | None:
     """What the code handed back, read as untrusted data (autograder.sandbox.artifacts)."""
-    from autograder.sandbox.artifacts import read_artifacts
     from autograder.errors import ArtifactError
+    from autograder.sandbox.artifacts import read_artifacts
 
     try:
         sub.artifacts = read_artifacts(sub.scratch / "artifacts")
@@ -178,13 +179,15 @@ def training_desk(folder: Path, batch: Batch):
     trainer = desk = None
     try:
         trainer = TrainerProcess(
-            batch.trainer_inputs, batch.trainings, home=home, limits=batch.limits, env=trainer_environment(home)
+            batch.trainer_inputs, batch.trainings, home=home, limits=batch.limits, env=trainer_environment(home),
+            stop=batch.stop,
         )
         desk = FitDesk(folder, trainer, batch.limits.training_seconds)
         yield desk
     finally:
+        interrupted = sys.exc_info()[0] is not None  # Ctrl-C or SIGTERM in this thread, or a fault
         if desk is not None:
-            desk.finish(predict=not batch.stopping)
+            desk.finish(predict=not (batch.stopping or interrupted))
         elif trainer is not None:
             trainer.close()
         shutil.rmtree(home, ignore_errors=True)

@@ -31,7 +31,7 @@ REAPER = Path(__file__).with_name("reaper.py")  # the sandbox's first process: i
 HAND_BACK = ("artifacts",)  # what comes out of the scratch folder in memory once the child has ended
 
 # The process group of each sandbox running now, with the stop event of the batch it belongs to.
-_running: dict[int, threading.Event | None] = {}
+_running: dict[int, threading.Event | None] = {}  # trainers' too (autograder.trainer.desk)
 _running_lock = threading.Lock()
 
 
@@ -136,10 +136,7 @@ def _start(box: Confinement, stop: threading.Event | None) -> tuple[subprocess.P
         raise
     finally:
         os.close(report_write)
-    with _running_lock:
-        _running[child.pid] = stop
-    if stop is not None and stop.is_set():  # started just after stop_running_sandboxes looked
-        os.killpg(child.pid, signal.SIGKILL)
+    register_group(child.pid, stop)
     return child, report_read
 
 
@@ -171,11 +168,32 @@ def _wait(child: subprocess.Popen, seconds: float, reader: threading.Thread) -> 
         except ProcessLookupError:
             pass
         child.wait()
-        with _running_lock:
-            _running.pop(child.pid, None)
+        unregister_group(child.pid)
         reader.join(timeout=5)
         child.stderr.close()
     return timed_out
+
+
+def register_group(group: int, stop: threading.Event | None) -> None:
+    """Count the process group ``group`` among the batch's (a sandbox, or the trainer beside it), so
+    that stopping the batch kills it; kill it now if the batch is already stopping (it started just
+    after ``stop_running_sandboxes`` looked)."""
+    with _running_lock:
+        _running[group] = stop
+    if stop is not None and stop.is_set():
+        _kill_group(group)
+
+
+def unregister_group(group: int) -> None:
+    with _running_lock:
+        _running.pop(group, None)
+
+
+def _kill_group(group: int) -> None:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def stop_running_sandboxes(stop: threading.Event) -> None:
@@ -186,10 +204,7 @@ def stop_running_sandboxes(stop: threading.Event) -> None:
     with _running_lock:
         groups = [group for group, batch in _running.items() if batch is stop]
     for group in groups:
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_group(group)
 
 
 def reported_peak(report_read: int) -> int | None:

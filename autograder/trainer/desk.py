@@ -46,8 +46,10 @@ class TrainerProcess:
     (``autograder.sandbox.confine.confined``): its own user, no network, only the kit's trainer modules,
     the batch's inputs and the shared cache to see, the memory and process limits."""
 
-    def __init__(self, inputs: Path, cache: Path | None, *, home: Path, limits, env: dict[str, str]):
+    def __init__(self, inputs: Path, cache: Path | None, *, home: Path, limits, env: dict[str, str],
+                 stop: threading.Event | None = None):
         from autograder.sandbox.confine import confined
+        from autograder.sandbox.launch import register_group
 
         reply_read, reply_write = os.pipe()
         self.replies = reply_read
@@ -72,6 +74,7 @@ class TrainerProcess:
             raise
         finally:
             os.close(reply_write)
+        register_group(self.process.pid, stop)  # a stopped batch kills its trainers with its sandboxes
         self.tail = bytearray()
         threading.Thread(target=self._keep_tail, daemon=True).start()
 
@@ -100,14 +103,21 @@ class TrainerProcess:
         lines = self.tail.decode("utf-8", "replace").strip().splitlines()
         return lines[-1][:300] if lines else ""
 
-    def close(self) -> None:
-        if self.replies < 0:
-            return
+    def kill(self) -> None:
+        """End the trainer now: a call waiting on it gets the end of its replies at once."""
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+    def close(self) -> None:
+        from autograder.sandbox.launch import unregister_group
+
+        if self.replies < 0:
+            return
+        self.kill()
         self.process.wait()
+        unregister_group(self.process.pid)
         self.stack.close()  # whatever it left running goes, and its user is free again
         for stream in (self.process.stdin, self.process.stderr):
             try:
@@ -195,6 +205,8 @@ class FitDesk:
         is being stopped), then goes."""
         self.stopping.set()
         self.server.close()
+        if not predict:
+            self.trainer.kill()  # a training in progress is no result: it must not hold the desk
         with self.lock:
             try:
                 if predict and self.record.calls and not self.record.error:
