@@ -11,8 +11,8 @@ from pathlib import Path
 from autograder import __version__, skip_slow_optional_imports
 from autograder.assignment import EPOCHS, SEED, SOURCE_NOTEBOOK
 from autograder.demo import DEFAULT_PLOT
-from autograder.limits import DEFAULT_RESULTS, Limits
 from autograder.errors import AutograderError, OutputError
+from autograder.limits import DEFAULT_RESULTS, Limits
 
 
 def build_parser() -> argparse.ArgumentParser:

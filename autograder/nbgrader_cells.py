@@ -42,11 +42,11 @@ def silenced_stderr():
 
 def _evidence(namespace: dict, train: bool):
     """Probe the notebook's functions once per set of definitions (training only when asked)."""
+    from autograder.data.inputs import ProbeInputs
+    from autograder.data.reference import ReferenceData
     from autograder.judge.evidence import Evidence
     from autograder.sandbox.fit_client import FitClient, LocalTransport
-    from autograder.data.inputs import ProbeInputs
     from autograder.sandbox.probe import collect
-    from autograder.data.reference import ReferenceData
     from autograder.trainer.service import Trainer
 
     functions = {name: namespace.get(name) if callable(namespace.get(name)) else None for name in FUNCTIONS}

@@ -37,10 +37,10 @@ def public_checks():
 
 def load_for_self_check(notebook: str | Path, *, full: bool = False, data_dir=None):
     """The evidence for a student's own notebook, gathered in this process (it is their own code)."""
-    from autograder.judge.evidence import Evidence
     from autograder.batch.steps import collect_in_process
     from autograder.data.inputs import ProbeInputs
     from autograder.data.reference import ReferenceData
+    from autograder.judge.evidence import Evidence
     from autograder.trainer.fast_path import quiet_tensorflow
 
     quiet_tensorflow()

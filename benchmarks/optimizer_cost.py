@@ -53,8 +53,8 @@ def epoch_seconds(build_model, x, y, optimizer_name: str, batch_size: int) -> fl
 def main() -> None:
     from autograder.assignment import BATCH_SIZE, SOURCE_NOTEBOOK
     from autograder.batch.order import TRAINING_IMAGES
-    from autograder.submission.notebook import load_functions
     from autograder.data.reference import ReferenceData
+    from autograder.submission.notebook import load_functions
 
     data = ReferenceData.load()
     x, y = data.X_train, data.y_train

@@ -41,9 +41,8 @@ def grader_tmpdir():
     as /tmp is, and removed afterwards with whatever a killed grader left in it."""
     import os
     import shutil
-    import tempfile
-
     import signal
+    import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="grader-tmp-", dir="/tmp"))
     os.chmod(root, 0o1777)

@@ -65,7 +65,7 @@ def test_a_notebook_gets_the_same_report_with_and_without_the_sandbox(real_data_
 def test_a_training_that_diverges_to_nan_breaks_no_output_of_the_class(tmp_path, real_data_dir, capsys):
     from autograder.cli import main
 
-    paths = class_of(tmp_path, {"nan": ATTACKS / "diverges_to_nan.ipynb", "ann": SUBMISSIONS / "passes_all.ipynb"})
+    class_of(tmp_path, {"nan": ATTACKS / "diverges_to_nan.ipynb", "ann": SUBMISSIONS / "passes_all.ipynb"})
     out = tmp_path / "out"
     status = main([
         "grade", str(tmp_path / "submitted"), "--workers", "2", "--data-dir", str(real_data_dir),

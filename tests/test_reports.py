@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.judge.checks import CHECKS
 from autograder.cli import main
+from autograder.judge.checks import CHECKS
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
 CONTRACT_FIELDS = {"submission", "score", "max_score", "error", "checks"}

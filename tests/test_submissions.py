@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder.judge.checks import CHECKS
-from autograder.judge.evidence import Evidence, run_check
-from autograder.errors import NotebookError
 from autograder.batch.local import grade_notebooks
 from autograder.batch.steps import collect_in_process, lint_notes
+from autograder.errors import NotebookError
+from autograder.judge.checks import CHECKS
+from autograder.judge.evidence import Evidence, run_check
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
 NAMES = sorted(path.stem for path in SUBMISSIONS.glob("*.ipynb"))

@@ -14,8 +14,8 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 import pytest
 
-from autograder.judge import svg_figure
 from autograder.errors import FigureUnreadable
+from autograder.judge import svg_figure
 from autograder.judge.svg_figure import read_svg_figure
 
 SVG_OPEN = '<svg xmlns="http://www.w3.org/2000/svg">'

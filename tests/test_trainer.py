@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder.sandbox import frames
 from autograder.errors import TrainingNotReproducible
+from autograder.sandbox import frames
 from autograder.sandbox.fit_client import FitClient, LocalTransport
 from autograder.trainer.records import compile_signature, model_signature
 from autograder.trainer.service import Trainer

@@ -169,7 +169,6 @@ def test_fit_makes_no_tf_data_iterator_that_the_whole_epoch_programs_would_not_r
 
 
 def test_a_validation_pass_xla_cannot_compile_goes_to_keras(reference_functions, dataset, monkeypatch):
-    import keras
 
     from autograder.trainer.fast_path import BatchPrograms
 

@@ -48,7 +48,13 @@ from autograder.sandbox.child import die_with_parent
 from autograder.sandbox.method import bwrap_program, sandbox_method
 from autograder.sandbox.slots import SandboxCgroup, UserSlot, cgroup_controllers, chown_for, give_back
 from autograder.sandbox.view import (
-    CHILD_MODULES, KIT_ROOT, bwrap_argv, child_module_files, interpreter_is_public, launcher_file, unshare_covering,
+    CHILD_MODULES,
+    KIT_ROOT,
+    bwrap_argv,
+    child_module_files,
+    interpreter_is_public,
+    launcher_file,
+    unshare_covering,
 )
 
 UNSHARE = ("unshare", "--net", "--pid", "--mount", "--ipc", "--uts", "--fork", "--kill-child")

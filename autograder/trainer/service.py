@@ -40,7 +40,7 @@ from autograder.sandbox import frames
 from autograder.trainer.cache import TrainingCache, restore_optimizer, training_key
 from autograder.trainer.records import FitRecord, TrainingRecord, compile_signature, model_signature
 
-# The model (at most artifacts.MAX_MODEL_BYTES, the lesson's 3 MiB) and arrays that are not the
+# The model (at most model_archive.MAX_MODEL_BYTES, the lesson's 3 MiB) and arrays that are not the
 # kit's (fit_client.MAX_DATA_BYTES): what the desk holds in the grader's memory for one request.
 MAX_REQUEST_BYTES = 128 * 1024**2
 MAX_EPOCHS = 1000
