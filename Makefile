@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-# bubblewrap gives each sandbox an allow-list view of the files (autograder/sandbox.py): the Debian
+# bubblewrap gives each sandbox an allow-list view of the files (autograder/sandbox/view.py): the Debian
 # package where apt and root allow it; without it the grader falls back to covering a list of known
 # paths (`unshare`), or to resource limits only, and says so when it grades.
 sandbox:

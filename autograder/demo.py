@@ -19,7 +19,7 @@ class TrainingRun:
 
     model: Any = None  # the trainer's trained model
     history: dict[str, list[float]] = field(default_factory=dict)
-    fit_calls: list = field(default_factory=list)  # autograder.trainer.service.FitRecord, one per fit call
+    fit_calls: list = field(default_factory=list)  # autograder.trainer.records.FitRecord, one per fit call
     test_accuracy: float | None = None  # measured by the kit, never read from the student
     train_seconds: float = 0.0
     error: str | None = None  # why training could not run, in the student's terms
@@ -45,11 +45,11 @@ def train_submission(
     per epoch; without it training is silent. An exception in the student's code becomes
     ``run.error`` (in the student's terms, as the probes word it).
     """
-    from autograder.sandbox.fit_client import FitClient, LocalTransport
     from autograder.errors import StudentError
+    from autograder.sandbox.fit_client import FitClient, LocalTransport
     from autograder.sandbox.probe import Prober, build_compile_train
-    from autograder.trainer.service import Trainer
     from autograder.trainer.fast_path import epoch_progress, quiet_tensorflow
+    from autograder.trainer.service import Trainer
 
     quiet_tensorflow()
     arrays = {"X_train": data.X_train, "y_train": data.y_train, "X_valid": data.X_valid, "y_valid": data.y_valid}
@@ -88,10 +88,10 @@ def run_demo(
     fast: bool = True,
     out=sys.stdout,
 ):
-    from autograder.errors import AutograderError
-    from autograder.submission.notebook import load_functions
-    from autograder.reports.plots import learning_curves, save_figure
     from autograder.data.reference import ReferenceData
+    from autograder.errors import AutograderError
+    from autograder.reports.plots import learning_curves, save_figure
+    from autograder.submission.notebook import load_functions
     from autograder.trainer.fast_path import quiet_tensorflow
 
     quiet_tensorflow()

@@ -25,8 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "tests" / "submissions"
-# For comparison only: two workers starting the submissions in the order given, as the grader did
-# before it started the longest expected first (autograder.batch.order).
+# For comparison only: two workers starting the submissions in the order given, to measure what
+# starting the longest expected first (autograder.batch.order) gains.
 IN_ORDER_GIVEN = "autograder --workers 2 --no-reuse, in the order given"
 STARTS_IN_ORDER_GIVEN = (
     "import sys, autograder.batch.order as order; "

@@ -2,12 +2,11 @@
 
 Each sandbox trains on one thread (``autograder.sandbox.launch.GRADING_THREADS``). Two trainings running
 side by side on two cores each take longer than one alone; their ratio caps what ``--workers 2``
-can gain over ``--workers 1`` (``benchmarks/grade_batch.py``). What made it 1.13-1.2 was not the
-arithmetic (two single-thread matrix products side by side run as fast as one alone) but work off
-the training thread: Keras's per-epoch validation pass pulled its batches through ``tf.data``'s
-threads and TensorFlow's inter-op thread, about 18 % of a second core, which two trainings then
-fought over; with the validation pass in one XLA program it is about 1.07. XLA's own helper threads
-(about 5 % of a core) remain. Prints one JSON line per way and the ceiling, in one run:
+can gain over ``--workers 1`` (``benchmarks/grade_batch.py``). The arithmetic is not what limits it
+(two single-thread matrix products side by side run as fast as one alone) but work off the training
+thread: the fast path runs the per-epoch validation pass in one XLA program, so that no ``tf.data``
+threads compete for the second core; XLA's own helper threads (about 5 % of a core) remain.
+Prints one JSON line per way and the ceiling, in one run:
 
     .venv/bin/python benchmarks/parallel_ceiling.py             # 10 epochs, about a minute
 """

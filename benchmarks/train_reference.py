@@ -8,7 +8,7 @@ trains in a fresh subprocess, so its peak RSS and its compile caches are its own
   the pixels scaled the tutorial's way (``/ 255.0``, float64);
 - ``keras_defaults_float32``: Keras's defaults on the kit's float32 data, to show what the
   execution settings alone buy;
-- ``fast``: the kit's fast path (``autograder/training.py``: each epoch's batches in one XLA
+- ``fast``: the kit's fast path (``autograder/trainer/fast_path.py``: each epoch's batches in one XLA
   program) on the kit's float32 data.
 
     .venv/bin/python benchmarks/train_reference.py            # 30 epochs, seed 42
@@ -36,12 +36,12 @@ PARAMETERS, TRAIN_EXAMPLES, BATCH = 266_610, 55_000, 32
 
 
 def train_one(setting: str, epochs: int, seed: int) -> dict:
+    import numpy as np
+
     from autograder.assignment import SOURCE_NOTEBOOK
-    from autograder.submission.notebook import load_functions
     from autograder.data.reference import ReferenceData
     from autograder.demo import train_submission
-
-    import numpy as np
+    from autograder.submission.notebook import load_functions
 
     fast, dtype = SETTINGS[setting]
     data = ReferenceData.load()
