@@ -11,9 +11,10 @@ DATA_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-
 demo: setup data
 	$(BIN)/autograder demo
 
-# The whole suite, the slow 30-epoch training tests included (plain `pytest` skips those).
+# The whole suite, the slow 30-epoch training tests included (plain `pytest` skips those), and
+# the 30 slowest tests, to see where the suite's minutes go.
 test: setup data
-	$(BIN)/python -m pytest -m ""
+	$(BIN)/python -m pytest -m "" --durations=30
 
 test-fast: setup data
 	$(BIN)/python -m pytest
