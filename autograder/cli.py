@@ -15,6 +15,12 @@ from autograder.errors import AutograderError, OutputError
 from autograder.limits import DEFAULT_RESULTS, Limits
 
 
+def sqlite_file(url: str | None) -> Path | None:
+    """The file of an nbgrader gradebook given as ``sqlite:///FILE``: every student's grades, which
+    no sandbox may read."""
+    return Path(url.removeprefix("sqlite:///")) if url and url.startswith("sqlite:///") else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autograder",
@@ -141,7 +147,8 @@ def _grade(args: argparse.Namespace) -> int:
         sandbox=not args.unsandboxed,
         limits=limits,
         results=args.results,
-        private=[path for path in (args.json, args.csv, args.gradescope, args.feedback) if path],
+        private=[path for path in (args.json, args.csv, args.gradescope, args.feedback,
+                                   sqlite_file(args.nbgrader_db)) if path],
         workers=args.workers,
         scheduler=args.scheduler,
         reuse=not args.no_reuse,

@@ -22,13 +22,15 @@ from autograder.judge.report import GradeReport
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given; folders become the notebooks inside them (checkpoints left out), sorted."""
+    """Files as given; folders become the notebooks inside them (checkpoints and links left out:
+    a link is no student's notebook, whatever it names), sorted."""
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found.extend(
-                sorted(p for p in path.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and p.is_file())
-            )
+            found.extend(sorted(
+                p for p in path.rglob("*.ipynb")
+                if ".ipynb_checkpoints" not in p.parts and not p.is_symlink() and p.is_file()
+            ))
         else:
             found.append(path)
     return found

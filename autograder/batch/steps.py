@@ -16,7 +16,6 @@ import contextlib
 import importlib
 import os
 import shutil
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -177,6 +176,7 @@ def training_desk(folder: Path, batch: Batch):
 
     home = new_folder("trainer")
     trainer = desk = None
+    interrupted = False  # Ctrl-C or SIGTERM in this thread, or a fault: what the trainer runs is no result
     try:
         trainer = TrainerProcess(
             batch.trainer_inputs, batch.trainings, home=home, limits=batch.limits, env=trainer_environment(home),
@@ -184,8 +184,10 @@ def training_desk(folder: Path, batch: Batch):
         )
         desk = FitDesk(folder, trainer, batch.limits.training_seconds)
         yield desk
+    except BaseException:
+        interrupted = True
+        raise
     finally:
-        interrupted = sys.exc_info()[0] is not None  # Ctrl-C or SIGTERM in this thread, or a fault
         if desk is not None:
             desk.finish(predict=not (batch.stopping or interrupted))
         elif trainer is not None:

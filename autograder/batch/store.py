@@ -48,8 +48,11 @@ def digest(path: Path) -> str:
 
 
 def result_file(results: Path, path: Path) -> Path:
-    name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
-    return results / f"{path.stem}-{name}.json"
+    """One file per submission path, named so that any submitted name fits (a file name is at most
+    255 bytes, and need not be UTF-8): the stem cut short, readable, and a digest of the whole path."""
+    name = hashlib.sha256(os.fsencode(path.resolve())).hexdigest()[:16]
+    stem = os.fsencode(path.stem)[:64].decode("utf-8", "replace").encode("ascii", "replace").decode()
+    return results / f"{stem}-{name}.json"
 
 
 def stored_report(results: Path | None, path: Path) -> GradeReport | None:

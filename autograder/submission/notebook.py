@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import ast
 import builtins
+import errno
 import json
 import linecache
+import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,21 +33,39 @@ SETUP_TAG = "setup"
 MAX_NOTEBOOK_BYTES = 64 * 1024**2
 
 
+def read_submitted_bytes(path: Path) -> bytes:
+    """The file's bytes, read from one descriptor opened without following a link (a submitted
+    link could name the solution or a classmate's notebook) and checked to be a regular file of at
+    most ``MAX_NOTEBOOK_BYTES`` (a FIFO would block, a device never end)."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NotebookError(path, "no such file") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise NotebookError(path, "is a link, not a notebook: submit the .ipynb file itself") from None
+        raise NotebookError(path, f"cannot be read ({error.strerror})") from None
+    with os.fdopen(handle, "rb") as file:
+        status = os.fstat(file.fileno())
+        if stat.S_ISDIR(status.st_mode):
+            raise NotebookError(path, "is a folder, not a notebook")
+        if not stat.S_ISREG(status.st_mode):
+            raise NotebookError(path, "is not a regular file: submit the .ipynb file Jupyter saved")
+        raw = file.read(MAX_NOTEBOOK_BYTES + 1)
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        raise NotebookError(
+            path,
+            f"the file is larger than {MAX_NOTEBOOK_BYTES // 1024**2} MiB (huge outputs?): "
+            "clear the outputs (Kernel → Restart & Clear Output), save and submit again",
+        )
+    return raw
+
+
 def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     """Read a notebook file, with an error that says what is wrong with it when it is not one."""
     path = Path(path)
     try:
-        if path.is_file() and path.stat().st_size > MAX_NOTEBOOK_BYTES:
-            raise NotebookError(
-                path,
-                f"the file is larger than {MAX_NOTEBOOK_BYTES // 1024**2} MiB (huge outputs?): "
-                "clear the outputs (Kernel → Restart & Clear Output), save and submit again",
-            )
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise NotebookError(path, "no such file") from None
-    except IsADirectoryError:
-        raise NotebookError(path, "is a folder, not a notebook") from None
+        raw = read_submitted_bytes(path)
     except OSError as error:
         raise NotebookError(path, f"cannot be read ({error.strerror})") from None
     if not raw.strip():

@@ -104,7 +104,10 @@ class TrainerProcess:
         return lines[-1][:300] if lines else ""
 
     def kill(self) -> None:
-        """End the trainer now: a call waiting on it gets the end of its replies at once."""
+        """End the trainer now: a call waiting on it gets the end of its replies at once. Not once it
+        is reaped: its number may by then be another process group's."""
+        if self.process.returncode is not None:
+            return
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:

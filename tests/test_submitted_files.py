@@ -1,0 +1,81 @@
+"""What a submission folder holds is read the way the grader reads any claim: a link is no
+notebook, a name cannot break the batch, and the trainer of a submission is never killed twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from autograder.batch.local import expand_paths
+from autograder.batch.store import result_file, store_report, stored_report
+from autograder.errors import NotebookError
+from autograder.judge.report import GradeReport
+from autograder.submission.notebook import read_notebook
+
+SUBMISSIONS = Path(__file__).parent / "submissions"
+SOLUTION = Path(__file__).resolve().parent.parent / "solutions" / "fashion_mnist" / "fashion_mnist_classifier.ipynb"
+
+
+def test_a_submitted_link_to_the_solution_is_no_notebook(tmp_path):
+    folder = tmp_path / "submitted" / "eve" / "fashion_mnist"
+    folder.mkdir(parents=True)
+    (folder / "fashion_mnist_classifier.ipynb").symlink_to(SOLUTION)
+    assert expand_paths([tmp_path / "submitted"]) == []  # a folder's links are not its notebooks
+    with pytest.raises(NotebookError, match="link"):
+        read_notebook(folder / "fashion_mnist_classifier.ipynb")  # nor is one named on the command line
+
+
+def test_a_fifo_named_like_a_notebook_does_not_hang_the_grader(tmp_path):
+    fifo = tmp_path / "fashion_mnist_classifier.ipynb"
+    os.mkfifo(fifo)
+    with pytest.raises(NotebookError, match="not a regular file"):
+        read_notebook(fifo)
+
+
+@pytest.mark.parametrize("stem", ["x" * 246, "caf\udcff"], ids=["name_too_long_for_a_result_file", "not_utf8"])
+def test_any_file_name_gets_a_stored_result(tmp_path, stem):
+    submitted = tmp_path / "submitted"
+    submitted.mkdir()
+    try:
+        path = submitted / f"{stem}.ipynb"
+        path.write_bytes((SUBMISSIONS / "unfilled_stubs.ipynb").read_bytes())
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system refuses the name itself")
+    report = GradeReport.ungraded(path, "not graded in this test")
+    store_report(tmp_path / "results", path, report)
+    assert len(result_file(tmp_path / "results", path).name.encode()) <= 255
+    assert stored_report(tmp_path / "results", path).score == report.score
+
+
+def test_a_trainer_reaped_is_never_killed_again(monkeypatch):
+    from autograder.trainer.desk import TrainerProcess
+
+    class Reaped:
+        pid = 4242
+        returncode = -9
+
+    trainer = TrainerProcess.__new__(TrainerProcess)
+    trainer.process = Reaped()
+    killed = []
+    monkeypatch.setattr(os, "killpg", lambda group, sig: killed.append((group, sig)))
+    trainer.kill()  # its pid may already be another process group's
+    assert killed == []
+    Reaped.returncode = None
+    trainer.kill()
+    assert killed == [(4242, signal.SIGKILL)]
+
+
+def test_the_nbgrader_gradebook_being_written_is_hidden_from_every_sandbox(tmp_path, monkeypatch):
+    """Where the machine allows only covering known paths (no bubblewrap), the grader covers what
+    it is told is private: the gradebook holds every student's grades."""
+    import autograder.batch.local as local
+    from autograder import cli
+
+    seen = {}
+    monkeypatch.setattr(local, "grade_notebooks", lambda paths, **options: seen.update(options) or [])
+    database = tmp_path / "gradebook.db"
+    cli.main(["grade", str(tmp_path), "--nbgrader-db", f"sqlite:///{database}"])
+    assert database in [Path(path) for path in seen["private"]]
