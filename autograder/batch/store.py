@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def result_file(results: Path, path: Path) -> Path:
     """One file per submission path, named so that any submitted name fits (a file name is at most
     255 bytes, and need not be UTF-8): the stem cut short, readable, and a digest of the whole path."""
     name = hashlib.sha256(os.fsencode(path.resolve())).hexdigest()[:16]
-    stem = os.fsencode(path.stem)[:64].decode("utf-8", "replace").encode("ascii", "replace").decode()
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", path.stem)[:64]
     return results / f"{stem}-{name}.json"
 
 
