@@ -111,6 +111,30 @@ def test_child_modules_hold_every_module_the_child_imports_and_never_the_checks(
         )
 
 
+def imported_from(start: set[str]) -> set[str]:
+    """``start`` and every kit module they import, and those import, to the end."""
+    found, todo = set(), list(start)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo += kit_imports(name) - found
+    return found
+
+
+def test_the_trainer_sees_exactly_the_modules_it_imports():
+    from autograder.trainer.desk import TRAINER_MODULES
+
+    # The launcher runs as a file and imports nothing of the kit before it hands over to the command
+    # (its child's half, which imports the probes, never runs in the trainer's sandbox).
+    launcher = ast.parse((view.KIT / view.LAUNCHER).read_text())
+    top_level = [node.module for node in launcher.body if isinstance(node, ast.ImportFrom)]
+    assert not [module for module in top_level if module.startswith("autograder")]
+    needed = imported_from({"__init__", "trainer/service"}) | {"sandbox/child"}
+    packages = {name for name in needed if name.endswith("/__init__")}  # each comes with its modules
+    assert set(TRAINER_MODULES) == needed - packages, "TRAINER_MODULES in autograder/trainer/desk.py"
+
+
 def test_a_listed_module_whose_file_is_missing_is_a_clear_error():
     with pytest.raises(SandboxError, match=r"autograder/fit_service\.py listed in CHILD_MODULES .* missing"):
         view.child_module_files((*view.CHILD_MODULES, "fit_service"))

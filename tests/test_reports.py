@@ -394,7 +394,7 @@ def test_every_json_and_csv_written_is_strict_and_shows_non_finite_numbers(tmp_p
 def test_atomic_write_syncs_the_file_before_it_replaces_the_old_one(tmp_path, monkeypatch):
     import os
 
-    from autograder.batch.store import atomic_write
+    from autograder.files import atomic_write
 
     calls = []
     fsync, replace = os.fsync, os.replace

@@ -1,8 +1,8 @@
 """The results store: one file per submission, written atomically as soon as its result is known.
 
 A batch run again after the grader was killed picks up where it stopped: a stored result counts
-only for the exact bytes it graded, by this version of the kit (``digest``). ``atomic_write`` is
-the kit's one writer of files others read while it runs: the store's and every report's.
+only for the exact bytes it graded, by this version of the kit (``digest``). Each is written with
+the kit's one atomic writer (``autograder.files.atomic_write``).
 """
 
 from __future__ import annotations
@@ -11,35 +11,13 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from autograder import __version__
+from autograder.files import atomic_write
 from autograder.judge.report import GradeReport, json_safe
 
 EARLIER_NOTE = "graded earlier: result read from the results folder"
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path``: a reader sees the old file or the new, never half of one,
-    and the new one is on the disk before it replaces the old."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=".tmp-", delete=False, newline="", encoding="utf-8"
-    ) as handle:
-        try:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        except BaseException:
-            handle.close()
-            os.unlink(handle.name)
-            raise
-    try:
-        os.replace(handle.name, path)
-    except BaseException:
-        os.unlink(handle.name)
-        raise
 
 
 def digest(path: Path) -> str:

@@ -5,7 +5,7 @@ Every one of them is made from the same ``GradeReport`` objects, so they cannot 
 Every JSON file is strict JSON, which any parser reads: a non-finite number (a student's NaN or
 infinity) is written as the string "NaN", "Infinity" or "-Infinity" (``autograder.judge.report.json_safe``),
 never as the bare tokens Python's ``json`` would write and other parsers reject. The CSV spells them
-the same way. Every file is written atomically (``autograder.batch.store.atomic_write``).
+the same way. Every file is written atomically (``autograder.files.atomic_write``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import math
 import numbers
 from pathlib import Path
 
-from autograder.batch.store import atomic_write
 from autograder.errors import OutputError
+from autograder.files import atomic_write
 from autograder.judge.checks import CHECKS_BY_ID
 from autograder.judge.report import json_safe, non_finite_text
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from autograder.errors import SandboxError
+from autograder.files import atomic_write
 from autograder.limits import Limits
 
 UID_BASE = 61000  # each running sandbox runs as UID_BASE + its slot, its group the same number
@@ -126,10 +127,7 @@ class UserSlot:
         for name, text in files.items():
             path = self.etc / name
             if not path.is_file() or path.read_text() != text:
-                temporary = self.etc / f".{name}.new"
-                temporary.write_text(text)
-                os.chmod(temporary, 0o644)
-                os.replace(temporary, path)
+                atomic_write(path, text, mode=0o644)
         empty = self.etc / "empty"  # what covers a file the sandbox must not read
         if not empty.is_file():
             empty.write_bytes(b"")

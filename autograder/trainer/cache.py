@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from autograder.files import atomic_folder
+
 
 class TrainingCache:
     """The trainings folder shared by the trainers of one batch (``folder=None``: no reuse)."""
@@ -52,7 +54,7 @@ class TrainingCache:
         variables = [np.asarray(v) for v in getattr(model.optimizer, "variables", [])]
         np.savez(temporary / "optimizer.npz", **{f"v{i}": v for i, v in enumerate(variables)})
         (temporary / "history.json").write_text(json.dumps({k: [float(x) for x in v] for k, v in history.items()}))
-        os.replace(temporary, self.folder / key)
+        atomic_folder(temporary, self.folder / key)
 
     @contextlib.contextmanager
     def locked(self, key: str):

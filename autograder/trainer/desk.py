@@ -33,8 +33,8 @@ from autograder.trainer.service import MAX_REQUEST_BYTES
 SOCKET_NAME = "trainer.sock"
 # The kit's modules the trainer imports: no student code, and not the grader's checks.
 TRAINER_MODULES = (
-    "__init__", "assignment", "errors", "data/fashion_mnist", "data/reference", "sandbox/bounded_files",
-    "sandbox/child", "sandbox/fit_client", "sandbox/frames", "sandbox/model_archive", "sandbox/probe",
+    "__init__", "assignment", "errors", "files", "data/fashion_mnist", "data/reference", "sandbox/bounded_files",
+    "sandbox/child", "sandbox/frames", "sandbox/model_archive",
     "trainer/cache", "trainer/fast_path", "trainer/records", "trainer/service",
 )
 MAX_PREDICTIONS_BYTES = 1024**2

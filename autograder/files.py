@@ -1,0 +1,66 @@
+"""The kit's one way of writing a file or a folder that another process may read while it runs.
+
+A reader sees the old version or the new one, never half of one, and the new one is on the disk
+before it replaces the old: a grader killed mid-write, or a machine that loses power, leaves
+either the earlier result or the new one (the results store, every report, the trainings cache,
+the sandbox users' ``/etc`` files).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path: Path, data: str | bytes, mode: int | None = None) -> None:
+    """Write ``data`` (text as UTF-8) to ``path`` through a temporary file beside it; ``mode``: its
+    permissions (else the temporary file's, 0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data.encode("utf-8") if isinstance(data, str) else data)
+            out.flush()
+            os.fsync(out.fileno())
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _sync_folder(path.parent)
+
+
+def atomic_folder(built: Path, path: Path) -> bool:
+    """Put the folder ``built`` (written beside ``path``) in place as ``path``, its files on the disk
+    first. False, and ``built`` removed, when ``path`` exists already (another writer came first)."""
+    for entry in built.iterdir():
+        if entry.is_file() and not entry.is_symlink():
+            handle = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+    _sync_folder(built)
+    try:
+        os.rename(built, path)  # unlike os.replace on a folder, never merges into an existing one
+    except OSError:
+        if not path.is_dir():
+            raise
+        shutil.rmtree(built, ignore_errors=True)
+        return False
+    _sync_folder(path.parent)
+    return True
+
+
+def _sync_folder(folder: Path) -> None:
+    """The folder's entries on the disk: the rename itself survives a crash."""
+    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
