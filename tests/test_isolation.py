@@ -342,6 +342,37 @@ def test_the_scratch_folder_is_capped_in_memory_of_its_own_and_only_its_artifact
 
 
 @needs_isolation
+def test_the_fallback_without_bubblewrap_sees_of_the_kit_s_repository_only_the_modules_it_runs(scratch, monkeypatch):
+    monkeypatch.setattr(method, "_isolation", "namespaces")
+    monkeypatch.setattr(method, "_method", "unshare")
+    # Whatever the repository holds beside the kit: its history, a build, compiled checks, notes.
+    (REPO_ROOT / "build").mkdir(exist_ok=True)
+    secret = REPO_ROOT / "build" / "fallback-secret.txt"
+    secret.write_text("the instructor's notes")
+    compiled = REPO_ROOT / "autograder" / "judge" / "__pycache__"
+    compiled.mkdir(exist_ok=True)
+    (compiled / "fallback_probe.cpython-311.pyc").write_bytes(b"compiled checks")
+    code = (
+        "import os, sys\n"
+        "seen = []\n"
+        "for folder, dirs, files in os.walk(%r):\n"
+        "    dirs[:] = [d for d in dirs if os.path.join(folder, d) != sys.prefix]\n"
+        "    seen += [os.path.relpath(os.path.join(folder, name), %r) for name in files]\n"
+        "print(' '.join(sorted(seen)))\n"
+        "import autograder.sandbox.probe\n"  # what the child runs still imports
+    ) % (str(REPO_ROOT), str(REPO_ROOT))
+    try:
+        done, details = run_confined(code, scratch)
+    finally:
+        secret.unlink()
+        (compiled / "fallback_probe.cpython-311.pyc").unlink()
+    assert done.returncode == 0, done.stderr
+    assert details["method"] == "unshare"
+    allowed = {str(path.relative_to(REPO_ROOT)) for path in view.child_module_files().values()}
+    assert set(done.stdout.split()) == allowed, "the fallback shows more of the repository than the kit's modules"
+
+
+@needs_isolation
 def test_the_fallback_without_bubblewrap_gives_the_same_user_socket_and_capped_folder(scratch, monkeypatch):
     monkeypatch.setattr(method, "_isolation", "namespaces")
     monkeypatch.setattr(method, "_method", "unshare")
@@ -378,7 +409,7 @@ def test_the_fallback_without_bubblewrap_gives_the_same_user_socket_and_capped_f
     assert details["method"] == "unshare" and details["files"] == "hide-list"
     uid, answer, judge_seen, *rest = done.stdout.split()
     assert int(uid) == details["user"] and answer == "answer" and rest == ["errno", "28"]
-    assert judge_seen == "PermissionError"  # the grader's checks: covered by an empty folder no one may enter
+    assert judge_seen == "FileNotFoundError"  # the grader's checks: not in the kit's view at all
     assert (scratch / "artifacts" / "values.json").read_text() == "{}"
 
 
@@ -619,3 +650,24 @@ def test_a_sandbox_holding_all_its_processes_leaves_its_neighbour_its_own(tmp_pa
     assert "stopped after" in check_message(hogged, "predict_labels"), check_message(hogged, "predict_labels")
     assert beside.score == 10, [(c.id, c.message) for c in beside.checks]
     assert next(c for c in beside.checks if c.id == "normalize").passed
+
+
+@pytest.mark.slow
+@needs_isolation
+def test_the_fallback_grades_a_submission_that_trains_as_bubblewrap_does(real_data_dir, monkeypatch):
+    """The child and the trainer each run with only their modules of the repository in view."""
+    from autograder.batch.local import grade_notebooks
+
+    monkeypatch.setattr(method, "_isolation", "namespaces")
+    monkeypatch.setattr(method, "_method", "unshare")
+    views = []
+    monkeypatch.setattr(confine, "unshare_kit_view", lambda *a: views.append(a[3]) or view.unshare_kit_view(*a))
+    submissions = Path(__file__).parent / "submissions"
+    expected = json.loads((submissions / "ten_epochs_only.expected.json").read_text())
+    report = grade_notebooks([submissions / "ten_epochs_only.ipynb"], data_dir=real_data_dir)[0]
+    assert report.error is None and report.usage["trainings_run"] == 1
+    assert sorted("trainer/service" in modules for modules in views) == [False, True]  # the child, the trainer
+    assert report.score == expected["score"]
+    failing = {check.id: check.message for check in report.checks if not check.passed}
+    assert failing.keys() == expected["failing"].keys()
+    assert all(expected["failing"][check] in message for check, message in failing.items())

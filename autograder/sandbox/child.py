@@ -126,6 +126,31 @@ def private_temporary_folders(scratch: Path, needed: list[str], size: int = 256 
         os.close(handle)
 
 
+def allow_only(root: str, keep: list[list]) -> None:
+    """Cover ``root`` (the kit's repository) with an empty read-only tmpfs and mount back, at their
+    own paths, only the files and folders in ``keep`` (``[path, writable]`` pairs), read-only
+    unless marked writable. bubblewrap's view does the same from nothing (autograder.sandbox.view)."""
+    kept = sorted((Path(path), writable) for path, writable in keep)
+    kept = [(path, writable) for path, writable in kept if not any(other in path.parents for other, _ in kept)]
+    handles = {path: os.open(path, os.O_RDONLY | os.O_NOFOLLOW) for path, _ in kept}  # they outlive the covering
+    try:
+        _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+        for path, writable in kept:
+            for folder in reversed(path.parents):
+                if Path(root) in folder.parents and not folder.exists():
+                    folder.mkdir()
+                    os.chmod(folder, 0o755)
+            if stat.S_ISDIR(os.fstat(handles[path]).st_mode):
+                path.mkdir(exist_ok=True)
+            else:
+                path.touch()
+            _bind(f"/proc/self/fd/{handles[path]}", str(path), read_only=not writable)
+        _mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    finally:
+        for handle in handles.values():
+            os.close(handle)
+
+
 def cover(paths: list[str]) -> None:
     """In a private mount namespace (``unshare --mount``): what the sandbox must not read, covered by
     an empty folder or an empty file; /proc mounted again for the new PID namespace."""
@@ -239,6 +264,7 @@ def launch(config: dict, command: list[str]) -> None:
         os.set_inheritable(cap["out"], False)  # closed in the command at exec
     if config["method"] == "unshare":
         cover(config["hide"])
+        allow_only(config["kit_view"]["root"], config["kit_view"]["keep"])
         private_temporary_folders(Path(config["writable"]), config["reach"], config["temporary_bytes"])
         if cap:
             cap_folder(Path(config["writable"]), cap["bytes"], uid, gid)

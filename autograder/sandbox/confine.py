@@ -17,8 +17,9 @@ the strongest isolation this machine allows (``autograder.sandbox.method``). Its
   interface but its own loopback), PID, IPC, UTS, mount and cgroup namespaces; it dies with the
   grader;
 - with root and ``unshare`` but no bubblewrap (the fallback): the same namespaces, and in a
-  private mount namespace the known private paths covered by empty folders (anything else the
-  grader's user can read stays readable);
+  private mount namespace the kit's repository reduced to the modules the command runs (and the
+  Python it runs on), and elsewhere the known private paths covered by empty folders (anything
+  else the grader's user can read outside the repository stays readable);
 - with root and namespaces, the writable folder is, inside the sandbox, a tmpfs of
   ``scratch_bytes`` at the same path (its pages count in the memory cgroup), holding what the
   grader put there (read-only, the trainer's socket excepted); when the command has ended, what
@@ -55,6 +56,7 @@ from autograder.sandbox.view import (
     interpreter_is_public,
     launcher_file,
     unshare_covering,
+    unshare_kit_view,
 )
 
 UNSHARE = ("unshare", "--net", "--pid", "--mount", "--ipc", "--uts", "--fork", "--kill-child")
@@ -214,6 +216,7 @@ def _command(plan: _Plan, kit_modules: dict[str, Path]) -> list[str]:
             plan.writable, [*plan.readable, *plan.also_writable], plan.modules, plan.hide
         )
         config["hide"] = [str(p) for p in plan.covered]
+        config["kit_view"] = unshare_kit_view(plan.writable, plan.readable, plan.also_writable, plan.modules)
         prefix = UNSHARE
     launcher = launcher_file(plan.method)
     return [*prefix, sys.executable, "-I", "-S", launcher, "--launch", json.dumps(config), "--", *plan.argv]

@@ -6,9 +6,11 @@ its own), the Python it runs on (``interpreter_paths``), the kit's modules it ne
 (``CHILD_MODULES``, or a command's own list, as files under ``KIT_ROOT``: never the repository,
 its .git, the checks or the solutions), and read-write only its writable folder, at the same
 path; its /tmp, /var/tmp and /dev/shm are its own, in memory and capped; /dev is minimal, /proc
-its own. With ``unshare`` and no bubblewrap (``unshare_covering``), the solution notebooks, the
-kit's checks and tests, the data folder and what the caller names are covered by empty folders
-(``hidden_paths``: a list of known paths; anything else the grader's user can read stays readable).
+its own. With ``unshare`` and no bubblewrap, the kit's repository is an allow-list still
+(``unshare_kit_view``: only the modules the command runs, and the Python it runs on, come back
+into it), and outside it the data folder and what the caller names are covered by empty folders
+(``unshare_covering``: a list of known paths; anything else the grader's user can read elsewhere
+on the machine stays readable).
 """
 
 from __future__ import annotations
@@ -137,6 +139,21 @@ def unshare_covering(
          *(str(p.resolve()) for p in reachable)}
     )
     return covered, reach
+
+
+def unshare_kit_view(writable: Path, reachable: list[Path], also_writable: list[Path], modules: Sequence[str]) -> dict:
+    """Without bubblewrap, the kit's side as an allow-list all the same: the folder the kit lives in
+    (its repository: .git, builds, caches, notes; the package itself where the kit is installed
+    among the interpreter's packages) is covered, and only what the command needs inside it comes
+    back: the launcher, the command's modules, the Python it runs on, its own folders."""
+    interpreter = interpreter_paths()
+    root = KIT if any(p == REPO_ROOT or p in REPO_ROOT.parents for p in interpreter) else REPO_ROOT
+    inside = lambda path: root in path.parents  # noqa: E731
+    read_only = {KIT / LAUNCHER, *child_module_files(modules).values(), *interpreter,
+                 *(p.resolve() for p in reachable)}
+    writable_too = {writable.resolve(), *(p.resolve() for p in also_writable)}
+    keep = [[str(path), path in writable_too] for path in sorted(read_only | writable_too) if inside(path)]
+    return {"root": str(root), "keep": keep}
 
 
 def _covers(bound: list[Path], hidden: Iterable[Path], needed: list[Path]) -> list[Path]:
