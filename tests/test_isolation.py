@@ -671,3 +671,73 @@ def test_the_fallback_grades_a_submission_that_trains_as_bubblewrap_does(real_da
     failing = {check.id: check.message for check in report.checks if not check.passed}
     assert failing.keys() == expected["failing"].keys()
     assert all(expected["failing"][check] in message for check, message in failing.items())
+
+
+# --- the fallback's allow-list of the kit's repository, piece by piece -------------------------------------
+
+
+def test_the_fallback_covers_the_repository_even_inside_the_interpreter_s_folder(tmp_path, monkeypatch):
+    """A checkout inside a virtualenv (`pip install -e git+...` puts it in <venv>/src/<name>) is
+    still covered whole; only a kit installed in a packages folder narrows the cover to itself."""
+    venv = tmp_path / "venv"
+    repo = venv / "src" / "course"
+    (repo / "autograder").mkdir(parents=True)
+    packages = venv / "lib" / "python3.11" / "site-packages"
+    packages.mkdir(parents=True)
+    monkeypatch.setattr(view, "interpreter_paths", lambda: [venv])
+    monkeypatch.setattr(sys, "path", [str(packages)])
+    monkeypatch.setattr(view, "REPO_ROOT", repo)
+    monkeypatch.setattr(view, "KIT", repo / "autograder")
+    monkeypatch.setattr(view, "child_module_files", lambda modules: {})
+    assert view.unshare_kit_view(tmp_path / "scratch", [], [], ())["root"] == str(repo)
+    monkeypatch.setattr(view, "REPO_ROOT", packages)
+    monkeypatch.setattr(view, "KIT", packages / "autograder")
+    assert view.unshare_kit_view(tmp_path / "scratch", [], [], ())["root"] == str(packages / "autograder")
+
+
+def test_the_ways_into_the_repository_follow_its_links_within_bounds(tmp_path):
+    root, outside = tmp_path / "repo", tmp_path / "elsewhere"
+    (root / "autograder").mkdir(parents=True)
+    (root / "autograder" / "errors.py").write_text("")
+    (outside / "bin").mkdir(parents=True)
+    (root / ".venv").symlink_to("../elsewhere")  # a virtualenv kept outside the repository
+    (root / "kit").symlink_to("autograder")  # a link within it
+    (root / "loop").symlink_to("loop")
+    keep, links = view.ways_into(
+        root, [root / ".venv" / "bin" / "python", root / "kit" / "errors.py", root / "loop" / "x", root / "kit" / "x"],
+        writable=[root / "scratch"],
+    )
+    assert keep == [[str(root / "autograder" / "errors.py"), False]]  # the scratch folder does not exist
+    assert links == [[str(root / ".venv"), "../elsewhere"], [str(root / "kit"), "autograder"],
+                     [str(root / "loop"), "loop"]]
+
+
+@needs_isolation
+def test_allow_only_shows_the_kept_paths_read_only_and_the_links_on_the_way(tmp_path):
+    root = tmp_path / "repo"
+    (root / "kept").mkdir(parents=True)
+    (root / "kept" / "module.py").write_text("kept")
+    (root / "deep" / "er").mkdir(parents=True)
+    (root / "deep" / "er" / "file.txt").write_text("deep")
+    (root / "secret.txt").write_text("secret")
+    (tmp_path / "venv").mkdir()
+    (tmp_path / "venv" / "python").write_text("python")
+    (root / ".venv").symlink_to("../venv")
+    code = (
+        "import os, sys\n"
+        "sys.path.insert(0, %r)\n"
+        "from autograder.sandbox.child import allow_only\n"
+        "root = %r\n"
+        "kept = [[root + '/kept', False], [root + '/deep/er/file.txt', False]]\n"
+        "allow_only(root, kept, [[root + '/.venv', '../venv']])\n"
+        "print(sorted(os.listdir(root)), os.listdir(root + '/deep'), open(root + '/.venv/python').read())\n"
+        "try:\n"
+        "    open(root + '/kept/module.py', 'w')\n"
+        "except OSError as error:\n"
+        "    print(error.errno)\n"
+    ) % (str(REPO_ROOT), str(root))
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, "-c", code],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["['.venv', 'deep', 'kept'] ['er'] python", "30"]  # EROFS
+    assert (root / "secret.txt").read_text() == "secret"  # the grader's side is untouched

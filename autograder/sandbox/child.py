@@ -83,21 +83,20 @@ def blocked_ancestor(path: Path) -> Path | None:
     return None
 
 
-def reach(needed: Path, staging: Path) -> None:
-    """Let an unprivileged user reach ``needed`` when a private folder above it is in the way.
+def reach(needed: list[str]) -> None:
+    """Let an unprivileged user reach ``needed`` where a private folder above is in the way.
 
-    Typical case: Python installed by pyenv under /root. The private folder is covered by an
-    empty tmpfs that others may enter, and ``needed`` alone is mounted back inside it, so the
+    Typical case: Python installed by pyenv under /root. Each private folder is covered by an
+    empty tmpfs that others may enter, and only what is needed inside it is mounted back, so the
     rest of that folder (root's home) stays out of sight.
     """
-    blocked = blocked_ancestor(needed)
-    if blocked is None:
-        return
-    staging.mkdir(parents=True, exist_ok=True)
-    _mount(str(needed), str(staging), None, MS_BIND | MS_REC)
-    _mount("tmpfs", str(blocked), "tmpfs", 0, "size=64k,mode=755")
-    needed.mkdir(parents=True, exist_ok=True)
-    _mount(str(staging), str(needed), None, MS_BIND | MS_REC)
+    inside: dict[Path, list[list]] = {}
+    for path in map(Path, needed):
+        blocked = blocked_ancestor(path)
+        if blocked is not None:
+            inside.setdefault(blocked, []).append([str(path), True])  # as writable as it was
+    for blocked, keep in inside.items():
+        allow_only(str(blocked), keep)
 
 
 TEMPORARY_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
@@ -126,29 +125,41 @@ def private_temporary_folders(scratch: Path, needed: list[str], size: int = 256 
         os.close(handle)
 
 
-def allow_only(root: str, keep: list[list]) -> None:
-    """Cover ``root`` (the kit's repository) with an empty read-only tmpfs and mount back, at their
-    own paths, only the files and folders in ``keep`` (``[path, writable]`` pairs), read-only
-    unless marked writable. bubblewrap's view does the same from nothing (autograder.sandbox.view)."""
+def allow_only(root: str, keep: list[list], links: list[list] = ()) -> None:
+    """Cover ``root`` with an empty tmpfs others may enter, read-only, and mount back at their own
+    paths only the files and folders in ``keep`` (``[path, writable]``: read-only unless
+    writable), with what is mounted inside them, and make again the ``links`` (``[link, target]``)
+    on the way to them. bubblewrap's view does the same from nothing (autograder.sandbox.view)."""
     kept = sorted((Path(path), writable) for path, writable in keep)
     kept = [(path, writable) for path, writable in kept if not any(other in path.parents for other, _ in kept)]
     handles = {path: os.open(path, os.O_RDONLY | os.O_NOFOLLOW) for path, _ in kept}  # they outlive the covering
     try:
         _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
         for path, writable in kept:
-            for folder in reversed(path.parents):
-                if Path(root) in folder.parents and not folder.exists():
-                    folder.mkdir()
-                    os.chmod(folder, 0o755)
+            _folders_to(Path(root), path)
             if stat.S_ISDIR(os.fstat(handles[path]).st_mode):
                 path.mkdir(exist_ok=True)
             else:
                 path.touch()
-            _bind(f"/proc/self/fd/{handles[path]}", str(path), read_only=not writable)
+            _mount(f"/proc/self/fd/{handles[path]}", str(path), None, MS_BIND | MS_REC)
+            if not writable:
+                _mount(None, str(path), None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        for link, target in links:
+            link = Path(link)
+            if not any(path == link or path in link.parents for path, _ in kept):  # else there already
+                _folders_to(Path(root), link)
+                os.symlink(target, link)
         _mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     finally:
         for handle in handles.values():
             os.close(handle)
+
+
+def _folders_to(root: Path, path: Path) -> None:
+    for folder in reversed(path.parents):
+        if root in folder.parents and not folder.exists():
+            folder.mkdir()
+            os.chmod(folder, 0o755)
 
 
 def cover(paths: list[str]) -> None:
@@ -264,13 +275,12 @@ def launch(config: dict, command: list[str]) -> None:
         os.set_inheritable(cap["out"], False)  # closed in the command at exec
     if config["method"] == "unshare":
         cover(config["hide"])
-        allow_only(config["kit_view"]["root"], config["kit_view"]["keep"])
+        allow_only(config["kit_view"]["root"], config["kit_view"]["keep"], config["kit_view"]["links"])
         private_temporary_folders(Path(config["writable"]), config["reach"], config["temporary_bytes"])
         if cap:
             cap_folder(Path(config["writable"]), cap["bytes"], uid, gid)
         if uid is not None:
-            for index, needed in enumerate(config["reach"]):
-                reach(Path(needed), Path(config["writable"]) / f".reach-{index}")
+            reach(config["reach"])
     elif config["method"] == "bwrap" and cap:  # bubblewrap made the tmpfs, root's
         os.chmod(config["writable"], 0o700)
         os.chown(config["writable"], uid, gid)

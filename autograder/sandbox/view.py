@@ -143,17 +143,54 @@ def unshare_covering(
 
 def unshare_kit_view(writable: Path, reachable: list[Path], also_writable: list[Path], modules: Sequence[str]) -> dict:
     """Without bubblewrap, the kit's side as an allow-list all the same: the folder the kit lives in
-    (its repository: .git, builds, caches, notes; the package itself where the kit is installed
-    among the interpreter's packages) is covered, and only what the command needs inside it comes
-    back: the launcher, the command's modules, the Python it runs on, its own folders."""
-    interpreter = interpreter_paths()
-    root = KIT if any(p == REPO_ROOT or p in REPO_ROOT.parents for p in interpreter) else REPO_ROOT
-    inside = lambda path: root in path.parents  # noqa: E731
-    read_only = {KIT / LAUNCHER, *child_module_files(modules).values(), *interpreter,
-                 *(p.resolve() for p in reachable)}
-    writable_too = {writable.resolve(), *(p.resolve() for p in also_writable)}
-    keep = [[str(path), path in writable_too] for path in sorted(read_only | writable_too) if inside(path)]
-    return {"root": str(root), "keep": keep}
+    (its repository: .git, builds, caches, notes; the package alone where the kit is installed in a
+    packages folder) is covered, and only what the command needs inside it comes back: the
+    launcher, the command's modules, the Python it runs on, its own folders, and the links on the
+    way to them (``autograder.sandbox.child.allow_only``)."""
+    packages = {Path(entry).resolve() for entry in sys.path if Path(entry or ".").name in PACKAGE_FOLDERS}
+    root = KIT if REPO_ROOT in packages else REPO_ROOT
+    # The ways the command takes as it was given them (a link in the repository included: a .venv
+    # that links elsewhere), and where they lead.
+    interpreter = [*interpreter_paths(), Path(sys.executable).absolute(), Path(sys.prefix).absolute()]
+    if any(path == root for path in interpreter):  # a virtualenv made in the repository's own folder
+        interpreter += [root / name for name in VIRTUALENV_ENTRIES]
+    needed = [KIT / LAUNCHER, *child_module_files(modules).values(), *interpreter, *reachable]
+    keep, links = ways_into(root, needed, writable=[writable, *also_writable])
+    return {"root": str(root), "keep": keep, "links": links}
+
+
+PACKAGE_FOLDERS = ("site-packages", "dist-packages")
+VIRTUALENV_ENTRIES = ("bin", "include", "lib", "lib64", "pyvenv.cfg")
+MAX_LINKS_FOLLOWED = 64
+
+
+def ways_into(root: Path, paths: list[Path], writable: list[Path]) -> tuple[list[list], list[list]]:
+    """Of ``paths`` (and ``writable``), those inside ``root``: the files and folders to mount back
+    (``[path, writable]``), and the links on the way to them to make again (``[link, target]``),
+    each link followed to where it leads, within bounds."""
+    writable = {Path(os.path.abspath(path)) for path in writable}
+    todo = [Path(os.path.abspath(path)) for path in [*paths, *writable]]
+    keep: dict[Path, bool] = {}
+    links: dict[Path, str] = {}
+    seen: set[Path] = set()
+    for _ in range(MAX_LINKS_FOLLOWED + len(todo)):
+        if not todo:
+            break
+        path = todo.pop()
+        if root not in path.parents or path in seen:  # a loop of links ends here
+            continue
+        seen.add(path)
+        walked = root
+        for part in path.relative_to(root).parts:
+            walked = walked / part
+            if walked.is_symlink():
+                links[walked] = os.readlink(walked)
+                todo.append(Path(os.path.realpath(walked)) / path.relative_to(walked))
+                break
+        else:
+            if os.path.lexists(path):
+                keep[path] = keep.get(path, False) or path in writable
+    return sorted([str(p), w] for p, w in keep.items()), sorted([str(p), t] for p, t in links.items())
 
 
 def _covers(bound: list[Path], hidden: Iterable[Path], needed: list[Path]) -> list[Path]:
