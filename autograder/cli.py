@@ -82,13 +82,23 @@ def add_grade(commands) -> None:
 
 def add_grade_outputs(grade: argparse.ArgumentParser) -> None:
     grade.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON to FILE")
-    grade.add_argument("--csv", type=Path, metavar="FILE", help="also write a CSV gradebook to FILE")
+    grade.add_argument("--csv", type=Path, metavar="FILE",
+                       help="also write a CSV gradebook to FILE (a row per submission, with its student)")
     grade.add_argument(
-        "--gradescope", type=Path, metavar="DIR", help="also write a Gradescope results.json per submission under DIR"
+        "--gradescope", type=Path, metavar="DIR",
+        help="also write a Gradescope results.json per submission, in DIR/<student>/<assignment>/<notebook>/",
     )
     grade.add_argument(
         "--feedback", type=Path, metavar="DIR",
-        help="also write an HTML feedback page per submission (messages, learning curves, confusion matrix) under DIR",
+        help="also write an HTML feedback page per submission (messages, learning curves, confusion matrix) to "
+        "DIR/<student>/<assignment>/<notebook>.html: with the course's feedback folder as DIR, nbgrader's "
+        "release_feedback hands each student their page. The student: the folder in nbgrader's layout "
+        "submitted/<student>/<assignment>/<notebook>.ipynb, else the path inside the folder graded",
+    )
+    grade.add_argument(
+        "--class-report", type=Path, metavar="FILE",
+        help="also write one HTML page about the whole class to FILE: score distribution, pass rate and most common "
+        "mistakes per check, test accuracies, time and peak memory per submission",
     )
 
 
@@ -131,7 +141,6 @@ def add_check(commands) -> None:
 
 def _grade(args: argparse.Namespace) -> int:
     from autograder.batch.local import grade_notebooks
-    from autograder.reports.formats import write_csv, write_gradescope, write_json
     from autograder.reports.text import format_logged
 
     limits = Limits(
@@ -147,40 +156,13 @@ def _grade(args: argparse.Namespace) -> int:
         sandbox=not args.unsandboxed,
         limits=limits,
         results=args.results,
-        private=[path for path in (args.json, args.csv, args.gradescope, args.feedback,
+        private=[path for path in (args.json, args.csv, args.gradescope, args.feedback, args.class_report,
                                    sqlite_file(args.nbgrader_db)) if path],
         workers=args.workers,
         scheduler=args.scheduler,
         reuse=not args.no_reuse,
     )
-    # Each output on its own: one that fails (a bug, a full disk) is named, and the others are still written.
-    def feedback(folder):
-        from autograder.reports.feedback import write_feedback
-
-        write_feedback(reports, folder)
-
-    def nbgrader_db(url):
-        from autograder.reports.gradebook import write_nbgrader_gradebook
-
-        write_nbgrader_gradebook(reports, url)
-
-    outputs = (
-        ("--json", args.json, lambda path: write_json(reports, path)),
-        ("--csv", args.csv, lambda path: write_csv(reports, path)),
-        ("--gradescope", args.gradescope, lambda folder: write_gradescope(reports, folder)),
-        ("--feedback", args.feedback, feedback),
-        ("--nbgrader-db", args.nbgrader_db, nbgrader_db),
-    )
-    failed = []
-    for option, target, write in outputs:
-        if not target:
-            continue
-        try:
-            write(target)
-        except Exception as error:
-            failed.append(option)
-            print(f"autograder: {option} {target} could not be written: {type(error).__name__}: {error}",
-                  file=sys.stderr, flush=True)
+    failed = write_outputs(args, reports)
     graded = sum(report.error is None for report in reports)
     print(f"\n{len(reports)} submissions: {graded} graded, {len(reports) - graded} could not be graded")
     if failed:
@@ -188,6 +170,36 @@ def _grade(args: argparse.Namespace) -> int:
               "folder keeps every grade, so the same command writes them again without grading)", file=sys.stderr)
         return OutputError.exit_code
     return 0
+
+
+# Each of grade's outputs: its option, the module and function that write it from the reports.
+GRADE_OUTPUTS = (
+    ("--json", "autograder.reports.formats", "write_json"),
+    ("--csv", "autograder.reports.formats", "write_csv"),
+    ("--gradescope", "autograder.reports.formats", "write_gradescope"),
+    ("--feedback", "autograder.reports.feedback", "write_feedback"),
+    ("--class-report", "autograder.reports.class_report", "write_class_report"),
+    ("--nbgrader-db", "autograder.reports.gradebook", "write_nbgrader_gradebook"),
+)
+
+
+def write_outputs(args: argparse.Namespace, reports) -> list[str]:
+    """Every output asked for, each on its own: one that fails (a bug, a full disk) is named, and the
+    others are still written. Returns the options that failed."""
+    import importlib
+
+    failed = []
+    for option, module, function in GRADE_OUTPUTS:
+        target = getattr(args, option.removeprefix("--").replace("-", "_"))
+        if not target:
+            continue
+        try:
+            getattr(importlib.import_module(module), function)(reports, target)
+        except Exception as error:
+            failed.append(option)
+            print(f"autograder: {option} {target} could not be written: {type(error).__name__}: {error}",
+                  file=sys.stderr, flush=True)
+    return failed
 
 
 def _check(args: argparse.Namespace) -> int:

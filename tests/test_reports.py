@@ -10,21 +10,27 @@ from pathlib import Path
 
 import pytest
 
+from autograder.assignment import ASSIGNMENT_ID, NOTEBOOK_NAME
 from autograder.cli import main
 from autograder.judge.checks import CHECKS
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
-CONTRACT_FIELDS = {"submission", "score", "max_score", "error", "checks"}
+CONTRACT_FIELDS = {"submission", "student", "score", "max_score", "error", "checks"}
 CHECK_FIELDS = {"id", "points", "max_points", "passed", "message"}
 
 
 def test_json_csv_and_gradescope_agree(tmp_path, real_data_dir, capsys):
-    notebooks = [SUBMISSIONS / "unfilled_stubs.ipynb", SUBMISSIONS / "not_json.ipynb"]
+    import shutil
+
+    # Two students in nbgrader's layout, their notebooks named alike: every output is per student.
+    for student, notebook in (("ann", "unfilled_stubs.ipynb"), ("ben", "not_json.ipynb")):
+        (tmp_path / "submitted" / student / ASSIGNMENT_ID).mkdir(parents=True)
+        shutil.copy(SUBMISSIONS / notebook, tmp_path / "submitted" / student / ASSIGNMENT_ID / NOTEBOOK_NAME)
     status = main([
-        "grade", *map(str, notebooks), "--unsandboxed", "--data-dir", str(real_data_dir),
+        "grade", str(tmp_path / "submitted"), "--unsandboxed", "--data-dir", str(real_data_dir),
         "--results", str(tmp_path / "results"), "--json", str(tmp_path / "grades.json"),
         "--csv", str(tmp_path / "grades.csv"), "--gradescope", str(tmp_path / "gradescope"),
-        "--feedback", str(tmp_path / "feedback"),
+        "--feedback", str(tmp_path / "feedback"), "--class-report", str(tmp_path / "class.html"),
     ])
     assert status == 0
     out = capsys.readouterr().out
@@ -38,15 +44,18 @@ def test_json_csv_and_gradescope_agree(tmp_path, real_data_dir, capsys):
         assert all(set(c) == CHECK_FIELDS for c in entry["checks"])
         assert entry["score"] == sum(c["points"] for c in entry["checks"]) and entry["max_score"] == 100
     assert graded[0]["error"] is None and "not valid JSON" in graded[1]["error"]
+    assert [entry["student"] for entry in graded] == ["ann", "ben"]
 
     with open(tmp_path / "grades.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     for row, entry in zip(rows, graded):
         assert row["submission"] == entry["submission"] and int(row["score"]) == entry["score"]
+        assert row["student"] == entry["student"]
         assert all(int(row[c["id"]]) == c["points"] for c in entry["checks"])
 
     for entry in graded:
-        results = json.loads((tmp_path / "gradescope" / Path(entry["submission"]).stem / "results.json").read_text())
+        place = Path(entry["student"], ASSIGNMENT_ID, Path(NOTEBOOK_NAME).stem)
+        results = json.loads((tmp_path / "gradescope" / place / "results.json").read_text())
         assert results["score"] == entry["score"] and results["max_score"] == entry["max_score"]
         assert isinstance(results["execution_time"], int) and results["execution_time"] >= 0
         assert [(t["name"], t["score"], t["output"]) for t in results["tests"]] == [
@@ -56,12 +65,15 @@ def test_json_csv_and_gradescope_agree(tmp_path, real_data_dir, capsys):
         assert hidden == {check.id for check in CHECKS if check.hidden}
 
     for entry in graded:
-        page = FeedbackPage.read(tmp_path / "feedback" / Path(entry["submission"]).stem / "feedback.html")
-        assert page.score == str(entry["score"])
+        place = Path(entry["student"], ASSIGNMENT_ID, Path(NOTEBOOK_NAME).stem)
+        page = FeedbackPage.read((tmp_path / "feedback" / place).with_suffix(".html"))
+        assert page.score == str(entry["score"]) and page.student == entry["student"]
         assert [row[1:] for row in page.rows] == [
             [c["id"], f"{c['points']}/{c['max_points']}", c["message"]] for c in entry["checks"]
         ]
         assert page.images == []  # nothing trained, nothing to draw
+    overview = (tmp_path / "class.html").read_text()
+    assert "2 submissions: 1 graded, 1 could not be graded." in overview and "<td>ann</td>" in overview
 
 
 class FeedbackPage(HTMLParser):
@@ -69,7 +81,7 @@ class FeedbackPage(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.score, self.rows, self.images, self._cell, self._in_score = None, [], [], None, False
+        self.score, self.student, self.rows, self.images, self._cell, self._in = None, None, [], [], None, None
 
     @classmethod
     def read(cls, path: Path) -> "FeedbackPage":
@@ -79,8 +91,8 @@ class FeedbackPage(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "span" and attrs.get("class") == "score":
-            self._in_score = True
+        if tag == "span" and attrs.get("class") in ("score", "student"):
+            self._in = attrs["class"]
         elif tag == "tr" and "class" in attrs:
             self.rows.append([])
         elif tag == "td" and self.rows:
@@ -92,11 +104,11 @@ class FeedbackPage(HTMLParser):
         if tag == "td" and self._cell is not None:
             self.rows[-1].append(self._cell)
             self._cell = None
-        self._in_score = False if tag == "span" else self._in_score
+        self._in = None if tag == "span" else self._in
 
     def handle_data(self, data):
-        if self._in_score:
-            self.score = data
+        if self._in:
+            setattr(self, self._in, data)
         if self._cell is not None:
             self._cell += data
 
@@ -106,7 +118,7 @@ def test_the_feedback_page_of_a_trained_model_shows_its_curves_and_confusion_mat
     notebook = SUBMISSIONS / "passes_all.ipynb"
     assert main(["grade", str(notebook), "--unsandboxed", "--data-dir", str(real_data_dir),
                  "--results", str(tmp_path / "results"), "--feedback", str(tmp_path / "feedback")]) == 0
-    page = FeedbackPage.read(tmp_path / "feedback" / "passes_all" / "feedback.html")
+    page = FeedbackPage.read(tmp_path / "feedback" / "passes_all" / ASSIGNMENT_ID / "passes_all.html")
     assert page.score == "100"
     assert [alt for alt, _ in page.images] == ["Learning curves", "Confusion matrix"]
     for _, src in page.images:
@@ -136,8 +148,8 @@ def class_report(student: str, *, history=None, confusion=None, usage=None, erro
 
     checks = [CheckResult(c.id, c.points if error is None else 0, c.points, error is None, f"{c.id}: fine")
               for c in CHECKS]
-    # Each notebook has its own name: the feedback and Gradescope folders are named after the notebook.
-    submission = f"submitted/{student}/fashion_mnist/{student}_classifier.ipynb"
+    # Every notebook has the same name, as in nbgrader's layout: each output is the student's.
+    submission = f"submitted/{student}/fashion_mnist/fashion_mnist_classifier.ipynb"
     return GradeReport(submission, sum(c.points for c in checks), 100, error, checks, [f"a note for {student}"],
                        history=dict(history or {}), confusion=confusion, usage=dict(usage or {}))
 
@@ -151,6 +163,14 @@ def a_class() -> list:
         class_report("cat", history={"loss": [0.7]}, confusion=[[1, 2, 3], [4, 5], [-6, 10**400, NAN]]),
         class_report("dan", error="the notebook is not valid JSON"),
     ]
+
+
+def place(report) -> Path:
+    return Path(report.submission).parent.parent.name / Path(ASSIGNMENT_ID, Path(NOTEBOOK_NAME).stem)
+
+
+def page_of(folder: Path, report) -> Path:
+    return (folder / place(report)).with_suffix(".html")
 
 
 @pytest.fixture(scope="module")
@@ -214,18 +234,16 @@ def test_a_class_with_nan_and_inf_gets_every_output_for_every_student(tmp_path, 
     with open(outputs["csv"], newline="") as handle:
         assert [row["submission"] for row in csv.DictReader(handle)] == [r.submission for r in reports]
     for report in reports:
-        stem = Path(report.submission).stem
-        results = strict_json((outputs["gradescope"] / stem / "results.json").read_text())
+        results = strict_json((outputs["gradescope"] / place(report) / "results.json").read_text())
         assert results["score"] == report.score
         assert "execution_time" not in results or isinstance(results["execution_time"], (int, str))
-        assert (outputs["feedback"] / stem / "feedback.html").is_file()
+        assert page_of(outputs["feedback"], report).is_file()
 
-    ann, ben, cat, dan = (FeedbackPage.read(outputs["feedback"] / Path(r.submission).stem / "feedback.html")
-                          for r in reports)
+    ann, ben, cat, dan = (FeedbackPage.read(page_of(outputs["feedback"], r)) for r in reports)
     assert [alt for alt, _ in ann.images] == ["Learning curves", "Confusion matrix"]
     # What is finite is drawn; what is not is said, in words a reader can find on the page.
     assert [alt for alt, _ in ben.images] == ["Learning curves", "Confusion matrix"]
-    ben_text = (outputs["feedback"] / "ben_classifier" / "feedback.html").read_text()
+    ben_text = page_of(outputs["feedback"], reports[1]).read_text()
     assert "loss: inf at epoch 2, NaN at epoch 3 (not drawn)" in ben_text
     assert "val_accuracy: NaN at epochs 1–3 (not drawn)" in ben_text
     assert "accuracy: -inf at epoch 1" in ben_text
@@ -235,7 +253,7 @@ def test_a_class_with_nan_and_inf_gets_every_output_for_every_student(tmp_path, 
         ]
     # A confusion matrix of the wrong shape: the page without it, and why.
     assert [alt for alt, _ in cat.images] == ["Learning curves"]
-    cat_text = (outputs["feedback"] / "cat_classifier" / "feedback.html").read_text()
+    cat_text = page_of(outputs["feedback"], reports[2]).read_text()
     assert "The confusion matrix could not be drawn" in cat_text
     assert dan.images == []
 
@@ -259,7 +277,7 @@ def test_an_output_that_fails_is_named_and_the_others_are_still_written(tmp_path
     assert f"--json {outputs['json']}" in err and f"--feedback {outputs['feedback']}" in err
     assert err.count("No space left on device") == 2
     assert "--csv" not in err and "--gradescope" not in err and "--nbgrader-db" not in err
-    assert outputs["csv"].is_file() and len(list(outputs["gradescope"].glob("*/results.json"))) == 4
+    assert outputs["csv"].is_file() and len(list(outputs["gradescope"].rglob("results.json"))) == 4
     # The gradebook, written after the failed feedback, has everybody's points.
     assert gradebook_scores(outputs["url"])["ann"] == [c.points for c in CHECKS]
 
@@ -276,10 +294,9 @@ def test_one_page_that_cannot_be_written_leaves_the_others_written(tmp_path, mon
         return page(report)
 
     monkeypatch.setattr(autograder.reports.feedback, "feedback_html", broken_for_ben)
-    with pytest.raises(Exception, match="ben_classifier.*a bug in the page"):
+    with pytest.raises(Exception, match="ben/fashion_mnist.*a bug in the page"):
         write_feedback(a_class(), tmp_path)
-    assert sorted(p.parent.name for p in tmp_path.glob("*/feedback.html")) == [
-        "ann_classifier", "cat_classifier", "dan_classifier"]
+    assert sorted(p.parent.parent.name for p in tmp_path.glob("*/fashion_mnist/*.html")) == ["ann", "cat", "dan"]
 
 
 @pytest.mark.parametrize("history", [
@@ -412,3 +429,66 @@ def test_atomic_write_syncs_the_file_before_it_replaces_the_old_one(tmp_path, mo
         atomic_write(tmp_path / "out" / "a.txt", "new")
     assert (tmp_path / "out" / "a.txt").read_text(encoding="utf-8") == "été\n"
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.txt"]  # no temporary file left behind
+
+
+# --- The class overview ------------------------------------------------------------------------------------------
+
+def failing(report, check_id: str, message: str):
+    from autograder.judge.evidence import CheckResult
+
+    index = [c.id for c in report.checks].index(check_id)
+    old = report.checks[index]
+    report.checks[index] = CheckResult(check_id, 0, old.max_points, False, message)
+    report.score -= old.points
+    return report
+
+
+def test_the_class_overview_counts_each_mistake_and_draws_what_is_finite(tmp_path):
+    from autograder.reports.class_report import test_accuracy, write_class_report
+
+    reports = a_class()
+    for name, accuracy in (("eve", "0.6100"), ("fred", "0.7234"), ("gia", "0.5")):
+        reports.append(failing(class_report(name, confusion=GOOD_CONFUSION, usage={"seconds": 20.5}), "test_accuracy",
+                               f"test accuracy {accuracy}, below the minimum 0.85: check the model"))
+    failing(reports[0], "compile", "the loss is 'categorical_crossentropy': the labels are integers")
+    reports[1].score = NAN
+    write_class_report(reports, tmp_path / "class.html")
+    page = (tmp_path / "class.html").read_text()
+
+    assert "7 submissions: 6 graded, 1 could not be graded." in page
+    # One mistake made by three students is one row, counted 3, with one of their messages.
+    assert "<td class='count'>3</td><td>test accuracy …, below the minimum …: check the model</td>" in page
+    assert "test accuracy 0.6100, below the minimum 0.85: check the model" in page
+    assert "<td>test_accuracy</td><td>20</td><td>3/6</td><td>50 %</td>" in page
+    assert "<td>compile</td><td>15</td><td>5/6</td>" in page
+    assert "1 × the notebook is not valid JSON" in page
+    assert "1 of 7 not a finite number: not drawn." in page  # ben's NaN score
+    assert test_accuracy(reports[0]) == pytest.approx(900 / 990) and test_accuracy(reports[2]) is None
+    images = [src for alt, src in FeedbackPage.read(tmp_path / "class.html").images]
+    assert len(images) == 4
+    for src in images:
+        assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG")
+    for cells in ("<td>ann</td><td>85</td><td>0.909091</td><td>12.3</td><td>900</td>",
+                  "<td>ben</td><td>NaN</td><td>0.909091</td><td>inf</td><td>NaN</td>"):
+        assert cells in page
+
+
+def test_the_class_overview_escapes_what_a_student_wrote(tmp_path):
+    from autograder.reports.class_report import write_class_report
+
+    sneaky = failing(class_report("ann"), "normalize", "<img src=x onerror=alert(1)> is not 255")
+    sneaky.student = "<script>alert(1)</script>"
+    sneaky.error = None
+    broken = class_report("ben", error="<b>bad</b>")
+    write_class_report([sneaky, broken], tmp_path / "class.html")
+    page = (tmp_path / "class.html").read_text()
+    assert "<script>" not in page and "<img src=x" not in page and "<b>bad" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_the_class_overview_of_a_class_nobody_could_grade_still_writes(tmp_path):
+    from autograder.reports.class_report import write_class_report
+
+    write_class_report([class_report("dan", error="the notebook is not valid JSON")], tmp_path / "class.html")
+    page = (tmp_path / "class.html").read_text()
+    assert "1 submissions: 0 graded, 1 could not be graded." in page and "No test accuracy to draw." in page

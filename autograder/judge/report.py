@@ -42,6 +42,8 @@ class GradeReport:
     # What grading it cost, for the log, Gradescope's execution_time and the benchmarks: "seconds"
     # (from start to report, in the grader), "sandbox_peak_memory_mib" (the sandbox's largest process).
     usage: dict[str, float] = field(default_factory=dict)
+    # Who it belongs to (autograder.batch.local.student_key), set by the batch that graded it.
+    student: str = ""
 
     @classmethod
     def ungraded(cls, path: str | Path, reason: str, usage: dict | None = None) -> "GradeReport":
@@ -53,6 +55,7 @@ class GradeReport:
         # Exactly the fields of the contract.
         return {
             "submission": self.submission,
+            "student": self.student,
             "score": self.score,
             "max_score": self.max_score,
             "error": self.error,
@@ -66,6 +69,7 @@ class GradeReport:
         report.history = dict((feedback or {}).get("history") or {})
         report.confusion = (feedback or {}).get("confusion")
         report.usage = dict(usage or {})
+        report.student = str(data.get("student") or "")
         return report
 
     def payload(self) -> dict:

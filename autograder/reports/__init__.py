@@ -1,1 +1,2 @@
-"""What grading hands to people: text, JSON/CSV/Gradescope files, feedback pages, the gradebook, plots."""
+"""What grading hands to people: text, JSON/CSV/Gradescope files, feedback pages, the class overview,
+the gradebook, plots."""

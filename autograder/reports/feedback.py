@@ -1,4 +1,4 @@
-"""An HTML feedback page per submission: each check with its message, the learning curves and the
+"""An HTML feedback page per submission, naming its student: each check with its message, the learning curves and the
 confusion matrix on the test set, as images inside the page (one file to hand a student or a TA).
 
 The numbers on a page come from a student's training, so any of them may be NaN or infinite: they
@@ -100,11 +100,12 @@ def curves_html(history) -> str:
 
 
 def feedback_html(report) -> str:
-    from autograder.reports.text import status
+    from autograder.batch.local import student_of
+    from autograder.reports.text import html_text, status
 
     rows = "\n".join(
         f"<tr class='{status(r).lower()}'><td>{status(r)}</td><td>{html.escape(str(r.id))}</td>"
-        f"<td>{number_text(r.points)}/{number_text(r.max_points)}</td><td>{html.escape(str(r.message))}</td></tr>"
+        f"<td>{number_text(r.points)}/{number_text(r.max_points)}</td><td>{html_text(r.message)}</td></tr>"
         for r in report.checks
     )
     figures = []
@@ -112,16 +113,18 @@ def feedback_html(report) -> str:
         figures.append(curves_html(report.history))
     if report.confusion is not None and not (isinstance(report.confusion, list) and not report.confusion):
         figures.append(figure_html("Confusion matrix", lambda: confusion_figure(report.confusion)))
-    error = f"<p class='error'>Could not be graded: {html.escape(str(report.error))}</p>" if report.error else ""
-    notes = "".join(f"<p class='note'>{html.escape(str(n))}</p>" for n in report.notes)
-    name = html.escape(Path(str(report.submission)).name)
+    error = f"<p class='error'>Could not be graded: {html_text(report.error)}</p>" if report.error else ""
+    notes = "".join(f"<p class='note'>{html_text(n)}</p>" for n in report.notes)
+    name = html_text(Path(str(report.submission)).name)
+    student = html_text(student_of(report))
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Feedback: {name}</title>
+<html lang="en"><head><meta charset="utf-8"><title>Feedback for {student}: {name}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td{{padding:.3em .6em;vertical-align:top}}
 tr.pass td:first-child{{color:green}}tr.fail td:first-child,tr.todo td:first-child{{color:#b00}}img{{max-width:100%}}
 .figure-error{{color:#b00}}</style>
 </head><body>
-<h1>{name}: <span class="score">{number_text(report.score)}</span>/{number_text(report.max_score)}</h1>
+<h1>Feedback for <span class="student">{student}</span></h1>
+<h2>{name}: <span class="score">{number_text(report.score)}</span>/{number_text(report.max_score)}</h2>
 {error}{notes}
 <table><thead><tr><th></th><th>check</th><th>points</th><th>message</th></tr></thead><tbody>
 {rows}
@@ -131,12 +134,48 @@ tr.pass td:first-child{{color:green}}tr.fail td:first-child,tr.todo td:first-chi
 """
 
 
+def page_path(folder: Path, report) -> Path:
+    """``<folder>/<student>/<assignment>/<notebook>.html``: where nbgrader's ``release_feedback`` takes
+    a student's page from when ``folder`` is the course's ``feedback`` folder."""
+    from autograder.batch.local import report_place
+
+    place = report_place(report)
+    return folder / place.parent / f"{place.name}.html"
+
+
+# What nbgrader's collect leaves beside a submitted notebook and its release_feedback reads beside the page.
+NBGRADER_RECEIPTS = ("timestamp.txt", "submission_secret.txt")
+RECEIPT_BYTES = 4096
+
+
+def copy_receipts(report, page: Path) -> None:
+    """Beside the page of a notebook in nbgrader's layout: the submission's ``timestamp.txt`` and
+    ``submission_secret.txt``, as nbgrader's generate_feedback leaves them. The submission's folder
+    is the student's: each is read as a small regular file, never through a link."""
+    from autograder.batch.local import nbgrader_place
+    from autograder.batch.store import atomic_write
+    from autograder.errors import ArtifactError, ArtifactMissing
+    from autograder.sandbox.bounded_files import read_bounded
+
+    if nbgrader_place(report.submission) is None:
+        return
+    for name in NBGRADER_RECEIPTS:
+        try:
+            data = read_bounded(Path(report.submission).parent / name, RECEIPT_BYTES)
+        except ArtifactMissing:
+            continue  # not collected by nbgrader: nothing for release_feedback to match
+        except ArtifactError as error:
+            raise OSError(f"{name} beside the submission cannot be copied: {error}") from None
+        atomic_write(page.parent / name, data.decode("utf-8", "replace"))
+
+
 def write_feedback(reports, folder: Path) -> list[Path]:
-    """A page per submission. One that cannot be made or written never stops the others: they are
-    all written, and then ``OutputError`` names those that are missing."""
+    """A page per submission (with nbgrader's receipts beside it). One that cannot be made or written
+    never stops the others: they are all written, and then ``OutputError`` names those that are missing."""
     from autograder.reports.formats import write_each
 
-    return write_each(
-        reports, lambda report: folder / Path(str(report.submission)).stem / "feedback.html", feedback_html,
-        "feedback pages",
-    )
+    def page(report) -> str:
+        copy_receipts(report, page_path(folder, report))
+        return feedback_html(report)
+
+    return write_each(reports, lambda report: page_path(folder, report), page, "feedback pages")

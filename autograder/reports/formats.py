@@ -20,6 +20,7 @@ from autograder.errors import OutputError
 from autograder.files import atomic_write
 from autograder.judge.checks import CHECKS_BY_ID
 from autograder.judge.report import json_safe, non_finite_text
+from autograder.reports.text import printable
 
 
 def json_text(value) -> str:
@@ -27,6 +28,8 @@ def json_text(value) -> str:
 
 
 def csv_cell(value):
+    if isinstance(value, str):
+        return printable(value)
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and not math.isfinite(value):
         return non_finite_text(float(value))
     return value
@@ -34,20 +37,25 @@ def csv_cell(value):
 
 def write_json(reports, path: Path) -> None:
     """The contract's report: a JSON array, one object per submission, in the order graded."""
-    atomic_write(path, json_text([report.to_json() for report in reports]))
+    from autograder.batch.local import student_of
+
+    atomic_write(path, json_text([{**report.to_json(), "student": student_of(report)} for report in reports]))
 
 
 def write_csv(reports, path: Path) -> None:
     """A gradebook for a spreadsheet: one row per submission, the points of each check in its column."""
     import io
 
+    from autograder.batch.local import student_of
+
     ids = list(CHECKS_BY_ID)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["submission", "score", "max_score", "error", *ids])
+    writer.writerow(["student", "submission", "score", "max_score", "error", *ids])
     for report in reports:
         points = {result.id: result.points for result in report.checks}
-        row = [report.submission, report.score, report.max_score, report.error or "", *(points.get(i, 0) for i in ids)]
+        row = [student_of(report), report.submission, report.score, report.max_score, report.error or "",
+               *(points.get(i, 0) for i in ids)]
         writer.writerow([csv_cell(cell) for cell in row])
     atomic_write(path, buffer.getvalue())
 
@@ -81,8 +89,13 @@ def write_each(reports, path_of, text_of, what: str) -> list[Path]:
     """One file per submission. One that cannot be written never stops the others: they are all
     written, and then ``OutputError`` names the rest (``what``: the outputs, for the message)."""
     written, failed = [], []
+    taken: dict[Path, str] = {}
     for report in reports:
         path = path_of(report)
+        other = taken.setdefault(path, report.submission)
+        if other != report.submission:  # never one submission's file overwritten by another's
+            failed.append(f"{path}: not written for {report.submission}: it is {other}'s")
+            continue
         try:
             atomic_write(path, text_of(report))
         except Exception as error:
@@ -95,8 +108,10 @@ def write_each(reports, path_of, text_of, what: str) -> list[Path]:
 
 
 def write_gradescope(reports, folder: Path) -> list[Path]:
-    """One ``results.json`` per submission, in a folder named after the notebook."""
+    """One ``results.json`` per submission, in ``<student>/<assignment>/<notebook>/`` under ``folder``."""
+    from autograder.batch.local import report_place
+
     return write_each(
-        reports, lambda report: folder / Path(report.submission).stem / "results.json",
+        reports, lambda report: folder / report_place(report) / "results.json",
         lambda report: json_text(gradescope_results(report)), "Gradescope results",
     )

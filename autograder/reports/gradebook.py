@@ -1,8 +1,8 @@
 """Write the kit's grades into nbgrader's gradebook, so that `nbgrader export` and formgrader show them.
 
 The gradebook must already know the assignment (``nbgrader generate_assignment`` records it, with
-one grade cell per check, ``check_<id>``). Each submission's student is read from nbgrader's
-folder layout, ``submitted/<student>/<assignment>/<notebook>.ipynb``, or else is the notebook's name.
+one grade cell per check, ``check_<id>``). Each submission goes under its student, as every
+output does (``autograder.batch.local.student_key``: the folder in nbgrader's layout).
 """
 
 from __future__ import annotations
@@ -12,18 +12,13 @@ from pathlib import Path
 from autograder.assignment import ASSIGNMENT_ID, NOTEBOOK_NAME
 
 
-def student_id(submission: str) -> str:
-    path = Path(submission)
-    if path.parent.name == ASSIGNMENT_ID and path.parent.parent.name:
-        return path.parent.parent.name
-    return path.stem
-
-
 def write_nbgrader_gradebook(reports, db_url: str) -> None:
     import warnings
 
     from nbgrader.api import Gradebook, MissingEntry
     from sqlalchemy.exc import SAWarning
+
+    from autograder.batch.local import student_of
 
     notebook = Path(NOTEBOOK_NAME).stem
     # nbgrader's own add_submission makes SQLAlchemy warn about its autoflush; it is harmless there.
@@ -31,7 +26,7 @@ def write_nbgrader_gradebook(reports, db_url: str) -> None:
         warnings.simplefilter("ignore", SAWarning)
         gradebook.find_assignment(ASSIGNMENT_ID)  # MissingEntry: run generate_assignment first
         for report in reports:
-            student = student_id(report.submission)
+            student = student_of(report)
             gradebook.update_or_create_student(student)
             try:
                 gradebook.find_submission(ASSIGNMENT_ID, student)

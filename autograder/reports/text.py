@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+
+def printable(value) -> str:
+    """``value`` as text any UTF-8 file can hold: the undecodable bytes of a file name (read as lone
+    surrogates) are shown as ``\\udcXX`` instead of stopping the write."""
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def html_text(value) -> str:
+    """Text a student may have influenced, made safe to put in a page: printable, then HTML-escaped."""
+    import html
+
+    return html.escape(printable(value))
+
+
 STATUS = {"passed": "PASS", "failed": "FAIL", "not_done": "TODO", "skipped": "SKIP"}
 
 

@@ -1,0 +1,247 @@
+"""One HTML page about a whole class: the scores, each check's pass rate, the most common mistakes,
+the test accuracies and what each submission cost to grade, written from the same grade reports
+as every other output.
+
+Every number may be NaN or infinite (a student's training, a stored result read back): figures
+draw what is finite and the page says how many were left out. Everything a student can influence
+(names, paths, messages) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+import warnings
+from collections import Counter
+from pathlib import Path
+
+from autograder.judge.checks import CHECKS
+from autograder.reports.feedback import figure_html
+from autograder.reports.plots import as_number, number_text
+from autograder.reports.text import html_text
+
+MISTAKES_SHOWN = 3  # per check
+# What differs between two students' copies of one mistake: numbers and quoted values.
+DETAILS = re.compile(r"'[^']*'|\"[^\"]*\"|[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?", re.IGNORECASE)
+
+
+def mistake_kind(message: str) -> str:
+    """A failing message with its numbers and quoted values blanked, so that one mistake made by
+    several students counts as one: "test accuracy 0.61, below 0.85" → "test accuracy …, below …"."""
+    return DETAILS.sub("…", str(message))
+
+
+def test_accuracy(report) -> float | None:
+    """The accuracy on the test set from the confusion matrix the grader computed; None without one."""
+    from autograder.reports.feedback import confusion_counts
+
+    if report.confusion is None:
+        return None
+    try:
+        counts = confusion_counts(report.confusion)
+    except ValueError:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        total = math.fsum(c for row in counts for c in row)
+        right = math.fsum(counts[i][i] for i in range(len(counts)))
+        return right / total if math.isfinite(total) and total > 0 else math.nan
+
+
+def finite(values) -> list[float]:
+    return [value for value in (as_number(v) for v in values) if math.isfinite(value)]
+
+
+def histogram(values, title: str, xlabel: str, bins, marker: float | None = None):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 3.5))
+    ax = fig.subplots()
+    ax.hist(values, bins=bins, color="#4a7ab5", edgecolor="white")
+    if marker is not None:
+        ax.axvline(marker, color="#b00", linestyle="--", label=f"minimum {marker:g}")
+        ax.legend()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("submissions")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def distribution_html(values, title: str, xlabel: str, bins, marker=None) -> str:
+    """A histogram of the finite values, and a line counting those that are not drawn."""
+    drawn = finite(values)
+    missing = len(values) - len(drawn)
+    note = f"<p class='note'>{missing} of {len(values)} not a finite number: not drawn.</p>" if missing else ""
+    if not drawn:
+        return f"<p class='note'>No {html_text(xlabel)} to draw.</p>{note}"
+    return figure_html(title, lambda: histogram(drawn, title, xlabel, bins, marker)) + note
+
+
+def graded_reports(reports) -> list:
+    return [report for report in reports if not report.error]
+
+
+def pass_rates(reports) -> list[tuple]:
+    """Per check of the table: (check, passed, graded) over the graded submissions."""
+    graded = graded_reports(reports)
+    rows = []
+    for check in CHECKS:
+        results = [r for report in graded for r in report.checks if r.id == check.id]
+        rows.append((check, sum(bool(r.passed) for r in results), len(results)))
+    return rows
+
+
+def pass_rate_figure(rows):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 3.5))
+    ax = fig.subplots()
+    ids = [check.id for check, _, _ in rows]
+    rates = [100 * passed / graded if graded else 0 for _, passed, graded in rows]
+    ax.barh(ids[::-1], rates[::-1], color="#4a7ab5")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of graded submissions that pass")
+    ax.set_title("Pass rate per check")
+    fig.tight_layout()
+    return fig
+
+
+def checks_html(reports) -> str:
+    rows = pass_rates(reports)
+    table = "\n".join(
+        f"<tr><td>{html_text(check.id)}</td><td>{check.points}</td><td>{passed}/{graded}</td>"
+        f"<td>{f'{100 * passed / graded:.0f} %' if graded else '–'}</td></tr>"
+        for check, passed, graded in rows
+    )
+    return (f"<table><thead><tr><th>check</th><th>points</th><th>passed</th><th>pass rate</th></tr></thead>"
+            f"<tbody>\n{table}\n</tbody></table>\n"
+            + figure_html("Pass rate per check", lambda: pass_rate_figure(rows)))
+
+
+def common_mistakes(reports) -> dict[str, list[tuple[str, int, str]]]:
+    """Per check: its most common failing messages, as (kind, count, an example message), most common first."""
+    found: dict[str, Counter] = {check.id: Counter() for check in CHECKS}
+    examples: dict[tuple[str, str], str] = {}
+    for report in graded_reports(reports):
+        for result in report.checks:
+            if result.passed or result.skipped or result.id not in found:
+                continue
+            kind = mistake_kind(result.message)
+            found[result.id][kind] += 1
+            examples.setdefault((result.id, kind), str(result.message))
+    return {
+        check_id: [(kind, count, examples[(check_id, kind)]) for kind, count in counter.most_common(MISTAKES_SHOWN)]
+        for check_id, counter in found.items() if counter
+    }
+
+
+def mistakes_html(reports) -> str:
+    mistakes = common_mistakes(reports)
+    if not mistakes:
+        return "<p>No check failed.</p>"
+    rows = []
+    for check_id, kinds in mistakes.items():
+        for index, (kind, count, example) in enumerate(kinds):
+            name = html_text(check_id) if index == 0 else ""
+            rows.append(f"<tr><td>{name}</td><td class='count'>{count}</td><td>{html_text(kind)}</td>"
+                        f"<td class='example'>{html_text(example)}</td></tr>")
+    return ("<table class='mistakes'><thead><tr><th>check</th><th>students</th><th>mistake</th><th>an example</th>"
+            "</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>")
+
+
+def errors_html(reports) -> str:
+    errors = Counter(mistake_kind(report.error) for report in reports if report.error)
+    if not errors:
+        return ""
+    items = "".join(f"<li>{count} × {html_text(kind)}</li>" for kind, count in errors.most_common())
+    return f"<h2>Could not be graded</h2><ul class='errors'>{items}</ul>"
+
+
+def usage_figure(seconds, memory):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 3.5))
+    ax = fig.subplots()
+    ax.scatter(seconds, memory, color="#4a7ab5")
+    ax.set_xlabel("seconds to grade")
+    ax.set_ylabel("sandbox peak memory (MiB)")
+    ax.set_title("Time and peak memory per submission")
+    fig.tight_layout()
+    return fig
+
+
+def submissions_html(reports) -> str:
+    from autograder.batch.local import student_of
+
+    rows = []
+    for report in reports:
+        accuracy = test_accuracy(report)
+        cells = (student_of(report), number_text(report.score), "–" if accuracy is None else number_text(accuracy),
+                 number_text(report.usage.get("seconds", "–")),
+                 number_text(report.usage.get("sandbox_peak_memory_mib", "–")), report.error or "")
+        rows.append("<tr>" + "".join(f"<td>{html_text(str(cell))}</td>" for cell in cells) + "</tr>")
+    pairs = [(as_number(r.usage.get("seconds")), as_number(r.usage.get("sandbox_peak_memory_mib"))) for r in reports]
+    pairs = [(s, m) for s, m in pairs if math.isfinite(s) and math.isfinite(m)]
+    figure = (figure_html("Time and peak memory per submission", lambda: usage_figure(*zip(*pairs)))
+              if pairs else "<p class='note'>No time and memory to draw.</p>")
+    return (figure + "<table class='submissions'><thead><tr><th>student</th><th>score</th><th>test accuracy</th>"
+            "<th>seconds</th><th>peak memory (MiB)</th><th>error</th></tr></thead><tbody>\n" + "\n".join(rows)
+            + "\n</tbody></table>")
+
+
+def summary_html(reports) -> str:
+    scores = finite(report.score for report in reports)
+    graded = len(graded_reports(reports))
+    line = f"{len(reports)} submissions: {graded} graded, {len(reports) - graded} could not be graded."
+    if scores:
+        line += f" Mean score {statistics.fmean(scores):.1f}, median {statistics.median(scores):g}."
+    return f"<p class='summary'>{html_text(line)}</p>"
+
+
+def class_report_html(reports, title: str = "Class overview") -> str:
+    from autograder.judge.checks import MAX_SCORE
+
+    minimum = min_test_accuracy()
+    accuracies = [a for a in map(test_accuracy, reports) if a is not None]
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html_text(title)}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}
+td,th{{padding:.3em .6em;vertical-align:top;text-align:left}}table{{border-collapse:collapse}}
+tbody tr:nth-child(odd){{background:#f4f4f4}}img{{max-width:100%}}.note,.figure-error{{color:#555}}
+td{{overflow-wrap:anywhere}}</style>
+</head><body>
+<h1>{html_text(title)}</h1>
+{summary_html(reports)}
+<h2>Scores</h2>
+{distribution_html([r.score for r in reports], "Score distribution", "score", range(0, MAX_SCORE + 6, 5))}
+<h2>Checks</h2>
+{checks_html(reports)}
+<h2>Most common mistakes</h2>
+{mistakes_html(reports)}
+{errors_html(reports)}
+<h2>Test accuracy</h2>
+{distribution_html(accuracies, "Test accuracy distribution", "test accuracy", [i / 40 for i in range(41)], minimum)}
+<h2>Submissions</h2>
+{submissions_html(reports)}
+</body></html>
+"""
+
+
+def min_test_accuracy() -> float | None:
+    try:
+        from autograder.judge.training_checks import MIN_TEST_ACCURACY
+    except ImportError:
+        return None
+    return MIN_TEST_ACCURACY
+
+
+def write_class_report(reports, path: Path) -> Path:
+    from autograder.batch.store import atomic_write
+
+    with warnings.catch_warnings():  # matplotlib's, about a student's odd numbers: the page says what it left out
+        warnings.simplefilter("ignore")
+        text = class_report_html(list(reports))
+    atomic_write(Path(path), text)
+    return Path(path)
