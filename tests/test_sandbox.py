@@ -24,7 +24,10 @@ from autograder.sandbox.method import isolation
 
 ATTACKS = Path(__file__).parent / "attacks"
 SUBMISSIONS = Path(__file__).parent / "submissions"
-ATTACK_NAMES = sorted(path.stem for path in ATTACKS.glob("*.ipynb"))
+# Stopped only by the limit for a whole submission: graded on its own, under a short one (below),
+# rather than holding a core of the suite's batch for all of TEST_LIMITS.submission_seconds.
+OUTLASTS_EVERY_ALARM = "ignores_the_alarm_and_loops"
+ATTACK_NAMES = sorted(path.stem for path in ATTACKS.glob("*.ipynb") if path.stem != OUTLASTS_EVERY_ALARM)
 # Small limits keep the suite quick; the attacks that loop are stopped by them. Training has room for
 # the attacks that train 30 epochs on one thread beside a neighbour.
 TEST_LIMITS = Limits(submission_seconds=300, cell_seconds=30, training_seconds=240)
@@ -71,8 +74,8 @@ def attacked(real_data_dir, tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
     try:
         reports = grade_notebooks(
-            [ATTACKS, SUBMISSIONS / "passes_all.ipynb"], data_dir=real_data_dir, limits=TEST_LIMITS, results=results,
-            workers=2,
+            [*(ATTACKS / f"{name}.ipynb" for name in ATTACK_NAMES), SUBMISSIONS / "passes_all.ipynb"],
+            data_dir=real_data_dir, limits=TEST_LIMITS, results=results, workers=2,
         )
     finally:
         listener.close()
@@ -99,6 +102,21 @@ def test_each_attack_gets_its_honest_score_and_a_reason(name, attacked):
     text = json.dumps(report.to_json())
     for secret in expected["never"]:
         assert secret not in text
+
+
+@pytest.mark.slow
+@needs_isolation
+def test_code_that_ignores_every_alarm_is_stopped_at_the_submission_s_limit_and_its_neighbour_graded(real_data_dir):
+    neighbour = SUBMISSIONS / "unfilled_stubs.ipynb"  # an honest student who has not started: no training
+    # The set-up cell (TensorFlow's import) must fit inside the cell limit on a busy machine.
+    limits = Limits(submission_seconds=90, cell_seconds=40, training_seconds=30)
+    reports = grade_notebooks([ATTACKS / f"{OUTLASTS_EVERY_ALARM}.ipynb", neighbour], data_dir=real_data_dir,
+                              limits=limits, workers=2)
+    expected = json.loads((ATTACKS / f"{OUTLASTS_EVERY_ALARM}.expected.json").read_text())
+    assert reports[0].score == expected["score"] and expected["messages"]["error"] in reports[0].error
+    honest = json.loads((SUBMISSIONS / "unfilled_stubs.expected.json").read_text())
+    assert reports[1].error is None and reports[1].score == honest["score"]
+    assert {c.id for c in reports[1].checks if not c.passed} == set(honest["failing"])
 
 
 @pytest.mark.slow
