@@ -7,26 +7,41 @@ images: facts, never claims of the student's process.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from autograder.assignment import BATCH_SIZE, EPOCHS
 from autograder.errors import CheckFailed, NotDone
 from autograder.judge.evidence import Evidence
 from autograder.judge.model_checks import ACCURACY_NAMES
-from autograder.sandbox.probe import EPOCHS_PROBE
+from autograder.sandbox.probe import EPOCHS_PROBE, epochs_probe_model
 from autograder.trainer.records import compile_signature, model_signature
 
 MIN_TEST_ACCURACY = 0.85  # the one place the accuracy bar is set
 
 
+@functools.cache
+def probe_model_signature():
+    """What the kit's small model of the short call is, as the trainer records a model's architecture."""
+    return model_signature(without_compile(epochs_probe_model()))
+
+
 def split_calls(ev: Evidence) -> tuple[list, list]:
     """The trainer's records of the short call (``probe_epochs``: before the training graded) and of
-    the training graded. Where one ends is the child's claim, checked to be a count of the records:
-    a wrong count only moves calls to where the checks find them wrong."""
+    the training graded. The child says how many calls the short one made; that is a claim (code in
+    that process can rewrite it), so the short call's records are at most those, and only as far as
+    the trainer saw the kit's small model (or refused a call before it could see any)."""
     calls = list(ev.training.calls) if ev.training is not None else []
     claimed = (ev.artifacts.values.get("training") or {}).get("epochs_probe_calls")
     n = claimed if type(claimed) is int and 0 <= claimed <= len(calls) else 0
-    return calls[:n], calls[n:]
+    short = 0
+    while short < n and (
+        calls[short].architecture == probe_model_signature()
+        or (not calls[short].trained and calls[short].architecture is None)
+    ):
+        short += 1
+    return calls[:short], calls[short:]
 
 
 def final_chain(calls: list) -> list:
