@@ -340,3 +340,52 @@ def test_a_demo_training_says_which_function_failed(reference_functions, dataset
     assert uncompiled.error == "`compile_model` returned None: return the compiled model" and uncompiled.model is None
     missing = train_submission({**reference_functions, "train_model": None}, data, epochs=1)
     assert missing.error.startswith("`train_model` is not defined")
+
+
+# --- the training check, on the trainer's records: epochs and arrays passed on -----------------------
+
+
+def judged_training(short_epochs=2, short_x="X_valid", short_validation=("X_train", "y_train"), probe_calls=1,
+                    claimed=None):
+    """check_training on a record of a correct 30-epoch training after the short call described."""
+    from autograder.judge.checks import CHECKS_BY_ID
+    from autograder.judge.evidence import Evidence, run_check
+    from autograder.judge.training_checks import probe_model_signature
+    from autograder.sandbox.artifacts import Artifacts
+    from autograder.trainer.records import FitRecord, TrainingRecord
+
+    def call(epochs, x, validation, architecture=None):
+        history = {key: [0.5] * epochs for key in ("loss", "accuracy", "val_loss", "val_accuracy")}
+        y = {"X_train": "y_train", "X_valid": "y_valid"}[x]
+        return FitRecord(
+            trained=True, epochs_run=epochs, history=history, x=x, y=y, validation=list(validation),
+            architecture=architecture,
+        )
+
+    short = [call(short_epochs, short_x, short_validation, probe_model_signature())][:probe_calls]
+    calls = [*short, call(30, "X_train", ["X_valid", "y_valid"], "the student's network")]
+    artifacts = Artifacts(values={"training": {
+        "returned": "History", "returned_the_history": True, "fit_calls": len(calls),
+        "epochs_probe_calls": probe_calls if claimed is None else claimed, "epochs_probe_error": None,
+    }})
+    return run_check(CHECKS_BY_ID["training"], Evidence(artifacts, None, TrainingRecord(calls=calls)))
+
+
+def test_the_training_check_proves_that_epochs_and_the_arrays_given_are_used():
+    assert judged_training().passed
+    ignores_epochs = judged_training(short_epochs=30)
+    assert not ignores_epochs.passed and "ignores its epochs argument" in ignores_epochs.message
+    assert "trained for 30 epochs" in ignores_epochs.message
+    own_validation = judged_training(short_validation=("X_valid", "y_valid"))
+    assert not own_validation.passed
+    assert "does not validate on the validation data it is given" in own_validation.message
+    own_training_set = judged_training(short_x="X_train")
+    assert not own_training_set.passed and "does not train on the arrays it is given" in own_training_set.message
+    both = judged_training(short_epochs=30, short_validation=("X_valid", "y_valid"))
+    assert "ignores its epochs argument" in both.message and "does not validate" in both.message
+    no_short_call = judged_training(probe_calls=0)
+    assert not no_short_call.passed and "never called model.fit" in no_short_call.message
+    # The child's count of the short call's fit calls is a claim: more than the trainer saw moves no
+    # call of the training graded among them.
+    inflated = judged_training(short_epochs=30, probe_calls=1, claimed=2)
+    assert "ignores its epochs argument" in inflated.message and "never called" not in inflated.message

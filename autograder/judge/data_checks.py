@@ -100,17 +100,32 @@ def check_samples_plot(ev: Evidence) -> str:
     if not isinstance(svg, str):
         raise CheckFailed("the grader received no drawing of your figure")
     count, titles, axes_on = read_svg_figure(svg)
+    problems = []
     if count != 40:
-        raise CheckFailed(f"the figure shows {count} images; a 4×10 grid shows 40 (one per axes, imshow)")
+        problems.append(f"the figure shows {count} images; a 4×10 grid shows 40 (one per axes, imshow)")
     expected = [CLASS_NAMES[label] for label in ev.data.train_labels[:40]]
-    if titles != expected:
-        first = next((i for i, (got, want) in enumerate(zip(titles, expected)) if got != want), len(titles))
-        got = titles[first] if first < len(titles) else None
-        hint = " (use CLASS_NAMES[label], not the label number)" if str(got).strip().isdigit() else ""
-        raise CheckFailed(
-            f"image {first + 1} is titled {got!r} but shows a {expected[min(first, 39)]!r}: "
-            f"title each image with the class name of its label{hint}"
-        )
+    if titles[:40] != expected[: len(titles)]:
+        problems.append(title_problem(titles, expected))
     if any(axes_on):
-        raise CheckFailed("turn the axes off on every image (ax.axis('off'))")
+        shown = "every image" if all(axes_on) else f"{sum(axes_on)} of the {count} images"
+        problems.append(f"the axes are on ({shown} draws its ticks and frame): turn them off with ax.axis('off')")
+    if problems:
+        raise CheckFailed("; ".join(problems))
     return "40 images in a 4×10 grid, each titled with its class name, axes off"
+
+
+def title_problem(titles: list[str], expected: list[str]) -> str:
+    """What is wrong with the titles, as the student wrote them: numbers, or the wrong names."""
+    pairs = list(zip(titles, expected))
+    first = next(i for i, (got, want) in enumerate(pairs) if got != want)
+    got = titles[first]
+    if all(got.strip().isdigit() for got, _ in pairs):
+        return (
+            f"the images are titled with label numbers ({got!r} instead of {expected[first]!r}): "
+            "title each image with its class name, CLASS_NAMES[label]"
+        )
+    wrong = sum(got != want for got, want in pairs)
+    return (
+        f"{wrong} image{'s are' if wrong > 1 else ' is'} not titled with {'their' if wrong > 1 else 'its'} class "
+        f"name: image {first + 1} is titled {got!r} but shows a {expected[first]!r} (use CLASS_NAMES[label])"
+    )

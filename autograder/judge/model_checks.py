@@ -13,6 +13,7 @@ import numpy as np
 from autograder.data.inputs import PREDICT_SAMPLE
 from autograder.errors import CheckFailed
 from autograder.judge.evidence import Evidence
+from autograder.judge.network import Step, network, parameters
 
 EXPECTED_LAYERS = (("Flatten", None, None), ("Dense", 300, "relu"), ("Dense", 100, "relu"), ("Dense", 10, "softmax"))
 EXPECTED_PARAMETERS = [0, 235500, 30100, 1010]
@@ -20,78 +21,76 @@ SPARSE_LOSS = "sparse_categorical_crossentropy"
 ACCURACY_NAMES = {"accuracy", "acc", "sparse_categorical_accuracy", "SparseCategoricalAccuracy"}
 
 
-def activation_name(layer) -> str | None:
-    activation = getattr(layer, "activation", None)
-    return getattr(activation, "__name__", None) if activation is not None else None
-
-
-def describe_layer(layer) -> str:
-    kind = type(layer).__name__
-    if kind == "Dense":
-        return f"Dense({layer.units}, {activation_name(layer)})"
-    return kind
-
-
 def built_model(ev: Evidence):
     ev.produced("build_model", model="built")
     return ev.artifacts.models["built"]
 
 
-def computing_layers(model) -> list:
-    """The layers that compute, in order: a Functional model also lists its InputLayer."""
-    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+def wanted_network() -> str:
+    return " → ".join(kind if units is None else f"Dense({units}, {act})" for kind, units, act in EXPECTED_LAYERS)
+
+
+def layer_problems(steps: list[Step]) -> list[str]:
+    """Every way the network's layers differ from the lesson's, in the student's terms."""
+    wanted = wanted_network()
+    problems = []
+    if not any(step.kind == "Flatten" for step in steps):
+        problems.append(
+            "there is no Flatten layer: start with keras.layers.Flatten() so that each 28×28 image becomes "
+            "784 numbers"
+        )
+    if len(steps) != len(EXPECTED_LAYERS):
+        described = " → ".join(step.describe() for step in steps) or "none"
+        return [*problems, f"the model has {len(steps)} layers ({described}); expected {wanted}"]
+    for position, (step, (kind, units, activation)) in enumerate(zip(steps, EXPECTED_LAYERS), start=1):
+        if step.kind != kind:
+            if kind != "Flatten" or any(s.kind == "Flatten" for s in steps):
+                problems.append(f"layer {position} is {step.describe()}, expected {kind}")
+            continue
+        if kind != "Dense":
+            continue
+        if step.units != units:
+            problems.append(f"layer {position} has {step.units} units, expected {units}")
+        if step.activation != activation:
+            if activation == "softmax":
+                problems.append(
+                    f"the output layer has activation {step.activation!r}: use activation='softmax' so that the "
+                    "ten outputs are class probabilities"
+                )
+            else:
+                problems.append(f"layer {position} (Dense {units}) has activation {step.activation!r}, expected 'relu'")
+    return problems
+
+
+def shape_problems(model) -> list[str]:
+    try:
+        input_shape, output_shape = tuple(model.input_shape), tuple(model.output_shape)
+    except Exception:
+        return ["the model has no input shape, so Keras cannot build it: start with keras.Input(shape=(28, 28))"]
+    problems = []
+    if input_shape != (None, 28, 28):
+        problems.append(
+            f"the model's input shape is {input_shape}; expected (None, 28, 28): keras.Input(shape=(28, 28))"
+        )
+    if output_shape != (None, 10):
+        problems.append(f"the model's output shape is {output_shape}; expected (None, 10)")
+    return problems
 
 
 def check_model_architecture(ev: Evidence) -> str:
     model = built_model(ev)
-    layers = computing_layers(model)
-    wanted = " → ".join(kind if units is None else f"Dense({units}, {act})" for kind, units, act in EXPECTED_LAYERS)
-    kinds = [type(layer).__name__ for layer in layers]
-    if "Flatten" not in kinds:
-        raise CheckFailed(
-            "there is no Flatten layer: start with keras.layers.Flatten() so that each 28×28 image becomes "
-            f"784 numbers (expected {wanted})"
-        )
-    if len(layers) != len(EXPECTED_LAYERS):
-        raise CheckFailed(
-            f"the model has {len(layers)} layers ({' → '.join(map(describe_layer, layers))}); expected {wanted}"
-        )
-    for position, (layer, (kind, units, activation)) in enumerate(zip(layers, EXPECTED_LAYERS), start=1):
-        if type(layer).__name__ != kind:
-            raise CheckFailed(
-                f"layer {position} is {describe_layer(layer)}, expected {kind}: the model must be {wanted}"
-            )
-        if kind != "Dense":
-            continue
-        if layer.units != units:
-            raise CheckFailed(f"layer {position} has {layer.units} units, expected {units}: the model must be {wanted}")
-        got = activation_name(layer)
-        if got != activation:
-            if activation == "softmax":
-                raise CheckFailed(
-                    f"the output layer has activation {got!r}: use activation='softmax' so that the ten outputs "
-                    "are class probabilities"
-                )
-            raise CheckFailed(f"layer {position} (Dense {units}) has activation {got!r}, expected 'relu'")
-    try:
-        input_shape, output_shape = tuple(model.input_shape), tuple(model.output_shape)
-    except Exception:
-        raise CheckFailed(
-            "the model has no input shape, so Keras cannot build it: start with keras.Input(shape=(28, 28))"
-        ) from None
-    if input_shape != (None, 28, 28):
-        raise CheckFailed(
-            f"the model's input shape is {input_shape}; expected (None, 28, 28): keras.Input(shape=(28, 28))"
-        )
-    if output_shape != (None, 10):
-        raise CheckFailed(f"the model's output shape is {output_shape}; expected (None, 10)")
-    return f"{wanted}; input (None, 28, 28), output (None, 10)"
+    problems = layer_problems(network(model)) + shape_problems(model)
+    if problems:
+        raise CheckFailed(f"{'; '.join(problems)} (the model must be {wanted_network()})")
+    return f"{wanted_network()}; input (None, 28, 28), output (None, 10)"
 
 
 def check_parameter_counts(ev: Evidence) -> str:
     model = built_model(ev)
     try:
-        counts = [int(layer.count_params()) for layer in computing_layers(model)]
+        counts = [parameters(step) for step in network(model)]
+    except CheckFailed:
+        raise
     except Exception:
         raise CheckFailed(
             "the model is not built (no input shape), so it has no parameters yet: add keras.Input(shape=(28, 28))"
@@ -133,27 +132,38 @@ def metric_names(metrics: Any) -> list[str]:
     return names
 
 
-def check_compile(ev: Evidence) -> str:
-    ev.produced("compile", model="compiled")
-    compiled = ev.artifacts.models["compiled"]
+def compile_problems(compiled) -> list[str]:
+    """Every mistake of the compile settings, each in the student's terms."""
+    problems = []
     name, from_logits = loss_name(compiled.loss)
     if name in ("categorical_crossentropy", "CategoricalCrossentropy"):
-        raise CheckFailed(
+        problems.append(
             "categorical_crossentropy expects one-hot labels, but these labels are integers 0–9: "
             "use loss='sparse_categorical_crossentropy'"
         )
-    if name not in (SPARSE_LOSS, "SparseCategoricalCrossentropy"):
-        raise CheckFailed(f"the loss is {name!r}; use loss='sparse_categorical_crossentropy' for integer class labels")
-    if from_logits:
-        raise CheckFailed(
+    elif name not in (SPARSE_LOSS, "SparseCategoricalCrossentropy"):
+        problems.append(f"the loss is {name!r}; use loss='sparse_categorical_crossentropy' for integer class labels")
+    elif from_logits:
+        problems.append(
             "the loss has from_logits=True, but the output layer already applies softmax: drop from_logits"
         )
     optimizer = type(compiled.optimizer).__name__
     if optimizer != "SGD":
-        raise CheckFailed(f"the optimizer is {optimizer}; the lesson uses stochastic gradient descent: optimizer='sgd'")
+        problems.append(f"the optimizer is {optimizer}; the lesson uses stochastic gradient descent: optimizer='sgd'")
     metrics = metric_names(compiled.get_compile_config().get("metrics"))
     if not ACCURACY_NAMES & set(metrics):
-        raise CheckFailed(f"the metrics are {metrics or 'none'}; add metrics=['accuracy']")
+        problems.append(f"the metrics are {metrics or 'none'}; add metrics=['accuracy']")
+    return problems
+
+
+def check_compile(ev: Evidence) -> str:
+    ev.produced("compile", model="compiled")
+    compiled = ev.artifacts.models["compiled"]
+    problems = compile_problems(compiled)
+    if ev.artifacts.values.get("compile_returned_none") is True:
+        problems.insert(0, "`compile_model` returned None: compile the model and `return model`")
+    if problems:
+        raise CheckFailed("; ".join(problems))
     return "sparse categorical cross-entropy, SGD, accuracy"
 
 

@@ -6,12 +6,14 @@ through the XML parser once, keeping a stack of the open elements, so its time i
 drawing's size; it stops with ``FigureUnreadable`` (a message for the student) as soon as a bound
 is passed, and it never expands an entity declared by the drawing.
 
-What it reports is exactly what the grader has always read from the drawing: for each
-``<g id="axes_N">`` group that contains an ``<image>`` (anywhere inside it), in document order,
-its title — every ``<text>`` inside the group, each one's text stripped, the non-empty ones
-joined by a space — and whether a ``<g id="matplotlib.axis...">`` lies inside it. Groups nested in
-groups (matplotlib draws an inset axes inside its parent's group) count as before: an outer
-group's images, texts and axis lines include those of the groups inside it.
+What it reports: for each ``<g id="axes_N">`` group that contains an ``<image>`` (anywhere inside
+it), in document order, its title — every ``<text>`` inside the group but outside its axis lines,
+each one's text stripped, the non-empty ones joined by a space — and whether a
+``<g id="matplotlib.axis...">`` lies inside it. matplotlib draws an axes' title as a text of the
+axes' own group and its tick labels and axis labels inside the ``matplotlib.axis_N`` groups, so
+the tick labels of axes left on never read as part of a title. Groups nested in groups
+(matplotlib draws an inset axes inside its parent's group) count whole: an outer group's images,
+texts and axis lines include those of the groups inside it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ FEED_CHARS = 256 * 1024  # the parser gets the drawing in pieces, so that a boun
 
 SVG = "{http://www.w3.org/2000/svg}"
 _G, _IMAGE, _TEXT = f"{SVG}g", f"{SVG}image", f"{SVG}text"
-_OTHER, _TEXT_KIND, _AXES_KIND = 0, 1, 2
+_OTHER, _TEXT_KIND, _AXES_KIND, _AXIS_KIND = 0, 1, 2, 3
 # Markup declarations (only possible inside a DOCTYPE's internal subset). matplotlib writes a
 # DOCTYPE line naming the SVG 1.1 DTD and nothing else; an entity could expand without end.
 _DECLARATION = re.compile(r"<!\s*(ENTITY|ATTLIST|ELEMENT|NOTATION)")
@@ -45,7 +47,8 @@ class _Reader:
     def __init__(self) -> None:
         self.kinds: list[int] = []  # the open elements, innermost last
         self.elements = 0
-        self.text_depth = 0  # how many <text> elements are open
+        self.text_depth = 0  # how many <text> elements of titles are open
+        self.axis_depth = 0  # how many <g id="matplotlib.axis..."> groups are open: their texts are tick labels
         self.chunks: list[str] = []  # character data inside <text> elements, in document order
         self.text_chars = 0
         self.texts: list[list[int]] = []  # per <text>, in document order: [start, end] offsets into the chunks
@@ -70,12 +73,15 @@ class _Reader:
                 kind = _AXES_KIND
                 self.open_axes.append(len(self.axes))
                 self.axes.append([len(self.texts), None, False, False])
-            elif ident.startswith("matplotlib.axis") and self.open_axes:
-                self.axes[self.open_axes[-1]][3] = True
+            elif ident.startswith("matplotlib.axis"):
+                kind = _AXIS_KIND
+                self.axis_depth += 1
+                if self.open_axes:
+                    self.axes[self.open_axes[-1]][3] = True
         elif tag == _IMAGE:
             if self.open_axes:
                 self.axes[self.open_axes[-1]][2] = True
-        elif tag == _TEXT:
+        elif tag == _TEXT and not self.axis_depth:
             kind = _TEXT_KIND
             self.text_depth += 1
             self.open_texts.append(len(self.texts))
@@ -87,6 +93,8 @@ class _Reader:
         if kind == _TEXT_KIND:
             self.text_depth -= 1
             self.texts[self.open_texts.pop()][1] = self.text_chars
+        elif kind == _AXIS_KIND:
+            self.axis_depth -= 1
         elif kind == _AXES_KIND:
             group = self.axes[self.open_axes.pop()]
             group[1] = len(self.texts)

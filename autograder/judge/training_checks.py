@@ -7,15 +7,59 @@ images: facts, never claims of the student's process.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from autograder.assignment import BATCH_SIZE, EPOCHS
 from autograder.errors import CheckFailed, NotDone
 from autograder.judge.evidence import Evidence
 from autograder.judge.model_checks import ACCURACY_NAMES
+from autograder.sandbox.probe import EPOCHS_PROBE, epochs_probe_model
 from autograder.trainer.records import compile_signature, model_signature
 
 MIN_TEST_ACCURACY = 0.85  # the one place the accuracy bar is set
+
+
+@functools.cache
+def probe_model_signature():
+    """What the kit's small model of the short call is, as the trainer records a model's architecture."""
+    return model_signature(without_compile(epochs_probe_model()))
+
+
+def split_calls(ev: Evidence) -> tuple[list, list]:
+    """The trainer's records of the short call (``probe_epochs``: before the training graded) and of
+    the training graded. The child says how many calls the short one made; that is a claim (code in
+    that process can rewrite it), so the short call's records are at most those, and only as far as
+    the trainer saw the kit's small model (or refused a call before it could see any)."""
+    calls = list(ev.training.calls) if ev.training is not None else []
+    claimed = (ev.artifacts.values.get("training") or {}).get("epochs_probe_calls")
+    n = claimed if type(claimed) is int and 0 <= claimed <= len(calls) else 0
+    short = 0
+    while short < n and (
+        calls[short].architecture == probe_model_signature()
+        or (not calls[short].trained and calls[short].architecture is None)
+    ):
+        short += 1
+    return calls[:short], calls[short:]
+
+
+def final_chain(calls: list) -> list:
+    """The calls that made the last model: the last call and those it continues."""
+    chain: list = []
+    for call in reversed(calls):
+        chain.insert(0, call)
+        if not call.continues:
+            break
+    return chain
+
+
+def merged_history(chain: list) -> dict[str, list[float]]:
+    merged: dict[str, list[float]] = {}
+    for call in chain:
+        for name, values in call.history.items():
+            merged.setdefault(name, []).extend(values)
+    return merged
 
 
 def trained_chain(ev: Evidence) -> list:
@@ -23,14 +67,15 @@ def trained_chain(ev: Evidence) -> list:
     record = ev.training
     if record is None:
         raise CheckFailed("the grader received no record of your training")
-    failed = next((call for call in record.calls if not call.trained), None)
+    _, calls = split_calls(ev)
+    failed = next((call for call in calls if not call.trained), None)
     if failed is not None:
         raise CheckFailed(f"training failed: {failed.message}")
     if record.error:
         raise CheckFailed(f"training failed: {record.error}")
-    if not record.calls:
+    if not calls:
         raise CheckFailed("`train_model` never called model.fit on the model it was given")
-    return record.final_chain()
+    return final_chain(calls)
 
 
 def same_model_as_built(ev: Evidence, chain: list) -> None:
@@ -64,40 +109,89 @@ def check_training(ev: Evidence) -> str:
     record = ev.artifacts.values.get("training")
     if not isinstance(record, dict):
         raise CheckFailed("the grader received no record of your training")
+    problems = []
     if not record.get("returned_the_history"):
-        raise CheckFailed(
+        problems.append(
             f"`train_model` returned {record.get('returned')}: return the History object that model.fit returns"
         )
-    history = ev.training.history()
+    history = merged_history(chain)
     epochs = sum(call.epochs_run for call in chain)
+    validated = True
     if any(call.validation_split for call in chain):
-        raise CheckFailed(
+        validated = False
+        problems.append(
             "validated on a slice of the training data (validation_split): pass validation_data=(X_valid, y_valid)"
         )
-    if not any(key.startswith("val_") for key in history):
-        raise CheckFailed("there is no validation data: pass validation_data=(X_valid, y_valid) to model.fit")
-    missing = [key for key in ("loss", "val_loss") if key not in history]
-    if not ACCURACY_NAMES & set(history) or missing:
-        raise CheckFailed(f"the history records {sorted(history)}; expected loss, accuracy, val_loss and val_accuracy")
+    elif not any(key.startswith("val_") for key in history):
+        validated = False
+        problems.append("there is no validation data: pass validation_data=(X_valid, y_valid) to model.fit")
+    elif not ACCURACY_NAMES & set(history) or any(key not in history for key in ("loss", "val_loss")):
+        problems.append(f"the history records {sorted(history)}; expected loss, accuracy, val_loss and val_accuracy")
     if epochs != EPOCHS:
-        raise CheckFailed(
+        problems.append(
             f"the model trained for {epochs} epochs; the assignment asks for {EPOCHS}: pass epochs=epochs to model.fit"
         )
-    if any(call.validation[:2] != ["X_valid", "y_valid"] for call in chain if call.validation):
-        raise CheckFailed("the model was not validated on the validation set: pass validation_data=(X_valid, y_valid)")
-    if any(call.x != "X_train" or call.y != "y_train" for call in chain):
-        raise CheckFailed(
+    if validated and any(call.validation[:2] != ["X_valid", "y_valid"] for call in chain if call.validation):
+        validated = False
+        problems.append("the model was not validated on the validation set: pass validation_data=(X_valid, y_valid)")
+    trained_on_the_arguments = not any(call.x != "X_train" or call.y != "y_train" for call in chain)
+    if not trained_on_the_arguments:
+        problems.append(
             "the model was not trained on the training set it was given: model.fit(X_train, y_train, ...)"
         )
     if any(call.weighted for call in chain):
-        raise CheckFailed("the training weighted its samples or classes: leave out sample_weight and class_weight")
+        problems.append("the training weighted its samples or classes: leave out sample_weight and class_weight")
     if any(call.steps_per_epoch is not None or call.batch_size not in (None, BATCH_SIZE) for call in chain):
-        raise CheckFailed(
+        problems.append(
             f"each epoch must go through the training set in mini-batches of {BATCH_SIZE}: leave batch_size and "
             "steps_per_epoch at Keras's defaults"
         )
-    same_model_as_built(ev, chain)
-    return f"{epochs} epochs with loss, accuracy, val_loss, val_accuracy, validated on the validation set"
+    problems += arguments_problems(ev, record, validated=validated, trained=trained_on_the_arguments)
+    try:
+        same_model_as_built(ev, chain)
+    except CheckFailed as failure:
+        problems.append(str(failure))
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    return (
+        f"{epochs} epochs with loss, accuracy, val_loss, val_accuracy, validated on the validation set; "
+        f"called with epochs={EPOCHS_PROBE} and other arrays, it used them"
+    )
+
+
+def arguments_problems(ev: Evidence, record: dict, *, validated: bool, trained: bool) -> list[str]:
+    """What the short call (``probe_epochs``: epochs=2, the validation set to train on and the training
+    set to validate on) shows: that ``train_model`` passes its epochs and arrays on to model.fit. A
+    mistake the training graded already shows is not named twice."""
+    asked = f"called with epochs={EPOCHS_PROBE} and other arrays"
+    error = record.get("epochs_probe_error")
+    if isinstance(error, str):
+        return [f"{asked}, `train_model` failed: {error[:500]}"]
+    short, _ = split_calls(ev)
+    if not short:
+        return [f"{asked}, `train_model` never called model.fit on the model it was given"]
+    failed = next((call for call in short if not call.trained), None)
+    if failed is not None:
+        return [f"{asked}, the training failed: {failed.message}"]
+    chain = final_chain(short)
+    problems = []
+    epochs = sum(call.epochs_run for call in chain)
+    if epochs != EPOCHS_PROBE:
+        problems.append(
+            f"`train_model` ignores its epochs argument: {asked}, it trained for {epochs} epochs; "
+            "pass epochs=epochs to model.fit"
+        )
+    if trained and any(call.x != "X_valid" or call.y != "y_valid" for call in chain):
+        problems.append(
+            f"`train_model` does not train on the arrays it is given: {asked}, it trained on others; "
+            "pass model.fit(X_train, y_train, ...), its own arguments"
+        )
+    if validated and any((call.validation or [])[:2] != ["X_train", "y_train"] for call in chain):
+        problems.append(
+            f"`train_model` does not validate on the validation data it is given: {asked}, it validated on "
+            "others; pass validation_data=(X_valid, y_valid), its own arguments"
+        )
+    return problems
 
 
 def check_test_accuracy(ev: Evidence) -> str:

@@ -60,8 +60,10 @@ ARRAYS = {
 # Values: JSON, with their type.
 VALUES = {
     "split_small_lengths": (list, "split: the lengths of the four parts for 100 images and n_valid=10"),
+    "compile_returned_none": (bool, "compile: compile_model compiled the model it was given but returned None"),
     "plot_svg": (str, "samples_plot: the Figure plot_samples returned, drawn as SVG with its text kept as text"),
-    "training": (dict, "training: what train_model returned, as {returned, returned_the_history, fit_calls}; "
+    "training": (dict, "training: what train_model returned, as {returned, returned_the_history, fit_calls, "
+                       "epochs_probe_calls, epochs_probe_error} (the last two: the short call with epochs=2); "
                        "the training itself is the kit's trainer's record, which the grader keeps"),
 }
 MODEL_NAMES = ("built", "compiled")  # build_model's model; compile_model's, on the kit's model

@@ -160,7 +160,12 @@ def probe_build_model(p: Prober, inputs) -> None:
 def probe_compile(p: Prober, inputs) -> None:
     from autograder.data.reference import build_reference_model
 
-    compiled = p.call("compile_model", build_reference_model())
+    given = build_reference_model()
+    compiled = p.call("compile_model", given)
+    if compiled is None and getattr(given, "compiled", False):
+        # compiled in place but not returned: the check names that and every other mistake at once
+        p.artifacts.values["compile_returned_none"] = True
+        compiled = given
     if compiled is None:
         raise StudentError("`compile_model` returned None: compile the model and `return model`")
     if not getattr(compiled, "compiled", False):
@@ -188,20 +193,57 @@ def build_compile_train(p: Prober, X_train, y_train, X_valid, y_valid, *, client
     return compiled, history
 
 
+EPOCHS_PROBE = 2  # the epochs of the short call that proves train_model passes its epochs on
+
+
+def epochs_probe_model():
+    """The kit's small model for the short call: a softmax regression no student builds for this lesson
+    (its kernel starts at zeros), so the trainer's record tells its calls from the training graded."""
+    import keras
+
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, activation="softmax", kernel_initializer="zeros"),
+    ])
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+    return model
+
+
+def probe_epochs(p: Prober, X_train, y_train, X_valid, y_valid, *, client, seconds=None) -> str | None:
+    """``train_model`` once more, before the training graded, on the kit's small model with
+    ``epochs=EPOCHS_PROBE`` and the sets' roles swapped (the validation set to train on, the training
+    set to validate on): the trainer's record of it shows whether the function passes on the epochs
+    and the arrays it is given, or uses numbers and arrays of its own. Cheap: 5,000 images twice, and
+    the same description for every correct submission, so a batch trains it once. Returns why it
+    failed, or None."""
+    model = epochs_probe_model()
+    client.known = {"X_train": X_train, "y_train": y_train, "X_valid": X_valid, "y_valid": y_valid}
+    try:
+        with client.installed(model):
+            p.call("train_model", model, X_valid, y_valid, X_train, y_train, epochs=EPOCHS_PROBE, seconds=seconds)
+    except StudentError as error:
+        return str(error)
+    return None
+
+
 def probe_training(p: Prober, inputs, *, client, seconds=None) -> None:
     """What the student's code says about its training. The training itself is the trainer's
     record, which the grader keeps; here only what ``train_model`` returned is noted."""
     X_train, y_train = inputs.train_scaled[N_VALID:], inputs.train_labels[N_VALID:]
     X_valid, y_valid = inputs.train_scaled[:N_VALID], inputs.train_labels[:N_VALID]
+    short_error = probe_epochs(p, X_train, y_train, X_valid, y_valid, client=client, seconds=seconds)
+    # Where the short call's fit calls end among the trainer's records, even if the training fails.
+    record = p.artifacts.values["training"] = {"epochs_probe_calls": client.calls, "epochs_probe_error": short_error}
     try:
         _, history = build_compile_train(p, X_train, y_train, X_valid, y_valid, client=client, seconds=seconds)
     except StudentError as error:
         raise StudentError(f"training failed: {error}", error.not_done) from None
-    p.artifacts.values["training"] = {
+    record.update({
         "returned": type(history).__name__,
         "returned_the_history": history is not None and history is client.last_history,
         "fit_calls": client.calls,
-    }
+    })
 
 
 def probe_predict_labels(p: Prober, inputs) -> None:

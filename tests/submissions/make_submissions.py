@@ -2,7 +2,8 @@
 
 Each submission is named by its outcome and differs from a correct one in one thing only; beside
 it, ``NAME.expected.json`` holds the score it must get, the checks that must fail and a phrase each
-failing check's message must contain. Run it again after the student notebook changes:
+failing check's message must contain (or a list of phrases: a check that finds several mistakes names
+them all). Run it again after the student notebook changes:
 
     .venv/bin/python tests/submissions/make_submissions.py
 """
@@ -216,6 +217,50 @@ def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
         95,
         {"predict_labels": "scales the images again"},
     ),
+    "axes_left_on": (
+        {"plot_samples": CORRECT["plot_samples"].replace('        ax.axis("off")\n', "")},
+        95,
+        {"samples_plot": "the axes are on (every image draws its ticks and frame): turn them off with ax.axis('off')"},
+    ),
+    "titles_as_numbers": (
+        {"plot_samples": CORRECT["plot_samples"].replace("CLASS_NAMES[labels[index]]", "str(labels[index])")},
+        95,
+        {"samples_plot": "the images are titled with label numbers"},
+    ),
+    "three_rows_of_images": (
+        {"plot_samples": CORRECT["plot_samples"].replace("range(n_rows * n_cols)", "range(3 * n_cols)")},
+        95,
+        {"samples_plot": "the figure shows 30 images; a 4×10 grid shows 40"},
+    ),
+    "compile_with_three_mistakes": (
+        {
+            "compile_model": """
+def compile_model(model):
+    model.compile(loss="categorical_crossentropy", optimizer="adam")
+    return model
+"""
+        },
+        55,
+        {
+            "compile": [
+                "categorical_crossentropy expects one-hot labels",
+                "the optimizer is Adam",
+                "the metrics are none; add metrics=['accuracy']",
+            ],
+            "training": "training failed",
+            "test_accuracy": "training failed",
+        },
+    ),
+    "epochs_hard_coded_in_train_model": (
+        {
+            "train_model": """
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    return model.fit(X_train, y_train, epochs=30, validation_data=(X_valid, y_valid))
+"""
+        },
+        90,
+        {"training": "`train_model` ignores its epochs argument: called with epochs=2"},
+    ),
     # --- correct variants: full marks each -------------------------------------------------------
     "loss_as_function": ({"compile_model": compile_with("keras.losses.sparse_categorical_crossentropy")}, 100, {}),
     "loss_as_object": ({"compile_model": compile_with("keras.losses.SparseCategoricalCrossentropy()")}, 100, {}),
@@ -260,6 +305,34 @@ def build_model():
     outputs = keras.layers.Dense(10, activation="softmax")(hidden2)
     return keras.Model(inputs=inputs, outputs=outputs)
 """
+        },
+        100,
+        {},
+    ),
+    "functional_api_with_activation_layers": (
+        {
+            "build_model": """
+def build_model():
+    inputs = keras.layers.Input(shape=(28, 28))
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(300)(x)
+    x = keras.layers.Activation("relu")(x)
+    x = keras.layers.Dense(100, activation=keras.activations.relu)(x)
+    x = keras.layers.Dense(10)(x)
+    outputs = keras.layers.Softmax()(x)
+    return keras.Model(inputs, outputs)
+"""
+        },
+        100,
+        {},
+    ),
+    "model_with_an_input_layer_and_activation_layers": (
+        {
+            "build_model": build_model_with(
+                "keras.layers.InputLayer(shape=(28, 28))", FLATTEN, "keras.layers.Dense(300)",
+                'keras.layers.Activation("relu")', "keras.layers.Dense(100)", "keras.layers.ReLU()",
+                "keras.layers.Dense(10)", 'keras.layers.Activation("softmax")',
+            )
         },
         100,
         {},
