@@ -108,7 +108,7 @@ def first_found(names) -> str | None:
 
 @pytest.fixture(scope="module")
 def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", 
+    webdriver = pytest.importorskip("selenium.webdriver",
                                     reason="Selenium is not installed: `make browser` or `pip install -e '.[test]'`")
     binary, driver = first_found(BROWSERS), first_found(DRIVERS)
     if binary is None or driver is None:
