@@ -6,14 +6,14 @@ BIN := $(VENV)/bin
 DATA_DIR := /usr/share/datasets/fashion-mnist
 DATA_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: demo test test-fast setup sandbox data assignment clean
+.PHONY: demo test test-fast setup sandbox data browser assignment clean
 
 demo: setup data
 	$(BIN)/autograder demo
 
 # The whole suite, the slow 30-epoch training tests included (plain `pytest` skips those), and
 # the 30 slowest tests, to see where the suite's minutes go.
-test: setup data
+test: setup data browser
 	$(BIN)/python -m pytest -m "" --durations=30
 
 test-fast: setup data
@@ -54,6 +54,25 @@ data:
 			|| echo "data: apt-get could not install dataset-fashion-mnist; the loader will look elsewhere"; \
 	else \
 		echo "data: no root or apt-get; the loader will look in FASHION_MNIST_DIR and the Keras cache"; \
+	fi
+
+# The headless browser the page tests open the feedback page and the class overview in
+# (tests/test_pages_in_a_browser.py): Selenium from PyPI and Debian's chromium with its chromedriver
+# (Selenium's own browser download needs the internet), where apt and root allow it; without them
+# those tests say so and skip.
+browser: setup
+	@$(BIN)/python -c "import selenium" 2>/dev/null || $(BIN)/pip install --quiet -e ".[test]" \
+		|| echo "browser: pip could not install selenium; the page tests will be skipped"
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+		echo "browser: using $$(command -v chromium) and $$(command -v chromedriver)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "browser: installing the Debian packages chromium and chromium-driver"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver >/dev/null) \
+			|| echo "browser: apt-get could not install chromium; the page tests will be skipped"; \
+	else \
+		echo "browser: chromium and chromedriver are not installed (no root or apt-get);" \
+			"the page tests will be skipped"; \
 	fi
 
 # Regenerate the student notebook (and the self-check files beside it) from the source notebook,

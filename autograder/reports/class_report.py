@@ -207,10 +207,9 @@ def class_report_html(reports, title: str = "Class overview") -> str:
     accuracies = [a for a in map(test_accuracy, reports) if a is not None]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html_text(title)}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;overflow-wrap:anywhere}}
 td,th{{padding:.3em .6em;vertical-align:top;text-align:left}}table{{border-collapse:collapse}}
-tbody tr:nth-child(odd){{background:#f4f4f4}}img{{max-width:100%}}.note,.figure-error{{color:#555}}
-td{{overflow-wrap:anywhere}}</style>
+tbody tr:nth-child(odd){{background:#f4f4f4}}img{{max-width:100%}}.note,.figure-error{{color:#555}}</style>
 </head><body>
 <h1>{html_text(title)}</h1>
 {summary_html(reports)}

@@ -105,7 +105,8 @@ def feedback_html(report) -> str:
 
     rows = "\n".join(
         f"<tr class='{status(r).lower()}'><td>{status(r)}</td><td>{html.escape(str(r.id))}</td>"
-        f"<td>{number_text(r.points)}/{number_text(r.max_points)}</td><td>{html_text(r.message)}</td></tr>"
+        f"<td>{number_text(r.points)}/{number_text(r.max_points)}</td>"
+        f"<td class='message'>{html_text(r.message)}</td></tr>"
         for r in report.checks
     )
     figures = []
@@ -119,7 +120,8 @@ def feedback_html(report) -> str:
     student = html_text(student_of(report))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Feedback for {student}: {name}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td{{padding:.3em .6em;vertical-align:top}}
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;overflow-wrap:anywhere}}
+td{{padding:.3em .6em;vertical-align:top}}td.message{{white-space:pre-wrap}}
 tr.pass td:first-child{{color:green}}tr.fail td:first-child,tr.todo td:first-child{{color:#b00}}img{{max-width:100%}}
 .figure-error{{color:#b00}}</style>
 </head><body>
