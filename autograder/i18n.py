@@ -1,0 +1,118 @@
+"""The language of what a student reads: every student-facing text goes through ``_``.
+
+Messages are gettext messages: the English text is the message id, written in the code as
+``_("the labels were divided by 255: ...")`` (with ``{name}`` fields filled by ``.format`` after
+the lookup, never an f-string, so that a translator sees one sentence). The catalogues are
+gettext ``.po`` files in ``autograder/locale/<lang>/LC_MESSAGES/autograder.po``, the format
+translators' tools (Poedit, Weblate, Babel) read and write; ``scripts/messages.py`` extracts the
+messages from the code with Babel and updates them. A catalogue is compiled when it is first used,
+in memory, by Babel (its ``.mo`` form is never a file to go stale beside its ``.po``).
+
+The language in effect is the context's (``speaking``): the command's ``--lang``, else the
+notebook's own (``metadata.autograder.lang``, which the Chinese release carries), else the
+locale's (``LANGUAGE``, ``LC_ALL``, ``LC_MESSAGES``, ``LANG``), else English
+(``choose_language``). Instructor-facing text (the CLI's help, the class's CSV columns) stays
+English.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import gettext
+import io
+import os
+from pathlib import Path
+
+DOMAIN = "autograder"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+ENGLISH = "en"
+LANGUAGES = (ENGLISH, "zh_CN")
+ALIASES = {"zh": "zh_CN", "zh_cn": "zh_CN", "zh_hans": "zh_CN", "zh_sg": "zh_CN", "en": ENGLISH, "en_us": ENGLISH,
+           "en_gb": ENGLISH}
+LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+_language: contextvars.ContextVar[str] = contextvars.ContextVar("autograder_language", default=ENGLISH)
+
+
+def _(message: str) -> str:
+    """``message`` (its English text) in the language in effect."""
+    language = _language.get()
+    if language == ENGLISH:
+        return message
+    return catalogue(language).gettext(message)
+
+
+def current_language() -> str:
+    return _language.get()
+
+
+@contextlib.contextmanager
+def speaking(language: str | None):
+    """Within: ``_`` speaks ``language`` (a name ``known_language`` accepts; None: as before)."""
+    if language is None:
+        yield
+        return
+    token = _language.set(known_language(language))
+    try:
+        yield
+    finally:
+        _language.reset(token)
+
+
+def known_language(name: str) -> str:
+    """``name`` as one of ``LANGUAGES`` (``zh``, ``zh-CN``, ``zh_CN.UTF-8`` are ``zh_CN``), or ValueError."""
+    key = name.split(".")[0].split("@")[0].replace("-", "_").lower()
+    if key in ALIASES:
+        return ALIASES[key]
+    raise ValueError(f"unknown language {name!r}: choose one of {', '.join(LANGUAGES)}")
+
+
+def locale_language(environ=os.environ) -> str | None:
+    """The locale's language where the kit speaks it: the first name the locale variables give
+    (``LANGUAGE`` may list several, best first), skipping those the kit does not speak."""
+    for variable in LOCALE_VARIABLES:
+        for name in environ.get(variable, "").split(":"):
+            if name in ("", "C", "POSIX") or name.startswith("C."):
+                continue
+            with contextlib.suppress(ValueError):
+                return known_language(name)
+            if name.lower().startswith("en"):
+                return ENGLISH
+    return None
+
+
+def notebook_language(notebook) -> str | None:
+    """The language a notebook says its text is in (``metadata.autograder.lang``), if the kit speaks it."""
+    try:
+        declared = notebook["metadata"]["autograder"]["lang"]
+        return known_language(declared) if isinstance(declared, str) else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def choose_language(option: str | None = None, notebook=None, environ=os.environ) -> str:
+    """``--lang``, else the notebook's own language, else the locale's, else English."""
+    if option:
+        return known_language(option)
+    return notebook_language(notebook) or locale_language(environ) or ENGLISH
+
+
+def catalogue_file(language: str) -> Path:
+    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@functools.lru_cache(maxsize=None)
+def catalogue(language: str) -> gettext.NullTranslations:
+    """``language``'s catalogue, compiled in memory from its ``.po`` file (fuzzy entries left out,
+    as gettext's compiler leaves them out)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with open(catalogue_file(language), "rb") as po:
+        messages = read_po(po, locale=language, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, messages, use_fuzzy=False)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
