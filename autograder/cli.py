@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_grade(commands)
     add_check(commands)
     add_config(commands)
+    add_gradescope_package(commands)
     return parser
 
 
@@ -200,6 +201,25 @@ def add_check(commands) -> None:
     check.add_argument("--full", action="store_true", help="also train the model for 30 epochs (about a minute)")
     check.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST .gz files")
     check.set_defaults(run=_check)
+
+
+def add_gradescope_package(commands) -> None:
+    package = commands.add_parser(
+        "gradescope-package",
+        help="write Gradescope's autograder zip (setup.sh, run_autograder) to upload with the assignment",
+        description="Write the autograder zip for a Gradescope programming assignment: setup.sh installs the kit "
+        "(no solutions, no tests) and Fashion-MNIST; run_autograder grades the notebook a student uploads into "
+        "results.json, hidden checks shown once grades are published, the test accuracy on the leaderboard.",
+    )
+    package.add_argument("out", type=Path, metavar="OUT.zip")
+    package.set_defaults(run=_gradescope_package)
+
+
+def _gradescope_package(args: argparse.Namespace) -> int:
+    from autograder.reports.gradescope_package import write_package
+
+    print(f"wrote {write_package(args.out)}: upload it as the assignment's autograder on Gradescope")
+    return 0
 
 
 def _grade(args: argparse.Namespace) -> int:
