@@ -75,11 +75,13 @@ browser: setup
 			"the page tests will be skipped"; \
 	fi
 
-# Regenerate the student notebook (and the self-check files beside it) from the source notebook,
+# Regenerate the student notebook (and the self-check files beside it) from the source notebook, its
+# nbgrader points first set from autograder.toml,
 # then its Simplified Chinese release from the translation beside the source (scripts/localize_notebook.py).
 # nbgrader's gradebook goes to build/, not the repository root.
 assignment: setup
 	mkdir -p build  # nbgrader's gradebook; with --force it empties the release before it opens the database
+	$(BIN)/python scripts/notebook_points.py  # the points of autograder.toml into the source's nbgrader metadata
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/nbgrader generate_assignment fashion_mnist --force \
 		--CourseDirectory.db_url=sqlite:///build/gradebook.db
 	$(BIN)/python scripts/localize_notebook.py assignments/fashion_mnist assignments/fashion_mnist_zh --strict

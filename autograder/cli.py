@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo(commands)
     add_grade(commands)
     add_check(commands)
+    add_config(commands)
+    add_gradescope_package(commands)
     return parser
 
 
@@ -72,6 +74,7 @@ def add_grade(commands) -> None:
         f"(default: {DEFAULT_RESULTS})",
     )
     add_grade_limits(grade)
+    add_config_option(grade)
     grade.add_argument(
         "--nbgrader-db", metavar="URL",
         help="also write the scores into nbgrader's gradebook (e.g. sqlite:///gradebook.db) for nbgrader export",
@@ -102,14 +105,75 @@ def add_grade_outputs(grade: argparse.ArgumentParser) -> None:
     )
 
 
+# Each limit option: its destination and the key of autograder.toml's [limits] it overrides.
+LIMIT_OPTIONS = (("--time-limit", "time_limit", "submission_seconds"),
+                 ("--cell-time-limit", "cell_time_limit", "cell_seconds"),
+                 ("--memory-limit", "memory_limit", "memory_gib"))
+
+
 def add_grade_limits(grade: argparse.ArgumentParser) -> None:
     limits = Limits()
-    grade.add_argument("--time-limit", type=float, default=limits.submission_seconds, metavar="SECONDS",
-                       help="wall-clock limit for one submission, training included")
-    grade.add_argument("--cell-time-limit", type=float, default=limits.cell_seconds, metavar="SECONDS",
-                       help="limit for one cell or one function call (training aside)")
-    grade.add_argument("--memory-limit", type=float, default=limits.memory_bytes / 1024**3, metavar="GIB",
-                       help="address-space limit of a submission's process")
+    # No defaults here: an option given overrides the config file, one not given leaves it be.
+    grade.add_argument("--time-limit", type=float, metavar="SECONDS", help="wall-clock limit for one submission, "
+                       f"training included (default: {limits.submission_seconds:g})")
+    grade.add_argument("--cell-time-limit", type=float, metavar="SECONDS", help="limit for one cell or one function "
+                       f"call, training aside (default: {limits.cell_seconds:g})")
+    grade.add_argument("--memory-limit", type=float, metavar="GIB", help="address-space limit of a submission's "
+                       f"process (default: {limits.memory_bytes / 1024**3:g})")
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="the assignment's settings: pass mark, points, limits (default: autograder.toml in the "
+                        "current folder, else beside the course's nbgrader_config.py; without one, the kit's defaults)")
+
+
+def add_config(commands) -> None:
+    config = commands.add_parser(
+        "config",
+        help="print the settings in effect (pass mark, points, limits) and where each came from",
+        description="Print the pass mark, the points of each check and the limits that grading would use, each "
+        "with where it came from: the kit's default, the config file, or a command-line option.",
+    )
+    add_config_option(config)
+    add_grade_limits(config)
+    config.set_defaults(run=_config)
+
+
+def settings(args: argparse.Namespace):
+    """The config in effect: the file's values over the defaults, the limit options over both; every
+    value checked, the points against the checks table."""
+    from autograder.config import find_config, load_config
+    from autograder.judge.checks import checks_table
+
+    config = load_config(find_config(args.config))
+    for option, dest, key in LIMIT_OPTIONS:
+        if getattr(args, dest, None) is not None:
+            config = config.with_limit(key, getattr(args, dest), option)
+    checks_table(config)
+    return config
+
+
+def warn_if_the_notebook_disagrees(config) -> None:
+    """Grades follow the config's points; the released notebooks show their nbgrader metadata's, so say so when
+    the two differ."""
+    from autograder.config import nbgrader_points
+    from autograder.judge.checks import checks_table
+
+    shown = nbgrader_points(SOURCE_NOTEBOOK)
+    table = checks_table(config)
+    differ = [f"{c.id} {c.points} (notebook: {shown.get(c.id)})" for c in table if shown.get(c.id) != c.points]
+    if differ:
+        print(f"autograder: warning: grading with the points of {config.path}, which differ from the nbgrader "
+              f"metadata of {SOURCE_NOTEBOOK.name}: {', '.join(differ)}. Run `make assignment` and release the "
+              "notebooks again so that students see the points they are graded on.", file=sys.stderr, flush=True)
+
+
+def _config(args: argparse.Namespace) -> int:
+    from autograder.reports.text import format_config
+
+    print(format_config(settings(args)))
+    return 0
 
 
 def add_grade_execution(grade: argparse.ArgumentParser) -> None:
@@ -139,22 +203,39 @@ def add_check(commands) -> None:
     check.set_defaults(run=_check)
 
 
+def add_gradescope_package(commands) -> None:
+    package = commands.add_parser(
+        "gradescope-package",
+        help="write Gradescope's autograder zip (setup.sh, run_autograder) to upload with the assignment",
+        description="Write the autograder zip for a Gradescope programming assignment: setup.sh installs the kit "
+        "(no solutions, no tests) and Fashion-MNIST; run_autograder grades the notebook a student uploads into "
+        "results.json, hidden checks shown once grades are published, the test accuracy on the leaderboard.",
+    )
+    package.add_argument("out", type=Path, metavar="OUT.zip")
+    package.set_defaults(run=_gradescope_package)
+
+
+def _gradescope_package(args: argparse.Namespace) -> int:
+    from autograder.reports.gradescope_package import write_package
+
+    print(f"wrote {write_package(args.out)}: upload it as the assignment's autograder on Gradescope")
+    return 0
+
+
 def _grade(args: argparse.Namespace) -> int:
     from autograder.batch.local import grade_notebooks
     from autograder.reports.text import format_logged
 
-    limits = Limits(
-        submission_seconds=args.time_limit,
-        cell_seconds=args.cell_time_limit,
-        memory_bytes=int(args.memory_limit * 1024**3),
-    )
+    config = settings(args)
+    warn_if_the_notebook_disagrees(config)
     reports = grade_notebooks(
         args.paths,
         data_dir=args.data_dir,
         out=sys.stdout,
         show=format_logged,
         sandbox=not args.unsandboxed,
-        limits=limits,
+        limits=config.limits,
+        config=config,
         results=args.results,
         private=[path for path in (args.json, args.csv, args.gradescope, args.feedback, args.class_report,
                                    sqlite_file(args.nbgrader_db)) if path],

@@ -28,6 +28,19 @@ class TimeLimitExceeded(BaseException):
     `except Exception:` does not swallow it."""
 
 
+# --- the instructor's config -------------------------------------------------------------------------
+
+
+class ConfigError(AutograderError):
+    """A value of the config file (autograder.toml) or of an option that overrides it is wrong."""
+
+    exit_code = 2  # as for a wrong command line: nothing was graded
+
+    def __init__(self, where: str | Path, key: str | None, problem: str):
+        self.where, self.key, self.problem = str(where), key, problem
+        super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
+
+
 # --- the data ------------------------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ MAP_HEADING = "## The modules"
 
 # `autograder/sandbox/launch.py`, `autograder/sandbox/`; and `autograder.sandbox.launch.CHILD_MODULES`.
 PATH = re.compile(r"(?<![\w./-])autograder/(?:[\w]+/)*(?:[\w]+\.py)?(?![\w/])")
-DOTTED = re.compile(r"(?<![\w./-])autograder(?:\.\w+)+")
+DOTTED = re.compile(r"(?<![\w./-])autograder(?!\.toml\b)(?:\.\w+)+")  # autograder.toml: the config file
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 # A line of the map: "- `sandbox/launch.py`: its job" (a package as its folder, "- `sandbox/`: ...").
 MAP_ENTRY = re.compile(r"^- `((?:\w+/)*(?:\w+\.py|\w+/))`", re.MULTILINE)

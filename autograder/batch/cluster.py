@@ -5,7 +5,8 @@ it with ``grade_submission``, as the local pool does, in the worker's batch: the
 and the trainers' cache are set up once per worker process for the whole run, at its first task
 (a Dask worker plugin, ``WorkerBatch``, registered for the run and removed at its end, which
 removes the batch's files). Every option travels with the plugin: the limits, the data folder,
-``sandbox`` and ``reuse``. Workers therefore need the kit installed and Fashion-MNIST available, as
+``sandbox``, ``reuse`` and the instructor's config (the points and the pass mark). Workers therefore need the
+kit installed and Fashion-MNIST available, as
 a grading machine does. Results come back as plain data and are stored by the instructor's
 process, atomically, as each arrives, so a rerun after an interruption resumes as it does locally.
 """
@@ -25,6 +26,7 @@ from autograder.batch.progress import Progress
 from autograder.batch.shared import Batch, open_batch
 from autograder.batch.steps import grade_submission
 from autograder.batch.store import store_report, stored_report
+from autograder.judge.checks import checks_table
 from autograder.judge.report import GradeReport
 from autograder.limits import Limits
 
@@ -33,8 +35,8 @@ class WorkerBatch(WorkerPlugin):
     """A worker's batch for one run: opened at the worker's first task, used by the next ones, closed
     (its files removed, its sandboxes stopped) when the run ends."""
 
-    def __init__(self, *, data_dir: str | None, limits: Limits, sandbox: bool, reuse: bool):
-        self.options = {"data_dir": data_dir, "limits": limits, "sandbox": sandbox, "reuse": reuse}
+    def __init__(self, *, data_dir: str | None, limits: Limits, sandbox: bool, reuse: bool, config=None):
+        self.options = {"data_dir": data_dir, "limits": limits, "sandbox": sandbox, "reuse": reuse, "config": config}
 
     def setup(self, worker) -> None:
         self.lock = threading.Lock()
@@ -81,7 +83,7 @@ def grade_task(content: bytes, name: str, plugin: str) -> dict:
 
 def grade_on_cluster(
     notebooks: list[Path], scheduler: str, *, data_dir=None, limits=None, sandbox: bool = True, reuse: bool = True,
-    results: Path | None = None, progress: Progress,
+    results: Path | None = None, progress: Progress, config=None,
 ) -> list[GradeReport]:
     """Submit every notebook not already graded to the cluster; collect reports in the order given."""
     from distributed import Client
@@ -90,16 +92,17 @@ def grade_on_cluster(
     plugin = f"autograder-batch-{uuid.uuid4().hex}"
     with Client(scheduler) as client:
         client.register_plugin(WorkerBatch(data_dir=str(data_dir) if data_dir else None, limits=limits or Limits(),
-                                           sandbox=sandbox, reuse=reuse), name=plugin)
+                                           sandbox=sandbox, reuse=reuse, config=config), name=plugin)
         try:
-            futures = submit_all(client, notebooks, plugin, results, progress, reports)
-            collect(futures, results, progress, reports)
+            futures = submit_all(client, notebooks, plugin, results, progress, reports, config)
+            collect(futures, results, progress, reports, config)
         finally:
             client.unregister_worker_plugin(plugin)
     return [reports[path] for path in notebooks]
 
 
-def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Progress, reports: dict) -> dict:
+def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Progress, reports: dict,
+               config=None) -> dict:
     """One task per notebook not stored yet; the longest expected first, in the queue and by Dask's
     priority (autograder.batch.order). Returns the futures, each with its notebook."""
     from autograder.batch.order import start_order
@@ -107,7 +110,7 @@ def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Pr
     futures = {}
     for index, estimate in start_order(notebooks):
         path = notebooks[index]
-        stored = stored_report(results, path)
+        stored = stored_report(results, path, config)
         if stored is not None:
             reports[path] = stored
             progress.finished(stored)
@@ -115,7 +118,7 @@ def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Pr
         try:
             content = path.read_bytes()
         except OSError as error:
-            reports[path] = GradeReport.ungraded(path, f"cannot be read ({error.strerror})")
+            reports[path] = GradeReport.ungraded(path, f"cannot be read ({error.strerror})", table=checks_table(config))
             continue
         progress.started(path)
         future = client.submit(grade_task, content, str(path), plugin, pure=False, priority=round(estimate))
@@ -123,7 +126,7 @@ def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Pr
     return futures
 
 
-def collect(futures: dict, results, progress: Progress, reports: dict) -> None:
+def collect(futures: dict, results, progress: Progress, reports: dict, config=None) -> None:
     """Each report as it arrives: stored at once, shown, kept for the list in the order given."""
     from distributed import as_completed
 
@@ -132,7 +135,8 @@ def collect(futures: dict, results, progress: Progress, reports: dict) -> None:
         try:
             report = GradeReport.from_payload(future.result())
         except Exception as error:  # a worker lost or crashed: this submission's fault, as a result
-            report = GradeReport.ungraded(path, f"the cluster could not grade it: {type(error).__name__}: {error}")
-        store_report(results, path, report)
+            report = GradeReport.ungraded(path, f"the cluster could not grade it: {type(error).__name__}: {error}",
+                                          table=checks_table(config))
+        store_report(results, path, report, config)
         reports[path] = report
         progress.finished(report)

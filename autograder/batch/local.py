@@ -136,6 +136,7 @@ def grade_notebooks(
     workers: int = 1,
     scheduler: str | None = None,
     reuse: bool = True,
+    config=None,
 ) -> list[GradeReport]:
     """Grade every notebook; with ``results``, store each result as it is known and skip those stored.
 
@@ -144,6 +145,7 @@ def grade_notebooks(
     ``scheduler``: the address of a Dask scheduler to grade on instead of this machine.
     ``reuse``: replay a training the batch's trainers already ran from an identical description
     (autograder.trainer.service).
+    ``config``: the instructor's points and pass mark (autograder.config.Config; None: the defaults).
     """
     submissions = expand_submissions(paths)
     notebooks = [path for path, _ in submissions]
@@ -155,14 +157,15 @@ def grade_notebooks(
 
         progress = Progress(len(notebooks), out, show)
         reports = grade_on_cluster(notebooks, scheduler, data_dir=data_dir, limits=limits, sandbox=sandbox,
-                                   reuse=reuse, results=results, progress=progress)
+                                   reuse=reuse, results=results, progress=progress, config=config)
     else:
         hide = (
             {p.resolve().parent for p in notebooks}
             | ({results.resolve()} if results else set())
             | {Path(p).resolve() for p in private if Path(p).exists()}
         )
-        with open_batch(data_dir=data_dir, limits=limits, sandbox=sandbox, reuse=reuse, hide=hide) as batch:
+        with open_batch(data_dir=data_dir, limits=limits, sandbox=sandbox, reuse=reuse, hide=hide,
+                        config=config) as batch:
             progress = Progress(len(notebooks), out, show)  # from here: its estimates leave the set-up out
             announce(batch, progress)
             reports = grade_here(notebooks, batch, results, progress, workers)
@@ -192,14 +195,14 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
     def grade_one(path: Path) -> GradeReport:
         if batch.stopping:
             raise KeyboardInterrupt
-        report = stored_report(results, path)
+        report = stored_report(results, path, batch.config)
         if report is not None:
             return report
         progress.started(path)
         report = grade_submission(path, batch)
         if batch.stopping:  # its sandbox was killed by the grader's stop, not by its own fault
             raise KeyboardInterrupt
-        store_report(results, path, report)
+        store_report(results, path, report, batch.config)
         return report
 
     if workers <= 1:

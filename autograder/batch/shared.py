@@ -1,7 +1,8 @@
 """What every submission of a batch is graded with, made once per batch: ``open_batch``.
 
 The reference data and the probes' inputs, the child's input files (root's, read-only), the
-trainer's input files and the trainers' shared cache of trainings, the limits and the options. The
+trainer's input files and the trainers' shared cache of trainings, the limits, the instructor's
+config (autograder.config: the points and the pass mark) and the options. The
 local pool opens one batch for all its submissions; a cluster's worker opens one for all the
 submissions it grades in one run (autograder.batch.cluster).
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from autograder.config import Config
 from autograder.limits import Limits
 
 
@@ -32,6 +34,14 @@ class Batch:
     hide: list[Path] = field(default_factory=list)  # what the sandboxed code must not read
     stop: threading.Event | None = None  # set when the batch is being stopped: what runs now is no result
     sandbox: bool = True  # False: the notebooks' code runs in the grader's process (trusted notebooks only)
+    config: Config = field(default_factory=Config)  # the points and the pass mark the judge applies
+
+    @property
+    def checks(self) -> tuple:
+        """The checks table with the config's points (autograder.judge.checks.checks_table)."""
+        from autograder.judge.checks import checks_table
+
+        return checks_table(self.config)
 
     @property
     def stopping(self) -> bool:
@@ -47,6 +57,7 @@ def open_batch(
     reuse: bool = True,
     hide: Iterable[Path] = (),
     stop: threading.Event | None = None,
+    config: Config | None = None,
 ):
     """Load the data and write the batch's files once; yields the ``Batch``; removes the files after.
 
@@ -74,6 +85,7 @@ def open_batch(
             hide=sorted(hide),
             stop=stop if stop is not None else threading.Event(),
             sandbox=sandbox,
+            config=config or Config(),
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)

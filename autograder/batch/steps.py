@@ -43,7 +43,7 @@ class Submission:
     report: GradeReport | None = None
 
     def ungraded(self, reason: str) -> GradeReport:
-        return GradeReport.ungraded(self.path, reason, self.usage)
+        return GradeReport.ungraded(self.path, reason, self.usage, self.batch.checks)
 
 
 def sanitize(sub: Submission) -> GradeReport | None:
@@ -116,7 +116,7 @@ def read_back_artifacts(sub: Submission) -> GradeReport | None:
 
 def judge_artifacts(sub: Submission) -> None:
     """Every check, in this process, on the artifacts and the trainer's record (autograder.judge.report)."""
-    sub.report = judge(sub.path, sub.artifacts, sub.batch.data, sub.training)
+    sub.report = judge(sub.path, sub.artifacts, sub.batch.data, sub.training, sub.batch.config)
     sub.report.usage.update(sub.usage)
 
 
@@ -150,7 +150,8 @@ def grade_submission(path: Path, batch: Batch) -> GradeReport:
     try:
         report = grade_steps(path, batch)
     except Exception as error:
-        report = GradeReport.ungraded(path, f"the grader failed on this notebook: {type(error).__name__}: {error}")
+        report = GradeReport.ungraded(path, f"the grader failed on this notebook: {type(error).__name__}: {error}",
+                                      table=batch.checks)
     report.usage["seconds"] = round(time.monotonic() - started, 1)
     return report
 

@@ -1,7 +1,8 @@
 """The results store: one file per submission, written atomically as soon as its result is known.
 
 A batch run again after the grader was killed picks up where it stopped: a stored result counts
-only for the exact bytes it graded, by this version of the kit (``digest``). Each is written with
+only for the exact bytes it graded, by this version of the kit, with the same points and pass mark
+(``digest``; autograder.config). Each is written with
 the kit's one atomic writer (``autograder.files.atomic_write``).
 """
 
@@ -20,10 +21,25 @@ from autograder.judge.report import GradeReport, json_safe
 EARLIER_NOTE = "graded earlier: result read from the results folder"
 
 
-def digest(path: Path) -> str:
-    """What a stored result is valid for: these exact bytes, graded by this version of the kit."""
+def digest(path: Path, config=None) -> str:
+    """What a stored result is valid for: these exact bytes, graded by this version of the kit with
+    ``config``'s points and pass mark (the defaults add nothing, so their results stay valid)."""
     content = hashlib.sha256(path.read_bytes() if path.is_file() else b"<missing>").hexdigest()
-    return f"{__version__}:{content}"
+    grading = grading_key(config)
+    return f"{__version__}:{content}" + (f":{hashlib.sha256(grading.encode()).hexdigest()[:16]}" if grading else "")
+
+
+def grading_key(config) -> str:
+    """The points and the pass mark ``config`` grades with, or "" where they are the defaults."""
+    from autograder.config import DEFAULT_PASS_MARK
+    from autograder.judge.checks import CHECKS, checks_table
+
+    if config is None:
+        return ""
+    points = [check.points for check in checks_table(config)]
+    if points == [check.points for check in CHECKS] and config.pass_mark == DEFAULT_PASS_MARK:
+        return ""
+    return json.dumps({"pass_mark": config.pass_mark, "points": points})
 
 
 def result_file(results: Path, path: Path) -> Path:
@@ -34,13 +50,13 @@ def result_file(results: Path, path: Path) -> Path:
     return results / f"{stem}-{name}.json"
 
 
-def stored_report(results: Path | None, path: Path) -> GradeReport | None:
+def stored_report(results: Path | None, path: Path, config=None) -> GradeReport | None:
     """The stored result for ``path``'s current bytes, with a note saying so; None if there is none."""
     if results is None:
         return None
     try:
         stored = json.loads(result_file(results, path).read_text())
-        if stored.get("digest") == digest(path):
+        if stored.get("digest") == digest(path, config):
             report = GradeReport.from_payload(stored)
             report.notes.append(EARLIER_NOTE)
             return report
@@ -49,9 +65,9 @@ def stored_report(results: Path | None, path: Path) -> GradeReport | None:
     return None
 
 
-def store_report(results: Path | None, path: Path, report: GradeReport) -> None:
+def store_report(results: Path | None, path: Path, report: GradeReport, config=None) -> None:
     """Keep one result (nothing without a results folder); a reader or a rerun sees the old file or the new."""
     if results is None:
         return
-    payload = {"digest": digest(path), **report.payload()}
+    payload = {"digest": digest(path, config), **report.payload()}
     atomic_write(result_file(results, path), json.dumps(json_safe(payload), allow_nan=False))

@@ -14,6 +14,10 @@ reference model), so one mistake costs points where it is made and not again in 
 
 from __future__ import annotations
 
+import dataclasses
+
+from autograder.config import Config
+from autograder.errors import ConfigError
 from autograder.judge.data_checks import check_normalize, check_samples_plot, check_split
 from autograder.judge.evidence import Check
 from autograder.judge.model_checks import (
@@ -49,7 +53,7 @@ CHECKS: tuple[Check, ...] = (
         "test_accuracy",
         20,
         True,
-        f"test accuracy measured by the grader ≥ {MIN_TEST_ACCURACY}",
+        f"test accuracy measured by the grader ≥ {MIN_TEST_ACCURACY}",  # as checks_table writes it
         check_test_accuracy,
         needs_training=True,
     ),
@@ -57,3 +61,25 @@ CHECKS: tuple[Check, ...] = (
 )
 CHECKS_BY_ID = {check.id: check for check in CHECKS}
 MAX_SCORE = sum(check.points for check in CHECKS)
+
+
+def checks_table(config: Config | None = None) -> tuple[Check, ...]:
+    """``CHECKS`` with a config's points and pass mark: the one place a config changes the table.
+    Without a config, or with the defaults, it is ``CHECKS`` itself."""
+    if config is None:
+        return CHECKS
+    unknown = sorted(set(config.points) - set(CHECKS_BY_ID))
+    if unknown:
+        raise ConfigError(config.path, f"points.{unknown[0]}",
+                          f"no check has this id; the checks are {', '.join(CHECKS_BY_ID)}")
+    table = []
+    for check in CHECKS:
+        check = dataclasses.replace(check, points=config.points.get(check.id, check.points))
+        if check.id == "test_accuracy":
+            check = dataclasses.replace(check, description=f"test accuracy measured by the grader ≥ {config.pass_mark}")
+        table.append(check)
+    return tuple(table)
+
+
+def max_score(table: tuple[Check, ...] = CHECKS) -> int:
+    return sum(check.points for check in table)

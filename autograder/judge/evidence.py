@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from autograder.config import DEFAULT_PASS_MARK
 from autograder.errors import CheckFailed, NotDone
 from autograder.sandbox.artifacts import Artifacts
 
@@ -58,6 +59,7 @@ class Evidence:
     artifacts: Artifacts
     data: Any  # autograder.data.reference.ReferenceData, with the test labels the student never sees
     training: Any = None  # autograder.trainer.records.TrainingRecord
+    pass_mark: float = DEFAULT_PASS_MARK  # the test accuracy test_accuracy asks for (autograder.config)
 
     def produced(self, probe: str, *, model: str | None = None) -> None:
         """Fail the check with the probe's own message when the student's function produced nothing."""

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.judge.checks import CHECKS, MAX_SCORE
+from autograder.judge.checks import CHECKS, checks_table, max_score
 from autograder.judge.evidence import CheckResult, Evidence, run_check
 
 REUSED_NOTE = (
@@ -46,10 +46,10 @@ class GradeReport:
     student: str = ""
 
     @classmethod
-    def ungraded(cls, path: str | Path, reason: str, usage: dict | None = None) -> "GradeReport":
-        """A submission that could not be judged: every check at 0, each saying why."""
-        checks = [CheckResult(c.id, 0, c.points, False, f"not graded: {reason}") for c in CHECKS]
-        return cls(str(path), 0, MAX_SCORE, reason, checks, usage=dict(usage or {}))
+    def ungraded(cls, path: str | Path, reason: str, usage: dict | None = None, table=CHECKS) -> "GradeReport":
+        """A submission that could not be judged: every check of ``table`` at 0, each saying why."""
+        checks = [CheckResult(c.id, 0, c.points, False, f"not graded: {reason}") for c in table]
+        return cls(str(path), 0, max_score(table), reason, checks, usage=dict(usage or {}))
 
     def to_json(self) -> dict:
         # Exactly the fields of the contract.
@@ -86,11 +86,13 @@ class GradeReport:
         return cls.from_json(payload["report"], payload.get("notes", []), payload.get("feedback"), payload.get("usage"))
 
 
-def judge(path: Path, artifacts, data, training=None) -> GradeReport:
-    """The trusted half: every check on the artifacts and the trainer's record, points from the table."""
-    evidence = Evidence(artifacts, data, training)
-    results = [run_check(check, evidence) for check in CHECKS]
-    report = GradeReport(str(path), sum(r.points for r in results), MAX_SCORE, None, results)
+def judge(path: Path, artifacts, data, training=None, config=None) -> GradeReport:
+    """The trusted half: every check on the artifacts and the trainer's record, points from the table
+    with ``config``'s points and pass mark (autograder.config; None: the defaults)."""
+    table = checks_table(config)
+    evidence = Evidence(artifacts, data, training, **({"pass_mark": config.pass_mark} if config else {}))
+    results = [run_check(check, evidence) for check in table]
+    report = GradeReport(str(path), sum(r.points for r in results), max_score(table), None, results)
     if training is not None:
         report.history = training.history()
         report.confusion = confusion_matrix(training.predictions, data)

@@ -12,13 +12,14 @@ import functools
 import numpy as np
 
 from autograder.assignment import BATCH_SIZE, EPOCHS
+from autograder.config import DEFAULT_PASS_MARK
 from autograder.errors import CheckFailed, NotDone
 from autograder.judge.evidence import Evidence
 from autograder.judge.model_checks import ACCURACY_NAMES
 from autograder.sandbox.probe import EPOCHS_PROBE, epochs_probe_model
 from autograder.trainer.records import compile_signature, model_signature
 
-MIN_TEST_ACCURACY = 0.85  # the one place the accuracy bar is set
+MIN_TEST_ACCURACY = DEFAULT_PASS_MARK  # the default; the pass mark in effect comes with the Evidence
 
 
 @functools.cache
@@ -206,9 +207,9 @@ def check_test_accuracy(ev: Evidence) -> str:
     if predictions is None or predictions.shape != ev.data.test_labels.shape:
         raise CheckFailed("no model to measure: the trained model gives no class for each test image")
     accuracy = float(np.mean(predictions == ev.data.test_labels))
-    if accuracy < MIN_TEST_ACCURACY:
+    if accuracy < ev.pass_mark:
         raise CheckFailed(
-            f"test accuracy {accuracy:.4f}, below the minimum {MIN_TEST_ACCURACY}: check the model, the loss, the "
+            f"test accuracy {accuracy:.4f}, below the minimum {ev.pass_mark}: check the model, the loss, the "
             "optimizer and the number of epochs"
         )
-    return f"test accuracy {accuracy:.4f} (minimum {MIN_TEST_ACCURACY}), measured by the grader"
+    return f"test accuracy {accuracy:.4f} (minimum {ev.pass_mark}), measured by the grader"

@@ -204,6 +204,7 @@ def class_report_html(reports, title: str = "Class overview") -> str:
     from autograder.judge.checks import MAX_SCORE
 
     minimum = min_test_accuracy()
+    top = max([r.max_score for r in reports if isinstance(r.max_score, int)] or [MAX_SCORE])  # the config's points
     accuracies = [a for a in map(test_accuracy, reports) if a is not None]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html_text(title)}</title>
@@ -214,7 +215,7 @@ tbody tr:nth-child(odd){{background:#f4f4f4}}img{{max-width:100%}}.note,.figure-
 <h1>{html_text(title)}</h1>
 {summary_html(reports)}
 <h2>Scores</h2>
-{distribution_html([r.score for r in reports], "Score distribution", "score", range(0, MAX_SCORE + 6, 5))}
+{distribution_html([r.score for r in reports], "Score distribution", "score", range(0, top + 6, 5))}
 <h2>Checks</h2>
 {checks_html(reports)}
 <h2>Most common mistakes</h2>

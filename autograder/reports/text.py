@@ -58,3 +58,23 @@ def format_logged(report) -> str:
     if report.usage:
         text += f"\n  {format_usage(report.usage)}"
     return text
+
+
+def format_config(config) -> str:
+    """The settings in effect (autograder.config.Config) as autograder.toml writes them, each with where it came
+    from: the kit's default, the file, or a command-line option."""
+    from autograder.config import LIMIT_KEYS
+    from autograder.judge.checks import checks_table, max_score
+
+    table = checks_table(config)
+    rows = [("pass_mark", config.pass_mark, config.origin("pass_mark")), ("[points]", None, None)]
+    rows += [(check.id, check.points, config.origin(f"points.{check.id}")) for check in table]
+    rows += [("[limits]", None, None)]
+    rows += [(key, config.limit(key), config.origin(f"limits.{key}")) for key in LIMIT_KEYS]
+    lines = [f"# config file: {config.path if config.path else 'none found, so the defaults'}"]
+    for key, value, origin in rows:
+        text = key if value is None else f"{key} = {value!r}"
+        lines.append(text if origin is None else f"{text:<28} # {origin}")
+        if key == table[-1].id:
+            lines.append(f"# total: {max_score(table)} points")
+    return "\n".join(lines)
