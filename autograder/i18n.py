@@ -44,6 +44,11 @@ def _(message: str) -> str:
     return catalogue(language).gettext(message)
 
 
+def N_(message: str) -> str:
+    """Marks a message kept in a constant for the catalogue; ``_`` translates it where it is used."""
+    return message
+
+
 def current_language() -> str:
     return _language.get()
 

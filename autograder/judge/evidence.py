@@ -17,6 +17,7 @@ import numpy as np
 
 from autograder.config import DEFAULT_PASS_MARK
 from autograder.errors import CheckFailed, NotDone
+from autograder.i18n import _
 from autograder.sandbox.artifacts import Artifacts
 
 
@@ -72,11 +73,11 @@ class Evidence:
             if problem:
                 raise CheckFailed(problem)
             if model not in self.artifacts.models:
-                raise CheckFailed("the grader received no model from your code")
+                raise CheckFailed(_("the grader received no model from your code"))
 
     def array(self, name: str) -> np.ndarray:
         if name not in self.artifacts.arrays:
-            raise CheckFailed("the grader received no result from your function")
+            raise CheckFailed(_("the grader received no result from your function"))
         return self.artifacts.arrays[name]
 
 
@@ -90,7 +91,8 @@ def run_check(check: Check, ev: Evidence) -> CheckResult:
     except CheckFailed as failure:
         return CheckResult(check.id, 0, check.points, False, str(failure))
     except Exception as error:  # a check tripped over something the student built: still a result
-        return CheckResult(check.id, 0, check.points, False, f"could not be checked: {type(error).__name__}: {error}")
+        return CheckResult(check.id, 0, check.points, False, _("could not be checked: {error}").format(
+            error=f"{type(error).__name__}: {error}"))
     return CheckResult(check.id, check.points, check.points, True, message)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from autograder.data.inputs import PREDICT_SAMPLE
 from autograder.errors import CheckFailed
+from autograder.i18n import _
 from autograder.judge.evidence import Evidence
 from autograder.judge.network import Step, network, parameters
 
@@ -35,30 +36,34 @@ def layer_problems(steps: list[Step]) -> list[str]:
     wanted = wanted_network()
     problems = []
     if not any(step.kind == "Flatten" for step in steps):
-        problems.append(
+        problems.append(_(
             "there is no Flatten layer: start with keras.layers.Flatten() so that each 28×28 image becomes "
             "784 numbers"
-        )
+        ))
     if len(steps) != len(EXPECTED_LAYERS):
-        described = " → ".join(step.describe() for step in steps) or "none"
-        return [*problems, f"the model has {len(steps)} layers ({described}); expected {wanted}"]
+        described = " → ".join(step.describe() for step in steps) or _("none")
+        return [*problems, _("the model has {count} layers ({described}); expected {wanted}").format(
+            count=len(steps), described=described, wanted=wanted)]
     for position, (step, (kind, units, activation)) in enumerate(zip(steps, EXPECTED_LAYERS), start=1):
         if step.kind != kind:
             if kind != "Flatten" or any(s.kind == "Flatten" for s in steps):
-                problems.append(f"layer {position} is {step.describe()}, expected {kind}")
+                problems.append(_("layer {position} is {layer}, expected {kind}").format(
+                    position=position, layer=step.describe(), kind=kind))
             continue
         if kind != "Dense":
             continue
         if step.units != units:
-            problems.append(f"layer {position} has {step.units} units, expected {units}")
+            problems.append(_("layer {position} has {units} units, expected {expected}").format(
+                position=position, units=step.units, expected=units))
         if step.activation != activation:
             if activation == "softmax":
-                problems.append(
-                    f"the output layer has activation {step.activation!r}: use activation='softmax' so that the "
+                problems.append(_(
+                    "the output layer has activation {activation}: use activation='softmax' so that the "
                     "ten outputs are class probabilities"
-                )
+                ).format(activation=repr(step.activation)))
             else:
-                problems.append(f"layer {position} (Dense {units}) has activation {step.activation!r}, expected 'relu'")
+                problems.append(_("layer {position} (Dense {units}) has activation {activation}, expected 'relu'")
+                                .format(position=position, units=units, activation=repr(step.activation)))
     return problems
 
 
@@ -66,14 +71,14 @@ def shape_problems(model) -> list[str]:
     try:
         input_shape, output_shape = tuple(model.input_shape), tuple(model.output_shape)
     except Exception:
-        return ["the model has no input shape, so Keras cannot build it: start with keras.Input(shape=(28, 28))"]
+        return [_("the model has no input shape, so Keras cannot build it: start with keras.Input(shape=(28, 28))")]
     problems = []
     if input_shape != (None, 28, 28):
-        problems.append(
-            f"the model's input shape is {input_shape}; expected (None, 28, 28): keras.Input(shape=(28, 28))"
-        )
+        problems.append(_(
+            "the model's input shape is {shape}; expected (None, 28, 28): keras.Input(shape=(28, 28))"
+        ).format(shape=input_shape))
     if output_shape != (None, 10):
-        problems.append(f"the model's output shape is {output_shape}; expected (None, 10)")
+        problems.append(_("the model's output shape is {shape}; expected (None, 10)").format(shape=output_shape))
     return problems
 
 
@@ -81,8 +86,9 @@ def check_model_architecture(ev: Evidence) -> str:
     model = built_model(ev)
     problems = layer_problems(network(model)) + shape_problems(model)
     if problems:
-        raise CheckFailed(f"{'; '.join(problems)} (the model must be {wanted_network()})")
-    return f"{wanted_network()}; input (None, 28, 28), output (None, 10)"
+        raise CheckFailed(_("{problems} (the model must be {wanted})").format(
+            problems="; ".join(problems), wanted=wanted_network()))
+    return _("{wanted}; input (None, 28, 28), output (None, 10)").format(wanted=wanted_network())
 
 
 def check_parameter_counts(ev: Evidence) -> str:
@@ -92,16 +98,17 @@ def check_parameter_counts(ev: Evidence) -> str:
     except CheckFailed:
         raise
     except Exception:
-        raise CheckFailed(
+        raise CheckFailed(_(
             "the model is not built (no input shape), so it has no parameters yet: add keras.Input(shape=(28, 28))"
-        ) from None
+        )) from None
     total = sum(counts)
     if counts != EXPECTED_PARAMETERS or total != sum(EXPECTED_PARAMETERS):
-        raise CheckFailed(
-            f"parameters per layer are {counts} (total {total:,}); expected {EXPECTED_PARAMETERS} "
-            f"(total {sum(EXPECTED_PARAMETERS):,}): see the table of section 6"
-        )
-    return "0 / 235,500 / 30,100 / 1,010 parameters, 266,610 in all"
+        raise CheckFailed(_(
+            "parameters per layer are {counts} (total {total}); expected {expected} "
+            "(total {expected_total}): see the table of section 6"
+        ).format(counts=counts, total=f"{total:,}", expected=EXPECTED_PARAMETERS,
+                 expected_total=f"{sum(EXPECTED_PARAMETERS):,}"))
+    return _("0 / 235,500 / 30,100 / 1,010 parameters, 266,610 in all")
 
 
 def loss_name(loss: Any) -> tuple[str, bool]:
@@ -137,22 +144,24 @@ def compile_problems(compiled) -> list[str]:
     problems = []
     name, from_logits = loss_name(compiled.loss)
     if name in ("categorical_crossentropy", "CategoricalCrossentropy"):
-        problems.append(
+        problems.append(_(
             "categorical_crossentropy expects one-hot labels, but these labels are integers 0–9: "
             "use loss='sparse_categorical_crossentropy'"
-        )
+        ))
     elif name not in (SPARSE_LOSS, "SparseCategoricalCrossentropy"):
-        problems.append(f"the loss is {name!r}; use loss='sparse_categorical_crossentropy' for integer class labels")
+        problems.append(_("the loss is {name}; use loss='sparse_categorical_crossentropy' for integer class labels")
+                        .format(name=repr(name)))
     elif from_logits:
-        problems.append(
+        problems.append(_(
             "the loss has from_logits=True, but the output layer already applies softmax: drop from_logits"
-        )
+        ))
     optimizer = type(compiled.optimizer).__name__
     if optimizer != "SGD":
-        problems.append(f"the optimizer is {optimizer}; the lesson uses stochastic gradient descent: optimizer='sgd'")
+        problems.append(_("the optimizer is {optimizer}; the lesson uses stochastic gradient descent: "
+                          "optimizer='sgd'").format(optimizer=optimizer))
     metrics = metric_names(compiled.get_compile_config().get("metrics"))
     if not ACCURACY_NAMES & set(metrics):
-        problems.append(f"the metrics are {metrics or 'none'}; add metrics=['accuracy']")
+        problems.append(_("the metrics are {metrics}; add metrics=['accuracy']").format(metrics=metrics or _("none")))
     return problems
 
 
@@ -161,10 +170,10 @@ def check_compile(ev: Evidence) -> str:
     compiled = ev.artifacts.models["compiled"]
     problems = compile_problems(compiled)
     if ev.artifacts.values.get("compile_returned_none") is True:
-        problems.insert(0, "`compile_model` returned None: compile the model and `return model`")
+        problems.insert(0, _("`compile_model` returned None: compile the model and `return model`"))
     if problems:
         raise CheckFailed("; ".join(problems))
-    return "sparse categorical cross-entropy, SGD, accuracy"
+    return _("sparse categorical cross-entropy, SGD, accuracy")
 
 
 def check_predict_labels(ev: Evidence) -> str:
@@ -175,28 +184,28 @@ def check_predict_labels(ev: Evidence) -> str:
     images = ev.data.X_test[:PREDICT_SAMPLE]
     predicted = ev.array("predict_output")
     if predicted.shape == (len(images), 10):
-        raise CheckFailed(
+        raise CheckFailed(_(
             "`predict_labels` returned probabilities (ten per image): return the class ids, "
             "np.argmax(model.predict(images), axis=-1)"
-        )
+        ))
     if predicted.shape != (len(images),):
-        raise CheckFailed(
-            f"`predict_labels` returned shape {predicted.shape}; expected one class id per image, ({len(images)},)"
-        )
+        raise CheckFailed(_(
+            "`predict_labels` returned shape {shape}; expected one class id per image, ({count},)"
+        ).format(shape=predicted.shape, count=len(images)))
     if not np.issubdtype(predicted.dtype, np.integer):
-        raise CheckFailed(
-            f"`predict_labels` returned {predicted.dtype} values: return integer class ids (np.argmax gives them)"
-        )
+        raise CheckFailed(_(
+            "`predict_labels` returned {dtype} values: return integer class ids (np.argmax gives them)"
+        ).format(dtype=predicted.dtype))
     expected = np.argmax(np.asarray(model.predict(images, verbose=0)), axis=-1)
     wrong = int(np.sum(predicted != expected))
     if wrong and np.array_equal(predicted, np.argmax(np.asarray(model.predict(images / 255.0, verbose=0)), axis=-1)):
-        raise CheckFailed(
+        raise CheckFailed(_(
             "`predict_labels` scales the images again: it is given images that are already normalized, "
             "so pass them to model.predict as they are"
-        )
+        ))
     if wrong:
-        raise CheckFailed(
-            f"{wrong} of {len(images)} class ids differ from the arg-max of the model's predictions: "
+        raise CheckFailed(_(
+            "{wrong} of {count} class ids differ from the arg-max of the model's predictions: "
             "use np.argmax(model.predict(images), axis=-1)"
-        )
-    return "integer class ids equal to the arg-max of the model's predictions"
+        ).format(wrong=wrong, count=len(images)))
+    return _("integer class ids equal to the arg-max of the model's predictions")

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autograder.errors import CheckFailed
+from autograder.i18n import N_, _
 
 MAX_NESTED_MODELS = 4  # a model used as a layer of a model, as deep as this
 MAX_LAYERS = 256
 ACTIVATION_LAYERS = ("Activation", "ReLU", "Softmax")
 SEQUENCE = (list, tuple)  # get_config gives tuples where the saved config.json has lists
-NOT_A_CHAIN = (
+NOT_A_CHAIN = N_(
     "the model is not one chain of layers from its input to its output: each layer must take the output "
     "of the layer before it"
 )
@@ -59,15 +60,15 @@ def _single_reference(entry: dict) -> str:
     """The one layer whose output a Functional layer's configuration says it takes."""
     nodes = entry.get("inbound_nodes")
     if not isinstance(nodes, SEQUENCE) or len(nodes) != 1 or not isinstance(nodes[0], dict):
-        raise CheckFailed(NOT_A_CHAIN)
+        raise CheckFailed(_(NOT_A_CHAIN))
     args = nodes[0].get("args")
     if isinstance(args, SEQUENCE) and len(args) == 1 and isinstance(args[0], SEQUENCE):
         args = args[0]  # a layer called on a list of one tensor
     if not isinstance(args, SEQUENCE) or len(args) != 1 or not isinstance(args[0], dict):
-        raise CheckFailed(NOT_A_CHAIN)
+        raise CheckFailed(_(NOT_A_CHAIN))
     history = (args[0].get("config") or {}).get("keras_history") if isinstance(args[0].get("config"), dict) else None
     if not isinstance(history, SEQUENCE) or not history or not isinstance(history[0], str):
-        raise CheckFailed(NOT_A_CHAIN)
+        raise CheckFailed(_(NOT_A_CHAIN))
     return history[0]
 
 
@@ -77,34 +78,34 @@ def _endpoint(value: Any) -> str:
         value = value[0]
     if isinstance(value, SEQUENCE) and value and isinstance(value[0], str):
         return value[0]
-    raise CheckFailed("the model must have one input (keras.Input(shape=(28, 28))) and one output")
+    raise CheckFailed(_("the model must have one input (keras.Input(shape=(28, 28))) and one output"))
 
 
 def functional_chain(model, config: dict) -> list:
     """A Functional model's layers from its input to its output, or CheckFailed when they are not a chain."""
     entries = config.get("layers")
     if not isinstance(entries, SEQUENCE) or len(entries) > MAX_LAYERS:
-        raise CheckFailed(NOT_A_CHAIN)
+        raise CheckFailed(_(NOT_A_CHAIN))
     by_name: dict[str, dict] = {}
     for entry in entries:
         name = entry.get("name") if isinstance(entry, dict) else None
         if not isinstance(name, str) or name in by_name:
-            raise CheckFailed(NOT_A_CHAIN)
+            raise CheckFailed(_(NOT_A_CHAIN))
         by_name[name] = entry
     first, current = _endpoint(config.get("input_layers")), _endpoint(config.get("output_layers"))
     path: list[str] = []
     while True:
         if current not in by_name or current in path or len(path) > len(by_name):
-            raise CheckFailed(NOT_A_CHAIN)
+            raise CheckFailed(_(NOT_A_CHAIN))
         path.append(current)
         if current == first:
             break
         current = _single_reference(by_name[current])
     if len(path) != len(by_name):  # a layer off the way from the input to the output: a branch
-        raise CheckFailed(NOT_A_CHAIN)
+        raise CheckFailed(_(NOT_A_CHAIN))
     layers = {layer.name: layer for layer in model.layers}
     if set(layers) != set(path):
-        raise CheckFailed(NOT_A_CHAIN)
+        raise CheckFailed(_(NOT_A_CHAIN))
     return [layers[name] for name in reversed(path)]
 
 
@@ -113,7 +114,7 @@ def layer_chain(model, depth: int = 0) -> list:
     import keras
 
     if depth > MAX_NESTED_MODELS:
-        raise CheckFailed("the model holds models nested too deeply: build one model of layers")
+        raise CheckFailed(_("the model holds models nested too deeply: build one model of layers"))
     layers = list(model.layers)
     if not isinstance(model, keras.Sequential):
         try:
@@ -129,7 +130,7 @@ def layer_chain(model, depth: int = 0) -> list:
         elif type(layer).__name__ != "InputLayer":
             chain.append(layer)
         if len(chain) > MAX_LAYERS:
-            raise CheckFailed(f"the model has more than {MAX_LAYERS} layers")
+            raise CheckFailed(_("the model has more than {count} layers").format(count=MAX_LAYERS))
     return chain
 
 

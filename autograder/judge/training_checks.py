@@ -14,6 +14,7 @@ import numpy as np
 from autograder.assignment import BATCH_SIZE, EPOCHS
 from autograder.config import DEFAULT_PASS_MARK
 from autograder.errors import CheckFailed, NotDone
+from autograder.i18n import _
 from autograder.judge.evidence import Evidence
 from autograder.judge.model_checks import ACCURACY_NAMES
 from autograder.sandbox.probe import EPOCHS_PROBE, epochs_probe_model
@@ -67,15 +68,15 @@ def trained_chain(ev: Evidence) -> list:
     """The trainer's record of the fit calls that made the final model; fails with what went wrong."""
     record = ev.training
     if record is None:
-        raise CheckFailed("the grader received no record of your training")
-    _, calls = split_calls(ev)
+        raise CheckFailed(_("the grader received no record of your training"))
+    calls = split_calls(ev)[1]
     failed = next((call for call in calls if not call.trained), None)
     if failed is not None:
-        raise CheckFailed(f"training failed: {failed.message}")
+        raise CheckFailed(_("training failed: {reason}").format(reason=failed.message))
     if record.error:
-        raise CheckFailed(f"training failed: {record.error}")
+        raise CheckFailed(_("training failed: {reason}").format(reason=record.error))
     if not calls:
-        raise CheckFailed("`train_model` never called model.fit on the model it was given")
+        raise CheckFailed(_("`train_model` never called model.fit on the model it was given"))
     return final_chain(calls)
 
 
@@ -85,15 +86,15 @@ def same_model_as_built(ev: Evidence, chain: list) -> None:
     if built is not None:
         config = without_compile(built)
         if model_signature(config) != chain[0].architecture:
-            raise CheckFailed(
+            raise CheckFailed(_(
                 "the model trained is not the one `build_model` builds: `train_model` must train the model it is "
                 "given, not build another"
-            )
+            ))
     if compiled is not None and compile_signature(compiled.get_compile_config()) != chain[0].compile:
-        raise CheckFailed(
+        raise CheckFailed(_(
             "the model was trained with other compile settings than `compile_model` gives: do not compile the "
             "model again in `train_model`"
-        )
+        ))
 
 
 def without_compile(model) -> dict:
@@ -109,44 +110,46 @@ def check_training(ev: Evidence) -> str:
     chain = trained_chain(ev)
     record = ev.artifacts.values.get("training")
     if not isinstance(record, dict):
-        raise CheckFailed("the grader received no record of your training")
+        raise CheckFailed(_("the grader received no record of your training"))
     problems = []
     if not record.get("returned_the_history"):
-        problems.append(
-            f"`train_model` returned {record.get('returned')}: return the History object that model.fit returns"
-        )
+        problems.append(_(
+            "`train_model` returned {returned}: return the History object that model.fit returns"
+        ).format(returned=record.get("returned")))
     history = merged_history(chain)
     epochs = sum(call.epochs_run for call in chain)
     validated = True
     if any(call.validation_split for call in chain):
         validated = False
-        problems.append(
+        problems.append(_(
             "validated on a slice of the training data (validation_split): pass validation_data=(X_valid, y_valid)"
-        )
+        ))
     elif not any(key.startswith("val_") for key in history):
         validated = False
-        problems.append("there is no validation data: pass validation_data=(X_valid, y_valid) to model.fit")
+        problems.append(_("there is no validation data: pass validation_data=(X_valid, y_valid) to model.fit"))
     elif not ACCURACY_NAMES & set(history) or any(key not in history for key in ("loss", "val_loss")):
-        problems.append(f"the history records {sorted(history)}; expected loss, accuracy, val_loss and val_accuracy")
+        problems.append(_("the history records {keys}; expected loss, accuracy, val_loss and val_accuracy").format(
+            keys=sorted(history)))
     if epochs != EPOCHS:
-        problems.append(
-            f"the model trained for {epochs} epochs; the assignment asks for {EPOCHS}: pass epochs=epochs to model.fit"
-        )
+        problems.append(_(
+            "the model trained for {epochs} epochs; the assignment asks for {wanted}: pass epochs=epochs to model.fit"
+        ).format(epochs=epochs, wanted=EPOCHS))
     if validated and any(call.validation[:2] != ["X_valid", "y_valid"] for call in chain if call.validation):
         validated = False
-        problems.append("the model was not validated on the validation set: pass validation_data=(X_valid, y_valid)")
+        problems.append(_("the model was not validated on the validation set: pass "
+                          "validation_data=(X_valid, y_valid)"))
     trained_on_the_arguments = not any(call.x != "X_train" or call.y != "y_train" for call in chain)
     if not trained_on_the_arguments:
-        problems.append(
+        problems.append(_(
             "the model was not trained on the training set it was given: model.fit(X_train, y_train, ...)"
-        )
+        ))
     if any(call.weighted for call in chain):
-        problems.append("the training weighted its samples or classes: leave out sample_weight and class_weight")
+        problems.append(_("the training weighted its samples or classes: leave out sample_weight and class_weight"))
     if any(call.steps_per_epoch is not None or call.batch_size not in (None, BATCH_SIZE) for call in chain):
-        problems.append(
-            f"each epoch must go through the training set in mini-batches of {BATCH_SIZE}: leave batch_size and "
+        problems.append(_(
+            "each epoch must go through the training set in mini-batches of {batch_size}: leave batch_size and "
             "steps_per_epoch at Keras's defaults"
-        )
+        ).format(batch_size=BATCH_SIZE))
     problems += arguments_problems(ev, record, validated=validated, trained=trained_on_the_arguments)
     try:
         same_model_as_built(ev, chain)
@@ -154,44 +157,46 @@ def check_training(ev: Evidence) -> str:
         problems.append(str(failure))
     if problems:
         raise CheckFailed("; ".join(problems))
-    return (
-        f"{epochs} epochs with loss, accuracy, val_loss, val_accuracy, validated on the validation set; "
-        f"called with epochs={EPOCHS_PROBE} and other arrays, it used them"
-    )
+    return _(
+        "{epochs} epochs with loss, accuracy, val_loss, val_accuracy, validated on the validation set; "
+        "called with epochs={probe_epochs} and other arrays, it used them"
+    ).format(epochs=epochs, probe_epochs=EPOCHS_PROBE)
 
 
 def arguments_problems(ev: Evidence, record: dict, *, validated: bool, trained: bool) -> list[str]:
     """What the short call (``probe_epochs``: epochs=2, the validation set to train on and the training
     set to validate on) shows: that ``train_model`` passes its epochs and arrays on to model.fit. A
     mistake the training graded already shows is not named twice."""
-    asked = f"called with epochs={EPOCHS_PROBE} and other arrays"
     error = record.get("epochs_probe_error")
     if isinstance(error, str):
-        return [f"{asked}, `train_model` failed: {error[:500]}"]
-    short, _ = split_calls(ev)
+        return [_("called with epochs={probe_epochs} and other arrays, `train_model` failed: {error}").format(
+            probe_epochs=EPOCHS_PROBE, error=error[:500])]
+    short = split_calls(ev)[0]
     if not short:
-        return [f"{asked}, `train_model` never called model.fit on the model it was given"]
+        return [_("called with epochs={probe_epochs} and other arrays, `train_model` never called model.fit on the "
+                  "model it was given").format(probe_epochs=EPOCHS_PROBE)]
     failed = next((call for call in short if not call.trained), None)
     if failed is not None:
-        return [f"{asked}, the training failed: {failed.message}"]
+        return [_("called with epochs={probe_epochs} and other arrays, the training failed: {reason}").format(
+            probe_epochs=EPOCHS_PROBE, reason=failed.message)]
     chain = final_chain(short)
     problems = []
     epochs = sum(call.epochs_run for call in chain)
     if epochs != EPOCHS_PROBE:
-        problems.append(
-            f"`train_model` ignores its epochs argument: {asked}, it trained for {epochs} epochs; "
-            "pass epochs=epochs to model.fit"
-        )
+        problems.append(_(
+            "`train_model` ignores its epochs argument: called with epochs={probe_epochs} and other arrays, it "
+            "trained for {epochs} epochs; pass epochs=epochs to model.fit"
+        ).format(probe_epochs=EPOCHS_PROBE, epochs=epochs))
     if trained and any(call.x != "X_valid" or call.y != "y_valid" for call in chain):
-        problems.append(
-            f"`train_model` does not train on the arrays it is given: {asked}, it trained on others; "
-            "pass model.fit(X_train, y_train, ...), its own arguments"
-        )
+        problems.append(_(
+            "`train_model` does not train on the arrays it is given: called with epochs={probe_epochs} and other "
+            "arrays, it trained on others; pass model.fit(X_train, y_train, ...), its own arguments"
+        ).format(probe_epochs=EPOCHS_PROBE))
     if validated and any((call.validation or [])[:2] != ["X_train", "y_train"] for call in chain):
-        problems.append(
-            f"`train_model` does not validate on the validation data it is given: {asked}, it validated on "
-            "others; pass validation_data=(X_valid, y_valid), its own arguments"
-        )
+        problems.append(_(
+            "`train_model` does not validate on the validation data it is given: called with epochs={probe_epochs} "
+            "and other arrays, it validated on others; pass validation_data=(X_valid, y_valid), its own arguments"
+        ).format(probe_epochs=EPOCHS_PROBE))
     return problems
 
 
@@ -202,14 +207,15 @@ def check_test_accuracy(ev: Evidence) -> str:
         chain = trained_chain(ev)
         same_model_as_built(ev, chain)
     except CheckFailed as failure:
-        raise CheckFailed(f"no model to measure: {failure}") from None
+        raise CheckFailed(_("no model to measure: {reason}").format(reason=failure)) from None
     predictions = ev.training.predictions
     if predictions is None or predictions.shape != ev.data.test_labels.shape:
-        raise CheckFailed("no model to measure: the trained model gives no class for each test image")
+        raise CheckFailed(_("no model to measure: the trained model gives no class for each test image"))
     accuracy = float(np.mean(predictions == ev.data.test_labels))
     if accuracy < ev.pass_mark:
-        raise CheckFailed(
-            f"test accuracy {accuracy:.4f}, below the minimum {ev.pass_mark}: check the model, the loss, the "
+        raise CheckFailed(_(
+            "test accuracy {accuracy}, below the minimum {minimum}: check the model, the loss, the "
             "optimizer and the number of epochs"
-        )
-    return f"test accuracy {accuracy:.4f} (minimum {ev.pass_mark}), measured by the grader"
+        ).format(accuracy=f"{accuracy:.4f}", minimum=ev.pass_mark))
+    return _("test accuracy {accuracy} (minimum {minimum}), measured by the grader").format(
+        accuracy=f"{accuracy:.4f}", minimum=ev.pass_mark)
