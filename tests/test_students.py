@@ -55,7 +55,9 @@ def fast_grading(monkeypatch):
 
     @contextlib.contextmanager
     def open_batch(**kwargs):
-        yield types.SimpleNamespace(sandbox=False, stopping=False)
+        from autograder.config import Config
+
+        yield types.SimpleNamespace(sandbox=False, stopping=False, config=kwargs.get("config") or Config())
 
     monkeypatch.setattr(autograder.batch.local, "grade_submission", grade_submission)
     monkeypatch.setattr(autograder.batch.local, "open_batch", open_batch)
