@@ -72,3 +72,51 @@ def test_pytest_full_also_trains_and_passes(tmp_path):
     result = pytest_in(released_folder_with(tmp_path, SUBMISSIONS / "passes_all.ipynb"), "--full")
     assert result.returncode == 0, result.stdout
     assert "8 passed" in result.stdout
+
+
+# --- the notebook's check cells (autograder.nbgrader_cells), in this process as in a kernel ----------
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+    """A fresh kernel's check cells, whose trainer trains on a few hundred images (seconds, not a minute)."""
+    from autograder import nbgrader_cells
+    from autograder.trainer.service import Trainer
+
+    monkeypatch.setattr(nbgrader_cells, "_kernel_state", {})
+    trainings = []
+    train = Trainer.train
+
+    def small(self, model, arguments, position):
+        trainings.append(arguments["epochs"])
+        X_valid, y_valid = arguments["validation_data"][:2]
+        arguments = {**arguments, "x": arguments["x"][:320], "y": arguments["y"][:320],
+                     "validation_data": (X_valid[:64], y_valid[:64])}
+        return train(self, model, arguments, position)
+
+    monkeypatch.setattr(Trainer, "train", small)
+    return nbgrader_cells, trainings
+
+
+def rerun(function):
+    """The function a cell defines when it is run again: the same code, a new object."""
+    import types
+
+    return types.FunctionType(function.__code__, function.__globals__, function.__name__, function.__defaults__)
+
+
+def test_the_training_check_still_sees_the_training_after_another_function_s_cell_and_check_ran(
+    kernel, reference_functions, capsys
+):
+    cells, trainings = kernel
+    namespace = dict(reference_functions)
+    cells.check("training", namespace)
+    namespace["normalize"] = rerun(namespace["normalize"])
+    cells.check("normalize", namespace)
+    cells.check("training", namespace)  # said "the grader received no record of your training"
+    out = capsys.readouterr().out
+    assert out.count("✓ training") == 2 and "✓ normalize" in out
+    assert trainings.count(30) == 1, "a function the training does not use changed: the training is kept"
+    namespace["train_model"] = rerun(namespace["train_model"])
+    cells.check("training", namespace)
+    assert trainings.count(30) == 2, "train_model changed: trained again"
