@@ -133,7 +133,7 @@ def test_a_set_up_cell_that_fails_stops_loading_with_its_reason(tmp_path):
     nb = reference_json()
     setup = next(c for c in nb["cells"] if "setup" in c["metadata"].get("tags", []))
     setup["source"] = "import module_that_does_not_exist\n"
-    with pytest.raises(NotebookError, match="set-up cell 3 raised ModuleNotFoundError"):
+    with pytest.raises(NotebookError, match="set-up cell 4 raised ModuleNotFoundError"):
         load_functions(write(tmp_path, nb))
 
 
