@@ -24,7 +24,7 @@ setup: $(VENV)/.installed sandbox
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[grade]"  # the grader too: a student needs only `pip install .`
 	touch $@
 
 # bubblewrap gives each sandbox an allow-list view of the files (autograder/sandbox/view.py): the Debian
