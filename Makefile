@@ -24,7 +24,7 @@ setup: $(VENV)/.installed sandbox
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[grade,test]"  # the grader and the tests too: a student needs only `pip install .`
 	touch $@
 
 # bubblewrap gives each sandbox an allow-list view of the files (autograder/sandbox/view.py): the Debian
@@ -57,12 +57,10 @@ data:
 	fi
 
 # The headless browser the page tests open the feedback page and the class overview in
-# (tests/test_pages_in_a_browser.py): Selenium from PyPI and Debian's chromium with its chromedriver
-# (Selenium's own browser download needs the internet), where apt and root allow it; without them
-# those tests say so and skip.
+# (tests/test_pages_in_a_browser.py): Selenium comes with `setup` (the `test` extra), and Debian's
+# chromium with its chromedriver (Selenium's own browser download needs the internet) where apt and
+# root allow it; without them those tests say so and skip.
 browser: setup
-	@$(BIN)/python -c "import selenium" 2>/dev/null || $(BIN)/pip install --quiet -e ".[test]" \
-		|| echo "browser: pip could not install selenium; the page tests will be skipped"
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
 		echo "browser: using $$(command -v chromium) and $$(command -v chromedriver)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

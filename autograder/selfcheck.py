@@ -1,18 +1,26 @@
 """A student's self-check: the public checks on their own notebook, fast by default.
 
-The checks that need the full 30-epoch training are skipped unless ``full`` is set, and the
-report says which were skipped and how to run them. Hidden checks run only when grading.
+The training check trains a few epochs on a few images (seconds) to see that ``train_model`` honours
+its ``epochs`` and validation data; the full 30-epoch training runs only when ``full`` is set, and the
+report says how to run it, with the notebook's real path. Hidden checks run only when grading.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.judge.checks import CHECKS
 from autograder.judge.evidence import CheckResult, run_check, skipped
 
-FULL_HINT = "run `autograder check --full NOTEBOOK` (or `pytest --full`) to train for 30 epochs, about a minute"
+
+def full_hint(notebook: str | Path) -> str:
+    """How to run the full training on this notebook, with its real path."""
+    return (
+        f"run `autograder check --full {shlex.quote(str(notebook))}` (or `pytest --full` in its folder) to train "
+        "for 30 epochs, about a minute"
+    )
 
 
 @dataclass
@@ -35,32 +43,50 @@ def public_checks():
     return [check for check in CHECKS if not check.hidden]
 
 
-def load_for_self_check(notebook: str | Path, *, full: bool = False, data_dir=None):
-    """The evidence for a student's own notebook, gathered in this process (it is their own code)."""
-    from autograder.batch.steps import collect_in_process
+def self_check(notebook: str | Path, *, full: bool = False, data_dir=None) -> SelfCheckReport:
+    """The public checks on a student's own notebook, run in this process (it is their own code).
+
+    The training check first trains a few epochs on a few images (``autograder.quick_training``);
+    with ``full``, and if that passed, it trains for 30 epochs as grading does, a line per epoch."""
+    import sys
+
+    from autograder.batch.steps import contract_functions, lint_notes
     from autograder.data.inputs import ProbeInputs
     from autograder.data.reference import ReferenceData
     from autograder.judge.evidence import Evidence
-    from autograder.trainer.fast_path import quiet_tensorflow
+    from autograder.nbgrader_cells import quiet_tensorflow
+    from autograder.quick_training import QUICK_EPOCHS, QUICK_TRAIN, quick_training
+    from autograder.sandbox.fit_client import FitClient, LocalTransport
+    from autograder.sandbox.probe import collect
+    from autograder.submission.notebook import run_cells
+    from autograder.trainer.fast_path import epoch_progress
+    from autograder.trainer.service import Trainer
 
     quiet_tensorflow()
     data = ReferenceData.load(data_dir)
-    artifacts, training = collect_in_process(
-        Path(notebook), ProbeInputs.from_reference(data), train=full, test_images=data.test_images
-    )
-    return Evidence(artifacts, data, training)
+    inputs = ProbeInputs.from_reference(data)
+    loaded = run_cells(Path(notebook))
+    functions = contract_functions(loaded)
+    quick = quick_training(functions, inputs, loaded.cell_errors)
+    trainer = None
+    if full and quick is None:
+        trainer = Trainer.from_images(data.train_images, data.train_labels, data.test_images,
+                                      progress=[epoch_progress(sys.stdout)])
+    client = FitClient(LocalTransport(trainer)) if trainer is not None else None
+    artifacts = collect(functions, inputs, cell_errors=loaded.cell_errors, client=client)
+    evidence = Evidence(artifacts, data, trainer.finish() if trainer is not None else None)
+    passed_quick = f"the quick check passed ({QUICK_EPOCHS} epochs on {QUICK_TRAIN} images)"
 
+    def result(check) -> CheckResult:
+        if check.id == "training" and quick is not None:
+            return quick
+        if check.needs_training and trainer is None:
+            return skipped(check, f"skipped: {passed_quick}; {full_hint(notebook)}")
+        return run_check(check, evidence)
 
-def self_check(notebook: str | Path, *, full: bool = False, data_dir=None) -> SelfCheckReport:
-    evidence = load_for_self_check(notebook, full=full, data_dir=data_dir)
-    results = [
-        run_check(check, evidence) if full or not check.needs_training else skipped(check, f"skipped: {FULL_HINT}")
-        for check in public_checks()
-    ]
     hidden = sum(check.points for check in CHECKS if check.hidden)
-    from autograder.batch.steps import lint_notes
-
-    return SelfCheckReport(str(notebook), results, hidden, lint_notes(Path(notebook)))
+    return SelfCheckReport(str(notebook), [result(check) for check in public_checks()], hidden,
+                           lint_notes(Path(notebook)))
 
 
 def format_self_check(report: SelfCheckReport) -> str:
@@ -77,7 +103,7 @@ def format_self_check(report: SelfCheckReport) -> str:
     if failed:
         lines.append(f"To fix: {', '.join(failed)} (read the messages above).")
     if skipped_ids:
-        lines.append(f"Skipped: {', '.join(skipped_ids)}; {FULL_HINT}.")
+        lines.append(f"Skipped: {', '.join(skipped_ids)}; {full_hint(report.notebook)}.")
     lines.extend(f"Note: {note}" for note in report.notes)
     lines.append(
         f"Hidden checks ({report.hidden_points} points, such as the test accuracy) run only when your work is graded."

@@ -17,7 +17,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ENGLISH_RELEASE = REPO_ROOT / "assignments" / "fashion_mnist"
 CHINESE_RELEASE = REPO_ROOT / "assignments" / "fashion_mnist_zh"
 NOTEBOOK_NAME = "fashion_mnist_classifier.ipynb"
-SUBMISSION = REPO_ROOT / "tests" / "submissions" / "adam_instead_of_sgd.ipynb"
 STALE = "the Chinese release is stale: run `make assignment` and commit assignments/fashion_mnist_zh/"
 
 
@@ -179,10 +178,15 @@ def test_the_english_sentence_detector_finds_every_english_cell_and_spares_code(
 # --- any notebook derived from the lesson: a student's submission -----------------------------------
 
 
-def test_a_submission_is_translated_and_keeps_its_code(tmp_path, translations):
-    dest = tmp_path / "twin.ipynb"
-    assert localizer.main([str(SUBMISSION), str(dest), "--lang", "zh_CN", "--strict"]) == 0
-    source, twin = nbformat.read(SUBMISSION, as_version=4), nbformat.read(dest, as_version=4)
+def test_a_submission_is_translated_and_keeps_its_code(tmp_path, english, translations):
+    # A student's copy of today's release, one function written: the translations fit today's release only.
+    submission, dest = tmp_path / "submission.ipynb", tmp_path / "twin.ipynb"
+    work = copy.deepcopy(english)
+    cell = next(c for c in work.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "normalize")
+    cell.source = "def normalize(images):\n    return images / 255.0\n"
+    nbformat.write(work, submission)
+    assert localizer.main([str(submission), str(dest), "--lang", "zh_CN", "--strict"]) == 0
+    source, twin = nbformat.read(submission, as_version=4), nbformat.read(dest, as_version=4)
     assert localizer.notebook_lang(twin) == "zh_CN"
     for original, translated in zip(source.cells, twin.cells, strict=True):
         if original.cell_type == "markdown":

@@ -133,7 +133,7 @@ def test_a_set_up_cell_that_fails_stops_loading_with_its_reason(tmp_path):
     nb = reference_json()
     setup = next(c for c in nb["cells"] if "setup" in c["metadata"].get("tags", []))
     setup["source"] = "import module_that_does_not_exist\n"
-    with pytest.raises(NotebookError, match="set-up cell 3 raised ModuleNotFoundError"):
+    with pytest.raises(NotebookError, match="set-up cell 4 raised ModuleNotFoundError"):
         load_functions(write(tmp_path, nb))
 
 
@@ -156,3 +156,22 @@ def test_the_reference_notebook_is_valid_nbformat_4():
     nb = read_notebook(SOURCE_NOTEBOOK)
     nbformat.validate(nb)
     assert nb.nbformat == 4
+
+
+def test_the_set_up_cells_import_only_what_the_grading_sandbox_can_see():
+    # Grading runs the source notebook's set-up cells in a sandbox that sees only the kit's child modules; the
+    # notebook's other cells (the one that quiets TensorFlow, the checks) run only in Jupyter and nbgrader.
+    import ast
+
+    from autograder.sandbox.view import CHILD_MODULES
+    from autograder.submission.notebook import cell_source
+
+    visible = {"autograder." + name.replace("/", ".") for name in CHILD_MODULES} | {"autograder.data"}
+    nb = read_notebook(SOURCE_NOTEBOOK)
+    setup = [cell for cell in nb.cells if "setup" in cell.metadata.get("tags", [])]
+    assert setup
+    for cell in setup:
+        for node in ast.walk(ast.parse(cell_source(cell))):
+            names = [node.module] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            assert all(name in visible for name in names if name.startswith("autograder")), cell_source(cell)

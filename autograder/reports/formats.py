@@ -27,9 +27,15 @@ def json_text(value) -> str:
     return json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n"
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def csv_cell(value):
+    """A cell a spreadsheet shows as written: text that a spreadsheet would read as a formula (a student's
+    folder named ``=HYPERLINK(...)``) starts with ``'``, as OWASP advises; numbers stay numbers."""
     if isinstance(value, str):
-        return printable(value)
+        text = printable(value)
+        return f"'{text}" if text.startswith(FORMULA_STARTS) else text
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and not math.isfinite(value):
         return non_finite_text(float(value))
     return value
@@ -107,20 +113,31 @@ def gradescope_results(report) -> dict:
 
 
 def write_each(reports, path_of, text_of, what: str) -> list[Path]:
-    """One file per submission. One that cannot be written never stops the others: they are all
-    written, and then ``OutputError`` names the rest (``what``: the outputs, for the message)."""
+    """One file per submission, at ``path_of(report, place)`` (``place``: ``report_places``). One that cannot
+    be written never stops the others: they are all written, and then ``OutputError`` names the rest
+    (``what``: the outputs, for the message), those whose place clashes with another's among them."""
+    from autograder.batch.local import report_places
+    from autograder.batch.progress import terminal_text
+
+    places = report_places(list(reports))
     written, failed = [], []
     taken: dict[Path, str] = {}
     for report in reports:
-        path = path_of(report)
+        place = places[id(report)]
+        if place is None:
+            failed.append(f"{terminal_text(report.submission)}: not written: its student's outputs would share a "
+                          "place with another submission's (grade it in a separate run)")
+            continue
+        path = path_of(report, place)
         other = taken.setdefault(path, report.submission)
         if other != report.submission:  # never one submission's file overwritten by another's
-            failed.append(f"{path}: not written for {report.submission}: it is {other}'s")
+            failed.append(f"{terminal_text(path)}: not written for {terminal_text(report.submission)}: "
+                          f"it is {terminal_text(other)}'s")
             continue
         try:
-            atomic_write(path, text_of(report))
+            atomic_write(path, text_of(report, path))
         except Exception as error:
-            failed.append(f"{path}: {type(error).__name__}: {error}")
+            failed.append(f"{terminal_text(path)}: {type(error).__name__}: {terminal_text(error)}")
         else:
             written.append(path)
     if failed:
@@ -130,9 +147,7 @@ def write_each(reports, path_of, text_of, what: str) -> list[Path]:
 
 def write_gradescope(reports, folder: Path) -> list[Path]:
     """One ``results.json`` per submission, in ``<student>/<assignment>/<notebook>/`` under ``folder``."""
-    from autograder.batch.local import report_place
-
     return write_each(
-        reports, lambda report: folder / report_place(report) / "results.json",
-        lambda report: json_text(gradescope_results(report)), "Gradescope results",
+        reports, lambda report, place: folder / place / "results.json",
+        lambda report, path: json_text(gradescope_results(report)), "Gradescope results",
     )

@@ -1,8 +1,9 @@
 """Write the kit's grades into nbgrader's gradebook, so that `nbgrader export` and formgrader show them.
 
 The gradebook must already know the assignment (``nbgrader generate_assignment`` records it, with
-one grade cell per check, ``check_<id>``). Each submission goes under its student, as every
-output does (``autograder.batch.local.student_key``: the folder in nbgrader's layout).
+one grade cell per check, ``check_<id>``). Each student's notebook of the assignment's name in
+nbgrader's layout goes under its student (``autograder.batch.local.student_key``); a student with two
+is refused, never one silently overwriting the other.
 """
 
 from __future__ import annotations
@@ -12,21 +13,39 @@ from pathlib import Path
 from autograder.assignment import ASSIGNMENT_ID, NOTEBOOK_NAME
 
 
+def gradebook_entries(reports) -> tuple[dict[str, object], list[str]]:
+    """The report to record for each student: only their notebook of the assignment's name in nbgrader's
+    layout counts (a scratch notebook beside it, or a layout copied into their folder, is no grade), and a
+    student with two such reports (the same student in two folders) gets neither: the refusals, named."""
+    from autograder.batch.local import nbgrader_place, student_of
+    from autograder.batch.progress import terminal_text
+
+    found: dict[str, list] = {}
+    for report in reports:
+        student = student_of(report)
+        if Path(report.submission).name == NOTEBOOK_NAME and nbgrader_place(report.submission, student):
+            found.setdefault(student, []).append(report)
+    refused = [f"student {terminal_text(repr(student))}: not written: {len(found[student])} submissions "
+               f"({', '.join(terminal_text(r.submission) for r in found[student])})"
+               for student in found if len(found[student]) > 1]
+    return {student: found[student][0] for student in found if len(found[student]) == 1}, refused
+
+
 def write_nbgrader_gradebook(reports, db_url: str) -> None:
     import warnings
 
     from nbgrader.api import Gradebook, MissingEntry
     from sqlalchemy.exc import SAWarning
 
-    from autograder.batch.local import student_of
+    from autograder.errors import OutputError
 
     notebook = Path(NOTEBOOK_NAME).stem
+    entries, refused = gradebook_entries(reports)
     # nbgrader's own add_submission makes SQLAlchemy warn about its autoflush; it is harmless there.
     with warnings.catch_warnings(), Gradebook(db_url) as gradebook:
         warnings.simplefilter("ignore", SAWarning)
         gradebook.find_assignment(ASSIGNMENT_ID)  # MissingEntry: run generate_assignment first
-        for report in reports:
-            student = student_of(report)
+        for student, report in entries.items():
             gradebook.update_or_create_student(student)
             try:
                 gradebook.find_submission(ASSIGNMENT_ID, student)
@@ -37,3 +56,5 @@ def write_nbgrader_gradebook(reports, db_url: str) -> None:
                 grade.auto_score = result.points
                 grade.manual_score = None
             gradebook.db.commit()
+    if refused:
+        raise OutputError("nbgrader gradebook", refused, [])

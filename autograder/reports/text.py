@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from autograder.batch.progress import terminal_text
+
 
 def printable(value) -> str:
     """``value`` as text any UTF-8 file can hold: the undecodable bytes of a file name (read as lone
@@ -30,17 +32,22 @@ def status(result) -> str:
 
 def format_check(result) -> str:
     points = f"{'-' if result.skipped else result.points}/{result.max_points}"
-    return f"  {status(result)}  {result.id:<19}{points:>7}  {result.message}"
+    return f"  {status(result)}  {result.id:<19}{points:>7}  {lines(result.message)}"
+
+
+def lines(text) -> str:
+    """Text a student may have influenced, for a terminal: its own lines indented, no control character."""
+    return "\n    ".join(terminal_text(line) for line in str(text).splitlines())
 
 
 def format_report(report) -> str:
-    lines = [f"{report.submission}: {report.score}/{report.max_score}"]
+    shown = [f"{terminal_text(report.submission)}: {report.score}/{report.max_score}"]
     if report.error:
-        lines.append(f"  not graded: {report.error}")
+        shown.append(f"  not graded: {lines(report.error)}")
     else:
-        lines.extend(format_check(result) for result in report.checks)
-    lines.extend(f"  note: {note}" for note in report.notes)
-    return "\n".join(lines)
+        shown.extend(format_check(result) for result in report.checks)
+    shown.extend(f"  note: {lines(note)}" for note in report.notes)
+    return "\n".join(shown)
 
 
 def format_usage(usage: dict) -> str:
