@@ -75,6 +75,7 @@ def add_grade(commands) -> None:
     )
     add_grade_limits(grade)
     add_config_option(grade)
+    add_lang_option(grade)
     grade.add_argument(
         "--nbgrader-db", metavar="URL",
         help="also write the scores into nbgrader's gradebook (e.g. sqlite:///gradebook.db) for nbgrader export",
@@ -137,7 +138,13 @@ def add_config(commands) -> None:
     )
     add_config_option(config)
     add_grade_limits(config)
+    add_lang_option(config)
     config.set_defaults(run=_config)
+
+
+def add_lang_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lang", metavar="LANG", help="the language of the students' messages: en or zh_CN "
+                        "(default: each notebook's own, else the locale's, else English)")
 
 
 def settings(args: argparse.Namespace):
@@ -147,6 +154,8 @@ def settings(args: argparse.Namespace):
     from autograder.judge.checks import checks_table
 
     config = load_config(find_config(args.config))
+    if getattr(args, "lang", None):
+        config = config.with_lang(args.lang, "--lang")
     for option, dest, key in LIMIT_OPTIONS:
         if getattr(args, dest, None) is not None:
             config = config.with_limit(key, getattr(args, dest), option)
@@ -200,6 +209,7 @@ def add_check(commands) -> None:
     check.add_argument("notebook", type=Path, metavar="NOTEBOOK")
     check.add_argument("--full", action="store_true", help="also train the model for 30 epochs (about a minute)")
     check.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST .gz files")
+    add_lang_option(check)
     check.set_defaults(run=_check)
 
 
@@ -286,7 +296,7 @@ def write_outputs(args: argparse.Namespace, reports) -> list[str]:
 def _check(args: argparse.Namespace) -> int:
     from autograder.selfcheck import format_self_check, self_check
 
-    print(format_self_check(self_check(args.notebook, full=args.full, data_dir=args.data_dir)))
+    print(format_self_check(self_check(args.notebook, full=args.full, data_dir=args.data_dir, lang=args.lang)))
     return 0
 
 

@@ -39,7 +39,7 @@ LIMIT_KEYS = {
     "scratch_gib": ("scratch_bytes", GIB, False),
     "temporary_gib": ("temporary_bytes", GIB, False),
 }
-TOP_KEYS = ("pass_mark", "points", "limits")
+TOP_KEYS = ("pass_mark", "points", "limits", "lang")
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class Config:
     """The settings in effect: the file's values over the defaults, the command line's over both."""
 
     pass_mark: float = DEFAULT_PASS_MARK
+    lang: str | None = None  # the language of the students' messages (None: each notebook's own; autograder.i18n)
     points: dict[str, int] = field(default_factory=dict)  # by check id; a check not named keeps the table's
     limits: Limits = field(default_factory=Limits)
     path: Path | None = None  # the file read, if any
@@ -70,7 +71,19 @@ class Config:
 
     def grading_key(self) -> str:
         """What decides a grade besides the notebook: a stored result counts only for the same."""
-        return json.dumps({"pass_mark": self.pass_mark, "points": dict(sorted(self.points.items()))})
+        return json.dumps({"pass_mark": self.pass_mark, "points": dict(sorted(self.points.items())), "lang": self.lang})
+
+    def with_lang(self, name: str, origin: str) -> "Config":
+        """This config speaking ``name`` to every student (from ``origin``: the file or ``--lang``)."""
+        from autograder.i18n import known_language
+
+        try:
+            lang = known_language(name) if isinstance(name, str) else None
+        except ValueError as error:
+            raise ConfigError(origin, "lang", str(error)) from None
+        if lang is None:
+            raise ConfigError(origin, "lang", f"must be a language name such as \"zh_CN\", not {name!r}")
+        return dataclasses.replace(self, lang=lang, origins={**self.origins, "lang": origin})
 
 
 def find_config(explicit: Path | None = None, start: Path | None = None) -> Path | None:
@@ -109,6 +122,8 @@ def load_config(path: Path | None) -> Config:
     if "pass_mark" in data:
         config = dataclasses.replace(config, pass_mark=checked_pass_mark(data["pass_mark"], path),
                                      origins={**config.origins, "pass_mark": origin})
+    if "lang" in data:
+        config = config.with_lang(data["lang"], origin)
     points = table(data, "points", path)
     for check_id, value in points.items():
         if type(value) is not int:

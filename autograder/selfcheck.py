@@ -43,7 +43,7 @@ def public_checks():
     return [check for check in CHECKS if not check.hidden]
 
 
-def self_check(notebook: str | Path, *, full: bool = False, data_dir=None) -> SelfCheckReport:
+def self_check(notebook: str | Path, *, full: bool = False, data_dir=None, lang: str | None = None) -> SelfCheckReport:
     """The public checks on a student's own notebook, run in this process (it is their own code).
 
     The training check first trains a few epochs on a few images (``autograder.quick_training``);
@@ -53,12 +53,13 @@ def self_check(notebook: str | Path, *, full: bool = False, data_dir=None) -> Se
     from autograder.batch.steps import contract_functions, lint_notes
     from autograder.data.inputs import ProbeInputs
     from autograder.data.reference import ReferenceData
+    from autograder.i18n import choose_language, speaking
     from autograder.judge.evidence import Evidence
     from autograder.nbgrader_cells import quiet_tensorflow
     from autograder.quick_training import QUICK_EPOCHS, QUICK_TRAIN, quick_training
     from autograder.sandbox.fit_client import FitClient, LocalTransport
     from autograder.sandbox.probe import collect
-    from autograder.submission.notebook import run_cells
+    from autograder.submission.notebook import read_notebook, run_cells
     from autograder.trainer.fast_path import epoch_progress
     from autograder.trainer.service import Trainer
 
@@ -85,8 +86,9 @@ def self_check(notebook: str | Path, *, full: bool = False, data_dir=None) -> Se
         return run_check(check, evidence)
 
     hidden = sum(check.points for check in CHECKS if check.hidden)
-    return SelfCheckReport(str(notebook), [result(check) for check in public_checks()], hidden,
-                           lint_notes(Path(notebook)))
+    with speaking(choose_language(lang, read_notebook(Path(notebook)))):
+        results = [result(check) for check in public_checks()]
+    return SelfCheckReport(str(notebook), results, hidden, lint_notes(Path(notebook)))
 
 
 def format_self_check(report: SelfCheckReport) -> str:

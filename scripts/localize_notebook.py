@@ -80,7 +80,7 @@ def cell_key(cell) -> str | None:
 
 
 def notebook_lang(notebook) -> str | None:
-    """The language a notebook says its text is in, or None where it says nothing (the English lesson)."""
+    """The language a notebook says its text is in (the English lesson says "en"), or None where it says nothing."""
     return notebook.get("metadata", {}).get(METADATA_KEY, {}).get(LANG_FIELD)
 
 
@@ -147,7 +147,7 @@ def _replaceable(dest: Path) -> bool:
         return not any(path for path in dest.rglob("*") if not _ignored(path.relative_to(dest)))
     for path in notebooks:
         try:
-            if notebook_lang(nbformat.read(path, as_version=4)) is None:
+            if notebook_lang(nbformat.read(path, as_version=4)) in (None, SOURCE_LANG):
                 return False
         except Exception:
             return False

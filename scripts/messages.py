@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from babel.messages.pofile import read_po, write_po
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from autograder.i18n import DOMAIN, LANGUAGES, ENGLISH, catalogue_file  # noqa: E402
+from autograder.i18n import DOMAIN, ENGLISH, LANGUAGES, catalogue_file  # noqa: E402
 
 PACKAGE = REPO_ROOT / "autograder"
 
@@ -32,7 +33,8 @@ def template() -> Catalog:
     """Every message of the code, where it is used."""
     found = Catalog(domain=DOMAIN, project="fashion-mnist-autograder")
     for filename, line, message, comments, context in extract_from_dir(
-        str(PACKAGE), method_map=[("**.py", "python")], keywords={"_": None, "N_": None}, comment_tags=("Translators:",),
+        str(PACKAGE), method_map=[("**.py", "python")], keywords={"_": None, "N_": None},
+        comment_tags=("Translators:",),
     ):
         found.add(message, None, [(f"autograder/{filename}", line)], auto_comments=comments, context=context)
     return found
@@ -45,8 +47,13 @@ def updated(language: str, messages: Catalog) -> bytes:
     catalog.update(messages, no_fuzzy_matching=True)
     catalog.obsolete.clear()
     out = io.BytesIO()
-    write_po(out, catalog, width=100, sort_output=True, omit_header=False)
+    write_po(out, catalog, width=100, sort_output=True, omit_header=False, no_location=True)
     return out.getvalue()
+
+
+def comparable(text: bytes) -> bytes:
+    """The catalogue without the header lines that change with the day and Babel's version."""
+    return re.sub(rb'"(POT-Creation-Date|Generated-By): [^"]*"\n', b"", text)
 
 
 def main() -> int:
@@ -60,7 +67,7 @@ def main() -> int:
             continue
         path = catalogue_file(language)
         text = updated(language, messages)
-        if path.read_bytes() != text:
+        if comparable(path.read_bytes()) != comparable(text):
             stale.append(path)
             if not args.check:
                 path.write_bytes(text)

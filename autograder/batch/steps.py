@@ -41,6 +41,7 @@ class Submission:
     last_words: str = ""  # the last line the child wrote to stderr
     usage: dict = field(default_factory=dict)
     report: GradeReport | None = None
+    language: str | None = None  # what the student reads: the batch's --lang, else the notebook's own
 
     def ungraded(self, reason: str) -> GradeReport:
         return GradeReport.ungraded(self.path, reason, self.usage, self.batch.checks)
@@ -48,12 +49,14 @@ class Submission:
 
 def sanitize(sub: Submission) -> GradeReport | None:
     """Only the source's set-up cells and the student's solution cells run (autograder.submission.sanitize)."""
+    from autograder.i18n import choose_language
     from autograder.submission.sanitize import write_sanitized
 
     try:
-        write_sanitized(sub.path, SOURCE_NOTEBOOK, sub.scratch / "submission.ipynb")
+        own = write_sanitized(sub.path, SOURCE_NOTEBOOK, sub.scratch / "submission.ipynb")
     except NotebookError as error:
         return sub.ungraded(error.problem)
+    sub.language = sub.batch.config.lang or own or choose_language()  # --lang, the notebook's, the locale's
     return None
 
 
@@ -116,7 +119,10 @@ def read_back_artifacts(sub: Submission) -> GradeReport | None:
 
 def judge_artifacts(sub: Submission) -> None:
     """Every check, in this process, on the artifacts and the trainer's record (autograder.judge.report)."""
-    sub.report = judge(sub.path, sub.artifacts, sub.batch.data, sub.training, sub.batch.config)
+    from autograder.i18n import speaking
+
+    with speaking(sub.language):
+        sub.report = judge(sub.path, sub.artifacts, sub.batch.data, sub.training, sub.batch.config)
     sub.report.usage.update(sub.usage)
 
 

@@ -74,7 +74,10 @@ def format_config(config) -> str:
     from autograder.judge.checks import checks_table, max_score
 
     table = checks_table(config)
-    rows = [("pass_mark", config.pass_mark, config.origin("pass_mark")), ("[points]", None, None)]
+    rows = [("pass_mark", config.pass_mark, config.origin("pass_mark"))]
+    if config.lang is not None:
+        rows.append(("lang", config.lang, config.origin("lang")))
+    rows.append(("[points]", None, None))
     rows += [(check.id, check.points, config.origin(f"points.{check.id}")) for check in table]
     rows += [("[limits]", None, None)]
     rows += [(key, config.limit(key), config.origin(f"limits.{key}")) for key in LIMIT_KEYS]

@@ -27,7 +27,12 @@ def sanitize(nb: nbformat.NotebookNode, source: nbformat.NotebookNode | None) ->
     return new_notebook(cells=cells)
 
 
-def write_sanitized(path: Path, source_path: Path | None, destination: Path) -> None:
-    """Read a submission (with the reader's clear errors), sanitize it and write the result."""
+def write_sanitized(path: Path, source_path: Path | None, destination: Path) -> str | None:
+    """Read a submission (with the reader's clear errors), sanitize it and write the result; the
+    language the notebook says it speaks (``autograder.i18n.notebook_language``), if any."""
+    from autograder.i18n import notebook_language
+
     source = read_notebook(source_path) if source_path is not None and source_path.exists() else None
-    nbformat.write(sanitize(read_notebook(path), source), destination)
+    submitted = read_notebook(path)
+    nbformat.write(sanitize(submitted, source), destination)
+    return notebook_language(submitted)

@@ -1,0 +1,143 @@
+"""The students' messages in English and Simplified Chinese: a catalogue in step with the code, each
+message translated, and the language chosen as the contract says (--lang, the notebook's, the locale's)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+from autograder import i18n
+from autograder.i18n import _, choose_language, known_language, speaking
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIELD = re.compile(r"\{[a-z_]*\}")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def catalogue(language: str = "zh_CN"):
+    with open(i18n.catalogue_file(language), "rb") as po:
+        return read_po(po, locale=language, domain=i18n.DOMAIN)
+
+
+def test_the_catalogue_holds_every_message_of_the_code_and_no_other():
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "messages.py"), "--check"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_message_is_translated_with_the_same_fields():
+    entries = [message for message in catalogue() if message.id]
+    assert len(entries) > 50
+    for message in entries:
+        assert message.string and not message.fuzzy, f"untranslated: {message.id!r}"
+        assert sorted(FIELD.findall(message.string)) == sorted(FIELD.findall(message.id)), message.id
+
+
+def english_left(chinese: str) -> list[str]:
+    """Runs of two or more English words between the Chinese of a message, code aside: back-quoted or
+    quoted text, fields, identifiers and calls, numbers, and the names Keras and the lesson give things."""
+    text = re.sub(r"`[^`]*`|'[^']*'|\{[a-z_]*\}", " ", chinese)
+    runs = []
+    for segment in CJK.split(text):
+        words = [word.strip(",;:.") for word in re.findall(r"[A-Za-z][\w.()\[\]=/,;:-]*", segment)]
+        prose = [word for word in words if not re.search(r"[_.()\[\]=/0-9]", word) and word not in NAMES]
+        if len(prose) >= 2:
+            runs.append(" ".join(prose))
+    return runs
+
+
+# Words a Chinese message keeps as they are: what Keras and the lesson call things.
+NAMES = {"Keras", "SGD", "Flatten", "Dense", "History", "NaN", "softmax", "relu", "ReLU", "Softmax", "arg-max",
+         "None", "loss", "accuracy", "imshow"}
+
+
+def test_no_chinese_message_still_holds_an_english_sentence():
+    for message in catalogue():
+        if message.id:
+            assert CJK.search(message.string), f"no Chinese in the translation of {message.id!r}"
+            assert not english_left(message.string), (message.string, english_left(message.string))
+
+
+def test_the_english_sentence_check_can_fail():
+    assert english_left("模型 has too many layers") == ["has too many layers"]
+    assert english_left("the model has {count} layers") == ["the model has layers"]  # left untranslated
+    assert english_left("请用 keras.Input(shape=(28, 28)) 开头，记录 loss、accuracy") == []
+
+
+def test_a_message_speaks_the_language_in_effect_in_this_thread_only():
+    message = "the grader received no drawing of your figure"
+    seen = {}
+
+    def other_thread():
+        seen["other"] = _(message)
+
+    with speaking("zh_CN"):
+        seen["here"] = _(message)
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+    assert seen == {"here": "评分程序没有收到你的图", "other": message}
+    assert _(message) == message
+
+
+@pytest.mark.parametrize("name, expected", [("zh", "zh_CN"), ("zh-CN", "zh_CN"), ("zh_CN.UTF-8", "zh_CN"),
+                                            ("en_US.UTF-8", "en"), ("en", "en")])
+def test_language_names_as_people_and_locales_write_them(name, expected):
+    assert known_language(name) == expected
+
+
+def test_the_language_is_the_option_s_else_the_notebook_s_else_the_locale_s_else_english():
+    chinese = {"metadata": {"autograder": {"lang": "zh_CN"}}}
+    english = {"metadata": {"autograder": {"lang": "en"}}}
+    assert choose_language("en", chinese, {"LANG": "zh_CN.UTF-8"}) == "en"
+    assert choose_language(None, chinese, {"LANG": "en_US.UTF-8"}) == "zh_CN"
+    assert choose_language(None, english, {"LANG": "zh_CN.UTF-8"}) == "en"
+    assert choose_language(None, {"metadata": {}}, {"LANGUAGE": "fr:zh_CN", "LANG": "C.UTF-8"}) == "zh_CN"
+    assert choose_language(None, {"metadata": {"autograder": {"lang": "klingon"}}}, {"LANG": "C.UTF-8"}) == "en"
+    with pytest.raises(ValueError, match="zh_CN"):
+        choose_language("klingon")
+
+
+def test_the_released_notebooks_say_which_language_they_speak():
+    import nbformat
+
+    for folder, language in (("fashion_mnist", "en"), ("fashion_mnist_zh", "zh_CN")):
+        notebook = nbformat.read(REPO_ROOT / "assignments" / folder / "fashion_mnist_classifier.ipynb", as_version=4)
+        assert i18n.notebook_language(notebook) == language
+
+
+def a_student(release: str, folder: Path) -> Path:
+    """The released notebook of ``release`` with ``normalize`` written wrong (the pixels unscaled), the rest left
+    as stubs: its checks need no training."""
+    import nbformat
+
+    notebook = nbformat.read(REPO_ROOT / "assignments" / release / "fashion_mnist_classifier.ipynb", as_version=4)
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "normalize":
+            cell.source = cell.source.replace("raise NotImplementedError()", "return images.astype('float32')")
+    path = folder / release / "fashion_mnist_classifier.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_a_chinese_notebook_is_graded_in_chinese_with_the_same_points_and_lang_overrides_it(tmp_path, real_data_dir):
+    from autograder.batch.local import grade_notebooks
+    from autograder.config import Config
+
+    notebooks = [a_student("fashion_mnist", tmp_path), a_student("fashion_mnist_zh", tmp_path)]
+    english, chinese = grade_notebooks(notebooks, data_dir=real_data_dir, sandbox=False)
+    normalize = [next(c for c in report.checks if c.id == "normalize") for report in (english, chinese)]
+    assert normalize[0].message.startswith("the images are not scaled")
+    assert normalize[1].message.startswith("图像没有缩放")
+    assert [(c.id, c.points, c.passed) for c in english.checks] == [(c.id, c.points, c.passed) for c in chinese.checks]
+    assert english.score == chinese.score
+    overridden = grade_notebooks(notebooks[1:], data_dir=real_data_dir, sandbox=False,
+                                 config=Config().with_lang("en", "--lang"))[0]
+    assert next(c for c in overridden.checks if c.id == "normalize").message == normalize[0].message
