@@ -194,6 +194,9 @@ def add_grade_execution(grade: argparse.ArgumentParser) -> None:
     grade.add_argument("--no-reuse", action="store_true",
                        help="train every submission, even one whose training the batch's trainers already ran from an "
                        "identical description (same model, compile settings, fit arguments, data, seed)")
+    grade.add_argument("--trainings", type=Path, metavar="DIR",
+                       help="keep the kit's trainings in DIR (a folder only you can write) and replay them in later "
+                       "runs: a regrade, late submissions, one notebook at a time")
     grade.add_argument("--unsandboxed", action="store_true",
                        help="run the notebooks' code in this process (the kit's trainer still trains): only for "
                        "notebooks you trust")
@@ -252,6 +255,7 @@ def _grade(args: argparse.Namespace) -> int:
         workers=args.workers,
         scheduler=args.scheduler,
         reuse=not args.no_reuse,
+        trainings=args.trainings,
     )
     failed = write_outputs(args, reports)
     graded = sum(report.error is None for report in reports)

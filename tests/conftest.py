@@ -21,6 +21,14 @@ def real_data_dir():
 
 
 @pytest.fixture(scope="session")
+def kept_trainings(tmp_path_factory):
+    """The kit's trainings kept across the suite's batches, as ``--trainings`` keeps them across an
+    instructor's runs: a description the suite's trainers already trained is replayed, not trained
+    again. Tests that count trainings, or that compare a training with its replay, grade without it."""
+    return tmp_path_factory.mktemp("trainings")
+
+
+@pytest.fixture(scope="session")
 def dataset(real_data_dir):
     from autograder.data import load_fashion_mnist
 

@@ -62,7 +62,8 @@ def test_a_notebook_gets_the_same_report_with_and_without_the_sandbox(real_data_
 
 
 @pytest.mark.slow
-def test_a_training_that_diverges_to_nan_breaks_no_output_of_the_class(tmp_path, real_data_dir, capsys):
+def test_a_training_that_diverges_to_nan_breaks_no_output_of_the_class(tmp_path, real_data_dir, capsys,
+                                                                       kept_trainings):
     from autograder.cli import main
 
     class_of(tmp_path, {"nan": ATTACKS / "diverges_to_nan.ipynb", "ann": SUBMISSIONS / "passes_all.ipynb"})
@@ -71,6 +72,7 @@ def test_a_training_that_diverges_to_nan_breaks_no_output_of_the_class(tmp_path,
         "grade", str(tmp_path / "submitted"), "--workers", "2", "--data-dir", str(real_data_dir),
         "--results", str(out / "results"), "--json", str(out / "grades.json"), "--csv", str(out / "grades.csv"),
         "--gradescope", str(out / "gradescope"), "--feedback", str(out / "feedback"),
+        "--trainings", str(kept_trainings),
     ])
     assert status == 0, capsys.readouterr().err
 

@@ -114,9 +114,11 @@ class FeedbackPage(HTMLParser):
 
 
 @pytest.mark.slow
-def test_the_feedback_page_of_a_trained_model_shows_its_curves_and_confusion_matrix(tmp_path, real_data_dir):
+def test_the_feedback_page_of_a_trained_model_shows_its_curves_and_confusion_matrix(tmp_path, real_data_dir,
+                                                                                     kept_trainings):
     notebook = SUBMISSIONS / "passes_all.ipynb"
     assert main(["grade", str(notebook), "--unsandboxed", "--data-dir", str(real_data_dir),
+                 "--trainings", str(kept_trainings),
                  "--results", str(tmp_path / "results"), "--feedback", str(tmp_path / "feedback")]) == 0
     page = FeedbackPage.read(tmp_path / "feedback" / "passes_all" / ASSIGNMENT_ID / "passes_all.html")
     assert page.score == "100"

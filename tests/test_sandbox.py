@@ -64,7 +64,7 @@ class Listener:
 
 
 @pytest.fixture(scope="module")
-def attacked(real_data_dir, tmp_path_factory):
+def attacked(real_data_dir, tmp_path_factory, kept_trainings):
     """The whole attack suite graded in one batch, as an instructor would: two at a time, beside an
     honest classmate."""
     sys.path.insert(0, str(ATTACKS))
@@ -75,7 +75,7 @@ def attacked(real_data_dir, tmp_path_factory):
     try:
         reports = grade_notebooks(
             [*(ATTACKS / f"{name}.ipynb" for name in ATTACK_NAMES), SUBMISSIONS / "passes_all.ipynb"],
-            data_dir=real_data_dir, limits=TEST_LIMITS, results=results, workers=2,
+            data_dir=real_data_dir, limits=TEST_LIMITS, results=results, workers=2, trainings=kept_trainings,
         )
     finally:
         listener.close()
@@ -224,6 +224,24 @@ def test_grading_the_same_submission_twice_gives_the_same_result(real_data_dir):
     assert 50 < first.usage["sandbox_peak_memory_mib"] < TEST_LIMITS.memory_bytes / 2**20
 
 
+@pytest.mark.slow
+def test_trainings_kept_with_trainings_are_replayed_by_a_later_run(real_data_dir, tmp_path):
+    from autograder.cli import main
+
+    notebook = tmp_path / "submitted" / "ann" / "fashion_mnist" / "ten_epochs_only.ipynb"
+    notebook.parent.mkdir(parents=True)
+    notebook.write_bytes((SUBMISSIONS / "ten_epochs_only.ipynb").read_bytes())
+    kept = tmp_path / "trainings"
+    assert main(["grade", str(notebook), "--data-dir", str(real_data_dir), "--trainings", str(kept),
+                 "--json", str(tmp_path / "first.json")]) == 0
+    (first,) = json.loads((tmp_path / "first.json").read_text())
+    assert oct(kept.stat().st_mode & 0o777) == "0o700" and len(list(kept.iterdir())) == 2  # the check of epochs too
+    (second,) = grade_notebooks([notebook], data_dir=real_data_dir, trainings=kept)
+    assert second.usage["trainings_run"] == 0 and any("training reused" in note for note in second.notes)
+    assert first["score"] == second.score == 90
+    assert first["checks"] == second.to_json()["checks"]
+
+
 MIXED_BATCH = {
     SUBMISSIONS / "passes_all.ipynb": 100,
     SUBMISSIONS / "labels_divided_by_255.ipynb": 90,
@@ -235,9 +253,10 @@ MIXED_BATCH = {
 
 
 @pytest.fixture(scope="module")
-def mixed_batch(real_data_dir, tmp_path_factory):
+def mixed_batch(real_data_dir, tmp_path_factory, kept_trainings):
     """A mixed batch graded by one local worker: what parallel and distributed grading must give too."""
-    return grade_notebooks(list(MIXED_BATCH), data_dir=real_data_dir, results=tmp_path_factory.mktemp("results"))
+    return grade_notebooks(list(MIXED_BATCH), data_dir=real_data_dir, results=tmp_path_factory.mktemp("results"),
+                           trainings=kept_trainings)
 
 
 @pytest.mark.slow
@@ -246,8 +265,8 @@ def test_a_mixed_batch_of_correct_wrong_broken_and_hostile_submissions(mixed_bat
 
 
 @pytest.mark.slow
-def test_parallel_workers_grade_like_one_worker(real_data_dir, mixed_batch):
-    two = grade_notebooks(list(MIXED_BATCH), data_dir=real_data_dir, workers=2)
+def test_parallel_workers_grade_like_one_worker(real_data_dir, mixed_batch, kept_trainings):
+    two = grade_notebooks(list(MIXED_BATCH), data_dir=real_data_dir, workers=2, trainings=kept_trainings)
     # To the last digit of every message: each sandbox trains on one thread, whatever runs beside it.
     assert [r.to_json() for r in two] == [r.to_json() for r in mixed_batch]
 

@@ -60,10 +60,11 @@ def test_checks_that_need_no_training_fail_exactly_where_expected(name, referenc
 
 
 @pytest.fixture(scope="module")
-def graded(real_data_dir):
+def graded(real_data_dir, kept_trainings):
     """Every submission graded in one batch, the way a class is: each in its sandbox, two at a time,
-    identical trainings trained once by the kit's trainer."""
-    reports = grade_notebooks([SUBMISSIONS], data_dir=real_data_dir, workers=2)
+    identical trainings trained once by the kit's trainer (and those of the suite's earlier batches
+    replayed)."""
+    reports = grade_notebooks([SUBMISSIONS], data_dir=real_data_dir, workers=2, trainings=kept_trainings)
     return {Path(report.submission).stem: report for report in reports}
 
 

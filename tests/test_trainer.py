@@ -139,6 +139,31 @@ def test_an_identical_description_is_replayed_from_the_trainer_s_own_cache(small
     assert [r.trainings_run for r in records] == [1, 0, 1]
 
 
+def test_trainings_kept_from_an_earlier_run_are_replayed_and_only_complete_ones_are_copied(small, tmp_path):
+    from autograder.trainer.cache import copy_entries
+
+    arrays, test = small
+    kept, first_run, second_run = tmp_path / "kept", tmp_path / "run1", tmp_path / "run2"
+    kept.mkdir()
+    trainer = Trainer(arrays, test, cache=first_run)
+    fit(client_for(trainer, arrays), lesson_model(), arrays)
+    assert copy_entries(first_run, kept) == 1 and copy_entries(first_run, kept) == 0
+    (key,) = [folder.name for folder in kept.iterdir()]
+    # What is not a whole training under its key is never copied: a half-written one, a link, a file.
+    (kept / ("a" * 64)).mkdir()
+    (kept / ("b" * 64)).symlink_to(kept / key)
+    (kept / ("c" * 64)).write_text("")
+    (kept / "not-a-key").mkdir()
+    assert copy_entries(kept, second_run) == 1
+    assert [folder.name for folder in second_run.iterdir()] == [key]
+    replayed = Trainer(arrays, test, cache=second_run)
+    fit(client_for(replayed, arrays), lesson_model(seed=5), arrays)
+    records = [trainer.finish(), replayed.finish()]
+    assert [r.calls[0].reused for r in records] == [False, True]
+    assert records[0].calls[0].history == records[1].calls[0].history
+    assert np.array_equal(records[0].predictions, records[1].predictions)
+
+
 def test_a_model_signature_ignores_names_only(small):
     import keras
 

@@ -198,6 +198,7 @@ def grade_notebooks(
     workers: int = 1,
     scheduler: str | None = None,
     reuse: bool = True,
+    trainings: Path | None = None,
     config=None,
 ) -> list[GradeReport]:
     """Grade every notebook; with ``results``, store each result as it is known and skip those stored.
@@ -207,6 +208,8 @@ def grade_notebooks(
     ``scheduler``: the address of a Dask scheduler to grade on instead of this machine.
     ``reuse``: replay a training the batch's trainers already ran from an identical description
     (autograder.trainer.service).
+    ``trainings``: a folder, the grader's own, of trainings kept from earlier runs on this machine: they
+    are replayed too, and this run's are kept there.
     ``config``: the instructor's points and pass mark (autograder.config.Config; None: the defaults).
     """
     submissions = expand_submissions(paths)
@@ -214,6 +217,8 @@ def grade_notebooks(
     if not notebooks:
         raise AutograderError("no notebooks to grade: give .ipynb files or folders that hold them")
     clashing = clashes_of(submissions)
+    if scheduler and trainings:
+        raise AutograderError("trainings are kept on this machine only: grade on a cluster without --trainings")
     if scheduler:
         from autograder.batch.cluster import grade_on_cluster
 
@@ -222,13 +227,16 @@ def grade_notebooks(
         reports = grade_on_cluster(notebooks, scheduler, data_dir=data_dir, limits=limits, sandbox=sandbox,
                                    reuse=reuse, results=results, progress=progress, config=config)
     else:
+        if trainings:
+            Path(trainings).mkdir(mode=0o700, parents=True, exist_ok=True)
         hide = (
             {p.resolve().parent for p in notebooks}
             | ({results.resolve()} if results else set())
+            | ({Path(trainings).resolve()} if trainings else set())
             | {Path(p).resolve() for p in private if Path(p).exists()}
         )
         with open_batch(data_dir=data_dir, limits=limits, sandbox=sandbox, reuse=reuse, hide=hide,
-                        config=config) as batch:
+                        config=config, kept=Path(trainings) if trainings else None) as batch:
             progress = Progress(len(notebooks), out, show)  # from here: its estimates leave the set-up out
             announce(batch, progress)
             warn_of_clashes(clashing, progress)

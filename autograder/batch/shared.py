@@ -58,29 +58,37 @@ def open_batch(
     hide: Iterable[Path] = (),
     stop: threading.Event | None = None,
     config: Config | None = None,
+    kept: Path | None = None,
 ):
     """Load the data and write the batch's files once; yields the ``Batch``; removes the files after.
 
     ``reuse``: the trainers share a cache, so a training already run from an identical description
     is replayed (autograder.trainer.service); without it every submission trains.
+    ``kept``: a folder of trainings from earlier runs, replayed too, and where this batch's are kept.
     """
     from autograder.data.inputs import ProbeInputs
     from autograder.data.reference import ReferenceData
     from autograder.sandbox.scratch import new_folder
+    from autograder.trainer.cache import copy_entries
     from autograder.trainer.fast_path import quiet_tensorflow
 
     quiet_tensorflow()
     data = ReferenceData.load(data_dir)
     inputs = ProbeInputs.from_reference(data)
     folder = new_folder("batch")
+    trainings = None
     try:
         os.chmod(folder, 0o755)
+        if reuse:
+            trainings = shared_folder(folder / "trainings")
+            if kept:
+                copy_entries(kept, trainings)
         yield Batch(
             data=data,
             inputs=inputs,
             input_files=inputs.save(folder / "inputs") if sandbox else [],
             trainer_inputs=save_trainer_inputs(data, folder / "trainer"),
-            trainings=shared_folder(folder / "trainings") if reuse else None,
+            trainings=trainings,
             limits=limits or Limits(),
             hide=sorted(hide),
             stop=stop if stop is not None else threading.Event(),
@@ -88,6 +96,8 @@ def open_batch(
             config=config or Config(),
         )
     finally:
+        if trainings and kept:
+            copy_entries(trainings, kept)
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -5,6 +5,10 @@ child, and only under ``training_key``: the model's signature, its compile setti
 argument (arrays by content), the training it continues, the seed, the threads, the execution path
 and the libraries' versions. An identical description from another submission is replayed from
 what a trainer itself computed, so no submission can plant a result for another.
+
+A batch's folder starts empty, or with the trainings kept from earlier runs (``copy_entries``: the
+instructor's ``--trainings`` folder, which only the grader writes); what its trainers add is kept
+there when the batch ends.
 """
 
 from __future__ import annotations
@@ -15,12 +19,50 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from autograder.files import atomic_folder
+
+ENTRY_FILES = ("weights.npz", "optimizer.npz", "history.json")
+ENTRY_BYTES = 256 * 2**20  # per file: the lesson's model takes about 3 MiB; a larger one is not the kit's
+
+
+def is_entry(folder: Path) -> bool:
+    """A complete training under its key: a real folder of regular files of bounded size."""
+    name = folder.name
+    if len(name) != 64 or not all(c in "0123456789abcdef" for c in name):
+        return False
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return False
+        for file in ENTRY_FILES:
+            info = os.lstat(folder / file)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > ENTRY_BYTES:
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def copy_entries(source: Path, target: Path) -> int:
+    """Copy each complete training of ``source`` that ``target`` lacks (links never followed); how many."""
+    copied = 0
+    for folder in sorted(source.iterdir()) if source.is_dir() else ():
+        if (target / folder.name).exists() or not is_entry(folder):
+            continue
+        built = target / f".{folder.name}.copy.{os.getpid()}"
+        shutil.rmtree(built, ignore_errors=True)
+        built.mkdir(parents=True)
+        for file in ENTRY_FILES:
+            with open(os.open(folder / file, os.O_RDONLY | os.O_NOFOLLOW), "rb") as reading:
+                (built / file).write_bytes(reading.read(ENTRY_BYTES))
+        os.chmod(built, 0o755)
+        copied += atomic_folder(built, target / folder.name)
+    return copied
 
 
 class TrainingCache:
