@@ -58,7 +58,8 @@ def add_grade(commands) -> None:
     grade = commands.add_parser(
         "grade",
         help="grade notebooks with every check, public and hidden",
-        description="Grade each notebook: run every check (training the model for 30 epochs with the fast path, "
+        description="Grade each notebook: run every check (training the model for the config's epochs, 30 by default, "
+        "with the fast path, "
         "measuring the test accuracy itself) and print a report per submission. A notebook that cannot be loaded "
         "or crashes gets an error and score 0; the others are still graded.",
     )
@@ -125,16 +126,17 @@ def add_grade_limits(grade: argparse.ArgumentParser) -> None:
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="the assignment's settings: pass mark, points, limits (default: autograder.toml in the "
-                        "current folder, else beside the course's nbgrader_config.py; without one, the kit's defaults)")
+                        help="the assignment's settings: pass mark, epochs, points, limits (default: autograder.toml "
+                        "in the current folder, else beside the course's nbgrader_config.py; without one, the kit's "
+                        "defaults)")
 
 
 def add_config(commands) -> None:
     config = commands.add_parser(
         "config",
-        help="print the settings in effect (pass mark, points, limits) and where each came from",
-        description="Print the pass mark, the points of each check and the limits that grading would use, each "
-        "with where it came from: the kit's default, the config file, or a command-line option.",
+        help="print the settings in effect (pass mark, epochs, points, limits) and where each came from",
+        description="Print the pass mark, the epochs, the points of each check and the limits that grading would "
+        "use, each with where it came from: the kit's default, the config file, or a command-line option.",
     )
     add_config_option(config)
     add_grade_limits(config)
@@ -203,11 +205,12 @@ def add_check(commands) -> None:
     check = commands.add_parser(
         "check",
         help="self-check a notebook on the public checks (fast by default)",
-        description="Run the public checks on your notebook. The checks that need the 30-epoch training are "
+        description="Run the public checks on your notebook. The checks that need the full training are "
         "skipped unless you pass --full.",
     )
     check.add_argument("notebook", type=Path, metavar="NOTEBOOK")
-    check.add_argument("--full", action="store_true", help="also train the model for 30 epochs (about a minute)")
+    check.add_argument("--full", action="store_true", help="also train the model as grading does (the epochs of "
+                       "the autograder.toml found from the notebook's folder, else 30: about a minute)")
     check.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST .gz files")
     add_lang_option(check)
     check.set_defaults(run=_check)

@@ -88,9 +88,10 @@ class GradeReport:
 
 def judge(path: Path, artifacts, data, training=None, config=None) -> GradeReport:
     """The trusted half: every check on the artifacts and the trainer's record, points from the table
-    with ``config``'s points and pass mark (autograder.config; None: the defaults)."""
+    with ``config``'s points, pass mark and epochs (autograder.config; None: the defaults)."""
     table = checks_table(config)
-    evidence = Evidence(artifacts, data, training, **({"pass_mark": config.pass_mark} if config else {}))
+    evidence = Evidence(artifacts, data, training,
+                        **({"pass_mark": config.pass_mark, "epochs": config.epochs} if config else {}))
     results = [run_check(check, evidence) for check in table]
     report = GradeReport(str(path), sum(r.points for r in results), max_score(table), None, results)
     if training is not None:
