@@ -256,7 +256,7 @@ def _grade(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         reuse=not args.no_reuse,
     )
-    failed = write_outputs(args, reports)
+    failed = write_outputs(args, reports, config)
     graded = sum(report.error is None for report in reports)
     print(f"\n{len(reports)} submissions: {graded} graded, {len(reports) - graded} could not be graded")
     if failed:
@@ -275,11 +275,13 @@ GRADE_OUTPUTS = (
     ("--class-report", "autograder.reports.class_report", "write_class_report"),
     ("--nbgrader-db", "autograder.reports.gradebook", "write_nbgrader_gradebook"),
 )
+WITH_CONFIG = {"--class-report"}  # the class overview marks the pass mark the class was graded with
 
 
-def write_outputs(args: argparse.Namespace, reports) -> list[str]:
+def write_outputs(args: argparse.Namespace, reports, config=None) -> list[str]:
     """Every output asked for, each on its own: one that fails (a bug, a full disk) is named, and the
-    others are still written. Returns the options that failed."""
+    others are still written; those that say what grading was set to are given ``config``. Returns the
+    options that failed."""
     import importlib
 
     failed = []
@@ -288,7 +290,8 @@ def write_outputs(args: argparse.Namespace, reports) -> list[str]:
         if not target:
             continue
         try:
-            getattr(importlib.import_module(module), function)(reports, target)
+            given = {"config": config} if option in WITH_CONFIG and config is not None else {}
+            getattr(importlib.import_module(module), function)(reports, target, **given)
         except Exception as error:
             failed.append(option)
             print(f"autograder: {option} {target} could not be written: {type(error).__name__}: {error}",

@@ -144,11 +144,12 @@ def test_a_limit_option_is_checked_too(capsys):
 
 
 def test_grading_with_other_points_gives_their_max_score_and_warns(tmp_path, real_data_dir):
-    """A real run: the stubs, unsandboxed (cheap: nothing trains), with normalize worth 30."""
-    path = write(tmp_path, "[points]\nnormalize = 30\n")
+    """A real run: the stubs, unsandboxed (cheap: nothing trains), with normalize worth 30 and another pass mark."""
+    path = write(tmp_path, "pass_mark = 0.625\n[points]\nnormalize = 30\n")
     result = subprocess.run(
         [sys.executable, "-m", "autograder", "grade", str(STUDENT_NOTEBOOK), "--unsandboxed", "--config", str(path),
-         "--data-dir", str(real_data_dir), "--results", str(tmp_path / "results"), "--json", str(tmp_path / "r.json")],
+         "--data-dir", str(real_data_dir), "--results", str(tmp_path / "results"), "--json", str(tmp_path / "r.json"),
+         "--class-report", str(tmp_path / "class.html")],
         capture_output=True, text=True, cwd=tmp_path, timeout=600,
     )
     assert result.returncode == 0, result.stderr
@@ -156,6 +157,7 @@ def test_grading_with_other_points_gives_their_max_score_and_warns(tmp_path, rea
     assert report["max_score"] == max_score(CHECKS) + 20 and report["score"] == 0
     assert {c["id"]: c["max_points"] for c in report["checks"]}["normalize"] == 30
     assert "normalize 30 (notebook: 10)" in result.stderr and "make assignment" in result.stderr
+    assert "pass mark 0.625" in (tmp_path / "class.html").read_text()  # the class overview's, of this config
 
 
 def grade_with(tmp_path, real_data_dir, config_text: str, *extra: str):
