@@ -21,7 +21,8 @@ FUNCTIONS = (
     "predict_labels",
 )
 
-EPOCHS = 30
+EPOCHS = 30  # the default; an instructor's autograder.toml may set others (autograder.config)
+MAX_EPOCHS = 1000  # the most one fit call may ask the kit's trainer for, and the most a config may set
 BATCH_SIZE = 32  # Keras's default, which the lesson keeps
 N_VALID = 5000
 SEED = 42

@@ -58,7 +58,8 @@ def add_grade(commands) -> None:
     grade = commands.add_parser(
         "grade",
         help="grade notebooks with every check, public and hidden",
-        description="Grade each notebook: run every check (training the model for 30 epochs with the fast path, "
+        description="Grade each notebook: run every check (training the model for the config's epochs, 30 by default, "
+        "with the fast path, "
         "measuring the test accuracy itself) and print a report per submission. A notebook that cannot be loaded "
         "or crashes gets an error and score 0; the others are still graded.",
     )
@@ -125,16 +126,17 @@ def add_grade_limits(grade: argparse.ArgumentParser) -> None:
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="the assignment's settings: pass mark, points, limits (default: autograder.toml in the "
-                        "current folder, else beside the course's nbgrader_config.py; without one, the kit's defaults)")
+                        help="the assignment's settings: pass mark, epochs, points, limits (default: autograder.toml "
+                        "in the current folder, else beside the course's nbgrader_config.py; without one, the kit's "
+                        "defaults)")
 
 
 def add_config(commands) -> None:
     config = commands.add_parser(
         "config",
-        help="print the settings in effect (pass mark, points, limits) and where each came from",
-        description="Print the pass mark, the points of each check and the limits that grading would use, each "
-        "with where it came from: the kit's default, the config file, or a command-line option.",
+        help="print the settings in effect (pass mark, epochs, points, limits) and where each came from",
+        description="Print the pass mark, the epochs, the points of each check and the limits that grading would "
+        "use, each with where it came from: the kit's default, the config file, or a command-line option.",
     )
     add_config_option(config)
     add_grade_limits(config)
@@ -206,11 +208,12 @@ def add_check(commands) -> None:
     check = commands.add_parser(
         "check",
         help="self-check a notebook on the public checks (fast by default)",
-        description="Run the public checks on your notebook. The checks that need the 30-epoch training are "
+        description="Run the public checks on your notebook. The checks that need the full training are "
         "skipped unless you pass --full.",
     )
     check.add_argument("notebook", type=Path, metavar="NOTEBOOK")
-    check.add_argument("--full", action="store_true", help="also train the model for 30 epochs (about a minute)")
+    check.add_argument("--full", action="store_true", help="also train the model as grading does (the epochs of "
+                       "the autograder.toml found from the notebook's folder, else 30: about a minute)")
     check.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST .gz files")
     add_lang_option(check)
     check.set_defaults(run=_check)
@@ -257,7 +260,7 @@ def _grade(args: argparse.Namespace) -> int:
         reuse=not args.no_reuse,
         trainings=args.trainings,
     )
-    failed = write_outputs(args, reports)
+    failed = write_outputs(args, reports, config)
     graded = sum(report.error is None for report in reports)
     print(f"\n{len(reports)} submissions: {graded} graded, {len(reports) - graded} could not be graded")
     if failed:
@@ -276,11 +279,13 @@ GRADE_OUTPUTS = (
     ("--class-report", "autograder.reports.class_report", "write_class_report"),
     ("--nbgrader-db", "autograder.reports.gradebook", "write_nbgrader_gradebook"),
 )
+WITH_CONFIG = {"--class-report"}  # the class overview marks the pass mark the class was graded with
 
 
-def write_outputs(args: argparse.Namespace, reports) -> list[str]:
+def write_outputs(args: argparse.Namespace, reports, config=None) -> list[str]:
     """Every output asked for, each on its own: one that fails (a bug, a full disk) is named, and the
-    others are still written. Returns the options that failed."""
+    others are still written; those that say what grading was set to are given ``config``. Returns the
+    options that failed."""
     import importlib
 
     failed = []
@@ -289,7 +294,8 @@ def write_outputs(args: argparse.Namespace, reports) -> list[str]:
         if not target:
             continue
         try:
-            getattr(importlib.import_module(module), function)(reports, target)
+            given = {"config": config} if option in WITH_CONFIG and config is not None else {}
+            getattr(importlib.import_module(module), function)(reports, target, **given)
         except Exception as error:
             failed.append(option)
             print(f"autograder: {option} {target} could not be written: {type(error).__name__}: {error}",

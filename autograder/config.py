@@ -1,6 +1,7 @@
 """An instructor's settings for the assignment, in one TOML file (``autograder.toml``) read with ``tomllib``.
 
-The file sets the pass mark of ``test_accuracy``, the points of any check and any limit; what it
+The file sets the pass mark of ``test_accuracy``, the epochs of the training graded, the points of
+any check and any limit; what it
 leaves out keeps the kit's default. It is found as ``--config FILE``, else ``autograder.toml`` in the
 current folder, else beside ``nbgrader_config.py`` in the nearest folder above (the course folder).
 The command line's limit options override the file. ``Config.origin`` says where each value in
@@ -8,8 +9,9 @@ effect came from: "default", the file, or the option. Every value is checked as 
 bad one is a ``ConfigError`` naming the file and the key.
 
 The points are applied to the checks table in one place (``autograder.judge.checks.checks_table``),
-which also refuses a check id the table does not have. The epochs stay the assignment's fixed 30
-(``autograder.assignment.EPOCHS``): the students' notebooks and their self-check train for them too.
+which also refuses a check id the table does not have. The epochs (``autograder.assignment.EPOCHS``
+by default) are what grading asks ``train_model`` for and what the ``training`` check expects; a
+student's self-check and notebook cells use them too when they find the file (``epochs_in_effect``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.assignment import EPOCHS, MAX_EPOCHS
 from autograder.errors import ConfigError
 from autograder.limits import Limits
 
@@ -39,7 +42,7 @@ LIMIT_KEYS = {
     "scratch_gib": ("scratch_bytes", GIB, False),
     "temporary_gib": ("temporary_bytes", GIB, False),
 }
-TOP_KEYS = ("pass_mark", "points", "limits", "lang")
+TOP_KEYS = ("pass_mark", "epochs", "points", "limits", "lang")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Config:
     """The settings in effect: the file's values over the defaults, the command line's over both."""
 
     pass_mark: float = DEFAULT_PASS_MARK
+    epochs: int = EPOCHS  # what grading asks train_model for, and what the training check expects
     lang: str | None = None  # the language of the students' messages (None: each notebook's own; autograder.i18n)
     points: dict[str, int] = field(default_factory=dict)  # by check id; a check not named keeps the table's
     limits: Limits = field(default_factory=Limits)
@@ -71,7 +75,8 @@ class Config:
 
     def grading_key(self) -> str:
         """What decides a grade besides the notebook: a stored result counts only for the same."""
-        return json.dumps({"pass_mark": self.pass_mark, "points": dict(sorted(self.points.items())), "lang": self.lang})
+        return json.dumps({"pass_mark": self.pass_mark, "epochs": self.epochs,
+                           "points": dict(sorted(self.points.items())), "lang": self.lang})
 
     def with_lang(self, name: str, origin: str) -> "Config":
         """This config speaking ``name`` to every student (from ``origin``: the file or ``--lang``)."""
@@ -122,6 +127,9 @@ def load_config(path: Path | None) -> Config:
     if "pass_mark" in data:
         config = dataclasses.replace(config, pass_mark=checked_pass_mark(data["pass_mark"], path),
                                      origins={**config.origins, "pass_mark": origin})
+    if "epochs" in data:
+        config = dataclasses.replace(config, epochs=checked_epochs(data["epochs"], path),
+                                     origins={**config.origins, "epochs": origin})
     if "lang" in data:
         config = config.with_lang(data["lang"], origin)
     points = table(data, "points", path)
@@ -164,6 +172,21 @@ def checked_pass_mark(value, path: Path) -> float:
     if not 0 < value <= 1:
         raise ConfigError(path, "pass_mark", f"must be a test accuracy above 0 and at most 1 (0.85: 85 %), not {value}")
     return float(value)
+
+
+def checked_epochs(value, path: Path) -> int:
+    # The trainer refuses a fit call of more epochs than MAX_EPOCHS: a larger count could never be trained.
+    if type(value) is not int:
+        raise ConfigError(path, "epochs", f"must be a whole number of epochs, not {value!r}")
+    if not 1 <= value <= MAX_EPOCHS:
+        raise ConfigError(path, "epochs", f"must be a whole number from 1 to {MAX_EPOCHS}, not {value}")
+    return value
+
+
+def epochs_in_effect(start: Path | None = None) -> int:
+    """The epochs of the config file found from ``start`` (``find_config``), else the default: what a
+    student's self-check and notebook cells train for, as grading does."""
+    return load_config(find_config(start=start)).epochs
 
 
 def checked_limit(key: str, value, where, name: str) -> float:

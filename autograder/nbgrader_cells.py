@@ -100,6 +100,8 @@ def _probed(functions: dict):
 
 
 def _trained(functions: dict):
+    from autograder.assignment import EPOCHS
+    from autograder.config import epochs_in_effect
     from autograder.judge.evidence import Evidence
     from autograder.sandbox.fit_client import FitClient, LocalTransport
     from autograder.sandbox.probe import collect
@@ -107,11 +109,13 @@ def _trained(functions: dict):
     from autograder.trainer.service import Trainer
 
     data, inputs = _reference()
-    print("Training your model for 30 epochs, as the grader does (about a minute):", flush=True)
+    epochs = epochs_in_effect()  # the notebook's folder: the instructor's autograder.toml, if it is there
+    print(f"Training your model for {epochs} epochs, as the grader does"
+          f"{' (about a minute)' if epochs == EPOCHS else ''}:", flush=True)
     trainer = Trainer.from_images(data.train_images, data.train_labels, data.test_images,
                                   progress=[epoch_progress(sys.stdout)])
-    artifacts = collect(functions, inputs, client=FitClient(LocalTransport(trainer)))
-    return Evidence(artifacts, data, trainer.finish())
+    artifacts = collect(functions, inputs, client=FitClient(LocalTransport(trainer)), epochs=epochs)
+    return Evidence(artifacts, data, trainer.finish(), epochs=epochs)
 
 
 def _quick(functions: dict):

@@ -1,8 +1,10 @@
 """A student's self-check: the public checks on their own notebook, fast by default.
 
 The training check trains a few epochs on a few images (seconds) to see that ``train_model`` honours
-its ``epochs`` and validation data; the full 30-epoch training runs only when ``full`` is set, and the
-report says how to run it, with the notebook's real path. Hidden checks run only when grading.
+its ``epochs`` and validation data; the full training runs only when ``full`` is set, and the
+report says how to run it, with the notebook's real path. Hidden checks run only when grading. The
+full training is of the epochs grading asks for: the instructor's ``autograder.toml`` where one is found
+from the notebook's folder (``autograder.config.epochs_in_effect``), else the default 30.
 """
 
 from __future__ import annotations
@@ -11,15 +13,16 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.assignment import EPOCHS
 from autograder.judge.checks import CHECKS
 from autograder.judge.evidence import CheckResult, run_check, skipped
 
 
-def full_hint(notebook: str | Path) -> str:
+def full_hint(notebook: str | Path, epochs: int = EPOCHS) -> str:
     """How to run the full training on this notebook, with its real path."""
     return (
         f"run `autograder check --full {shlex.quote(str(notebook))}` (or `pytest --full` in its folder) to train "
-        "for 30 epochs, about a minute"
+        f"for {epochs} epochs" + (", about a minute" if epochs == EPOCHS else "")
     )
 
 
@@ -29,6 +32,7 @@ class SelfCheckReport:
     results: list[CheckResult]
     hidden_points: int
     notes: list[str]
+    epochs: int = EPOCHS  # of the full training
 
     @property
     def score(self) -> int:
@@ -47,10 +51,11 @@ def self_check(notebook: str | Path, *, full: bool = False, data_dir=None, lang:
     """The public checks on a student's own notebook, run in this process (it is their own code).
 
     The training check first trains a few epochs on a few images (``autograder.quick_training``);
-    with ``full``, and if that passed, it trains for 30 epochs as grading does, a line per epoch."""
+    with ``full``, and if that passed, it trains for the epochs grading asks for, a line per epoch."""
     import sys
 
     from autograder.batch.steps import contract_functions, lint_notes
+    from autograder.config import epochs_in_effect
     from autograder.data.inputs import ProbeInputs
     from autograder.data.reference import ReferenceData
     from autograder.i18n import choose_language, speaking
@@ -64,6 +69,7 @@ def self_check(notebook: str | Path, *, full: bool = False, data_dir=None, lang:
     from autograder.trainer.service import Trainer
 
     quiet_tensorflow()
+    epochs = epochs_in_effect(Path(notebook).resolve().parent)
     data = ReferenceData.load(data_dir)
     inputs = ProbeInputs.from_reference(data)
     loaded = run_cells(Path(notebook))
@@ -74,21 +80,21 @@ def self_check(notebook: str | Path, *, full: bool = False, data_dir=None, lang:
         trainer = Trainer.from_images(data.train_images, data.train_labels, data.test_images,
                                       progress=[epoch_progress(sys.stdout)])
     client = FitClient(LocalTransport(trainer)) if trainer is not None else None
-    artifacts = collect(functions, inputs, cell_errors=loaded.cell_errors, client=client)
-    evidence = Evidence(artifacts, data, trainer.finish() if trainer is not None else None)
+    artifacts = collect(functions, inputs, cell_errors=loaded.cell_errors, client=client, epochs=epochs)
+    evidence = Evidence(artifacts, data, trainer.finish() if trainer is not None else None, epochs=epochs)
     passed_quick = f"the quick check passed ({QUICK_EPOCHS} epochs on {QUICK_TRAIN} images)"
 
     def result(check) -> CheckResult:
         if check.id == "training" and quick is not None:
             return quick
         if check.needs_training and trainer is None:
-            return skipped(check, f"skipped: {passed_quick}; {full_hint(notebook)}")
+            return skipped(check, f"skipped: {passed_quick}; {full_hint(notebook, epochs)}")
         return run_check(check, evidence)
 
     hidden = sum(check.points for check in CHECKS if check.hidden)
     with speaking(choose_language(lang, read_notebook(Path(notebook)))):
         results = [result(check) for check in public_checks()]
-    return SelfCheckReport(str(notebook), results, hidden, lint_notes(Path(notebook)))
+    return SelfCheckReport(str(notebook), results, hidden, lint_notes(Path(notebook)), epochs)
 
 
 def format_self_check(report: SelfCheckReport) -> str:
@@ -105,7 +111,7 @@ def format_self_check(report: SelfCheckReport) -> str:
     if failed:
         lines.append(f"To fix: {', '.join(failed)} (read the messages above).")
     if skipped_ids:
-        lines.append(f"Skipped: {', '.join(skipped_ids)}; {full_hint(report.notebook)}.")
+        lines.append(f"Skipped: {', '.join(skipped_ids)}; {full_hint(report.notebook, report.epochs)}.")
     lines.extend(f"Note: {note}" for note in report.notes)
     lines.append(
         f"Hidden checks ({report.hidden_points} points, such as the test accuracy) run only when your work is graded."

@@ -475,6 +475,55 @@ def test_the_class_overview_counts_each_mistake_and_draws_what_is_finite(tmp_pat
         assert cells in page
 
 
+def test_the_class_overview_marks_the_pass_mark_the_class_was_graded_with(tmp_path, monkeypatch):
+    import autograder.reports.class_report as class_page
+    from autograder.config import DEFAULT_PASS_MARK, Config
+
+    drawn, histogram = [], class_page.histogram
+    monkeypatch.setattr(class_page, "histogram", lambda *args: drawn.append(args) or histogram(*args))
+    class_page.write_class_report(a_class(), tmp_path / "class.html", Config(pass_mark=0.7))
+    page = (tmp_path / "class.html").read_text()
+    [accuracies] = [args for args in drawn if args[2] == "test accuracy"]
+    assert accuracies[4] == 0.7 and "pass mark 0.7" in page and f"pass mark {DEFAULT_PASS_MARK}" not in page
+    drawn.clear()
+    class_page.write_class_report(a_class(), tmp_path / "default.html")  # no config: the default
+    [accuracies] = [args for args in drawn if args[2] == "test accuracy"]
+    assert accuracies[4] == DEFAULT_PASS_MARK
+    assert f"pass mark {DEFAULT_PASS_MARK}" in (tmp_path / "default.html").read_text()
+
+
+@pytest.mark.parametrize("confusion, expected", [
+    ([[90 if i == j else 1 for j in range(10)] for i in range(10)], 900 / 990),
+    ([[3, 1], [0, 4]], 7 / 8),  # any square table of counts
+    ([["NaN", 1], [0, 4]], None),  # a stored NaN, read back as strict JSON writes it
+    ([[float("nan"), 1], [0, 4]], None),
+    ([[float("inf"), 1], [0, 4]], None),
+    ([[10**400, 1], [0, 4]], None),  # too large for a float: infinite
+    ([[-3, 1], [0, 4]], None),
+    ([[0, 0], [0, 0]], None),
+    ([[1, 2, 3], [4, 5, 6]], None),  # not square
+    ([[1, 2], [3]], None),
+    ([], None),
+    (None, None),
+    ("not a table", None),
+    ([[True, 0], [0, 1]], None),
+])
+def test_the_test_accuracy_is_one_formula_for_every_output(confusion, expected):
+    """The class overview and Gradescope's leaderboard read the test accuracy from the report with one
+    function: the confusion matrix's diagonal over its total, nothing for a table that is not one."""
+    from autograder.judge.report import GradeReport
+    from autograder.reports.class_report import test_accuracy
+    from autograder.reports.formats import leaderboard
+
+    report = GradeReport.ungraded("x.ipynb", "whatever")
+    report.confusion = confusion
+    assert report.test_accuracy == (None if expected is None else pytest.approx(expected))
+    assert test_accuracy(report) == report.test_accuracy
+    board = leaderboard(report)
+    assert board == ({} if expected is None else
+                     {"leaderboard": [{"name": "Test accuracy", "value": round(expected, 4), "order": "desc"}]})
+
+
 def test_the_class_overview_escapes_what_a_student_wrote(tmp_path):
     from autograder.reports.class_report import write_class_report
 

@@ -70,7 +70,7 @@ def run_in_sandbox(sub: Submission) -> GradeReport | None:
         os.link(file, sub.scratch / "inputs" / file.name)
     with training_desk(sub.scratch, batch) as desk:
         run = run_child(sub.scratch, batch.limits, hide=list(batch.hide), on_started=import_keras_meanwhile,
-                        stop=batch.stop)
+                        stop=batch.stop, epochs=batch.config.epochs)
     sub.training = desk.record
     if run.peak_memory_bytes:
         sub.usage["sandbox_peak_memory_mib"] = round(run.peak_memory_bytes / 2**20)
@@ -96,7 +96,7 @@ def run_in_process(sub: Submission) -> GradeReport | None:
         client = FitClient(SocketTransport(sub.scratch / "trainer.sock"))
         artifacts = collect(
             contract_functions(loaded), sub.batch.inputs, cell_errors=loaded.cell_errors, client=client,
-            call_seconds=limits.cell_seconds, training_seconds=limits.training_seconds,
+            call_seconds=limits.cell_seconds, training_seconds=limits.training_seconds, epochs=sub.batch.config.epochs,
         )
     write_artifacts(artifacts, sub.scratch / "artifacts")
     sub.training = desk.record

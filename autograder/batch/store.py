@@ -1,8 +1,8 @@
 """The results store: one file per submission, written atomically as soon as its result is known.
 
 A batch run again after the grader was killed picks up where it stopped: a stored result counts
-only for the exact bytes it graded, by this version of the kit, with the same points and pass mark
-(``digest``; autograder.config). Each is written with
+only for the exact bytes it graded, by this version of the kit, with the same points, pass mark and
+epochs (``digest``; autograder.config). Each is written with
 the kit's one atomic writer (``autograder.files.atomic_write``).
 """
 
@@ -23,23 +23,26 @@ EARLIER_NOTE = "graded earlier: result read from the results folder"
 
 def digest(path: Path, config=None) -> str:
     """What a stored result is valid for: these exact bytes, graded by this version of the kit with
-    ``config``'s points and pass mark (the defaults add nothing, so their results stay valid)."""
+    ``config``'s points, pass mark and epochs (the defaults add nothing, so their results stay valid)."""
     content = hashlib.sha256(path.read_bytes() if path.is_file() else b"<missing>").hexdigest()
     grading = grading_key(config)
     return f"{__version__}:{content}" + (f":{hashlib.sha256(grading.encode()).hexdigest()[:16]}" if grading else "")
 
 
 def grading_key(config) -> str:
-    """The points and the pass mark ``config`` grades with, or "" where they are the defaults."""
+    """The points, the pass mark and the epochs ``config`` grades with, or "" where they are the defaults."""
+    from autograder.assignment import EPOCHS
     from autograder.config import DEFAULT_PASS_MARK
     from autograder.judge.checks import CHECKS, checks_table
 
     if config is None:
         return ""
     points = [check.points for check in checks_table(config)]
-    if points == [check.points for check in CHECKS] and config.pass_mark == DEFAULT_PASS_MARK:
+    defaults = points == [check.points for check in CHECKS] and config.pass_mark == DEFAULT_PASS_MARK
+    if defaults and config.epochs == EPOCHS:
         return ""
-    return json.dumps({"pass_mark": config.pass_mark, "points": points})
+    key = {"pass_mark": config.pass_mark, "points": points}
+    return json.dumps(key if config.epochs == EPOCHS else {**key, "epochs": config.epochs})
 
 
 def result_file(results: Path, path: Path) -> Path:

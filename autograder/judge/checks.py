@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from autograder.assignment import EPOCHS
 from autograder.config import Config
 from autograder.errors import ConfigError
 from autograder.judge.data_checks import check_normalize, check_samples_plot, check_split
@@ -45,7 +46,7 @@ CHECKS: tuple[Check, ...] = (
         "training",
         10,
         False,
-        "30 epochs with validation on the validation set",
+        f"{EPOCHS} epochs with validation on the validation set",  # as checks_table writes it
         check_training,
         needs_training=True,
     ),
@@ -64,7 +65,7 @@ MAX_SCORE = sum(check.points for check in CHECKS)
 
 
 def checks_table(config: Config | None = None) -> tuple[Check, ...]:
-    """``CHECKS`` with a config's points and pass mark: the one place a config changes the table.
+    """``CHECKS`` with a config's points, pass mark and epochs: the one place a config changes the table.
     Without a config, or with the defaults, it is ``CHECKS`` itself."""
     if config is None:
         return CHECKS
@@ -77,6 +78,9 @@ def checks_table(config: Config | None = None) -> tuple[Check, ...]:
         check = dataclasses.replace(check, points=config.points.get(check.id, check.points))
         if check.id == "test_accuracy":
             check = dataclasses.replace(check, description=f"test accuracy measured by the grader ≥ {config.pass_mark}")
+        if check.id == "training":
+            description = f"{config.epochs} epochs with validation on the validation set"
+            check = dataclasses.replace(check, description=description)
         table.append(check)
     return tuple(table)
 

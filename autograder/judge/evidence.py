@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from autograder.assignment import EPOCHS
 from autograder.config import DEFAULT_PASS_MARK
 from autograder.errors import CheckFailed, NotDone
 from autograder.i18n import _
@@ -61,6 +62,7 @@ class Evidence:
     data: Any  # autograder.data.reference.ReferenceData, with the test labels the student never sees
     training: Any = None  # autograder.trainer.records.TrainingRecord
     pass_mark: float = DEFAULT_PASS_MARK  # the test accuracy test_accuracy asks for (autograder.config)
+    epochs: int = EPOCHS  # the epochs grading asked train_model for, which the training check expects
 
     def produced(self, probe: str, *, model: str | None = None) -> None:
         """Fail the check with the probe's own message when the student's function produced nothing."""

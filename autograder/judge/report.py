@@ -72,6 +72,13 @@ class GradeReport:
         report.student = str(data.get("student") or "")
         return report
 
+    @property
+    def test_accuracy(self) -> float | None:
+        """The test accuracy the grader measured: its confusion matrix's diagonal over its total. None
+        without a square table of finite counts, 0 or more, with a total above 0 (a stored result read
+        back may hold anything): every output shows this one number or none."""
+        return accuracy_of(self.confusion)
+
     def payload(self) -> dict:
         """Everything known about this result, as stored and as sent back by a cluster's worker."""
         return {
@@ -88,9 +95,10 @@ class GradeReport:
 
 def judge(path: Path, artifacts, data, training=None, config=None) -> GradeReport:
     """The trusted half: every check on the artifacts and the trainer's record, points from the table
-    with ``config``'s points and pass mark (autograder.config; None: the defaults)."""
+    with ``config``'s points, pass mark and epochs (autograder.config; None: the defaults)."""
     table = checks_table(config)
-    evidence = Evidence(artifacts, data, training, **({"pass_mark": config.pass_mark} if config else {}))
+    evidence = Evidence(artifacts, data, training,
+                        **({"pass_mark": config.pass_mark, "epochs": config.epochs} if config else {}))
     results = [run_check(check, evidence) for check in table]
     report = GradeReport(str(path), sum(r.points for r in results), max_score(table), None, results)
     if training is not None:
@@ -111,6 +119,27 @@ def confusion_matrix(predictions, data) -> list[list[int]] | None:
     matrix = np.zeros((10, 10), dtype=int)
     np.add.at(matrix, (data.test_labels, np.clip(predictions, 0, 9)), 1)
     return matrix.tolist()
+
+
+def accuracy_of(confusion) -> float | None:
+    """A confusion matrix's diagonal over its total (``GradeReport.test_accuracy``), or None."""
+    if not isinstance(confusion, (list, tuple)) or not confusion:
+        return None
+    counts = []
+    for row in confusion:
+        if not isinstance(row, (list, tuple)) or len(row) != len(confusion):
+            return None
+        if not all(isinstance(count, numbers.Real) and not isinstance(count, bool) for count in row):
+            return None
+        try:
+            counts.append([float(count) for count in row])
+        except OverflowError:  # an integer too large for a float
+            return None
+    if not all(math.isfinite(count) and count >= 0 for row in counts for count in row):
+        return None
+    total = math.fsum(math.fsum(row) for row in counts)
+    right = math.fsum(row[i] for i, row in enumerate(counts))
+    return right / total if 0 < total < math.inf else None
 
 
 def non_finite_text(value: float) -> str:

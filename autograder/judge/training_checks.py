@@ -11,13 +11,13 @@ import functools
 
 import numpy as np
 
-from autograder.assignment import BATCH_SIZE, EPOCHS
+from autograder.assignment import BATCH_SIZE
 from autograder.config import DEFAULT_PASS_MARK
 from autograder.errors import CheckFailed, NotDone
 from autograder.i18n import _
 from autograder.judge.evidence import Evidence
 from autograder.judge.model_checks import ACCURACY_NAMES
-from autograder.sandbox.probe import EPOCHS_PROBE, epochs_probe_model
+from autograder.sandbox.probe import epochs_probe_model, short_call_epochs
 from autograder.trainer.records import compile_signature, model_signature
 
 MIN_TEST_ACCURACY = DEFAULT_PASS_MARK  # the default; the pass mark in effect comes with the Evidence
@@ -130,10 +130,10 @@ def check_training(ev: Evidence) -> str:
     elif not ACCURACY_NAMES & set(history) or any(key not in history for key in ("loss", "val_loss")):
         problems.append(_("the history records {keys}; expected loss, accuracy, val_loss and val_accuracy").format(
             keys=sorted(history)))
-    if epochs != EPOCHS:
+    if epochs != ev.epochs:
         problems.append(_(
             "the model trained for {epochs} epochs; the assignment asks for {wanted}: pass epochs=epochs to model.fit"
-        ).format(epochs=epochs, wanted=EPOCHS))
+        ).format(epochs=epochs, wanted=ev.epochs))
     if validated and any(call.validation[:2] != ["X_valid", "y_valid"] for call in chain if call.validation):
         validated = False
         problems.append(_("the model was not validated on the validation set: pass "
@@ -160,43 +160,44 @@ def check_training(ev: Evidence) -> str:
     return _(
         "{epochs} epochs with loss, accuracy, val_loss, val_accuracy, validated on the validation set; "
         "called with epochs={probe_epochs} and other arrays, it used them"
-    ).format(epochs=epochs, probe_epochs=EPOCHS_PROBE)
+    ).format(epochs=epochs, probe_epochs=short_call_epochs(ev.epochs))
 
 
 def arguments_problems(ev: Evidence, record: dict, *, validated: bool, trained: bool) -> list[str]:
-    """What the short call (``probe_epochs``: epochs=2, the validation set to train on and the training
-    set to validate on) shows: that ``train_model`` passes its epochs and arrays on to model.fit. A
-    mistake the training graded already shows is not named twice."""
+    """What the short call (``probe_epochs``: a few epochs, never the training graded's, the validation
+    set to train on and the training set to validate on) shows: that ``train_model`` passes its epochs
+    and arrays on to model.fit. A mistake the training graded already shows is not named twice."""
+    probe_epochs = short_call_epochs(ev.epochs)
     error = record.get("epochs_probe_error")
     if isinstance(error, str):
         return [_("called with epochs={probe_epochs} and other arrays, `train_model` failed: {error}").format(
-            probe_epochs=EPOCHS_PROBE, error=error[:500])]
+            probe_epochs=probe_epochs, error=error[:500])]
     short = split_calls(ev)[0]
     if not short:
         return [_("called with epochs={probe_epochs} and other arrays, `train_model` never called model.fit on the "
-                  "model it was given").format(probe_epochs=EPOCHS_PROBE)]
+                  "model it was given").format(probe_epochs=probe_epochs)]
     failed = next((call for call in short if not call.trained), None)
     if failed is not None:
         return [_("called with epochs={probe_epochs} and other arrays, the training failed: {reason}").format(
-            probe_epochs=EPOCHS_PROBE, reason=failed.message)]
+            probe_epochs=probe_epochs, reason=failed.message)]
     chain = final_chain(short)
     problems = []
     epochs = sum(call.epochs_run for call in chain)
-    if epochs != EPOCHS_PROBE:
+    if epochs != probe_epochs:
         problems.append(_(
             "`train_model` ignores its epochs argument: called with epochs={probe_epochs} and other arrays, it "
             "trained for {epochs} epochs; pass epochs=epochs to model.fit"
-        ).format(probe_epochs=EPOCHS_PROBE, epochs=epochs))
+        ).format(probe_epochs=probe_epochs, epochs=epochs))
     if trained and any(call.x != "X_valid" or call.y != "y_valid" for call in chain):
         problems.append(_(
             "`train_model` does not train on the arrays it is given: called with epochs={probe_epochs} and other "
             "arrays, it trained on others; pass model.fit(X_train, y_train, ...), its own arguments"
-        ).format(probe_epochs=EPOCHS_PROBE))
+        ).format(probe_epochs=probe_epochs))
     if validated and any((call.validation or [])[:2] != ["X_train", "y_train"] for call in chain):
         problems.append(_(
             "`train_model` does not validate on the validation data it is given: called with epochs={probe_epochs} "
             "and other arrays, it validated on others; pass validation_data=(X_valid, y_valid), its own arguments"
-        ).format(probe_epochs=EPOCHS_PROBE))
+        ).format(probe_epochs=probe_epochs))
     return problems
 
 

@@ -16,6 +16,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+from autograder.config import DEFAULT_PASS_MARK
 from autograder.judge.checks import CHECKS
 from autograder.reports.feedback import figure_html
 from autograder.reports.plots import as_number, number_text
@@ -33,20 +34,8 @@ def mistake_kind(message: str) -> str:
 
 
 def test_accuracy(report) -> float | None:
-    """The accuracy on the test set from the confusion matrix the grader computed; None without one."""
-    from autograder.reports.feedback import confusion_counts
-
-    if report.confusion is None:
-        return None
-    try:
-        counts = confusion_counts(report.confusion)
-    except ValueError:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        total = math.fsum(c for row in counts for c in row)
-        right = math.fsum(counts[i][i] for i in range(len(counts)))
-        return right / total if math.isfinite(total) and total > 0 else math.nan
+    """The accuracy on the test set the grader measured (``GradeReport.test_accuracy``); None without one."""
+    return report.test_accuracy
 
 
 def finite(values) -> list[float]:
@@ -200,10 +189,10 @@ def summary_html(reports) -> str:
     return f"<p class='summary'>{html_text(line)}</p>"
 
 
-def class_report_html(reports, title: str = "Class overview") -> str:
+def class_report_html(reports, title: str = "Class overview", pass_mark: float = DEFAULT_PASS_MARK) -> str:
+    """The page; ``pass_mark``: the one the class was graded with (its config's), marked on the accuracies."""
     from autograder.judge.checks import MAX_SCORE
 
-    minimum = min_test_accuracy()
     top = max([r.max_score for r in reports if isinstance(r.max_score, int)] or [MAX_SCORE])  # the config's points
     accuracies = [a for a in map(test_accuracy, reports) if a is not None]
     return f"""<!DOCTYPE html>
@@ -222,26 +211,21 @@ tbody tr:nth-child(odd){{background:#f4f4f4}}img{{max-width:100%}}.note,.figure-
 {mistakes_html(reports)}
 {errors_html(reports)}
 <h2>Test accuracy</h2>
-{distribution_html(accuracies, "Test accuracy distribution", "test accuracy", [i / 40 for i in range(41)], minimum)}
+{distribution_html(accuracies, "Test accuracy distribution", "test accuracy", [i / 40 for i in range(41)], pass_mark)}
+<p class='note'>The dashed line: the pass mark {html_text(number_text(pass_mark))}, test_accuracy's bar.</p>
 <h2>Submissions</h2>
 {submissions_html(reports)}
 </body></html>
 """
 
 
-def min_test_accuracy() -> float | None:
-    try:
-        from autograder.judge.training_checks import MIN_TEST_ACCURACY
-    except ImportError:
-        return None
-    return MIN_TEST_ACCURACY
-
-
-def write_class_report(reports, path: Path) -> Path:
+def write_class_report(reports, path: Path, config=None) -> Path:
+    """The page of ``reports``, graded with ``config`` (autograder.config.Config; None: the defaults)."""
     from autograder.batch.store import atomic_write
 
+    pass_mark = config.pass_mark if config is not None else DEFAULT_PASS_MARK
     with warnings.catch_warnings():  # matplotlib's, about a student's odd numbers: the page says what it left out
         warnings.simplefilter("ignore")
-        text = class_report_html(list(reports))
+        text = class_report_html(list(reports), pass_mark=pass_mark)
     atomic_write(Path(path), text)
     return Path(path)

@@ -74,7 +74,8 @@ def format_config(config) -> str:
     from autograder.judge.checks import checks_table, max_score
 
     table = checks_table(config)
-    rows = [("pass_mark", config.pass_mark, config.origin("pass_mark"))]
+    rows = [("pass_mark", config.pass_mark, config.origin("pass_mark")),
+            ("epochs", config.epochs, config.origin("epochs"))]
     if config.lang is not None:
         rows.append(("lang", config.lang, config.origin("lang")))
     rows.append(("[points]", None, None))

@@ -353,7 +353,7 @@ def main(scratch: Path) -> int:
     skip_slow_optional_imports()
 
     # From here on the student's code runs in this process.
-    from autograder.assignment import FUNCTIONS
+    from autograder.assignment import EPOCHS, FUNCTIONS
     from autograder.data.inputs import ProbeInputs
     from autograder.sandbox.artifacts import write_artifacts
     from autograder.sandbox.fit_client import FitClient, SocketTransport
@@ -371,6 +371,7 @@ def main(scratch: Path) -> int:
         call_seconds=limits["cell_seconds"],
         training_seconds=limits["training_seconds"],
         client=FitClient(SocketTransport(scratch / "trainer.sock")),
+        epochs=config.get("epochs", EPOCHS),
     )
     write_artifacts(artifacts, scratch / "artifacts")
     return 0

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.assignment import EPOCHS
 from autograder.limits import Limits
 from autograder.sandbox.confine import Confinement, confined
 from autograder.sandbox.method import isolation
@@ -63,16 +64,19 @@ class SandboxRun:
 
 
 def run_child(
-    scratch: Path, limits: Limits, *, hide: list[Path] = (), on_started=None, stop: threading.Event | None = None
+    scratch: Path, limits: Limits, *, hide: list[Path] = (), on_started=None, stop: threading.Event | None = None,
+    epochs: int = EPOCHS,
 ) -> SandboxRun:
-    """Run the sandbox child on a prepared scratch folder and wait for it, within the limits.
+    """Run the sandbox child on a prepared scratch folder and wait for it, within the limits; the child
+    asks ``train_model`` for ``epochs`` (the config's).
 
     ``on_started``: called once the child runs, for the grader's own work meanwhile.
     ``stop``: the batch's event, set when it is being stopped (see ``stop_running_sandboxes``).
     What the grader puts in the scratch folder must be there before this is called (the child
     sees it read-only, a socket excepted); what the child writes comes back in ``artifacts/``."""
     mode = isolation()
-    (scratch / "sandbox.json").write_text(json.dumps({"scratch": str(scratch), "limits": limits.to_json()}))
+    (scratch / "sandbox.json").write_text(json.dumps({"scratch": str(scratch), "limits": limits.to_json(),
+                                                      "epochs": epochs}))
     started = time.monotonic()
     with confined(
         [sys.executable, "-m", "autograder.sandbox.child", str(scratch)], writable=scratch, limits=limits,

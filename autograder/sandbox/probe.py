@@ -196,6 +196,12 @@ def build_compile_train(p: Prober, X_train, y_train, X_valid, y_valid, *, client
 EPOCHS_PROBE = 2  # the epochs of the short call that proves train_model passes its epochs on
 
 
+def short_call_epochs(epochs: int) -> int:
+    """The short call's epochs: ``EPOCHS_PROBE``, or 3 where the training graded asks for 2 (a config's
+    epochs), so that a ``train_model`` that writes that number itself never passes both calls."""
+    return EPOCHS_PROBE if epochs != EPOCHS_PROBE else EPOCHS_PROBE + 1
+
+
 def epochs_probe_model():
     """The kit's small model for the short call: a softmax regression no student builds for this lesson
     (its kernel starts at zeros), so the trainer's record tells its calls from the training graded."""
@@ -210,33 +216,36 @@ def epochs_probe_model():
     return model
 
 
-def probe_epochs(p: Prober, X_train, y_train, X_valid, y_valid, *, client, seconds=None) -> str | None:
-    """``train_model`` once more, before the training graded, on the kit's small model with
-    ``epochs=EPOCHS_PROBE`` and the sets' roles swapped (the validation set to train on, the training
-    set to validate on): the trainer's record of it shows whether the function passes on the epochs
-    and the arrays it is given, or uses numbers and arrays of its own. Cheap: 5,000 images twice, and
-    the same description for every correct submission, so a batch trains it once. Returns why it
-    failed, or None."""
+def probe_epochs(p: Prober, X_train, y_train, X_valid, y_valid, *, client, seconds=None,
+                 epochs: int = EPOCHS) -> str | None:
+    """``train_model`` once more, before the training graded (of ``epochs``), on the kit's small
+    model with ``epochs=short_call_epochs(epochs)`` and the sets' roles swapped (the validation set
+    to train on, the training set to validate on): the trainer's record of it shows whether the
+    function passes on the epochs and the arrays it is given, or uses numbers and arrays of its own.
+    Cheap: 5,000 images a few times, and the same description for every correct submission, so a
+    batch trains it once. Returns why it failed, or None."""
     model = epochs_probe_model()
     client.known = {"X_train": X_train, "y_train": y_train, "X_valid": X_valid, "y_valid": y_valid}
     try:
         with client.installed(model):
-            p.call("train_model", model, X_valid, y_valid, X_train, y_train, epochs=EPOCHS_PROBE, seconds=seconds)
+            p.call("train_model", model, X_valid, y_valid, X_train, y_train, epochs=short_call_epochs(epochs),
+                   seconds=seconds)
     except StudentError as error:
         return str(error)
     return None
 
 
-def probe_training(p: Prober, inputs, *, client, seconds=None) -> None:
-    """What the student's code says about its training. The training itself is the trainer's
-    record, which the grader keeps; here only what ``train_model`` returned is noted."""
+def probe_training(p: Prober, inputs, *, client, seconds=None, epochs: int = EPOCHS) -> None:
+    """What the student's code says about its training (``train_model`` asked for ``epochs``). The
+    training itself is the trainer's record, which the grader keeps; here only what it returned is noted."""
     X_train, y_train = inputs.train_scaled[N_VALID:], inputs.train_labels[N_VALID:]
     X_valid, y_valid = inputs.train_scaled[:N_VALID], inputs.train_labels[:N_VALID]
-    short_error = probe_epochs(p, X_train, y_train, X_valid, y_valid, client=client, seconds=seconds)
+    short_error = probe_epochs(p, X_train, y_train, X_valid, y_valid, client=client, seconds=seconds, epochs=epochs)
     # Where the short call's fit calls end among the trainer's records, even if the training fails.
     record = p.artifacts.values["training"] = {"epochs_probe_calls": client.calls, "epochs_probe_error": short_error}
     try:
-        _, history = build_compile_train(p, X_train, y_train, X_valid, y_valid, client=client, seconds=seconds)
+        _, history = build_compile_train(p, X_train, y_train, X_valid, y_valid, client=client, seconds=seconds,
+                                         epochs=epochs)
     except StudentError as error:
         raise StudentError(f"training failed: {error}", error.not_done) from None
     record.update({
@@ -273,9 +282,11 @@ def collect(
     client=None,
     call_seconds: float | None = None,
     training_seconds: float | None = None,
+    epochs: int = EPOCHS,
 ) -> Artifacts:
     """Run every probe and return what they produced; the training probe only with a ``client``
-    (``autograder.sandbox.fit_client.FitClient``) through which its fit calls reach the kit's trainer."""
+    (``autograder.sandbox.fit_client.FitClient``) through which its fit calls reach the kit's trainer,
+    asking ``train_model`` for ``epochs`` (the config's)."""
     import warnings
 
     prober = Prober(functions, cell_errors, call_seconds)
@@ -287,7 +298,7 @@ def collect(
             if name == "training":
                 prober.run(
                     name,
-                    lambda: probe(prober, inputs, client=client, seconds=training_seconds),
+                    lambda: probe(prober, inputs, client=client, seconds=training_seconds, epochs=epochs),
                 )
             else:
                 prober.run(name, lambda probe=probe: probe(prober, inputs))

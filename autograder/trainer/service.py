@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder.assignment import N_VALID, SEED
+from autograder.assignment import MAX_EPOCHS, N_VALID, SEED
 from autograder.errors import ArtifactError, Refused
 from autograder.sandbox import frames
 from autograder.trainer.cache import TrainingCache, restore_optimizer, training_key
@@ -43,7 +43,6 @@ from autograder.trainer.records import FitRecord, TrainingRecord, compile_signat
 # The model (at most model_archive.MAX_MODEL_BYTES, the lesson's 3 MiB) and arrays that are not the
 # kit's (fit_client.MAX_DATA_BYTES): what the desk holds in the grader's memory for one request.
 MAX_REQUEST_BYTES = 128 * 1024**2
-MAX_EPOCHS = 1000
 KIT_ARRAYS = ("X_train", "y_train", "X_valid", "y_valid")
 VALIDATION = ("X_valid", "y_valid")
 
