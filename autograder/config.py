@@ -73,11 +73,6 @@ class Config:
         limits = dataclasses.replace(self.limits, **{name: int(value * factor) if factor != 1 or count else value})
         return dataclasses.replace(self, limits=limits, origins={**self.origins, f"limits.{key}": origin})
 
-    def grading_key(self) -> str:
-        """What decides a grade besides the notebook: a stored result counts only for the same."""
-        return json.dumps({"pass_mark": self.pass_mark, "epochs": self.epochs,
-                           "points": dict(sorted(self.points.items())), "lang": self.lang})
-
     def with_lang(self, name: str, origin: str) -> "Config":
         """This config speaking ``name`` to every student (from ``origin``: the file or ``--lang``)."""
         from autograder.i18n import known_language

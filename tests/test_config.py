@@ -52,7 +52,7 @@ def test_the_file_s_points_pass_mark_and_limits_are_what_grading_uses(tmp_path):
     assert ungraded.max_score == max_score(CHECKS) + 20 == sum(c.max_points for c in ungraded.checks)
 
 
-def test_a_stored_result_counts_only_for_the_same_points_pass_mark_and_epochs(tmp_path):
+def test_a_stored_result_counts_only_for_the_same_points_pass_mark_epochs_and_language(tmp_path):
     notebook = write(tmp_path, "{}", "a.ipynb")
     assert digest(notebook, load_config(SAMPLE)) == digest(notebook)  # the defaults keep old results valid
     other = load_config(write(tmp_path, "[points]\nsplit = 11\n"))
@@ -61,7 +61,9 @@ def test_a_stored_result_counts_only_for_the_same_points_pass_mark_and_epochs(tm
                                                                                        digest(notebook, other))
     shorter = digest(notebook, load_config(write(tmp_path, "epochs = 2\n")))
     assert shorter not in (digest(notebook), digest(notebook, other))
-    assert load_config(write(tmp_path, "epochs = 2\n")).grading_key() != Config().grading_key()
+    # Graded in the notebook's own language, then with --lang: the messages differ, so does the key.
+    chinese = digest(notebook, Config().with_lang("zh_CN", "--lang"))
+    assert chinese not in (digest(notebook), shorter) and chinese == digest(notebook, Config().with_lang("zh_CN", "x"))
 
 
 def test_the_epochs_set_what_the_training_check_asks_for(tmp_path):

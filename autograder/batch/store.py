@@ -23,14 +23,15 @@ EARLIER_NOTE = "graded earlier: result read from the results folder"
 
 def digest(path: Path, config=None) -> str:
     """What a stored result is valid for: these exact bytes, graded by this version of the kit with
-    ``config``'s points, pass mark and epochs (the defaults add nothing, so their results stay valid)."""
+    ``config``'s points, pass mark, epochs and language (the defaults add nothing, so their results stay valid)."""
     content = hashlib.sha256(path.read_bytes() if path.is_file() else b"<missing>").hexdigest()
     grading = grading_key(config)
     return f"{__version__}:{content}" + (f":{hashlib.sha256(grading.encode()).hexdigest()[:16]}" if grading else "")
 
 
 def grading_key(config) -> str:
-    """The points, the pass mark and the epochs ``config`` grades with, or "" where they are the defaults."""
+    """The points, the pass mark, the epochs and the language ``config`` grades with, or "" where they are
+    the defaults (no language given: each notebook's own)."""
     from autograder.assignment import EPOCHS
     from autograder.config import DEFAULT_PASS_MARK
     from autograder.judge.checks import CHECKS, checks_table
@@ -39,10 +40,11 @@ def grading_key(config) -> str:
         return ""
     points = [check.points for check in checks_table(config)]
     defaults = points == [check.points for check in CHECKS] and config.pass_mark == DEFAULT_PASS_MARK
-    if defaults and config.epochs == EPOCHS:
+    if defaults and config.epochs == EPOCHS and not config.lang:
         return ""
     key = {"pass_mark": config.pass_mark, "points": points}
-    return json.dumps(key if config.epochs == EPOCHS else {**key, "epochs": config.epochs})
+    key |= {"epochs": config.epochs} if config.epochs != EPOCHS else {}
+    return json.dumps(key | ({"lang": config.lang} if config.lang else {}))
 
 
 def result_file(results: Path, path: Path) -> Path:
