@@ -198,6 +198,12 @@ def padded(text: str, columns: int, right: bool = False) -> str:
     return space + text if right else text + space
 
 
+def hidden_line(points: int) -> str:
+    """What the check cells and the self-check say of the checks they do not run."""
+    return _("Hidden checks ({points} points, such as the test accuracy) run only when your work is graded.").format(
+        points=points)
+
+
 def summary(namespace: dict) -> None:
     """Print every public check's result in a table, and the total (the training included: the
     training check's cell trains once; here it is trained again only if its functions changed)."""
@@ -207,7 +213,6 @@ def summary(namespace: dict) -> None:
 
 def summary_lines(namespace: dict) -> list[str]:
     from autograder.judge.checks import CHECKS
-    from autograder.selfcheck import hidden_line
 
     public = [check for check in CHECKS if not check.hidden]
     results = [result_of(check, namespace) for check in public]

@@ -96,11 +96,6 @@ def self_check(notebook: str | Path, *, full: bool = False, data_dir=None, lang:
     return SelfCheckReport(str(notebook), results, hidden, lint_notes(Path(notebook)), language)
 
 
-def hidden_line(points: int) -> str:
-    return _("Hidden checks ({points} points, such as the test accuracy) run only when your work is graded.").format(
-        points=points)
-
-
 def format_self_check(report: SelfCheckReport) -> str:
     """The report as the terminal shows it, in the language of its messages."""
     with speaking(report.lang):
@@ -108,6 +103,7 @@ def format_self_check(report: SelfCheckReport) -> str:
 
 
 def self_check_lines(report: SelfCheckReport) -> list[str]:
+    from autograder.nbgrader_cells import hidden_line
     from autograder.reports.text import format_check
 
     lines = [_("Self-check of {notebook} (public checks)").format(notebook=report.notebook)]

@@ -78,12 +78,13 @@ def confusion_figure(matrix: list[list[int]]):
     return fig
 
 
-def figure_html(alt: str, draw, failed: str) -> str:
+def figure_html(alt: str, draw, failed: str | None = None) -> str:
     """The figure as an image inside the page; if it cannot be drawn, a line saying why instead
-    (``failed``, with the ``{reason}``)."""
+    (``failed``, a message with the ``{reason}``; by default an English one, for the instructors' pages)."""
     try:
         data = png(draw())
     except Exception as error:  # a figure must never cost a student their page
+        failed = failed or f"The {alt.lower()} could not be drawn: {{reason}}"
         said = failed.format(reason=f"{type(error).__name__}: {error}")
         return f"<p class='figure-error'>{html.escape(said)}</p>"
     return (f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
