@@ -14,6 +14,11 @@ What a check looks at is probed once per set of definitions: the probes of every
 while the same function objects are defined, the training while ``build_model``, ``compile_model``
 and ``train_model`` are (re-running another function's cell does not train again).
 
+The cells speak the notebook's language: the kernel's notebook (the one Jupyter Server names in
+``JPY_SESSION_NAME``, else the assignment's notebook in the kernel's working directory, which is the
+notebook's folder in Jupyter and under nbgrader) says it in its metadata, as the Chinese release
+does; else the locale's language; else English (``kernel_language``).
+
 This module and what it imports need only the student's install, not the grader's extras.
 (In-kernel checks are only as trustworthy as the kernel: ``autograder grade`` runs student code in a
 sandbox and judges its artifacts in a separate process instead.)
@@ -26,9 +31,11 @@ import io
 import os
 import sys
 import warnings
+from pathlib import Path
 
-from autograder.assignment import FUNCTIONS
+from autograder.assignment import FUNCTIONS, NOTEBOOK_NAME
 from autograder.errors import CheckFailedInNotebook
+from autograder.i18n import _, choose_language, speaking
 
 TRAINING_FUNCTIONS = ("build_model", "compile_model", "train_model")
 
@@ -69,6 +76,30 @@ def quiet_tensorflow() -> None:
             import tensorflow  # noqa: F401
 
 
+def kernel_notebook(environ=os.environ) -> Path | None:
+    """The notebook this kernel runs: Jupyter Server's ``JPY_SESSION_NAME``, else the assignment's
+    notebook in the working directory, if there is one."""
+    named = environ.get("JPY_SESSION_NAME", "")
+    for path in (Path(named) if named.endswith(".ipynb") else None, Path.cwd() / NOTEBOOK_NAME):
+        if path is not None and path.is_file():
+            return path
+    return None
+
+
+def kernel_language(environ=os.environ) -> str:
+    """The kernel's notebook's own language (its metadata), else the locale's, else English."""
+    import json
+
+    notebook = None
+    path = kernel_notebook(environ)
+    if path is not None:
+        try:
+            notebook = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            notebook = None  # a notebook being saved, or not one: the locale decides
+    return choose_language(None, notebook, environ)
+
+
 def _functions(namespace: dict) -> dict:
     return {name: namespace.get(name) if callable(namespace.get(name)) else None for name in FUNCTIONS}
 
@@ -99,8 +130,16 @@ def _probed(functions: dict):
     return Evidence(collect(functions, inputs), data)
 
 
-def _trained(functions: dict):
+def training_line(epochs: int) -> str:
+    """What the training check's cell says before the epochs' lines."""
     from autograder.assignment import EPOCHS
+
+    if epochs == EPOCHS:
+        return _("Training your model for {epochs} epochs, as the grader does (about a minute):").format(epochs=epochs)
+    return _("Training your model for {epochs} epochs, as the grader does:").format(epochs=epochs)
+
+
+def _trained(functions: dict):
     from autograder.config import epochs_in_effect
     from autograder.judge.evidence import Evidence
     from autograder.sandbox.fit_client import FitClient, LocalTransport
@@ -110,8 +149,7 @@ def _trained(functions: dict):
 
     data, inputs = _reference()
     epochs = epochs_in_effect()  # the notebook's folder: the instructor's autograder.toml, if it is there
-    print(f"Training your model for {epochs} epochs, as the grader does"
-          f"{' (about a minute)' if epochs == EPOCHS else ''}:", flush=True)
+    print(training_line(epochs), flush=True)
     trainer = Trainer.from_images(data.train_images, data.train_labels, data.test_images,
                                   progress=[epoch_progress(sys.stdout)])
     artifacts = collect(functions, inputs, client=FitClient(LocalTransport(trainer)), epochs=epochs)
@@ -143,34 +181,64 @@ def result_of(check, namespace: dict):
 
 def line(result) -> str:
     mark = "✓" if result.passed else "✗"
-    return f"{mark} {result.id} ({result.points}/{result.max_points} points): {result.message}"
+    return _("{mark} {id} ({points}/{max_points} points): {message}").format(
+        mark=mark, id=result.id, points=result.points, max_points=result.max_points, message=result.message)
 
 
 def check(check_id: str, namespace: dict) -> None:
     """Print a passed check's line; raise a failed one's (the test cell fails with that one line)."""
     from autograder.judge.checks import CHECKS_BY_ID
 
-    result = result_of(CHECKS_BY_ID[check_id], namespace)
+    with speaking(kernel_language()):
+        result = result_of(CHECKS_BY_ID[check_id], namespace)
+        shown = line(result)
     if not result.passed:
-        raise FailedCheck(line(result))
-    print(line(result))
+        raise FailedCheck(shown)
+    print(shown)
+
+
+def width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: two for each wide (Chinese) character."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def padded(text: str, columns: int, right: bool = False) -> str:
+    space = " " * max(columns - width(text), 0)
+    return space + text if right else text + space
+
+
+def hidden_line(points: int) -> str:
+    """What the check cells and the self-check say of the checks they do not run."""
+    return _("Hidden checks ({points} points, such as the test accuracy) run only when your work is graded.").format(
+        points=points)
 
 
 def summary(namespace: dict) -> None:
     """Print every public check's result in a table, and the total (the training included: the
     training check's cell trains once; here it is trained again only if its functions changed)."""
+    with speaking(kernel_language()):
+        print("\n".join(summary_lines(namespace)))
+
+
+def summary_lines(namespace: dict) -> list[str]:
     from autograder.judge.checks import CHECKS
 
     public = [check for check in CHECKS if not check.hidden]
     results = [result_of(check, namespace) for check in public]
-    width = max(len(check.id) for check in public)
-    rows = [f"{'check':<{width}}  {'points':>6}  result", f"{'-' * width}  {'-' * 6}  {'-' * 6}"]
+    total_word = _("total")
+    heading = [_("check"), _("points"), _("result")]
+    first = max(width(text) for text in [*(check.id for check in public), total_word, heading[0]])
+    second = max(6, width(heading[1]))
+    rows = [f"{padded(heading[0], first)}  {padded(heading[1], second, True)}  {heading[2]}",
+            f"{'-' * first}  {'-' * second}  {'-' * max(6, width(heading[2]))}"]
     for result in results:
-        verdict = "✓ passed" if result.passed else ("✗ not done" if result.not_done else "✗ failed")
-        rows.append(f"{result.id:<{width}}  {f'{result.points}/{result.max_points}':>6}  {verdict}")
+        verdict = _("✓ passed") if result.passed else (_("✗ not done") if result.not_done else _("✗ failed"))
+        rows.append(f"{padded(result.id, first)}  {padded(f'{result.points}/{result.max_points}', second, True)}  "
+                    f"{verdict}")
     score, total = sum(r.points for r in results), sum(r.max_points for r in results)
-    rows.append(f"{'total':<{width}}  {f'{score}/{total}':>6}")
-    hidden = sum(check.points for check in CHECKS if check.hidden)
-    rows.append(f"Hidden checks ({hidden} points, such as the test accuracy) run only when your work is graded.")
+    rows.append(f"{padded(total_word, first)}  {padded(f'{score}/{total}', second, True)}")
+    rows.append(hidden_line(sum(check.points for check in CHECKS if check.hidden)))
     rows.extend(line(result) for result in results if not result.passed)
-    print("\n".join(rows))
+    return rows

@@ -17,7 +17,13 @@ import io
 
 QUICK_EPOCHS = 2
 QUICK_TRAIN, QUICK_VALID = 256, 64
-WHAT = f"quick check, {QUICK_EPOCHS} epochs on {QUICK_TRAIN} images"
+
+
+def what() -> str:
+    """The quick training, as a message says which training it speaks of."""
+    from autograder.i18n import _
+
+    return _("quick check, {epochs} epochs on {images} images").format(epochs=QUICK_EPOCHS, images=QUICK_TRAIN)
 
 
 def quick_arrays(inputs) -> dict:
@@ -31,6 +37,7 @@ def quick_arrays(inputs) -> dict:
 def judge_quick(record) -> None:
     """Raise ``CheckFailed`` saying what the quick training's record shows was not honoured."""
     from autograder.errors import CheckFailed
+    from autograder.i18n import _
     from autograder.judge.evidence import Evidence
     from autograder.judge.training_checks import trained_chain
     from autograder.sandbox.artifacts import Artifacts
@@ -38,21 +45,21 @@ def judge_quick(record) -> None:
     chain = trained_chain(Evidence(Artifacts(), None, record))
     epochs = sum(call.epochs_run for call in chain)
     if epochs != QUICK_EPOCHS:
-        raise CheckFailed(
-            f"`train_model` was asked for epochs={QUICK_EPOCHS} and the model trained for {epochs}: pass "
+        raise CheckFailed(_(
+            "`train_model` was asked for epochs={asked} and the model trained for {epochs}: pass "
             "epochs=epochs to model.fit instead of a number of your own"
-        )
+        ).format(asked=QUICK_EPOCHS, epochs=epochs))
     if any(call.validation_split for call in chain):
-        raise CheckFailed(
+        raise CheckFailed(_(
             "validated on a slice of the training data (validation_split): pass validation_data=(X_valid, y_valid)"
-        )
+        ))
     if not all(call.validation for call in chain):
-        raise CheckFailed("there is no validation data: pass validation_data=(X_valid, y_valid) to model.fit")
+        raise CheckFailed(_("there is no validation data: pass validation_data=(X_valid, y_valid) to model.fit"))
     if any(call.validation[:2] != ["X_valid", "y_valid"] for call in chain):
-        raise CheckFailed(
+        raise CheckFailed(_(
             "the model was not validated on the validation set `train_model` was given: pass "
             "validation_data=(X_valid, y_valid)"
-        )
+        ))
 
 
 def quick_training(functions: dict, inputs, cell_errors=()):
@@ -61,6 +68,7 @@ def quick_training(functions: dict, inputs, cell_errors=()):
     ``functions``: the notebook's functions by name (None for one it lacks); ``inputs``:
     ``autograder.data.inputs.ProbeInputs``."""
     from autograder.errors import CheckFailed, StudentError
+    from autograder.i18n import _
     from autograder.judge.checks import CHECKS_BY_ID
     from autograder.judge.evidence import CheckResult
     from autograder.sandbox.fit_client import FitClient, LocalTransport
@@ -76,8 +84,8 @@ def quick_training(functions: dict, inputs, cell_errors=()):
                                 client=FitClient(LocalTransport(trainer)), epochs=QUICK_EPOCHS)
         judge_quick(trainer.finish())
     except StudentError as error:
-        message = f"training failed ({WHAT}): {error}"
+        message = _("training failed ({what}): {error}").format(what=what(), error=error)
         return CheckResult(check.id, 0, check.points, False, message, not_done=error.not_done)
     except CheckFailed as failure:
-        return CheckResult(check.id, 0, check.points, False, f"{failure} ({WHAT})")
+        return CheckResult(check.id, 0, check.points, False, f"{failure} ({what()})")
     return None

@@ -14,16 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.assignment import EPOCHS
+from autograder.i18n import ENGLISH, _, speaking
 from autograder.judge.checks import CHECKS
 from autograder.judge.evidence import CheckResult, run_check, skipped
 
 
 def full_hint(notebook: str | Path, epochs: int = EPOCHS) -> str:
     """How to run the full training on this notebook, with its real path."""
-    return (
-        f"run `autograder check --full {shlex.quote(str(notebook))}` (or `pytest --full` in its folder) to train "
-        f"for {epochs} epochs" + (", about a minute" if epochs == EPOCHS else "")
-    )
+    """How to run the full training on this notebook, with its real path."""
+    command = shlex.quote(str(notebook))
+    if epochs == EPOCHS:
+        return _("run `autograder check --full {notebook}` (or `pytest --full` in its folder) to train for "
+                 "{epochs} epochs, about a minute").format(notebook=command, epochs=epochs)
+    return _("run `autograder check --full {notebook}` (or `pytest --full` in its folder) to train for "
+             "{epochs} epochs").format(notebook=command, epochs=epochs)
 
 
 @dataclass
@@ -33,6 +37,7 @@ class SelfCheckReport:
     hidden_points: int
     notes: list[str]
     epochs: int = EPOCHS  # of the full training
+    lang: str = ENGLISH  # the language its messages are in, and its lines are written in
 
     @property
     def score(self) -> int:
@@ -58,7 +63,7 @@ def self_check(notebook: str | Path, *, full: bool = False, data_dir=None, lang:
     from autograder.config import epochs_in_effect
     from autograder.data.inputs import ProbeInputs
     from autograder.data.reference import ReferenceData
-    from autograder.i18n import choose_language, speaking
+    from autograder.i18n import choose_language
     from autograder.judge.evidence import Evidence
     from autograder.nbgrader_cells import quiet_tensorflow
     from autograder.quick_training import QUICK_EPOCHS, QUICK_TRAIN, quick_training
@@ -70,11 +75,13 @@ def self_check(notebook: str | Path, *, full: bool = False, data_dir=None, lang:
 
     quiet_tensorflow()
     epochs = epochs_in_effect(Path(notebook).resolve().parent)
+    language = choose_language(lang, read_notebook(Path(notebook)))
     data = ReferenceData.load(data_dir)
     inputs = ProbeInputs.from_reference(data)
     loaded = run_cells(Path(notebook))
     functions = contract_functions(loaded)
-    quick = quick_training(functions, inputs, loaded.cell_errors)
+    with speaking(language):
+        quick = quick_training(functions, inputs, loaded.cell_errors)
     trainer = None
     if full and quick is None:
         trainer = Trainer.from_images(data.train_images, data.train_labels, data.test_images,
@@ -82,38 +89,47 @@ def self_check(notebook: str | Path, *, full: bool = False, data_dir=None, lang:
     client = FitClient(LocalTransport(trainer)) if trainer is not None else None
     artifacts = collect(functions, inputs, cell_errors=loaded.cell_errors, client=client, epochs=epochs)
     evidence = Evidence(artifacts, data, trainer.finish() if trainer is not None else None, epochs=epochs)
-    passed_quick = f"the quick check passed ({QUICK_EPOCHS} epochs on {QUICK_TRAIN} images)"
 
     def result(check) -> CheckResult:
         if check.id == "training" and quick is not None:
             return quick
         if check.needs_training and trainer is None:
-            return skipped(check, f"skipped: {passed_quick}; {full_hint(notebook, epochs)}")
+            passed = _("the quick check passed ({epochs} epochs on {images} images)").format(
+                epochs=QUICK_EPOCHS, images=QUICK_TRAIN)
+            return skipped(check, _("skipped: {reason}; {hint}").format(reason=passed,
+                                                                        hint=full_hint(notebook, epochs)))
         return run_check(check, evidence)
 
     hidden = sum(check.points for check in CHECKS if check.hidden)
-    with speaking(choose_language(lang, read_notebook(Path(notebook)))):
+    with speaking(language):
         results = [result(check) for check in public_checks()]
-    return SelfCheckReport(str(notebook), results, hidden, lint_notes(Path(notebook)), epochs)
+    return SelfCheckReport(str(notebook), results, hidden, lint_notes(Path(notebook)), epochs, language)
 
 
 def format_self_check(report: SelfCheckReport) -> str:
+    """The report as the terminal shows it, in the language of its messages."""
+    with speaking(report.lang):
+        return "\n".join(self_check_lines(report))
+
+
+def self_check_lines(report: SelfCheckReport) -> list[str]:
+    from autograder.nbgrader_cells import hidden_line
     from autograder.reports.text import format_check
 
-    lines = [f"Self-check of {report.notebook} (public checks)"]
+    lines = [_("Self-check of {notebook} (public checks)").format(notebook=report.notebook)]
     lines.extend(format_check(result) for result in report.results)
     not_done = [r.id for r in report.results if r.not_done]
     failed = [r.id for r in report.results if not r.passed and not r.skipped and not r.not_done]
     skipped_ids = [r.id for r in report.results if r.skipped]
-    lines.append(f"Score on the checks run: {report.score}/{report.checked_points}")
+    lines.append(_("Score on the checks run: {score}/{points}").format(score=report.score,
+                                                                      points=report.checked_points))
     if not_done:
-        lines.append(f"Not done yet: {', '.join(not_done)}.")
+        lines.append(_("Not done yet: {checks}.").format(checks=", ".join(not_done)))
     if failed:
-        lines.append(f"To fix: {', '.join(failed)} (read the messages above).")
+        lines.append(_("To fix: {checks} (read the messages above).").format(checks=", ".join(failed)))
     if skipped_ids:
-        lines.append(f"Skipped: {', '.join(skipped_ids)}; {full_hint(report.notebook, report.epochs)}.")
-    lines.extend(f"Note: {note}" for note in report.notes)
-    lines.append(
-        f"Hidden checks ({report.hidden_points} points, such as the test accuracy) run only when your work is graded."
-    )
-    return "\n".join(lines)
+        lines.append(_("Skipped: {checks}; {hint}.").format(checks=", ".join(skipped_ids),
+                                                            hint=full_hint(report.notebook, report.epochs)))
+    lines.extend(_("Note: {note}").format(note=note) for note in report.notes)
+    lines.append(hidden_line(report.hidden_points))
+    return lines

@@ -188,3 +188,20 @@ def test_the_leaderboard_shows_the_accuracy_the_grader_measured_and_nothing_else
     for broken in ([[float("nan")] * 10] * 10, [[0] * 10] * 10, [[1, 2]], "not a table"):
         report.confusion = broken
         assert "leaderboard" not in gradescope_results(report)
+
+
+def test_gradescope_results_speak_the_report_s_language_and_keep_their_keys_and_test_names():
+    from autograder.i18n import speaking
+    from autograder.judge.report import GradeReport
+    from autograder.reports.formats import gradescope_results
+
+    english = gradescope_results(GradeReport.ungraded("x.ipynb", "the notebook is not valid JSON"))
+    with speaking("zh_CN"):
+        report = GradeReport.ungraded("x.ipynb", "the notebook is not valid JSON")
+    chinese = gradescope_results(report)
+    assert english["output"] == "Could not be graded: the notebook is not valid JSON"
+    assert chinese["output"] == "无法评分：the notebook is not valid JSON"
+    assert set(chinese) == set(english) and [set(t) for t in chinese["tests"]] == [set(t) for t in english["tests"]]
+    assert [t["name"] for t in chinese["tests"]] == [c.id for c in CHECKS]  # ids, as in every language
+    assert [t["status"] for t in chinese["tests"]] == ["failed"] * len(CHECKS)
+    assert {t["output"] for t in chinese["tests"]} == {"未评分：the notebook is not valid JSON"}

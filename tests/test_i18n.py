@@ -138,6 +138,8 @@ def test_a_chinese_notebook_is_graded_in_chinese_with_the_same_points_and_lang_o
     assert normalize[1].message.startswith("图像没有缩放")
     assert [(c.id, c.points, c.passed) for c in english.checks] == [(c.id, c.points, c.passed) for c in chinese.checks]
     assert english.score == chinese.score
+    assert (english.lang, chinese.lang) == ("en", "zh_CN"), "the pages and Gradescope's results speak it"
     overridden = grade_notebooks(notebooks[1:], data_dir=real_data_dir, sandbox=False,
                                  config=Config().with_lang("en", "--lang"))[0]
     assert next(c for c in overridden.checks if c.id == "normalize").message == normalize[0].message
+    assert overridden.lang == "en"

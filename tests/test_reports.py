@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import json
 from html.parser import HTMLParser
 from pathlib import Path
@@ -543,3 +544,39 @@ def test_the_class_overview_of_a_class_nobody_could_grade_still_writes(tmp_path)
     write_class_report([class_report("dan", error="the notebook is not valid JSON")], tmp_path / "class.html")
     page = (tmp_path / "class.html").read_text()
     assert "1 submissions: 0 graded, 1 could not be graded." in page and "No test accuracy to draw." in page
+
+
+# --- in the language the report was graded in ------------------------------------------------------------
+
+def test_a_report_keeps_the_language_it_was_graded_in_beside_the_contract_s_json():
+    from autograder.i18n import speaking
+    from autograder.judge.report import GradeReport
+
+    with speaking("zh_CN"):
+        report = GradeReport.ungraded("x.ipynb", "the notebook is not valid JSON")
+    assert report.lang == "zh_CN" and GradeReport.ungraded("x.ipynb", "why").lang == "en"
+    assert GradeReport.from_payload(json.loads(json.dumps(report.payload()))).lang == "zh_CN"
+    assert set(report.to_json()) == {"submission", "student", "score", "max_score", "error", "checks"}
+
+
+ENGLISH_PAGE = ("Feedback for", ">PASS<", ">FAIL<", "<th>check</th>", "<th>message</th>", "Learning curves",
+                "Confusion matrix", "Could not be graded")
+
+
+def test_the_feedback_page_speaks_the_language_its_report_was_graded_in():
+    from autograder.reports.feedback import feedback_html
+
+    report = class_report("ann", history={"loss": [0.6, 0.4], "accuracy": [0.8, 0.9]}, confusion=GOOD_CONFUSION)
+    report.checks[1] = dataclasses.replace(report.checks[1], points=0, passed=False)
+    english = feedback_html(report)
+    assert '<html lang="en">' in english and all(text in english for text in ENGLISH_PAGE[:7])
+    report.lang = "zh_CN"
+    chinese = feedback_html(report)
+    assert '<html lang="zh-CN">' in chinese and "<th>检查</th>" in chinese and "<th>信息</th>" in chinese
+    assert "ann 的反馈" in chinese and ">通过<" in chinese and ">失败<" in chinese
+    assert "学习曲线" in chinese and "混淆矩阵" in chinese
+    assert "class='fail'" in chinese and "class='pass'" in chinese  # the page's style keys on the status, not its word
+    assert not [text for text in ENGLISH_PAGE if text in chinese]
+    ungraded = class_report("dan", error="the notebook is not valid JSON")
+    ungraded.lang = "zh_CN"
+    assert "无法评分：the notebook is not valid JSON" in feedback_html(ungraded)

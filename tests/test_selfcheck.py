@@ -307,3 +307,97 @@ def test_the_released_folder_installs_the_kit_without_solutions_in_one_command(t
     [kit] = json.loads(report.read_text())["install"]
     assert kit["download_info"]["url"] == wheel.as_uri()
     assert not any("BEGIN SOLUTION" in path.read_text(errors="ignore") for path in folder.iterdir() if path.is_file())
+
+
+# --- in the notebook's language: the Chinese release's self-check and check cells speak Chinese ---------
+
+CHINESE_NOTEBOOK = STUDENT_NOTEBOOK.parent.parent / "fashion_mnist_zh" / STUDENT_NOTEBOOK.name
+ENGLISH_LINES = ("Self-check of", "Score on the checks run", "Not done yet:", "Hidden checks", "quick check", "points")
+
+
+def test_check_on_the_chinese_release_speaks_chinese_and_lang_en_english(capsys):
+    from autograder.cli import main
+
+    main(["check", str(CHINESE_NOTEBOOK)])
+    out = capsys.readouterr().out
+    assert out.startswith(f"自检：{CHINESE_NOTEBOOK}") and "隐藏检查（20 分" in out and "尚未完成" in out
+    assert "未做  training" in out and "快速检查" in out, out
+    assert not [line for line in ENGLISH_LINES if line in out], out
+    main(["check", "--lang", "en", str(CHINESE_NOTEBOOK)])
+    out = capsys.readouterr().out
+    assert out.startswith("Self-check of") and "TODO  training" in out and "Hidden checks (20 points" in out
+
+
+def test_check_hints_in_chinese_keep_the_notebook_s_real_path(capsys, tmp_path):
+    from autograder.cli import main
+
+    notebook = tmp_path / "my work.ipynb"
+    shutil.copy(SUBMISSIONS / "passes_all.ipynb", notebook)
+    main(["check", "--lang", "zh_CN", str(notebook)])
+    out = capsys.readouterr().out
+    assert "跳过  training" in out and "快速检查已通过" in out
+    assert f"autograder check --full '{notebook}'" in out and "30 个轮次" in out
+    assert "已运行检查的得分：70/70" in out, out
+
+
+def kernel_folder(tmp_path: Path, notebook: Path | None) -> Path:
+    """The folder a kernel runs in: the notebook's own (Jupyter's and nbgrader's working directory)."""
+    folder = tmp_path / "kernel"
+    folder.mkdir()
+    if notebook is not None:
+        shutil.copy(notebook, folder / STUDENT_NOTEBOOK.name)
+    return folder
+
+
+def test_the_check_cells_of_the_chinese_release_speak_chinese(kernel, reference_functions, capsys, monkeypatch,
+                                                              tmp_path):
+    cells, _ = kernel
+    monkeypatch.chdir(kernel_folder(tmp_path, CHINESE_NOTEBOOK))
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+    namespace = dict(reference_functions)
+    cells.check("normalize", namespace)
+    assert capsys.readouterr().out.startswith("✓ normalize（10/10 分）：")
+    namespace["normalize"] = lambda images: images
+    with pytest.raises(AssertionError) as raised:
+        cells.check("normalize", namespace)
+    assert str(raised.value).startswith("✗ normalize（0/10 分）：") and "\n" not in str(raised.value)
+    assert "图像没有缩放" in str(raised.value)
+    namespace = dict(reference_functions, predict_labels=lambda model, images: None)
+    cells.summary(namespace)
+    out = capsys.readouterr().out
+    assert "用 30 个轮次训练你的模型" in out
+    lines = out.splitlines()
+    header = next(index for index, line in enumerate(lines) if line.startswith("检查"))
+    table = dict(line.split(None, 1) for line in lines[header + 2:header + 11])
+    assert table["normalize"].split() == ["10/10", "✓", "通过"]
+    assert table["predict_labels"].split() == ["0/5", "✗", "失败"]
+    assert table["合计"].split() == ["75/80"]
+    assert "隐藏检查（20 分" in out and "✗ predict_labels（0/5 分）：" in out
+    assert not [line for line in ENGLISH_LINES if line in out], out
+
+
+@pytest.mark.parametrize("notebook, lang, expected", [
+    (STUDENT_NOTEBOOK, "zh_CN.UTF-8", "✓ normalize (10/10 points): "),  # the notebook's own language first
+    (None, "zh_CN.UTF-8", "✓ normalize（10/10 分）："),  # else the locale's
+    (None, "C.UTF-8", "✓ normalize (10/10 points): "),  # else English
+])
+def test_a_kernel_speaks_its_notebook_s_language_else_the_locale_s(kernel, reference_functions, capsys, monkeypatch,
+                                                                   tmp_path, notebook, lang, expected):
+    cells, _ = kernel
+    monkeypatch.chdir(kernel_folder(tmp_path, notebook))
+    for variable in ("JPY_SESSION_NAME", "LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LANG", lang)
+    cells.check("normalize", dict(reference_functions))
+    assert capsys.readouterr().out.startswith(expected)
+
+
+def test_a_jupyter_kernel_reads_the_language_of_the_notebook_its_session_names(kernel, reference_functions, capsys,
+                                                                               monkeypatch, tmp_path):
+    cells, _ = kernel
+    monkeypatch.chdir(kernel_folder(tmp_path, None))
+    monkeypatch.setenv("JPY_SESSION_NAME", str(CHINESE_NOTEBOOK))  # Jupyter Server's name for the kernel's notebook
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    cells.check("normalize", dict(reference_functions))
+    assert capsys.readouterr().out.startswith("✓ normalize（10/10 分）：")

@@ -44,7 +44,10 @@ class Submission:
     language: str | None = None  # what the student reads: the batch's --lang, else the notebook's own
 
     def ungraded(self, reason: str) -> GradeReport:
-        return GradeReport.ungraded(self.path, reason, self.usage, self.batch.checks)
+        from autograder.i18n import speaking
+
+        with speaking(self.language):  # its page speaks the student's language, once it is known
+            return GradeReport.ungraded(self.path, reason, self.usage, self.batch.checks)
 
 
 def sanitize(sub: Submission) -> GradeReport | None:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.i18n import ENGLISH, _, current_language
 from autograder.judge.checks import CHECKS, checks_table, max_score
 from autograder.judge.evidence import CheckResult, Evidence, run_check
 
@@ -44,12 +45,16 @@ class GradeReport:
     usage: dict[str, float] = field(default_factory=dict)
     # Who it belongs to (autograder.batch.local.student_key), set by the batch that graded it.
     student: str = ""
+    # The language its messages were written in (autograder.i18n), which the pages and Gradescope's
+    # results speak; not the contract's JSON, which is the same in every language.
+    lang: str = ENGLISH
 
     @classmethod
     def ungraded(cls, path: str | Path, reason: str, usage: dict | None = None, table=CHECKS) -> "GradeReport":
         """A submission that could not be judged: every check of ``table`` at 0, each saying why."""
-        checks = [CheckResult(c.id, 0, c.points, False, f"not graded: {reason}") for c in table]
-        return cls(str(path), 0, max_score(table), reason, checks, usage=dict(usage or {}))
+        message = _("not graded: {reason}").format(reason=reason)
+        checks = [CheckResult(c.id, 0, c.points, False, message) for c in table]
+        return cls(str(path), 0, max_score(table), reason, checks, usage=dict(usage or {}), lang=current_language())
 
     def to_json(self) -> dict:
         # Exactly the fields of the contract.
@@ -63,13 +68,14 @@ class GradeReport:
         }
 
     @classmethod
-    def from_json(cls, data: dict, notes=(), feedback=None, usage=None) -> "GradeReport":
+    def from_json(cls, data: dict, notes=(), feedback=None, usage=None, lang=ENGLISH) -> "GradeReport":
         checks = [CheckResult(c["id"], c["points"], c["max_points"], c["passed"], c["message"]) for c in data["checks"]]
         report = cls(data["submission"], data["score"], data["max_score"], data["error"], checks, list(notes))
         report.history = dict((feedback or {}).get("history") or {})
         report.confusion = (feedback or {}).get("confusion")
         report.usage = dict(usage or {})
         report.student = str(data.get("student") or "")
+        report.lang = lang if isinstance(lang, str) and lang else ENGLISH
         return report
 
     @property
@@ -86,11 +92,13 @@ class GradeReport:
             "notes": self.notes,
             "feedback": {"history": self.history, "confusion": self.confusion},
             "usage": self.usage,
+            "lang": self.lang,
         }
 
     @classmethod
     def from_payload(cls, payload: dict) -> "GradeReport":
-        return cls.from_json(payload["report"], payload.get("notes", []), payload.get("feedback"), payload.get("usage"))
+        return cls.from_json(payload["report"], payload.get("notes", []), payload.get("feedback"), payload.get("usage"),
+                             payload.get("lang", ENGLISH))
 
 
 def judge(path: Path, artifacts, data, training=None, config=None) -> GradeReport:
@@ -100,7 +108,8 @@ def judge(path: Path, artifacts, data, training=None, config=None) -> GradeRepor
     evidence = Evidence(artifacts, data, training,
                         **({"pass_mark": config.pass_mark, "epochs": config.epochs} if config else {}))
     results = [run_check(check, evidence) for check in table]
-    report = GradeReport(str(path), sum(r.points for r in results), max_score(table), None, results)
+    report = GradeReport(str(path), sum(r.points for r in results), max_score(table), None, results,
+                         lang=current_language())
     if training is not None:
         report.history = training.history()
         report.confusion = confusion_matrix(training.predictions, data)

@@ -4,6 +4,10 @@ confusion matrix on the test set, as images inside the page (one file to hand a 
 The numbers on a page come from a student's training, so any of them may be NaN or infinite: they
 are written as text ("NaN", "inf"), a figure that cannot be drawn leaves its page without it and
 with a line saying why, and a page that cannot be written never stops the others.
+
+A page speaks the language its report was graded in (``GradeReport.lang``), as its check messages
+do. The text drawn inside the figures stays English: a grader's machine may have no font with
+Chinese characters, and matplotlib would draw boxes; each figure's caption says what it shows.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import warnings
 from pathlib import Path
 
 from autograder.data.fashion_mnist import CLASS_NAMES
+from autograder.i18n import _, speaking
 from autograder.reports.plots import as_number, number_text
 
 
@@ -73,13 +78,15 @@ def confusion_figure(matrix: list[list[int]]):
     return fig
 
 
-def figure_html(alt: str, draw) -> str:
-    """The figure as an image inside the page; if it cannot be drawn, a line saying why instead."""
+def figure_html(alt: str, draw, failed: str | None = None) -> str:
+    """The figure as an image inside the page; if it cannot be drawn, a line saying why instead
+    (``failed``, a message with the ``{reason}``; by default an English one, for the instructors' pages)."""
     try:
         data = png(draw())
     except Exception as error:  # a figure must never cost a student their page
-        reason = f"{type(error).__name__}: {error}"
-        return f"<p class='figure-error'>The {html.escape(alt.lower())} could not be drawn: {html.escape(reason)}</p>"
+        failed = failed or f"The {alt.lower()} could not be drawn: {{reason}}"
+        said = failed.format(reason=f"{type(error).__name__}: {error}")
+        return f"<p class='figure-error'>{html.escape(said)}</p>"
     return (f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
             f"<figcaption>{html.escape(alt)}</figcaption></figure>")
 
@@ -87,24 +94,37 @@ def figure_html(alt: str, draw) -> str:
 def curves_html(history) -> str:
     from autograder.reports import plots
 
-    parts = [figure_html("Learning curves",
-                         lambda: plots.learning_curves(history, title="Your model's learning curves"))]
+    parts = [figure_html(_("Learning curves"),
+                         lambda: plots.learning_curves(history, title="Your model's learning curves"),
+                         _("The learning curves could not be drawn: {reason}"))]
     try:
         notes = plots.curve_notes(history)
     except Exception as error:
-        notes = [f"the values of the curves could not be read: {type(error).__name__}: {error}"]
+        notes = [_("the values of the curves could not be read: {error}").format(
+            error=f"{type(error).__name__}: {error}")]
     if notes:
         items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
         parts.append(f"<ul class='curve-notes'>{items}</ul>")
     return "\n".join(parts)
 
 
+# The page's language as HTML names it (its lang attribute), for each language the kit speaks.
+HTML_LANG = {"en": "en", "zh_CN": "zh-CN"}
+STATUS_CLASS = {"passed": "pass", "failed": "fail", "not_done": "todo", "skipped": "skip"}
+
+
 def feedback_html(report) -> str:
+    """The page of ``report``, in the language it was graded in."""
+    with speaking(report.lang):
+        return page_html(report)
+
+
+def page_html(report) -> str:
     from autograder.batch.local import student_of
-    from autograder.reports.text import html_text, status
+    from autograder.reports.text import html_text, status, status_key
 
     rows = "\n".join(
-        f"<tr class='{status(r).lower()}'><td>{status(r)}</td><td>{html.escape(str(r.id))}</td>"
+        f"<tr class='{STATUS_CLASS[status_key(r)]}'><td>{html_text(status(r))}</td><td>{html.escape(str(r.id))}</td>"
         f"<td>{number_text(r.points)}/{number_text(r.max_points)}</td>"
         f"<td class='message'>{html_text(r.message)}</td></tr>"
         for r in report.checks
@@ -113,22 +133,29 @@ def feedback_html(report) -> str:
     if report.history:
         figures.append(curves_html(report.history))
     if report.confusion is not None and not (isinstance(report.confusion, list) and not report.confusion):
-        figures.append(figure_html("Confusion matrix", lambda: confusion_figure(report.confusion)))
-    error = f"<p class='error'>Could not be graded: {html_text(report.error)}</p>" if report.error else ""
+        figures.append(figure_html(_("Confusion matrix"), lambda: confusion_figure(report.confusion),
+                                   _("The confusion matrix could not be drawn: {reason}")))
+    error = ""
+    if report.error:
+        error = f"<p class='error'>{html_text(_('Could not be graded: {error}').format(error=report.error))}</p>"
     notes = "".join(f"<p class='note'>{html_text(n)}</p>" for n in report.notes)
     name = html_text(Path(str(report.submission)).name)
     student = html_text(student_of(report))
+    title = html_text(_("Feedback for {student}").format(student=student_of(report)))
+    heading = html.escape(_("Feedback for {student}")).replace(
+        "{student}", f'<span class="student">{student}</span>')
+    headings = "".join(f"<th>{html.escape(text)}</th>" for text in ("", _("check"), _("points"), _("message")))
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Feedback for {student}: {name}</title>
+<html lang="{HTML_LANG.get(report.lang, 'en')}"><head><meta charset="utf-8"><title>{title}: {name}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;overflow-wrap:anywhere}}
 td{{padding:.3em .6em;vertical-align:top}}td.message{{white-space:pre-wrap}}
 tr.pass td:first-child{{color:green}}tr.fail td:first-child,tr.todo td:first-child{{color:#b00}}img{{max-width:100%}}
 .figure-error{{color:#b00}}</style>
 </head><body>
-<h1>Feedback for <span class="student">{student}</span></h1>
+<h1>{heading}</h1>
 <h2>{name}: <span class="score">{number_text(report.score)}</span>/{number_text(report.max_score)}</h2>
 {error}{notes}
-<table><thead><tr><th></th><th>check</th><th>points</th><th>message</th></tr></thead><tbody>
+<table><thead><tr>{headings}</tr></thead><tbody>
 {rows}
 </tbody></table>
 {chr(10).join(figures)}

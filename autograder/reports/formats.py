@@ -77,7 +77,18 @@ def leaderboard(report) -> dict:
 
 def gradescope_results(report) -> dict:
     """Gradescope's autograder format: a test per check; hidden checks shown once grades are published;
-    the test accuracy the grader measured on the leaderboard; the grader's log for the staff only."""
+    the test accuracy the grader measured on the leaderboard; the grader's log for the staff only.
+    What a student reads is in the language the report was graded in; the keys, the test names (the
+    check ids) and the leaderboard, which the whole class shares, are the same in every language."""
+    from autograder.i18n import speaking
+
+    with speaking(report.lang):
+        return gradescope_fields(report)
+
+
+def gradescope_fields(report) -> dict:
+    from autograder.i18n import _
+
     seconds = report.usage.get("seconds")
     finite = isinstance(seconds, numbers.Real) and math.isfinite(seconds)
     # execution_time is a number for Gradescope: left out when the time is not one.
@@ -88,7 +99,7 @@ def gradescope_results(report) -> dict:
         **timing,
         **leaderboard(report),
         "stdout_visibility": "hidden",  # the log names every check's result, hidden ones included
-        "output": f"Could not be graded: {report.error}" if report.error else "",
+        "output": _("Could not be graded: {error}").format(error=report.error) if report.error else "",
         "tests": [
             {
                 "name": result.id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from autograder.batch.progress import terminal_text
+from autograder.i18n import N_, _
 
 
 def printable(value) -> str:
@@ -18,16 +19,22 @@ def html_text(value) -> str:
     return html.escape(printable(value))
 
 
-STATUS = {"passed": "PASS", "failed": "FAIL", "not_done": "TODO", "skipped": "SKIP"}
+# Translators: each word of a check's status, as wide on a terminal as the others (four columns).
+STATUS = {"passed": N_("PASS"), "failed": N_("FAIL"), "not_done": N_("TODO"), "skipped": N_("SKIP")}
+
+
+def status_key(result) -> str:
+    """passed, failed, not_done (the function is still a stub) or skipped (not run), for a ``CheckResult``."""
+    if result.skipped:
+        return "skipped"
+    if result.not_done:
+        return "not_done"
+    return "passed" if result.passed else "failed"
 
 
 def status(result) -> str:
-    """PASS, FAIL, TODO (the function is still a stub) or SKIP (not run), for a ``CheckResult``."""
-    if result.skipped:
-        return STATUS["skipped"]
-    if result.not_done:
-        return STATUS["not_done"]
-    return STATUS["passed"] if result.passed else STATUS["failed"]
+    """PASS, FAIL, TODO or SKIP (``status_key``), in the language in effect."""
+    return _(STATUS[status_key(result)])
 
 
 def format_check(result) -> str:
