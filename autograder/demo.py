@@ -48,7 +48,8 @@ def train_submission(
     from autograder.errors import StudentError
     from autograder.sandbox.fit_client import FitClient, LocalTransport
     from autograder.sandbox.probe import Prober, build_compile_train
-    from autograder.trainer.fast_path import epoch_progress, quiet_tensorflow
+    from autograder.trainer.fast_path import epoch_progress
+    from autograder.trainer.quiet import quiet_tensorflow
     from autograder.trainer.service import Trainer
 
     quiet_tensorflow()
@@ -92,7 +93,7 @@ def run_demo(
     from autograder.errors import AutograderError
     from autograder.reports.plots import learning_curves, save_figure
     from autograder.submission.notebook import load_functions
-    from autograder.trainer.fast_path import quiet_tensorflow
+    from autograder.trainer.quiet import quiet_tensorflow
 
     quiet_tensorflow()
     started = time.perf_counter()

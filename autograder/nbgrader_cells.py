@@ -26,16 +26,14 @@ sandbox and judges its artifacts in a separate process instead.)
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import sys
-import warnings
 from pathlib import Path
 
 from autograder.assignment import FUNCTIONS, NOTEBOOK_NAME
 from autograder.errors import CheckFailedInNotebook
 from autograder.i18n import _, choose_language, speaking
+from autograder.trainer.quiet import import_tensorflow_quietly, silenced_stderr
 
 TRAINING_FUNCTIONS = ("build_model", "compile_model", "train_model")
 
@@ -51,29 +49,10 @@ class FailedCheck(CheckFailedInNotebook):
         return [str(self)]
 
 
-@contextlib.contextmanager
-def silenced_stderr():
-    sys.stderr.flush()
-    saved_fd = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    try:
-        with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        os.dup2(saved_fd, 2)
-        os.close(saved_fd)
-
-
 def quiet_tensorflow() -> None:
     """Load TensorFlow without its start-up messages: the notebook's set-up cell calls it before
-    ``import keras``. TensorFlow logs to stderr while it loads, before any setting can stop it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" not in sys.modules:
-        with silenced_stderr():
-            import tensorflow  # noqa: F401
+    ``import keras`` (matplotlib's backend stays the kernel's)."""
+    import_tensorflow_quietly()
 
 
 def kernel_notebook(environ=os.environ) -> Path | None:

@@ -6,6 +6,7 @@ import base64
 import csv
 import dataclasses
 import json
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -580,3 +581,20 @@ def test_the_feedback_page_speaks_the_language_its_report_was_graded_in():
     ungraded = class_report("dan", error="the notebook is not valid JSON")
     ungraded.lang = "zh_CN"
     assert "无法评分：the notebook is not valid JSON" in feedback_html(ungraded)
+
+
+@pytest.mark.slow
+def test_grading_prints_nothing_of_tensorflow_s_start_up_on_stderr(tmp_path):
+    """TensorFlow's C++ side writes to stderr while it loads, before any log level applies: an instructor's
+    terminal shows the grading, not "Could not find cuda drivers" (and a student's cell output neither)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", str(SUBMISSIONS / "unfilled_stubs.ipynb"),
+         "--results", str(tmp_path / "results")],
+        capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr
+    assert "1 graded" in result.stdout

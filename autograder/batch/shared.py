@@ -70,7 +70,7 @@ def open_batch(
     from autograder.data.reference import ReferenceData
     from autograder.sandbox.scratch import new_folder
     from autograder.trainer.cache import copy_entries
-    from autograder.trainer.fast_path import quiet_tensorflow
+    from autograder.trainer.quiet import quiet_tensorflow
 
     quiet_tensorflow()
     data = ReferenceData.load(data_dir)

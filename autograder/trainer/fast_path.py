@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import os
 import sys
 import time
 from typing import Any, Callable
@@ -34,12 +33,6 @@ import numpy as np
 from autograder.assignment import SEED
 
 FAST_STEPS_PER_EXECUTION = 100
-
-
-def quiet_tensorflow() -> None:
-    """Silence what TensorFlow's C++ side can be told to before it is imported."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def use_fast_execution(model: Any, seed: int = SEED) -> Any:
