@@ -103,7 +103,8 @@ def self_check(notebook: str | Path, *, full: bool = False, data_dir=None, lang:
     hidden = sum(check.points for check in CHECKS if check.hidden)
     with speaking(language):
         results = [result(check) for check in public_checks()]
-    return SelfCheckReport(str(notebook), results, hidden, lint_notes(Path(notebook)), epochs, language)
+        notes = lint_notes(Path(notebook))
+    return SelfCheckReport(str(notebook), results, hidden, notes, epochs, language)
 
 
 def format_self_check(report: SelfCheckReport) -> str:

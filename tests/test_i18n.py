@@ -143,3 +143,17 @@ def test_a_chinese_notebook_is_graded_in_chinese_with_the_same_points_and_lang_o
                                  config=Config().with_lang("en", "--lang"))[0]
     assert next(c for c in overridden.checks if c.id == "normalize").message == normalize[0].message
     assert overridden.lang == "en"
+
+
+def test_the_grader_s_notes_speak_the_language_in_effect():
+    from autograder.batch.steps import lint_notes
+    from autograder.judge.report import REUSED_NOTE
+
+    notebook = REPO_ROOT / "tests" / "submissions" / "test_set_not_normalized.ipynb"
+    (english,) = lint_notes(notebook)
+    with speaking("zh_CN"):
+        (chinese,) = lint_notes(notebook)
+        reused = _(REUSED_NOTE)
+    assert "on test images that were not normalized" in english and "cell " in english
+    assert CJK.search(chinese) and "normalize(test_images)" in chinese and "not normalized" not in chinese
+    assert CJK.search(reused) and "--trainings" in reused

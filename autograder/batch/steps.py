@@ -130,7 +130,10 @@ def judge_artifacts(sub: Submission) -> None:
 
 
 def add_lint_notes(sub: Submission) -> None:
-    sub.report.notes.extend(lint_notes(sub.path))
+    from autograder.i18n import speaking
+
+    with speaking(sub.language):
+        sub.report.notes.extend(lint_notes(sub.path))
 
 
 SANDBOXED = (sanitize, run_in_sandbox, read_back_artifacts, judge_artifacts, add_lint_notes)

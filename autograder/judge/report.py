@@ -19,13 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.i18n import ENGLISH, _, current_language
+from autograder.i18n import ENGLISH, N_, _, current_language
 from autograder.judge.checks import CHECKS, checks_table, max_score
 from autograder.judge.evidence import CheckResult, Evidence, run_check
 
-REUSED_NOTE = (
+REUSED_NOTE = N_(
     "training reused: the grader's trainer had already trained this exact description (same model, "
-    "compile settings, fit arguments, data and seed) for another submission of this batch"
+    "compile settings, fit arguments, data and seed) for another submission, in this run or one kept with "
+    "--trainings"
 )
 
 
@@ -115,7 +116,7 @@ def judge(path: Path, artifacts, data, training=None, config=None) -> GradeRepor
         report.confusion = confusion_matrix(training.predictions, data)
         report.usage["trainings_run"] = training.trainings_run
         if training.reused:
-            report.notes.append(REUSED_NOTE)
+            report.notes.append(_(REUSED_NOTE))
     return report
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 
+from autograder.i18n import _
 from autograder.submission.notebook import cell_source, without_magics
 
 RAW_TEST_IMAGES = "test_images"  # what the locked data cell calls the unscaled test images
@@ -48,9 +49,9 @@ def notebook_notes(nb) -> list[str]:
                 and isinstance(node.args[0], ast.Name)
                 and node.args[0].id in raw
             ):
-                notes.append(
-                    f"cell {index} calls model.{node.func.attr}({node.args[0].id}, ...) on test images that were not "
-                    "normalized: the network was trained on pixels in [0, 1], so evaluate it on normalize(test_images) "
-                    "(the grader measured your accuracy on the normalized test set)"
-                )
+                notes.append(_(
+                    "cell {index} calls model.{method}({images}, ...) on test images that were not normalized: the "
+                    "network was trained on pixels in [0, 1], so evaluate it on normalize(test_images) (the grader "
+                    "measured your accuracy on the normalized test set)"
+                ).format(index=index, method=node.func.attr, images=node.args[0].id))
     return notes
