@@ -35,6 +35,21 @@ def test_a_fifo_named_like_a_notebook_does_not_hang_the_grader(tmp_path):
         read_notebook(fifo)
 
 
+def test_the_results_store_reads_a_submission_as_the_grader_does_bounded_and_not_through_links(tmp_path):
+    from autograder.batch.store import digest
+
+    huge = tmp_path / "huge.ipynb"
+    with open(huge, "wb") as file:
+        file.truncate(64 * 2**30)  # sparse: 64 GiB that the store must not read into memory
+    link = tmp_path / "link.ipynb"
+    link.symlink_to(SOLUTION)
+    solution_copy = tmp_path / "copy.ipynb"
+    solution_copy.write_bytes(SOLUTION.read_bytes())
+    assert digest(link) != digest(solution_copy)  # a link is no notebook: it names no content of its target
+    assert digest(huge) != digest(tmp_path / "missing.ipynb")
+    assert digest(solution_copy) == digest(solution_copy)
+
+
 @pytest.mark.parametrize("stem", ["x" * 246, "caf\udcff"], ids=["name_too_long_for_a_result_file", "not_utf8"])
 def test_any_file_name_gets_a_stored_result(tmp_path, stem):
     submitted = tmp_path / "submitted"

@@ -2,7 +2,7 @@
 
 A batch run again after the grader was killed picks up where it stopped: a stored result counts
 only for the exact bytes it graded, by this version of the kit, with the same points, pass mark and
-epochs (``digest``; autograder.config). Each is written with
+epochs (``digest``, which reads the notebook as grading does: bounded, never through a link; autograder.config). Each is written with
 the kit's one atomic writer (``autograder.files.atomic_write``).
 """
 
@@ -15,8 +15,10 @@ import re
 from pathlib import Path
 
 from autograder import __version__
+from autograder.errors import NotebookError
 from autograder.files import atomic_write
 from autograder.judge.report import GradeReport, json_safe
+from autograder.submission.notebook import read_submitted_bytes
 
 EARLIER_NOTE = "graded earlier: result read from the results folder"
 
@@ -24,7 +26,10 @@ EARLIER_NOTE = "graded earlier: result read from the results folder"
 def digest(path: Path, config=None) -> str:
     """What a stored result is valid for: these exact bytes, graded by this version of the kit with
     ``config``'s points, pass mark, epochs and language (the defaults add nothing, so their results stay valid)."""
-    content = hashlib.sha256(path.read_bytes() if path.is_file() else b"<missing>").hexdigest()
+    try:  # as grading reads it: a bounded regular file, never a link's target
+        content = hashlib.sha256(read_submitted_bytes(path)).hexdigest()
+    except NotebookError as error:
+        content = hashlib.sha256(f"<not read: {error}>".encode()).hexdigest()
     grading = grading_key(config)
     return f"{__version__}:{content}" + (f":{hashlib.sha256(grading.encode()).hexdigest()[:16]}" if grading else "")
 
