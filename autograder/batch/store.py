@@ -1,9 +1,9 @@
 """The results store: one file per submission, written atomically as soon as its result is known.
 
 A batch run again after the grader was killed picks up where it stopped: a stored result counts
-only for the exact bytes it graded, by this version of the kit, with the same points, pass mark and
-epochs (``digest``, which reads the notebook as grading does: bounded, never through a link; autograder.config). Each is written with
-the kit's one atomic writer (``autograder.files.atomic_write``).
+only for the exact bytes it graded (read as grading reads them: bounded, never through a link), by
+this version of the kit, with the same points, pass mark, epochs and language (``digest``;
+autograder.config). Each is written with the kit's one atomic writer (``autograder.files.atomic_write``).
 """
 
 from __future__ import annotations
