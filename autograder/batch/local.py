@@ -228,7 +228,9 @@ def grade_notebooks(
                                    reuse=reuse, results=results, progress=progress, config=config)
     else:
         if trainings:
-            Path(trainings).mkdir(mode=0o700, parents=True, exist_ok=True)
+            from autograder.trainer.cache import kept_folder
+
+            kept_folder(Path(trainings))
         hide = (
             {p.resolve().parent for p in notebooks}
             | ({results.resolve()} if results else set())

@@ -14,17 +14,20 @@ there when the batch ends.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import shutil
 import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from autograder.errors import AutograderError
 from autograder.files import atomic_folder
 
 ENTRY_FILES = ("weights.npz", "optimizer.npz", "history.json")
@@ -48,21 +51,54 @@ def is_entry(folder: Path) -> bool:
     return True
 
 
+def kept_folder(folder: Path) -> Path:
+    """``--trainings DIR``, made if missing: the grader's own folder, which nobody else can write (whoever
+    can could plant a training that later runs replay)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = os.stat(folder)
+    if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise AutograderError(
+            f"--trainings {folder}: keep the trainings in a folder only you can write (this one is "
+            f"{'writable by others' if info.st_mode & 0o022 else 'another user'}'s): `chmod go-w` it if it is "
+            "yours, or give a new folder"
+        )
+    return folder
+
+
 def copy_entries(source: Path, target: Path) -> int:
     """Copy each complete training of ``source`` that ``target`` lacks (links never followed); how many."""
     copied = 0
     for folder in sorted(source.iterdir()) if source.is_dir() else ():
         if (target / folder.name).exists() or not is_entry(folder):
             continue
-        built = target / f".{folder.name}.copy.{os.getpid()}"
-        shutil.rmtree(built, ignore_errors=True)
-        built.mkdir(parents=True)
-        for file in ENTRY_FILES:
-            with open(os.open(folder / file, os.O_RDONLY | os.O_NOFOLLOW), "rb") as reading:
-                (built / file).write_bytes(reading.read(ENTRY_BYTES))
+        # A name of its own: two batches of one process may copy the same entry at once.
+        built = Path(tempfile.mkdtemp(dir=target, prefix=f".{folder.name}.copy."))
+        try:
+            _copy_files(folder, built)
+        except OSError:
+            shutil.rmtree(built, ignore_errors=True)
+            continue
         os.chmod(built, 0o755)
         copied += atomic_folder(built, target / folder.name)
     return copied
+
+
+def _copy_files(folder: Path, built: Path) -> None:
+    """Through the folder's own handle, as ``is_entry`` saw it: a folder or a file swapped since for a
+    link, a FIFO or a device is refused (OSError), never followed nor waited on."""
+    directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for file in ENTRY_FILES:
+            handle = os.open(file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=directory)
+            with open(handle, "rb") as reading:
+                if not stat.S_ISREG(os.fstat(handle).st_mode):
+                    raise OSError(errno.EINVAL, f"{folder / file} is not a regular file")
+                data = reading.read(ENTRY_BYTES + 1)
+            if len(data) > ENTRY_BYTES:
+                raise OSError(errno.EFBIG, f"{folder / file} is larger than a training of the kit")
+            (built / file).write_bytes(data)
+    finally:
+        os.close(directory)
 
 
 class TrainingCache:

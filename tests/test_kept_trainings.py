@@ -1,0 +1,84 @@
+"""The trainings kept across runs (``--trainings DIR``): only the grader's own folder, and copying
+never follows a link, waits on a FIFO or trips over another copy of the same process."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from autograder.errors import AutograderError
+from autograder.trainer import cache
+from autograder.trainer.cache import ENTRY_FILES, copy_entries
+
+KEY = "ab" * 32
+
+
+def entry(folder: Path, key: str = KEY, content: bytes = b"kit") -> Path:
+    made = folder / key
+    made.mkdir(parents=True)
+    for file in ENTRY_FILES:
+        (made / file).write_bytes(content)
+    return made
+
+
+def test_a_trainings_folder_others_can_write_is_refused_before_anything_is_graded(tmp_path):
+    from autograder.batch.local import grade_notebooks
+
+    notebook = next(Path(__file__).parent.joinpath("submissions").glob("*.ipynb"))
+    shared = tmp_path / "trainings"
+    shared.mkdir()
+    os.chmod(shared, 0o777)  # e.g. made beforehand in /tmp by another user of the machine
+    with pytest.raises(AutograderError, match="only you can write"):
+        grade_notebooks([notebook], data_dir=tmp_path / "no-data", trainings=shared)
+
+
+def test_an_entry_swapped_for_a_link_after_it_was_checked_is_not_followed(tmp_path, monkeypatch):
+    elsewhere = entry(tmp_path / "elsewhere", content=b"planted")
+    source, target = tmp_path / "source", tmp_path / "target"
+    source.mkdir()
+    target.mkdir()
+    (source / KEY).symlink_to(elsewhere)
+    monkeypatch.setattr(cache, "is_entry", lambda folder: True)  # the check passed, then the folder was swapped
+    copy_entries(source, target)
+    assert not (target / KEY).exists()
+
+
+def test_a_file_swapped_for_a_fifo_after_it_was_checked_is_not_waited_on(tmp_path, monkeypatch):
+    source, target = tmp_path / "source", tmp_path / "target"
+    made = entry(source)
+    target.mkdir()
+    (made / ENTRY_FILES[0]).unlink()
+    os.mkfifo(made / ENTRY_FILES[0])
+    monkeypatch.setattr(cache, "is_entry", lambda folder: True)
+    copying = threading.Thread(target=copy_entries, args=(source, target), daemon=True)
+    copying.start()
+    copying.join(10)
+    stuck = copying.is_alive()
+    if stuck:  # let the thread go
+        with open(os.open(made / ENTRY_FILES[0], os.O_WRONLY | os.O_NONBLOCK), "wb"):
+            pass
+    assert not stuck
+    assert not (target / KEY).exists()
+
+
+def test_two_copies_at_once_in_one_process_do_not_break_each_other(tmp_path, monkeypatch):
+    source, target = tmp_path / "source", tmp_path / "target"
+    entry(source)
+    entry(source, "cd" * 32)
+    target.mkdir()
+    placed = cache.atomic_folder
+    started = []
+
+    def other_copy_meanwhile(built, path):  # e.g. two batches of one process keeping their trainings
+        if not started:
+            started.append(path)
+            copy_entries(source, target)
+        return placed(built, path)
+
+    monkeypatch.setattr(cache, "atomic_folder", other_copy_meanwhile)
+    copy_entries(source, target)
+    assert sorted(p.name for p in target.iterdir()) == [KEY, "cd" * 32]
+    assert all((target / KEY / file).read_bytes() == b"kit" for file in ENTRY_FILES)
