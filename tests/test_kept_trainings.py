@@ -82,3 +82,18 @@ def test_two_copies_at_once_in_one_process_do_not_break_each_other(tmp_path, mon
     copy_entries(source, target)
     assert sorted(p.name for p in target.iterdir()) == [KEY, "cd" * 32]
     assert all((target / KEY / file).read_bytes() == b"kit" for file in ENTRY_FILES)
+
+
+def test_a_trainings_folder_gone_by_the_end_of_the_batch_loses_no_report_and_leaves_no_batch_folder(
+    tmp_path, real_data_dir
+):
+    from autograder.batch.shared import open_batch
+
+    kept = tmp_path / "kept"
+    kept.mkdir(mode=0o700)
+    with pytest.warns(UserWarning, match="not kept"):
+        with open_batch(data_dir=real_data_dir, sandbox=False, kept=kept) as batch:
+            entry(batch.trainings)
+            kept.rmdir()
+            kept.write_text("")  # e.g. the instructor moved the folder away while the batch ran
+    assert not batch.trainings.parent.exists()

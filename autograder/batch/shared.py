@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -96,9 +97,13 @@ def open_batch(
             config=config or Config(),
         )
     finally:
-        if trainings and kept:
-            copy_entries(trainings, kept)
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            if trainings and kept:
+                copy_entries(trainings, kept)
+        except OSError as error:  # a cache: the batch's reports stand without it
+            warnings.warn(f"this run's trainings were not kept in {kept}: {error}", stacklevel=1)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def shared_folder(folder: Path) -> Path:
