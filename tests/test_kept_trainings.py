@@ -97,3 +97,22 @@ def test_a_trainings_folder_gone_by_the_end_of_the_batch_loses_no_report_and_lea
             kept.rmdir()
             kept.write_text("")  # e.g. the instructor moved the folder away while the batch ran
     assert not batch.trainings.parent.exists()
+
+
+def test_the_key_of_a_training_changes_with_the_kit_s_trainer_code(tmp_path, monkeypatch):
+    """A kit upgraded between two runs that keep their trainings: its trainer may train differently."""
+    import shutil
+
+    from autograder.trainer.cache import training_key
+
+    def key():
+        return training_key({"layers": []}, {"optimizer": "sgd"}, {"epochs": 1}, None, 42, True)
+
+    before = key()
+    upgraded = tmp_path / "trainer"
+    shutil.copytree(Path(cache.__file__).parent, upgraded)
+    with open(upgraded / "fast_path.py", "a") as source:
+        source.write("\nBATCHES_PER_STEP = 2  # an upgrade that changes how an epoch runs\n")
+    monkeypatch.setattr(cache, "__file__", str(upgraded / "cache.py"))
+    assert key() != before
+    assert key() == key()

@@ -2,8 +2,8 @@
 
 A result (final weights, optimizer variables, history) is written by a trainer only, never by a
 child, and only under ``training_key``: the model's signature, its compile settings, every fit
-argument (arrays by content), the training it continues, the seed, the threads, the execution path
-and the libraries' versions. An identical description from another submission is replayed from
+argument (arrays by content), the training it continues, the seed, the threads, the execution path,
+the libraries' versions and the kit's trainer code. An identical description from another submission is replayed from
 what a trainer itself computed, so no submission can plant a result for another.
 
 A batch's folder starts empty, or with the trainings kept from earlier runs (``copy_entries``: the
@@ -153,12 +153,13 @@ class TrainingCache:
 def training_key(architecture: Any, compiled: Any, described: dict, previous: str | None, seed: int, fast: bool) -> str:
     """Everything a training's result depends on: the model's signature, its compile settings, every
     fit argument (arrays by content), the training it continues, the seed, the number of threads,
-    the execution path and the libraries' versions."""
+    the execution path, the libraries' versions and the kit's trainer code."""
     import keras
     import tensorflow as tf
 
     payload = {
         "versions": [keras.__version__, tf.__version__, np.__version__],
+        "kit": trainer_code(),
         "threads": [os.environ.get(name) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")],
         "seed": seed,
         "fast": fast,
@@ -168,6 +169,18 @@ def training_key(architecture: Any, compiled: Any, described: dict, previous: st
         "previous": previous,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+TRAINER_CODE = ("cache.py", "fast_path.py", "records.py", "service.py")  # all the trainer's sandbox can read
+
+
+def trainer_code() -> str:
+    """The digest of the kit's trainer as it runs now: an upgraded kit may train the same description
+    differently, and trainings are kept across runs (``--trainings``)."""
+    digest = hashlib.sha256()
+    for name in TRAINER_CODE:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
 
 
 def restore_optimizer(model, variables: list[np.ndarray]) -> None:
