@@ -116,3 +116,16 @@ def test_the_key_of_a_training_changes_with_the_kit_s_trainer_code(tmp_path, mon
     monkeypatch.setattr(cache, "__file__", str(upgraded / "cache.py"))
     assert key() != before
     assert key() == key()
+
+
+def test_a_trainings_folder_inside_a_folder_others_can_write_is_refused(tmp_path):
+    """Whoever can write the folder above can move the grader's folder away and put their own in its place."""
+    from autograder.trainer.cache import kept_folder
+
+    above = tmp_path / "shared"
+    above.mkdir()
+    os.chmod(above, 0o777)
+    with pytest.raises(AutograderError, match="only you can write"):
+        kept_folder(above / "trainings")
+    os.chmod(above, 0o1777)  # like /tmp: nobody may move another's folder
+    assert kept_folder(above / "trainings") == above / "trainings"

@@ -52,8 +52,8 @@ def is_entry(folder: Path) -> bool:
 
 
 def kept_folder(folder: Path) -> Path:
-    """``--trainings DIR``, made if missing: the grader's own folder, which nobody else can write (whoever
-    can could plant a training that later runs replay)."""
+    """``--trainings DIR``, made if missing: the grader's own folder, in folders nobody else can change
+    (whoever can write it, or move it away, could plant a training that later runs replay)."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = os.stat(folder)
     if info.st_uid != os.geteuid() or info.st_mode & 0o022:
@@ -62,6 +62,13 @@ def kept_folder(folder: Path) -> Path:
             f"{'writable by others' if info.st_mode & 0o022 else 'another user'}'s): `chmod go-w` it if it is "
             "yours, or give a new folder"
         )
+    for above in folder.resolve().parents:
+        info = os.stat(above)
+        if info.st_uid not in (0, os.geteuid()) or (info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX):
+            raise AutograderError(
+                f"--trainings {folder}: keep the trainings in a folder only you can write; others can write "
+                f"{above}, which holds it, and so replace it: give a folder elsewhere"
+            )
     return folder
 
 
