@@ -29,6 +29,7 @@ from autograder.batch.steps import grade_submission
 from autograder.batch.store import store_report, stored_report
 from autograder.errors import AutograderError
 from autograder.judge.report import GradeReport
+from autograder.trainer.cache import kept_folder
 
 # nbgrader's folder of collected submissions: submitted/<student>/<assignment>/<notebook>.ipynb.
 SUBMITTED = "submitted"
@@ -228,8 +229,6 @@ def grade_notebooks(
                                    reuse=reuse, results=results, progress=progress, config=config)
     else:
         if trainings:
-            from autograder.trainer.cache import kept_folder
-
             kept_folder(Path(trainings))
         hide = (
             {p.resolve().parent for p in notebooks}
