@@ -78,6 +78,7 @@ def copy_entries(source: Path, target: Path) -> int:
     for folder in sorted(source.iterdir()) if source.is_dir() else ():
         if (target / folder.name).exists() or not is_entry(folder):
             continue
+        target.mkdir(mode=0o700, parents=True, exist_ok=True)  # made for root only, like DIR itself
         # A name of its own: two batches of one process may copy the same entry at once.
         built = Path(tempfile.mkdtemp(dir=target, prefix=f".{folder.name}.copy."))
         try:
