@@ -129,3 +129,23 @@ def test_a_trainings_folder_inside_a_folder_others_can_write_is_refused(tmp_path
         kept_folder(above / "trainings")
     os.chmod(above, 0o1777)  # like /tmp: nobody may move another's folder
     assert kept_folder(above / "trainings") == above / "trainings"
+
+
+def test_a_trainer_takes_the_lock_another_trainer_user_made_where_protected_regular_is_on(tmp_path, monkeypatch):
+    """fs.protected_regular (1 on most distributions) refuses O_CREAT on an existing file of another
+    user in a sticky world-writable folder, such as the batch's trainings folder (1777), even read-only."""
+    from autograder.trainer.cache import TrainingCache
+
+    trainings = tmp_path / "trainings"
+    trainings.mkdir()
+    (trainings / f".{KEY}.lock").write_text("")  # made by the first trainer, another sandbox user
+    opening = os.open
+
+    def kernel_with_protected_regular(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT and os.path.exists(path) and str(path).endswith(".lock"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return opening(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", kernel_with_protected_regular)
+    with TrainingCache(trainings).locked(KEY):
+        pass

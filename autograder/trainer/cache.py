@@ -149,13 +149,27 @@ class TrainingCache:
             yield
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        # Read-only is enough for a lock, and the file may be another trainer's (another user's).
-        handle = os.open(self.folder / f".{key}.lock", os.O_RDONLY | os.O_CREAT, 0o644)
+        handle = _open_lock(self.folder / f".{key}.lock")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
         finally:
             os.close(handle)
+
+
+def _open_lock(path: Path) -> int:
+    """Read-only is enough for a lock. An existing one is opened without O_CREAT: it may be another
+    trainer's (another user's) in a sticky world-writable folder, where fs.protected_regular refuses
+    O_CREAT on it even read-only."""
+    while True:
+        try:
+            return os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            pass
+        try:
+            return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            continue  # another trainer made it meanwhile
 
 
 def training_key(architecture: Any, compiled: Any, described: dict, previous: str | None, seed: int, fast: bool) -> str:
