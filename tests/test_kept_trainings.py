@@ -149,3 +149,23 @@ def test_a_trainer_takes_the_lock_another_trainer_user_made_where_protected_regu
     monkeypatch.setattr(os, "open", kernel_with_protected_regular)
     with TrainingCache(trainings).locked(KEY):
         pass
+
+
+def test_a_trainer_stores_its_training_beside_what_a_killed_trainer_of_another_user_left(tmp_path):
+    """Each trainer has a PID namespace of its own, so two trainers have the same process id; the one
+    killed mid-store left a folder under that id which the next, another user, cannot remove (1777)."""
+    import numpy as np
+
+    from autograder.trainer.cache import TrainingCache
+
+    class Model:
+        optimizer = None
+
+        def get_weights(self):
+            return [np.ones(3)]
+
+    trainings = tmp_path / "trainings"
+    trainings.mkdir()
+    (trainings / f".{KEY}.{os.getpid()}").write_text("")  # stands for a folder this user cannot remove
+    TrainingCache(trainings).store(KEY, Model(), {"loss": [1.0]})
+    assert TrainingCache(trainings).cached(KEY)[2] == {"loss": [1.0]}

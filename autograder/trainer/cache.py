@@ -133,9 +133,11 @@ class TrainingCache:
     def store(self, key: str, model, history: dict) -> None:
         if self.folder is None or (self.folder / key).exists():
             return
-        temporary = self.folder / f".{key}.{os.getpid()}"
-        shutil.rmtree(temporary, ignore_errors=True)
-        temporary.mkdir(parents=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # A name of its own: trainers share process ids (a PID namespace each), and what a killed one
+        # left is another user's, which this one cannot remove.
+        temporary = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{key}."))
+        os.chmod(temporary, 0o755)
         np.savez(temporary / "weights.npz", **{f"w{i}": w for i, w in enumerate(model.get_weights())})
         variables = [np.asarray(v) for v in getattr(model.optimizer, "variables", [])]
         np.savez(temporary / "optimizer.npz", **{f"v{i}": v for i, v in enumerate(variables)})
