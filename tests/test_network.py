@@ -57,3 +57,20 @@ def test_an_activation_layer_after_a_dense_layer_that_has_one_is_a_layer_of_its_
         keras.layers.Activation("softmax"),
     ])
     assert [step.describe() for step in network(model)] == ["Flatten", "Dense(300, relu)", "Activation(softmax)"]
+
+
+def test_a_class_id_at_a_near_tie_is_the_arg_max_whichever_way_rounding_falls():
+    import numpy as np
+
+    from autograder.judge.model_checks import disagreements
+
+    probabilities = np.array([
+        [0.1, 0.45, 0.45, 0.0],  # a tie: 1 and 2 are both the arg-max
+        [0.2, 0.3, 0.3 + 3e-7, 0.2],  # rounding in another process's sums could give 1 or 2
+        [0.7, 0.1, 0.1, 0.1],
+    ], dtype=np.float32)
+    assert disagreements(np.array([1, 1, 0]), probabilities) == 0
+    assert disagreements(np.array([2, 2, 0]), probabilities) == 0
+    assert disagreements(np.array([0, 1, 0]), probabilities) == 1  # clearly not the arg-max
+    assert disagreements(np.array([1, 1, 9]), probabilities) == 1  # no such class
+    assert disagreements(np.array([1, 1, -1]), probabilities) == 1
