@@ -133,6 +133,12 @@ def test_the_trainer_sees_exactly_the_modules_it_imports():
     needed = imported_from({"__init__", "trainer/service"}) | {"sandbox/child"}
     packages = {name for name in needed if name.endswith("/__init__")}  # each comes with its modules
     assert set(TRAINER_MODULES) == needed - packages, "TRAINER_MODULES in autograder/trainer/desk.py"
+    # A kept training's key holds the digest of the trainer's own code: all of it (autograder.trainer.cache).
+    from autograder.trainer.cache import TRAINER_CODE
+
+    assert {f"trainer/{name.removesuffix('.py')}" for name in TRAINER_CODE} == {
+        name for name in TRAINER_MODULES if name.startswith("trainer/")
+    }
 
 
 def test_a_listed_module_whose_file_is_missing_is_a_clear_error():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -198,6 +199,7 @@ def training_key(architecture: Any, compiled: Any, described: dict, previous: st
 TRAINER_CODE = ("cache.py", "fast_path.py", "records.py", "service.py")  # all the trainer's sandbox can read
 
 
+@functools.cache  # the files a process runs do not change under it; read once, not at every fit
 def trainer_code() -> str:
     """The digest of the kit's trainer as it runs now: an upgraded kit may train the same description
     differently, and trainings are kept across runs (``--trainings``)."""
