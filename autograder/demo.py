@@ -71,7 +71,7 @@ def train_submission(
     run.train_seconds = time.perf_counter() - started
     record = trainer.finish()
     run.model, run.history, run.fit_calls = trainer.model, record.history(), record.calls
-    refused = next((call.message for call in record.calls if not call.trained), None)
+    refused = next((call.reason() for call in record.calls if not call.trained), None)
     if refused or record.predictions is None:
         run.error = refused or "`train_model` never called model.fit"
         return run

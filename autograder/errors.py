@@ -131,7 +131,15 @@ class TrainingNotReproducible(AutograderError):
 
 
 class Refused(AutograderError):
-    """This fit call cannot be reproduced; the message is for the student."""
+    """This fit call cannot be reproduced; the message is for the student.
+
+    ``message`` is a catalogue message (``autograder.i18n``) with ``{name}`` fields that ``fields``
+    fill: the trainer's record keeps both, so that whoever shows it to a student translates it, in
+    the student's language, whichever language the training was first refused in."""
+
+    def __init__(self, message: str, **fields: str):
+        self.template, self.fields = message, {name: str(value) for name, value in fields.items()}
+        super().__init__(message.format(**self.fields))
 
 
 class TrainerTimeout(AutograderError):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
 import gettext
 import io
 import os
@@ -46,6 +45,18 @@ def _(message: str) -> str:
 
 def N_(message: str) -> str:
     """Marks a message kept in a constant for the catalogue; ``_`` translates it where it is used."""
+    return message
+
+
+def translated(message: str, fields: dict | None = None) -> str:
+    """``message`` (a catalogue message kept as data, with its ``{name}`` fields) in the language in
+    effect, its fields filled (in English where the translation's fields do not fit; as it came where
+    neither does)."""
+    for text in (_(message), message):
+        try:
+            return text.format(**(fields or {}))
+        except (KeyError, IndexError, ValueError, AttributeError):
+            continue
     return message
 
 
@@ -108,16 +119,31 @@ def catalogue_file(language: str) -> Path:
     return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-@functools.lru_cache(maxsize=None)
+_loaded: dict[str, gettext.NullTranslations] = {}
+
+
 def catalogue(language: str) -> gettext.NullTranslations:
-    """``language``'s catalogue, compiled in memory from its ``.po`` file (fuzzy entries left out,
-    as gettext's compiler leaves them out)."""
+    """``language``'s catalogue: the one ``load_compiled`` gave this process, else its ``.po`` file,
+    compiled once."""
+    if language not in _loaded:
+        _loaded[language] = gettext.GNUTranslations(io.BytesIO(compiled(language)))
+    return _loaded[language]
+
+
+def compiled(language: str) -> bytes:
+    """``language``'s catalogue in gettext's ``.mo`` form, compiled in memory by Babel from its ``.po``
+    file (fuzzy entries left out, as gettext's compiler leaves them out). The sandbox's child is given
+    it so: it reads it with the standard library alone, and never sees the ``.po`` file or Babel's."""
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
     with open(catalogue_file(language), "rb") as po:
         messages = read_po(po, locale=language, domain=DOMAIN)
-    compiled = io.BytesIO()
-    write_mo(compiled, messages, use_fuzzy=False)
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
+    out = io.BytesIO()
+    write_mo(out, messages, use_fuzzy=False)
+    return out.getvalue()
+
+
+def load_compiled(language: str, data: bytes) -> None:
+    """From now on ``language``'s messages in this process are those of ``data`` (``compiled``'s form)."""
+    _loaded[known_language(language)] = gettext.GNUTranslations(io.BytesIO(data))

@@ -78,16 +78,16 @@ def self_check(notebook: str | Path, *, full: bool = False, data_dir=None, lang:
     language = choose_language(lang, read_notebook(Path(notebook)))
     data = ReferenceData.load(data_dir)
     inputs = ProbeInputs.from_reference(data)
-    loaded = run_cells(Path(notebook))
-    functions = contract_functions(loaded)
-    with speaking(language):
+    with speaking(language):  # what the student's code did wrong, said in the student's language
+        loaded = run_cells(Path(notebook))
+        functions = contract_functions(loaded)
         quick = quick_training(functions, inputs, loaded.cell_errors)
-    trainer = None
-    if full and quick is None:
-        trainer = Trainer.from_images(data.train_images, data.train_labels, data.test_images,
-                                      progress=[epoch_progress(sys.stdout)])
-    client = FitClient(LocalTransport(trainer)) if trainer is not None else None
-    artifacts = collect(functions, inputs, cell_errors=loaded.cell_errors, client=client, epochs=epochs)
+        trainer = None
+        if full and quick is None:
+            trainer = Trainer.from_images(data.train_images, data.train_labels, data.test_images,
+                                          progress=[epoch_progress(sys.stdout)])
+        client = FitClient(LocalTransport(trainer)) if trainer is not None else None
+        artifacts = collect(functions, inputs, cell_errors=loaded.cell_errors, client=client, epochs=epochs)
     evidence = Evidence(artifacts, data, trainer.finish() if trainer is not None else None, epochs=epochs)
 
     def result(check) -> CheckResult:

@@ -128,21 +128,61 @@ def a_student(release: str, folder: Path) -> Path:
 
 
 def test_a_chinese_notebook_is_graded_in_chinese_with_the_same_points_and_lang_overrides_it(tmp_path, real_data_dir):
+    """Graded as a class is, through the sandbox: the judge's messages and those the sandbox's child writes
+    (a stub's "not done yet", a cell's error) speak the notebook's language; in-process with --lang too."""
     from autograder.batch.local import grade_notebooks
     from autograder.config import Config
 
     notebooks = [a_student("fashion_mnist", tmp_path), a_student("fashion_mnist_zh", tmp_path)]
-    english, chinese = grade_notebooks(notebooks, data_dir=real_data_dir, sandbox=False)
-    normalize = [next(c for c in report.checks if c.id == "normalize") for report in (english, chinese)]
+    english, chinese = grade_notebooks(notebooks, data_dir=real_data_dir, sandbox=True)
+    assert english.error is None and chinese.error is None, (english.error, chinese.error)
+    normalize, build = ([next(c for c in report.checks if c.id == name) for report in (english, chinese)]
+                        for name in ("normalize", "model_architecture"))
     assert normalize[0].message.startswith("the images are not scaled")
     assert normalize[1].message.startswith("图像没有缩放")
+    assert build[0].message.startswith("not done yet: `build_model` still raises NotImplementedError")
+    assert build[1].message.startswith("尚未完成：`build_model` 仍然抛出 NotImplementedError")
+    assert not english_left(build[1].message) and not english_left(chinese.checks[-1].message)
     assert [(c.id, c.points, c.passed) for c in english.checks] == [(c.id, c.points, c.passed) for c in chinese.checks]
     assert english.score == chinese.score
     assert (english.lang, chinese.lang) == ("en", "zh_CN"), "the pages and Gradescope's results speak it"
     overridden = grade_notebooks(notebooks[1:], data_dir=real_data_dir, sandbox=False,
                                  config=Config().with_lang("en", "--lang"))[0]
-    assert next(c for c in overridden.checks if c.id == "normalize").message == normalize[0].message
+    assert [c.message for c in overridden.checks if c.id in ("normalize", "model_architecture")] == [
+        normalize[0].message, build[0].message]
     assert overridden.lang == "en"
+
+
+def test_the_messages_of_a_cell_and_of_the_probes_speak_the_language_in_effect(tmp_path):
+    """What the student's own code did wrong, as the sandbox's child and the self-check write it."""
+    import nbformat
+
+    from autograder.sandbox.probe import Prober, collect, describe_exception
+    from autograder.submission.notebook import run_cells
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("def normalize(images):\n    return 1 / 0", metadata={"nbgrader": {
+            "solution": True, "grade_id": "normalize"}}),
+        nbformat.v4.new_code_cell("def build_model(:\n    pass", metadata={"nbgrader": {
+            "solution": True, "grade_id": "build_model"}}),
+    ])
+    path = tmp_path / "fashion_mnist_classifier.ipynb"
+    nbformat.write(notebook, path)
+    with speaking("zh_CN"):
+        loaded = run_cells(path)
+        (syntax,) = loaded.cell_errors
+        prober = Prober({"normalize": loaded.function("normalize")}, loaded.cell_errors)
+        prober.run("normalize", lambda: prober.call("normalize", None))
+        prober.run("build_model", lambda: prober.call("build_model"))
+        stub = describe_exception("plot_samples", NotImplementedError())
+    assert syntax.startswith("第 2 个单元格（`build_model`）第 1 行有语法错误："), syntax
+    raised, undefined = prober.artifacts.errors["normalize"], prober.artifacts.errors["build_model"]
+    assert raised.startswith("`normalize` 在你的单元格第 2 行（return 1 / 0）抛出 ZeroDivisionError："), raised
+    assert undefined.startswith("`build_model` 没有定义（第 2 个单元格"), undefined
+    assert stub == "尚未完成：`plot_samples` 仍然抛出 NotImplementedError；请换成你的代码"
+    for message in (syntax, raised, undefined, stub):  # Python's own words aside
+        assert not english_left(message.replace("invalid syntax", "").replace("division by zero", "")), message
+    assert describe_exception("plot_samples", NotImplementedError()).startswith("not done yet")
 
 
 def test_the_grader_s_notes_speak_the_language_in_effect():

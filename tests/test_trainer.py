@@ -102,6 +102,46 @@ def test_weights_changed_between_two_fit_calls_are_refused_with_a_message(small)
     assert trainer.record.calls[-1].trained is False
 
 
+def test_a_refusal_is_kept_as_a_catalogue_message_and_said_in_the_student_s_language(small):
+    """The trainer's record keeps why it refused as the catalogue's message and its fields: a refusal
+    stored in English is shown in Chinese to a Chinese notebook, and the student's process says it in
+    its own language."""
+    from autograder.errors import CheckFailed
+    from autograder.i18n import speaking
+    from autograder.judge.evidence import Evidence
+    from autograder.judge.training_checks import trained_chain
+    from autograder.sandbox.artifacts import Artifacts
+
+    arrays, test = small
+    trainer = Trainer(arrays, test)
+    client = client_for(trainer, arrays)
+    with pytest.raises(TrainingNotReproducible, match=r"^shuffle='yes': the grader takes True or False$"):
+        fit(client, lesson_model(), arrays, epochs=1, shuffle="yes")
+    refused = trainer.record.calls[-1]
+    assert (refused.message, refused.fields) == ("{argument}: the grader takes True or False",
+                                                 {"argument": "shuffle='yes'"})
+    with speaking("zh_CN"):
+        assert refused.reason() == "shuffle='yes'：评分程序只接受 True 或 False"
+        with pytest.raises(TrainingNotReproducible, match=r"^shuffle='yes'：评分程序只接受 True 或 False$"):
+            fit(client, lesson_model(), arrays, epochs=1, shuffle="yes")
+
+        evidence = Evidence(Artifacts(values={"training": {"epochs_probe_calls": 0}}), None, trainer.record)
+        with pytest.raises(CheckFailed, match="^训练失败：shuffle='yes'：评分程序只接受 True 或 False$"):
+            trained_chain(evidence)
+
+
+def test_a_refusal_whose_fields_do_not_fit_its_message_is_shown_as_it_came():
+    from autograder.i18n import speaking, translated
+    from autograder.sandbox.fit_client import refused
+
+    with speaking("zh_CN"):
+        assert translated("`{name}` was not sent", {"name": "x"}) == "没有收到 `x`"
+        assert translated("`{name}` was not sent", {}) == "`{name}` was not sent"
+        assert translated("a message of no catalogue: {what}", {"what": "x"}) == "a message of no catalogue: x"
+        assert refused({"ok": False}) == "评分程序的训练器拒绝了这次训练"
+        assert refused({"message": "`{name}` was not sent", "fields": {"name": 3}}) == "`{name}` was not sent"
+
+
 def test_the_student_s_callbacks_and_datasets_get_a_clear_message(small):
     import keras
 

@@ -73,7 +73,7 @@ def run_in_sandbox(sub: Submission) -> GradeReport | None:
         os.link(file, sub.scratch / "inputs" / file.name)
     with training_desk(sub.scratch, batch) as desk:
         run = run_child(sub.scratch, batch.limits, hide=list(batch.hide), on_started=import_keras_meanwhile,
-                        stop=batch.stop, epochs=batch.config.epochs)
+                        stop=batch.stop, epochs=batch.config.epochs, lang=sub.language or "en")
     sub.training = desk.record
     if run.peak_memory_bytes:
         sub.usage["sandbox_peak_memory_mib"] = round(run.peak_memory_bytes / 2**20)
@@ -85,6 +85,7 @@ def run_in_sandbox(sub: Submission) -> GradeReport | None:
 
 def run_in_process(sub: Submission) -> GradeReport | None:
     """The same as ``run_in_sandbox``, in this process: for trusted notebooks only (an instructor's copy)."""
+    from autograder.i18n import speaking
     from autograder.sandbox.artifacts import write_artifacts
     from autograder.sandbox.fit_client import FitClient, SocketTransport
     from autograder.sandbox.probe import collect
@@ -92,10 +93,11 @@ def run_in_process(sub: Submission) -> GradeReport | None:
 
     limits = sub.batch.limits
     try:
-        loaded = run_cells(sub.scratch / "submission.ipynb", cell_seconds=limits.cell_seconds)
+        with speaking(sub.language):
+            loaded = run_cells(sub.scratch / "submission.ipynb", cell_seconds=limits.cell_seconds)
     except NotebookError as error:
         return sub.ungraded(error.problem)
-    with training_desk(sub.scratch, sub.batch) as desk:
+    with training_desk(sub.scratch, sub.batch) as desk, speaking(sub.language):
         client = FitClient(SocketTransport(sub.scratch / "trainer.sock"))
         artifacts = collect(
             contract_functions(loaded), sub.batch.inputs, cell_errors=loaded.cell_errors, client=client,
@@ -109,10 +111,12 @@ def run_in_process(sub: Submission) -> GradeReport | None:
 def read_back_artifacts(sub: Submission) -> GradeReport | None:
     """What the code handed back, read as untrusted data (autograder.sandbox.artifacts)."""
     from autograder.errors import ArtifactError
+    from autograder.i18n import speaking
     from autograder.sandbox.artifacts import read_artifacts
 
     try:
-        sub.artifacts = read_artifacts(sub.scratch / "artifacts")
+        with speaking(sub.language):  # a model it could not read is a message to the student
+            sub.artifacts = read_artifacts(sub.scratch / "artifacts")
     except (ArtifactError, OSError, ValueError) as error:
         return sub.ungraded(
             f"the notebook's code produced no readable results ({error}; last words: {sub.last_words or 'no message'})"

@@ -14,7 +14,7 @@ import numpy as np
 from autograder.assignment import BATCH_SIZE
 from autograder.config import DEFAULT_PASS_MARK
 from autograder.errors import CheckFailed, NotDone
-from autograder.i18n import _
+from autograder.i18n import _, translated
 from autograder.judge.evidence import Evidence
 from autograder.judge.model_checks import ACCURACY_NAMES
 from autograder.sandbox.probe import epochs_probe_model, short_call_epochs
@@ -72,9 +72,9 @@ def trained_chain(ev: Evidence) -> list:
     calls = split_calls(ev)[1]
     failed = next((call for call in calls if not call.trained), None)
     if failed is not None:
-        raise CheckFailed(_("training failed: {reason}").format(reason=failed.message))
+        raise CheckFailed(_("training failed: {reason}").format(reason=failed.reason()))
     if record.error:
-        raise CheckFailed(_("training failed: {reason}").format(reason=record.error))
+        raise CheckFailed(_("training failed: {reason}").format(reason=translated(record.error, record.error_fields)))
     if not calls:
         raise CheckFailed(_("`train_model` never called model.fit on the model it was given"))
     return final_chain(calls)
@@ -179,7 +179,7 @@ def arguments_problems(ev: Evidence, record: dict, *, validated: bool, trained: 
     failed = next((call for call in short if not call.trained), None)
     if failed is not None:
         return [_("called with epochs={probe_epochs} and other arrays, the training failed: {reason}").format(
-            probe_epochs=probe_epochs, reason=failed.message)]
+            probe_epochs=probe_epochs, reason=failed.reason())]
     chain = final_chain(short)
     problems = []
     epochs = sum(call.epochs_run for call in chain)

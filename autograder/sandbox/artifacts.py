@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from autograder.errors import ArtifactError, ArtifactMissing, ArtifactTooLarge
+from autograder.i18n import _
 from autograder.sandbox.bounded_files import load_json, open_folder, parse_npy, plain_json, read_bounded
 from autograder.sandbox.model_archive import MAX_MODEL_BYTES, load_model_bytes
 
@@ -89,7 +90,8 @@ def write_artifacts(artifacts: Artifacts, folder: Path) -> None:
         try:
             model.save(models_folder / f"{name}.keras")
         except Exception as error:  # a model Keras cannot save cannot be graded either
-            errors[f"model:{name}"] = f"the model could not be saved: {type(error).__name__}: {error}"
+            errors[f"model:{name}"] = _("the model could not be saved: {error}").format(
+                error=f"{type(error).__name__}: {error}")
     values = {"errors": errors, "not_done": sorted(artifacts.not_done), "values": artifacts.values}
     (folder / "values.json").write_text(json.dumps(values))
 
@@ -129,13 +131,14 @@ def _read_models(models_fd: int, artifacts: Artifacts) -> None:
         except ArtifactMissing:
             continue
         except ArtifactError as error:
-            artifacts.errors.setdefault(f"model:{name}", f"the model could not be read: {error}")
+            artifacts.errors.setdefault(f"model:{name}", _("the model could not be read: {error}").format(error=error))
             continue
         try:
             artifacts.models[name] = load_model_bytes(data)
         except Exception as error:
             artifacts.errors.setdefault(
-                f"model:{name}", f"the model could not be loaded safely: {type(error).__name__}: {error}"
+                f"model:{name}",
+                _("the model could not be loaded safely: {error}").format(error=f"{type(error).__name__}: {error}"),
             )
 
 

@@ -360,19 +360,25 @@ def main(scratch: Path) -> int:
     from autograder.sandbox.probe import collect
     from autograder.submission.notebook import run_cells
 
+    from autograder.i18n import ENGLISH, load_compiled, speaking
+
     limits = config["limits"]
+    language = config.get("lang", ENGLISH)
+    if language != ENGLISH:  # the grader's compiled catalogue (autograder.sandbox.launch.CATALOGUE)
+        load_compiled(language, (scratch / "messages.mo").read_bytes())
     inputs = ProbeInputs.load(scratch / "inputs")
-    loaded = run_cells(scratch / "submission.ipynb", cell_seconds=limits["cell_seconds"])
-    functions = {name: loaded.function(name) for name in FUNCTIONS}
-    artifacts = collect(
-        functions,
-        inputs,
-        cell_errors=loaded.cell_errors,
-        call_seconds=limits["cell_seconds"],
-        training_seconds=limits["training_seconds"],
-        client=FitClient(SocketTransport(scratch / "trainer.sock")),
-        epochs=config.get("epochs", EPOCHS),
-    )
+    with speaking(language):
+        loaded = run_cells(scratch / "submission.ipynb", cell_seconds=limits["cell_seconds"])
+        functions = {name: loaded.function(name) for name in FUNCTIONS}
+        artifacts = collect(
+            functions,
+            inputs,
+            cell_errors=loaded.cell_errors,
+            call_seconds=limits["cell_seconds"],
+            training_seconds=limits["training_seconds"],
+            client=FitClient(SocketTransport(scratch / "trainer.sock")),
+            epochs=config.get("epochs", EPOCHS),
+        )
     write_artifacts(artifacts, scratch / "artifacts")
     return 0
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from autograder.errors import TrainingNotReproducible
+from autograder.i18n import _, translated
 from autograder.sandbox import frames
 
 MAX_REPLY_BYTES = 256 * 1024**2  # the trained weights (the lesson's: about 1 MiB)
@@ -113,16 +114,19 @@ class FitClient:
             if value is known:
                 return {"ref": known_name}
         if hasattr(value, "__next__") or type(value).__name__.endswith(("Dataset", "Sequence", "PyDataset")):
-            raise TrainingNotReproducible(
-                f"`{name}` is a {type(value).__name__}; the grader trains on arrays: pass the NumPy arrays "
-                "train_model was given"
-            )
+            raise TrainingNotReproducible(_(
+                "`{name}` is a {kind}; the grader trains on arrays: pass the NumPy arrays train_model was given"
+            ).format(name=name, kind=type(value).__name__))
         try:
             array = np.asarray(value)
         except Exception:
-            raise TrainingNotReproducible(f"`{name}` is a {type(value).__name__}, not an array") from None
+            raise TrainingNotReproducible(
+                _("`{name}` is a {kind}, not an array").format(name=name, kind=type(value).__name__)
+            ) from None
         if array.dtype == object or array.dtype.kind not in "biuf":
-            raise TrainingNotReproducible(f"`{name}` is not an array of numbers ({type(value).__name__})")
+            raise TrainingNotReproducible(
+                _("`{name}` is not an array of numbers ({kind})").format(name=name, kind=type(value).__name__)
+            )
         for known_name, known in self.known.items():
             if array.shape == known.shape and np.array_equal(array, known):
                 return {"ref": known_name, "dtype": str(array.dtype)}
@@ -137,20 +141,18 @@ class FitClient:
         arguments.pop("self", None)
         if arguments.get("callbacks"):
             names = ", ".join(type(callback).__name__ for callback in arguments["callbacks"])
-            raise TrainingNotReproducible(
-                f"the grader trains your model with its own code and cannot run your callbacks ({names}): "
+            raise TrainingNotReproducible(_(
+                "the grader trains your model with its own code and cannot run your callbacks ({names}): "
                 "remove callbacks= from model.fit"
-            )
+            ).format(names=names))
         if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
-            raise TrainingNotReproducible("the model is not compiled: call model.compile(...) before model.fit")
+            raise TrainingNotReproducible(_("the model is not compiled: call model.compile(...) before model.fit"))
         blobs: dict[str, bytes] = {}
         described: dict[str, Any] = {name: self.describe(arguments.get(name), name, blobs) for name in FIT_ARRAYS}
         validation = arguments.get("validation_data")
         if validation is not None:
             if not isinstance(validation, (tuple, list)) or len(validation) not in (2, 3):
-                raise TrainingNotReproducible(
-                    "validation_data must be a tuple (X_valid, y_valid) of arrays"
-                )
+                raise TrainingNotReproducible(_("validation_data must be a tuple (X_valid, y_valid) of arrays"))
             described["validation_data"] = [
                 self.describe(part, f"validation_{index}", blobs) for index, part in enumerate(validation)
             ]
@@ -160,21 +162,20 @@ class FitClient:
         if arguments.get("class_weight") is not None:
             described["class_weight"] = {str(k): plain(v) for k, v in dict(arguments["class_weight"]).items()}
         if sum(map(len, blobs.values())) > MAX_DATA_BYTES:
-            raise TrainingNotReproducible(
-                "model.fit was given data the grader does not have, too large to send "
-                f"({sum(map(len, blobs.values())) / 2**20:.0f} MiB): pass the arrays train_model was given"
-            )
+            raise TrainingNotReproducible(_(
+                "model.fit was given data the grader does not have, too large to send ({mib} MiB): pass the "
+                "arrays train_model was given"
+            ).format(mib=f"{sum(map(len, blobs.values())) / 2**20:.0f}"))
         try:
             blobs["model.keras"] = saved_model(model)
         except Exception as error:
-            raise TrainingNotReproducible(
-                f"the grader cannot take this model to train it (Keras cannot save it: {type(error).__name__}: "
-                f"{str(error)[:200]})"
-            ) from None
+            raise TrainingNotReproducible(_(
+                "the grader cannot take this model to train it (Keras cannot save it: {error})"
+            ).format(error=f"{type(error).__name__}: {str(error)[:200]}")) from None
         header, reply = self.transport.exchange({"op": "fit", "call": self.calls, "arguments": described}, blobs)
         self.calls += 1
         if not header.get("ok"):
-            raise TrainingNotReproducible(str(header.get("message") or "the grader's trainer refused this training"))
+            raise TrainingNotReproducible(refused(header))
         with np.load(io.BytesIO(reply["weights.npz"]), allow_pickle=False) as saved:
             model.set_weights([saved[f"w{index}"] for index in range(len(saved.files))])
         history = keras.callbacks.History()
@@ -184,6 +185,16 @@ class FitClient:
         history.params = dict(header.get("params") or {})
         self.last_history = history
         return history
+
+
+def refused(header: dict) -> str:
+    """Why the trainer refused a call (a catalogue message and its fields), in the language in effect."""
+    message, fields = header.get("message"), header.get("fields")
+    if not isinstance(message, str) or not message:
+        return _("the grader's trainer refused this training")
+    if not isinstance(fields, dict) or not all(isinstance(value, str) for value in fields.values()):
+        fields = {}
+    return translated(message, fields)
 
 
 def plain(value: Any) -> Any:

@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.assignment import EPOCHS
+from autograder.i18n import ENGLISH, compiled, known_language
 from autograder.limits import Limits
 from autograder.sandbox.confine import Confinement, confined
 from autograder.sandbox.method import isolation
+
+CATALOGUE = "messages.mo"  # the student's language's catalogue, compiled, in the child's scratch folder
 
 STDERR_TAIL = 64 * 1024
 GRADING_THREADS = 1  # TensorFlow threads of each sandboxed submission (see run_child)
@@ -65,18 +68,22 @@ class SandboxRun:
 
 def run_child(
     scratch: Path, limits: Limits, *, hide: list[Path] = (), on_started=None, stop: threading.Event | None = None,
-    epochs: int = EPOCHS,
+    epochs: int = EPOCHS, lang: str = ENGLISH,
 ) -> SandboxRun:
     """Run the sandbox child on a prepared scratch folder and wait for it, within the limits; the child
-    asks ``train_model`` for ``epochs`` (the config's).
+    asks ``train_model`` for ``epochs`` (the config's) and writes its messages in ``lang`` (the
+    catalogue given to it compiled, as ``CATALOGUE``: it sees neither the ``.po`` files nor Babel).
 
     ``on_started``: called once the child runs, for the grader's own work meanwhile.
     ``stop``: the batch's event, set when it is being stopped (see ``stop_running_sandboxes``).
     What the grader puts in the scratch folder must be there before this is called (the child
     sees it read-only, a socket excepted); what the child writes comes back in ``artifacts/``."""
     mode = isolation()
+    lang = known_language(lang)
+    if lang != ENGLISH:
+        (scratch / CATALOGUE).write_bytes(compiled(lang))
     (scratch / "sandbox.json").write_text(json.dumps({"scratch": str(scratch), "limits": limits.to_json(),
-                                                      "epochs": epochs}))
+                                                      "epochs": epochs, "lang": lang}))
     started = time.monotonic()
     with confined(
         [sys.executable, "-m", "autograder.sandbox.child", str(scratch)], writable=scratch, limits=limits,

@@ -22,6 +22,7 @@ import numpy as np
 from autograder.assignment import EPOCHS, N_VALID, SEED
 from autograder.data.inputs import NORMALIZE_SAMPLE, SPLIT_SMALL
 from autograder.errors import StudentError, TimeLimitExceeded, TrainingNotReproducible
+from autograder.i18n import _
 from autograder.limits import time_limit
 from autograder.sandbox.artifacts import Artifacts
 
@@ -29,15 +30,18 @@ from autograder.sandbox.artifacts import Artifacts
 def describe_exception(name: str, error: BaseException) -> str:
     """`name` raised X at line N of your cell (code): message — or "not done yet" for a stub."""
     if isinstance(error, NotImplementedError):
-        return f"not done yet: `{name}` still raises NotImplementedError; replace it with your code"
-    where = ""
+        return _("not done yet: `{name}` still raises NotImplementedError; replace it with your code").format(name=name)
+    where = None
     for frame in reversed(traceback.extract_tb(error.__traceback__)):
         if frame.filename.startswith("<") and " cell " in frame.filename:
-            where = f" at line {frame.lineno} of your cell ({(frame.line or '').strip()})"
+            where = (frame.lineno, (frame.line or "").strip())
             break
     text = str(error).strip().splitlines()
     summary = text[0][:300] if text else ""
-    return f"`{name}` raised {type(error).__name__}{where}: {summary}"
+    if where is None:
+        return _("`{name}` raised {error}: {summary}").format(name=name, error=type(error).__name__, summary=summary)
+    return _("`{name}` raised {error} at line {line} of your cell ({code}): {summary}").format(
+        name=name, error=type(error).__name__, line=where[0], code=where[1], summary=summary)
 
 
 class Prober:
@@ -53,14 +57,19 @@ class Prober:
         function = self.functions.get(name)
         if function is None:
             causes = [e for e in self.cell_errors if f"`{name}`" in e] or self.cell_errors
-            why = f" ({'; '.join(causes)})" if causes else ""
-            raise StudentError(f"`{name}` is not defined{why}: write it in its solution cell with exactly that name")
+            if causes:
+                raise StudentError(_(
+                    "`{name}` is not defined ({causes}): write it in its solution cell with exactly that name"
+                ).format(name=name, causes="; ".join(causes)))
+            raise StudentError(
+                _("`{name}` is not defined: write it in its solution cell with exactly that name").format(name=name))
         limit = seconds or self.call_seconds
         try:
             with time_limit(limit):
                 return function(*args, **kwargs)
         except TimeLimitExceeded:
-            raise StudentError(f"`{name}` ran longer than {limit:g} s and was stopped (an endless loop?)") from None
+            raise StudentError(_("`{name}` ran longer than {seconds} s and was stopped (an endless loop?)").format(
+                name=name, seconds=f"{limit:g}")) from None
         except NotImplementedError as error:
             raise StudentError(describe_exception(name, error), not_done=True) from None
         except TrainingNotReproducible as error:
@@ -78,19 +87,22 @@ class Prober:
             if error.not_done:
                 self.artifacts.not_done.add(probe)
         except Exception as error:  # what the student returned tripped the probe: still a result
-            self.artifacts.errors[probe] = f"what `{probe}` produced could not be read: {type(error).__name__}: {error}"
+            self.artifacts.errors[probe] = _("what `{probe}` produced could not be read: {error}").format(
+                probe=probe, error=f"{type(error).__name__}: {error}")
 
 
 def plain_array(value: Any, what: str) -> np.ndarray:
     """A real numpy array of numbers from whatever was returned (a Tensor, a list, an impostor)."""
     if value is None:
-        raise StudentError(f"{what} returned None: add a `return` statement")
+        raise StudentError(_("{what} returned None: add a `return` statement").format(what=what))
     try:
         array = np.array(value, copy=True)
     except Exception:
-        raise StudentError(f"{what} returned a {type(value).__name__}, which is not an array") from None
+        raise StudentError(_("{what} returned a {kind}, which is not an array").format(
+            what=what, kind=type(value).__name__)) from None
     if array.dtype == object or array.dtype.kind not in "biuf":
-        raise StudentError(f"{what} returned a {type(value).__name__}, which is not an array of numbers")
+        raise StudentError(_("{what} returned a {kind}, which is not an array of numbers").format(
+            what=what, kind=type(value).__name__))
     return np.ascontiguousarray(array)
 
 
@@ -105,7 +117,7 @@ def unpack_split(result: Any) -> list[np.ndarray]:
     try:
         (X_train, y_train), (X_valid, y_valid) = result
     except (TypeError, ValueError):
-        raise StudentError("`split_validation` must return ((X_train, y_train), (X_valid, y_valid))") from None
+        raise StudentError(_("`split_validation` must return ((X_train, y_train), (X_valid, y_valid))")) from None
     return [plain_array(part, "`split_validation`") for part in (X_train, y_train, X_valid, y_valid)]
 
 
@@ -127,10 +139,10 @@ def probe_samples_plot(p: Prober, inputs) -> None:
     try:
         fig = p.call("plot_samples", inputs.train_scaled[:60], inputs.train_labels[:60])
         if not isinstance(fig, Figure):
-            raise StudentError(
-                f"`plot_samples` returned {type(fig).__name__}, not the Figure: create it with "
-                "fig, axes = plt.subplots(...) and `return fig`"
-            )
+            raise StudentError(_(
+                "`plot_samples` returned {kind}, not the Figure: create it with `fig, axes = plt.subplots(...)` "
+                "and `return fig`"
+            ).format(kind=type(fig).__name__))
         # The figure itself, drawn as SVG with its text kept as text: the grader reads the images,
         # titles and axes from the drawing, not from anything this process says about it.
         import io
@@ -151,9 +163,9 @@ def probe_build_model(p: Prober, inputs) -> None:
 
     model = p.call("build_model")
     if model is None:
-        raise StudentError("`build_model` returned None: `return model`")
+        raise StudentError(_("`build_model` returned None: `return model`"))
     if not isinstance(model, keras.Model):
-        raise StudentError(f"`build_model` returned a {type(model).__name__}, not a Keras model")
+        raise StudentError(_("`build_model` returned a {kind}, not a Keras model").format(kind=type(model).__name__))
     p.artifacts.models["built"] = model
 
 
@@ -167,9 +179,9 @@ def probe_compile(p: Prober, inputs) -> None:
         p.artifacts.values["compile_returned_none"] = True
         compiled = given
     if compiled is None:
-        raise StudentError("`compile_model` returned None: compile the model and `return model`")
+        raise StudentError(_("`compile_model` returned None: compile the model and `return model`"))
     if not getattr(compiled, "compiled", False):
-        raise StudentError("the model is not compiled: call model.compile(loss=..., optimizer=..., metrics=[...])")
+        raise StudentError(_("the model is not compiled: call model.compile(loss=..., optimizer=..., metrics=[...])"))
     p.artifacts.models["compiled"] = compiled
 
 
@@ -186,7 +198,7 @@ def build_compile_train(p: Prober, X_train, y_train, X_valid, y_valid, *, client
     model = p.call("build_model")
     compiled = p.call("compile_model", model)
     if compiled is None:
-        raise StudentError("`compile_model` returned None: return the compiled model")
+        raise StudentError(_("`compile_model` returned None: return the compiled model"))
     client.known = {"X_train": X_train, "y_train": y_train, "X_valid": X_valid, "y_valid": y_valid}
     with client.installed(compiled):
         history = p.call("train_model", compiled, X_train, y_train, X_valid, y_valid, epochs=epochs, seconds=seconds)
@@ -247,7 +259,7 @@ def probe_training(p: Prober, inputs, *, client, seconds=None, epochs: int = EPO
         _, history = build_compile_train(p, X_train, y_train, X_valid, y_valid, client=client, seconds=seconds,
                                          epochs=epochs)
     except StudentError as error:
-        raise StudentError(f"training failed: {error}", error.not_done) from None
+        raise StudentError(_("training failed: {reason}").format(reason=error), error.not_done) from None
     record.update({
         "returned": type(history).__name__,
         "returned_the_history": history is not None and history is client.last_history,

@@ -36,6 +36,7 @@ CHILD_MODULES = (
     "__init__",
     "assignment",
     "errors",
+    "i18n",  # the messages the child writes, in the student's language (the catalogue comes compiled)
     "limits",
     "data/fashion_mnist",  # the set-up cell does `from autograder.data import load_fashion_mnist`
     "data/inputs",

@@ -28,6 +28,7 @@ import nbformat
 
 from autograder.assignment import FUNCTIONS
 from autograder.errors import MissingFunctionError, NotebookError
+from autograder.i18n import _
 
 SETUP_TAG = "setup"
 MAX_NOTEBOOK_BYTES = 64 * 1024**2
@@ -181,7 +182,8 @@ def run_cells(
         filename = f"<{path.name} cell {index}>"
         # Named by the functions it defines (found by text: a cell with a syntax error has no AST).
         names = [n for n in re.findall(r"^def\s+(\w+)", source, flags=re.MULTILINE) if n in FUNCTIONS]
-        label = f"cell {index}" + (f" ({', '.join(f'`{n}`' for n in names)})" if names else "")
+        label = (_("cell {index} ({names})").format(index=index, names=", ".join(f"`{n}`" for n in names)) if names
+                 else _("cell {index}").format(index=index))
         # Registered so that tracebacks and inspect.getsource can show the student's own lines.
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         try:
@@ -189,19 +191,21 @@ def run_cells(
                 warnings.simplefilter("ignore")  # a student's warnings are theirs to read in Jupyter
                 exec(compile(source, filename, "exec"), namespace)
         except TimeLimitExceeded:
-            problem = f"{label} ran longer than {cell_seconds:g} s and was stopped (an endless loop?)"
+            problem = _("{cell} ran longer than {seconds} s and was stopped (an endless loop?)").format(
+                cell=label, seconds=f"{cell_seconds:g}")
             if setup:
-                raise NotebookError(path, f"the set-up {problem}") from None
+                raise NotebookError(path, _("the set-up {problem}").format(problem=problem)) from None
             loaded.cell_errors.append(problem)
         except SyntaxError as error:
-            problem = f"{label} has a syntax error on line {error.lineno}: {error.msg}"
+            problem = _("{cell} has a syntax error on line {line}: {error}").format(
+                cell=label, line=error.lineno, error=error.msg)
             if setup:
-                raise NotebookError(path, f"the set-up {problem}") from None
+                raise NotebookError(path, _("the set-up {problem}").format(problem=problem)) from None
             loaded.cell_errors.append(problem)
         except (Exception, SystemExit) as error:  # sys.exit() in a cell must not end the grader
-            problem = f"{label} raised {type(error).__name__}: {error}"
+            problem = _("{cell} raised {error}").format(cell=label, error=f"{type(error).__name__}: {error}")
             if setup:
-                raise NotebookError(path, f"the set-up {problem}") from None
+                raise NotebookError(path, _("the set-up {problem}").format(problem=problem)) from None
             loaded.cell_errors.append(problem)
     return loaded
 

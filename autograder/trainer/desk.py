@@ -27,13 +27,14 @@ import numpy as np
 
 from autograder.errors import TrainerTimeout
 from autograder.sandbox import frames
-from autograder.trainer.records import FitRecord, TrainingRecord
+from autograder.i18n import N_
+from autograder.trainer.records import FitRecord, TrainingRecord, refusal
 from autograder.trainer.service import MAX_REQUEST_BYTES
 
 SOCKET_NAME = "trainer.sock"
 # The kit's modules the trainer imports: no student code, and not the grader's checks.
 TRAINER_MODULES = (
-    "__init__", "assignment", "errors", "files", "data/fashion_mnist", "data/reference", "sandbox/bounded_files",
+    "__init__", "assignment", "errors", "files", "i18n", "data/fashion_mnist", "data/reference", "sandbox/bounded_files",
     "sandbox/child", "sandbox/frames", "sandbox/model_archive",
     "trainer/cache", "trainer/fast_path", "trainer/records", "trainer/service",
 )
@@ -181,27 +182,28 @@ class FitDesk:
 
     def train(self, header: dict, blobs: dict[str, bytes]) -> tuple[dict, dict[str, bytes]]:
         if self.record.error:
-            return {"ok": False, "message": self.record.error}, {}
+            return refusal(self.record.error, self.record.error_fields), {}
         request = {"op": "fit", "arguments": header.get("arguments")}
         try:
             reply, reply_blobs = self.trainer.exchange(request, blobs, self.left(), MAX_REQUEST_BYTES)
             call = FitRecord.from_json(reply.pop("record"))
         except TrainerTimeout:
             self.trainer.close()
-            self.record.error = (
-                f"the training ran longer than the grader allows ({self.training_seconds:g} s) and was stopped"
-            )
-            call = FitRecord(trained=False, message=self.record.error)
-            reply, reply_blobs = {"ok": False, "message": self.record.error}, {}
+            call = self.fail(N_("the training ran longer than the grader allows ({seconds} s) and was stopped"),
+                             seconds=f"{self.training_seconds:g}")
+            reply, reply_blobs = refusal(call.message, call.fields), {}
         except (frames.FrameError, KeyError, TypeError, ValueError):
             words = self.trainer.last_words()
-            self.record.error = "the grader's trainer stopped while training this model" + (
-                f" ({words})" if words else ""
-            )
-            call = FitRecord(trained=False, message=self.record.error)
-            reply, reply_blobs = {"ok": False, "message": self.record.error}, {}
+            call = (self.fail(N_("the grader's trainer stopped while training this model ({words})"), words=words)
+                    if words else self.fail(N_("the grader's trainer stopped while training this model")))
+            reply, reply_blobs = refusal(call.message, call.fields), {}
         self.record.calls.append(call)
         return reply, reply_blobs
+
+    def fail(self, message: str, **fields: str) -> FitRecord:
+        """The trainer cannot go on: this call and every later one fail with ``message`` (a catalogue message)."""
+        self.record.error, self.record.error_fields = message, fields
+        return FitRecord(trained=False, message=message, fields=fields)
 
     def finish(self, predict: bool = True) -> TrainingRecord:
         """Stop serving; the trainer predicts the test images with the final model (unless the batch

@@ -15,13 +15,16 @@ from typing import Any
 
 import numpy as np
 
+from autograder.i18n import translated
+
 
 @dataclass
 class FitRecord:
     """One ``fit`` call as the trainer saw and ran it."""
 
     trained: bool
-    message: str | None = None  # why it could not be trained, for the student
+    message: str | None = None  # why it could not be trained, for the student: a catalogue message
+    fields: dict[str, str] = field(default_factory=dict)  # what fills its {fields} (see errors.Refused)
     continues: bool = False  # continues the training of the call before it
     reused: bool = False  # replayed from the cache of identical trainings
     key: str | None = None
@@ -38,9 +41,19 @@ class FitRecord:
     compile: Any = None  # its compile settings, names aside
     seconds: float = 0.0
 
+    def reason(self) -> str:
+        """Why it could not be trained, in the language in effect."""
+        return translated(self.message or "", self.fields)
+
     @classmethod
     def from_json(cls, data: dict) -> "FitRecord":
         return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+
+
+def refusal(message: str, fields: dict[str, str]) -> dict:
+    """The trainer's reply to a fit call it could not train: the catalogue message and its fields, for
+    the student's side to say in the student's language (``autograder.sandbox.fit_client``)."""
+    return {"ok": False, "message": message, "fields": dict(fields)}
 
 
 @dataclass
@@ -49,7 +62,8 @@ class TrainingRecord:
 
     calls: list[FitRecord] = field(default_factory=list)
     predictions: np.ndarray | None = None  # the final model's class for each test image
-    error: str | None = None  # the trainer itself could not go on (time limit, crash)
+    error: str | None = None  # the trainer itself could not go on (time limit, crash): a catalogue message
+    error_fields: dict[str, str] = field(default_factory=dict)  # what fills its {fields}
 
     def final_chain(self) -> list[FitRecord]:
         """The calls that made the final model: the last call and those it continues."""

@@ -36,9 +36,10 @@ import numpy as np
 
 from autograder.assignment import MAX_EPOCHS, N_VALID, SEED
 from autograder.errors import ArtifactError, Refused
+from autograder.i18n import N_
 from autograder.sandbox import frames
 from autograder.trainer.cache import TrainingCache, restore_optimizer, training_key
-from autograder.trainer.records import FitRecord, TrainingRecord, compile_signature, model_signature
+from autograder.trainer.records import FitRecord, TrainingRecord, compile_signature, model_signature, refusal
 
 # The model (at most model_archive.MAX_MODEL_BYTES, the lesson's 3 MiB) and arrays that are not the
 # kit's (fit_client.MAX_DATA_BYTES): what the desk holds in the grader's memory for one request.
@@ -58,7 +59,7 @@ def model_config(model_bytes: bytes) -> dict:
         config = load_json(members.get("config.json", b"null"), "the model's config.json")
         validate_model_config(config)
     except ArtifactError as error:
-        raise Refused(f"the grader cannot train this model: {error}") from None
+        raise Refused(N_("the grader cannot train this model: {error}"), error=error) from None
     return config
 
 
@@ -104,19 +105,20 @@ class Trainer:
     # The protocol: one frame in, one frame out (autograder.sandbox.frames).
     def handle(self, header: dict, blobs: dict[str, bytes]) -> tuple[dict, dict[str, bytes]]:
         if header.get("op") != "fit":
-            return {"ok": False, "message": "the grader's trainer only trains fit calls"}, {}
+            return refusal(N_("the grader's trainer only trains fit calls"), {}), {}
         started = time.monotonic()
         try:
             record, weights = self.fit(header.get("arguments"), blobs)
-        except Refused as refusal:
-            record, weights = FitRecord(trained=False, message=str(refusal)), None
+        except Refused as refused:
+            record, weights = FitRecord(trained=False, message=refused.template, fields=refused.fields), None
         except Exception as error:  # what the description holds tripped Keras: still this call's result
-            message = f"the grader could not train this model: {type(error).__name__}: {str(error)[:300]}"
-            record, weights = FitRecord(trained=False, message=message), None
+            record = FitRecord(trained=False, message=N_("the grader could not train this model: {error}"),
+                               fields={"error": f"{type(error).__name__}: {str(error)[:300]}"})
+            weights = None
         record.seconds = round(time.monotonic() - started, 2)
         self.record.calls.append(record)
-        if weights is None:
-            return {"ok": False, "message": record.message, "record": asdict(record)}, {}
+        if weights is None:  # the message in the catalogue's words: the student's side says it in theirs
+            return {**refusal(record.message, record.fields), "record": asdict(record)}, {}
         buffer = io.BytesIO()
         np.savez(buffer, **{f"w{index}": w for index, w in enumerate(weights)})
         history = getattr(self.model, "history", None)
@@ -134,21 +136,21 @@ class Trainer:
         if description is None:
             return None, None, "none"
         if not isinstance(description, dict):
-            raise Refused(f"`{name}` could not be read")
+            raise Refused(N_("`{name}` could not be read"), name=name)
         if "ref" in description:
             ref = description["ref"]
             if ref not in self.arrays:
-                raise Refused(f"`{name}` names no array the grader knows")
+                raise Refused(N_("`{name}` names no array the grader knows"), name=name)
             return self.arrays[ref], ref, self.digests[ref]
         blob = blobs.get(str(description.get("blob")))
         if blob is None:
-            raise Refused(f"`{name}` was not sent")
+            raise Refused(N_("`{name}` was not sent"), name=name)
         try:
             array = np.load(io.BytesIO(blob), allow_pickle=False)
         except Exception:
-            raise Refused(f"`{name}` is not an array the grader can read") from None
+            raise Refused(N_("`{name}` is not an array the grader can read"), name=name) from None
         if array.dtype.kind not in "biuf":
-            raise Refused(f"`{name}` is not an array of numbers")
+            raise Refused(N_("`{name}` is not an array of numbers"), name=name)
         digest = array_digest(array)
         for known, known_digest in self.digests.items():
             if digest == known_digest:
@@ -159,15 +161,15 @@ class Trainer:
         import keras
 
         if not isinstance(arguments, dict):
-            raise Refused("the fit call could not be read")
+            raise Refused(N_("the fit call could not be read"))
         model_bytes = blobs.get("model.keras")
         if model_bytes is None:
-            raise Refused("the model was not sent")
+            raise Refused(N_("the model was not sent"))
         config = model_config(model_bytes)
         architecture = model_signature({k: v for k, v in config.items() if k != "compile_config"})
         compiled = compile_signature(config.get("compile_config"))
         if not config.get("compile_config"):
-            raise Refused("the model is not compiled: call model.compile(...) before model.fit")
+            raise Refused(N_("the model is not compiled: call model.compile(...) before model.fit"))
         fit_arguments, described = self.fit_arguments(arguments, blobs)
         continues = (
             self.model is not None and architecture == self.architecture and compiled == self.compile
@@ -177,10 +179,10 @@ class Trainer:
             if len(claimed) != len(self.weights) or not all(
                 a.shape == b.shape and np.array_equal(a, b) for a, b in zip(claimed, self.weights)
             ):
-                raise Refused(
+                raise Refused(N_(
                     "the model's weights were changed between two fit calls; the grader trains with its own "
                     "code and can only continue a training it ran itself: do not set or load weights in train_model"
-                )
+                ))
         position = self.position if continues else 0
         key = training_key(architecture, compiled, described, self.key if continues else None, self.seed, self.fast)
         record = FitRecord(
@@ -197,7 +199,7 @@ class Trainer:
             keras.utils.set_random_seed(self.seed)
             self.model = keras.saving.deserialize_keras_object(config, safe_mode=True)
             if not getattr(self.model, "compiled", False) or self.model.optimizer is None:
-                raise Refused("the model is not compiled: call model.compile(...) before model.fit")
+                raise Refused(N_("the model is not compiled: call model.compile(...) before model.fit"))
             self.architecture, self.compile = architecture, compiled
         model = self.model
         with self.cache.locked(key):  # a second trainer with this key waits, then replays the first's result
@@ -226,12 +228,12 @@ class Trainer:
                 fit[name] = array
             described[name] = {"kit": kit, "digest": digest}
         if fit.get("x") is None:
-            raise Refused("model.fit was given no training data: pass model.fit(X_train, y_train, ...)")
+            raise Refused(N_("model.fit was given no training data: pass model.fit(X_train, y_train, ...)"))
         validation = arguments.get("validation_data")
         described["validation_data"] = None
         if validation is not None:
             if not isinstance(validation, list) or len(validation) not in (2, 3):
-                raise Refused("validation_data must be (X_valid, y_valid)")
+                raise Refused(N_("validation_data must be (X_valid, y_valid)"))
             parts = [self.data(part, f"validation_data[{i}]", blobs) for i, part in enumerate(validation)]
             fit["validation_data"] = tuple(part[0] for part in parts)
             described["validation_data"] = [{"kit": kit, "digest": digest} for _, kit, digest in parts]
@@ -245,15 +247,16 @@ class Trainer:
             if value is None and default is None:
                 continue
             if type(value) is not int or not low <= value <= high:
-                raise Refused(f"{name}={value!r} is not a whole number from {low} to {high}")
+                raise Refused(N_("{argument} is not a whole number from {low} to {high}"), argument=f"{name}={value!r}",
+                              low=low, high=high)
             fit[name] = value
         shuffle = arguments.get("shuffle", True)
         if type(shuffle) is not bool:
-            raise Refused(f"shuffle={shuffle!r}: the grader takes True or False")
+            raise Refused(N_("{argument}: the grader takes True or False"), argument=f"shuffle={shuffle!r}")
         fit["shuffle"] = shuffle
         split = arguments.get("validation_split", 0.0) or 0.0
         if type(split) not in (int, float) or not 0 <= split < 1:
-            raise Refused(f"validation_split={split!r} is not a fraction from 0 to 1")
+            raise Refused(N_("{argument} is not a fraction from 0 to 1"), argument=f"validation_split={split!r}")
         if split:
             fit["validation_split"] = float(split)
         weights = arguments.get("class_weight")
@@ -261,7 +264,7 @@ class Trainer:
             if not isinstance(weights, dict) or len(weights) > 1000 or not all(
                 str(k).isdigit() and type(v) in (int, float) for k, v in weights.items()
             ):
-                raise Refused("class_weight must map class numbers to weights")
+                raise Refused(N_("class_weight must map class numbers to weights"))
             fit["class_weight"] = {int(k): float(v) for k, v in weights.items()}
         described.update(
             {name: fit[name] for name in fit if name not in ("x", "y", "sample_weight", "validation_data")}
