@@ -342,6 +342,20 @@ def test_curve_notes_say_which_values_are_not_drawn():
     assert curve_notes({"loss": []}) == ["loss: no values"]
 
 
+def test_curve_notes_speak_the_feedback_page_s_language_and_the_legend_stays_english():
+    from autograder.i18n import speaking
+    from autograder.reports.plots import curve_notes, learning_curves
+
+    history = {"val_loss": [0.3, 0.2] + [INF] * 28, "loss": [1e308, 0.5]}
+    with speaking("zh_CN"):
+        assert curve_notes(history) == ["val_loss: 第 3–30 个轮次为 inf（未绘制）",
+                                        "loss: 第 1 个轮次为 1e+308（太大，无法绘制）（未绘制）"]
+        assert curve_notes({"loss": list(range(0, 40, 2)) + [NAN, 0.1] * 10}) == [
+            "loss: 第 21, 23, 25, 27, 29, 31 个轮次等（另有 4 段）为 NaN（未绘制）"]
+        legend = [text.get_text() for text in learning_curves(history).axes[0].get_legend().get_texts()]
+    assert legend == ["val_loss: inf at epochs 3–30 (not drawn)", "loss: 1e+308 (too large to draw) at epoch 1 (not drawn)"]
+
+
 @pytest.mark.parametrize("confusion, drawn", [
     ([[1, 2], [3, 4]], False),
     ([[1, 2, 3], [4, 5]], False),

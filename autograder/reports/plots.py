@@ -12,11 +12,20 @@ import math
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Callable
+
+from autograder.i18n import N_, translated
 
 # A value beyond this is finite but off any useful chart, and matplotlib's tick and margin
 # arithmetic overflows near 1e308: such values are named, not drawn.
 DRAWABLE = 1e12
 MAX_RANGES = 6  # epoch ranges named per kind of value; the rest are counted
+
+Say = Callable[[str, dict], str]  # a catalogue message and its fields → text
+
+
+def english(message: str, fields: dict) -> str:
+    return message.format(**fields)
 
 
 def number_text(value) -> str:
@@ -48,8 +57,8 @@ def as_number(value) -> float:
     return math.nan
 
 
-def epoch_ranges(epochs: list[int]) -> str:
-    """[2] → "epoch 2"; [1, 2, 3, 7] → "epochs 1–3, 7"."""
+def epoch_ranges(epochs: list[int], say: Say = english) -> str:
+    """[2] → "epoch 2"; [1, 2, 3, 7] → "epochs 1–3, 7" (``say``: in which language)."""
     ranges: list[list[int]] = []
     for epoch in epochs:
         if ranges and epoch == ranges[-1][1] + 1:
@@ -57,24 +66,27 @@ def epoch_ranges(epochs: list[int]) -> str:
         else:
             ranges.append([epoch, epoch])
     text = ", ".join(f"{a}–{b}" if b > a else f"{a}" for a, b in ranges[:MAX_RANGES])
+    named = say(N_("epochs {ranges}") if len(epochs) > 1 else N_("epoch {ranges}"), {"ranges": text})
     if len(ranges) > MAX_RANGES:
-        text += f" and {len(ranges) - MAX_RANGES} more"
-    return ("epochs " if len(epochs) > 1 else "epoch ") + text
+        return say(N_("{epochs} and {count} more"), {"epochs": named, "count": str(len(ranges) - MAX_RANGES)})
+    return named
 
 
-def _series(history) -> list[tuple[str, list[float], str | None]]:
+def _series(history, say: Say = english) -> list[tuple[str, list[float], str | None]]:
     """Each series: its name, its values to draw (NaN where not drawn) and a note on what was not drawn."""
     if not isinstance(history, Mapping):
-        return [("history", [], f"not a table of named series ({type(history).__name__}): not drawn")]
+        return [("history", [], say(N_("not a table of named series ({kind}): not drawn"),
+                                    {"kind": type(history).__name__}))]
     found = []
     for name, values in history.items():
         name = str(name)
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-            found.append((name, [], f"not a list of values ({number_text(values)[:40]}): not drawn"))
+            found.append((name, [], say(N_("not a list of values ({value}): not drawn"),
+                                        {"value": number_text(values)[:40]})))
             continue
         values = list(values)
         if not values:
-            found.append((name, [], "no values"))
+            found.append((name, [], say(N_("no values"), {})))
             continue
         drawn: list[float] = []
         missing: dict[str, list[int]] = {}  # what was not drawn → at which epochs
@@ -84,18 +96,21 @@ def _series(history) -> list[tuple[str, list[float], str | None]]:
                 missing.setdefault(number_text(value), []).append(epoch)
                 drawn.append(math.nan)
             elif abs(value) > DRAWABLE:
-                missing.setdefault(f"{value:g} (too large to draw)", []).append(epoch)
+                missing.setdefault(say(N_("{value} (too large to draw)"), {"value": f"{value:g}"}), []).append(epoch)
                 drawn.append(math.nan)
             else:
                 drawn.append(value)
-        note = ", ".join(f"{what} at {epoch_ranges(epochs)}" for what, epochs in missing.items())
-        found.append((name, drawn, f"{note} (not drawn)" if note else None))
+        note = ", ".join(say(N_("{what} at {epochs}"), {"what": what, "epochs": epoch_ranges(epochs, say)})
+                         for what, epochs in missing.items())
+        found.append((name, drawn, say(N_("{notes} (not drawn)"), {"notes": note}) if note else None))
     return found
 
 
 def curve_notes(history) -> list[str]:
-    """One line per series with values that are not drawn: "val_loss: inf at epochs 3–30 (not drawn)"."""
-    return [f"{name}: {note}" for name, _, note in _series(history) if note]
+    """One line per series with values that are not drawn, in the language in effect (the feedback
+    page's): "val_loss: inf at epochs 3–30 (not drawn)". The figure's legend says it in English: the
+    fonts a grader has may draw no Chinese."""
+    return [f"{name}: {note}" for name, _, note in _series(history, translated) if note]
 
 
 def _label(text: str) -> str:

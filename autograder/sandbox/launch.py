@@ -72,7 +72,7 @@ def run_child(
 ) -> SandboxRun:
     """Run the sandbox child on a prepared scratch folder and wait for it, within the limits; the child
     asks ``train_model`` for ``epochs`` (the config's) and writes its messages in ``lang`` (the
-    catalogue given to it compiled, as ``CATALOGUE``: it sees neither the ``.po`` files nor Babel).
+    catalogue given to it compiled, as ``CATALOGUE``: it needs neither the ``.po`` files nor Babel).
 
     ``on_started``: called once the child runs, for the grader's own work meanwhile.
     ``stop``: the batch's event, set when it is being stopped (see ``stop_running_sandboxes``).
