@@ -197,3 +197,24 @@ def test_the_grader_s_notes_speak_the_language_in_effect():
     assert "on test images that were not normalized" in english and "cell " in english
     assert CJK.search(chinese) and "normalize(test_images)" in chinese and "not normalized" not in chinese
     assert CJK.search(reused) and "--trainings" in reused
+
+
+def test_a_notebook_that_cannot_be_graded_is_told_why_in_the_student_s_language(tmp_path, real_data_dir):
+    """The reason a submission was not graded reaches the student too (the feedback page, Gradescope)."""
+    from autograder.batch.local import grade_notebooks
+    from autograder.config import Config
+    from autograder.sandbox.launch import SandboxRun
+
+    empty, damaged = tmp_path / "empty.ipynb", tmp_path / "damaged.ipynb"
+    empty.write_text("")
+    damaged.write_text('{"cells": [')
+    reports = grade_notebooks([empty, damaged], data_dir=real_data_dir, config=Config().with_lang("zh_CN", "--lang"))
+    assert [report.error for report in reports] == [
+        "文件是空的：请在 Jupyter 中保存笔记本后重新提交",
+        "不是有效的 JSON（第 1 行第 12 列：Expecting value）；文件已损坏或不是笔记本：请提交 Jupyter 保存的 .ipynb 文件",
+    ]
+    assert [report.lang for report in reports] == ["zh_CN", "zh_CN"]
+    killed = SandboxRun(returncode=-9, seconds=1.0, timed_out=False, stderr_tail="", isolation="bwrap")
+    with speaking("zh_CN"):
+        assert killed.fault == "评分进程被信号 SIGKILL 终止（内存不足？）"
+    assert killed.fault == "the grading process was killed by SIGKILL (out of memory?)"

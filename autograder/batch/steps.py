@@ -24,6 +24,7 @@ from pathlib import Path
 from autograder.assignment import FUNCTIONS, SOURCE_NOTEBOOK
 from autograder.batch.shared import Batch
 from autograder.errors import NotebookError
+from autograder.i18n import _, choose_language, speaking
 from autograder.judge.report import GradeReport, judge
 
 LAST_WORDS = 300  # characters of a child's last line of stderr shown in a report
@@ -44,20 +45,21 @@ class Submission:
     language: str | None = None  # what the student reads: the batch's --lang, else the notebook's own
 
     def ungraded(self, reason: str) -> GradeReport:
-        from autograder.i18n import speaking
-
+    
         with speaking(self.language):  # its page speaks the student's language, once it is known
             return GradeReport.ungraded(self.path, reason, self.usage, self.batch.checks)
 
 
 def sanitize(sub: Submission) -> GradeReport | None:
     """Only the source's set-up cells and the student's solution cells run (autograder.submission.sanitize)."""
-    from autograder.i18n import choose_language
     from autograder.submission.sanitize import write_sanitized
 
+    unread = sub.batch.config.lang or choose_language()  # what a notebook that cannot be read is told in
     try:
-        own = write_sanitized(sub.path, SOURCE_NOTEBOOK, sub.scratch / "submission.ipynb")
+        with speaking(unread):
+            own = write_sanitized(sub.path, SOURCE_NOTEBOOK, sub.scratch / "submission.ipynb")
     except NotebookError as error:
+        sub.language = unread
         return sub.ungraded(error.problem)
     sub.language = sub.batch.config.lang or own or choose_language()  # --lang, the notebook's, the locale's
     return None
@@ -78,14 +80,17 @@ def run_in_sandbox(sub: Submission) -> GradeReport | None:
     if run.peak_memory_bytes:
         sub.usage["sandbox_peak_memory_mib"] = round(run.peak_memory_bytes / 2**20)
     sub.last_words = (run.stderr_tail.strip().splitlines()[-1:] or [""])[0][:LAST_WORDS]
-    if run.fault:
-        return sub.ungraded(run.fault + (f" (its last words: {sub.last_words})" if sub.last_words else ""))
+    with speaking(sub.language):
+        fault = run.fault
+        if fault and sub.last_words:
+            fault = _("{fault} (its last words: {words})").format(fault=fault, words=sub.last_words)
+    if fault:
+        return sub.ungraded(fault)
     return None
 
 
 def run_in_process(sub: Submission) -> GradeReport | None:
     """The same as ``run_in_sandbox``, in this process: for trusted notebooks only (an instructor's copy)."""
-    from autograder.i18n import speaking
     from autograder.sandbox.artifacts import write_artifacts
     from autograder.sandbox.fit_client import FitClient, SocketTransport
     from autograder.sandbox.probe import collect
@@ -111,22 +116,21 @@ def run_in_process(sub: Submission) -> GradeReport | None:
 def read_back_artifacts(sub: Submission) -> GradeReport | None:
     """What the code handed back, read as untrusted data (autograder.sandbox.artifacts)."""
     from autograder.errors import ArtifactError
-    from autograder.i18n import speaking
     from autograder.sandbox.artifacts import read_artifacts
 
     try:
         with speaking(sub.language):  # a model it could not read is a message to the student
             sub.artifacts = read_artifacts(sub.scratch / "artifacts")
     except (ArtifactError, OSError, ValueError) as error:
-        return sub.ungraded(
-            f"the notebook's code produced no readable results ({error}; last words: {sub.last_words or 'no message'})"
-        )
+        with speaking(sub.language):
+            reason = _("the notebook's code produced no readable results ({error}; last words: {words})").format(
+                error=error, words=sub.last_words or _("no message"))
+        return sub.ungraded(reason)
     return None
 
 
 def judge_artifacts(sub: Submission) -> None:
     """Every check, in this process, on the artifacts and the trainer's record (autograder.judge.report)."""
-    from autograder.i18n import speaking
 
     with speaking(sub.language):
         sub.report = judge(sub.path, sub.artifacts, sub.batch.data, sub.training, sub.batch.config)
@@ -134,7 +138,6 @@ def judge_artifacts(sub: Submission) -> None:
 
 
 def add_lint_notes(sub: Submission) -> None:
-    from autograder.i18n import speaking
 
     with speaking(sub.language):
         sub.report.notes.extend(lint_notes(sub.path))

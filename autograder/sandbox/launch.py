@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.assignment import EPOCHS
-from autograder.i18n import ENGLISH, compiled, known_language
+from autograder.i18n import ENGLISH, _, compiled, known_language
 from autograder.limits import Limits
 from autograder.sandbox.confine import Confinement, confined
 from autograder.sandbox.method import isolation
@@ -55,15 +55,16 @@ class SandboxRun:
     def fault(self) -> str | None:
         """Why the child did not finish normally, in words for the report; None when it did."""
         if self.timed_out:
-            return "the notebook ran past the time limit for one submission (an endless loop?) and was stopped"
+            return _("the notebook ran past the time limit for one submission (an endless loop?) and was stopped")
         if self.returncode is None or self.returncode == 0:
             return None
         if self.returncode < 0:
             number = -self.returncode
             name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
-            hint = " (out of memory?)" if number == signal.SIGKILL else ""
-            return f"the grading process was killed by {name}{hint}"
-        return f"the grading process exited with status {self.returncode} before it finished"
+            if number == signal.SIGKILL:
+                return _("the grading process was killed by {signal} (out of memory?)").format(signal=name)
+            return _("the grading process was killed by {signal}").format(signal=name)
+        return _("the grading process exited with status {status} before it finished").format(status=self.returncode)
 
 
 def run_child(

@@ -41,23 +41,23 @@ def read_submitted_bytes(path: Path) -> bytes:
     try:
         handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise NotebookError(path, "no such file") from None
+        raise NotebookError(path, _("no such file")) from None
     except OSError as error:
         if error.errno == errno.ELOOP:
-            raise NotebookError(path, "is a link, not a notebook: submit the .ipynb file itself") from None
-        raise NotebookError(path, f"cannot be read ({error.strerror})") from None
+            raise NotebookError(path, _("is a link, not a notebook: submit the .ipynb file itself")) from None
+        raise NotebookError(path, _("cannot be read ({reason})").format(reason=error.strerror)) from None
     with os.fdopen(handle, "rb") as file:
         status = os.fstat(file.fileno())
         if stat.S_ISDIR(status.st_mode):
-            raise NotebookError(path, "is a folder, not a notebook")
+            raise NotebookError(path, _("is a folder, not a notebook"))
         if not stat.S_ISREG(status.st_mode):
-            raise NotebookError(path, "is not a regular file: submit the .ipynb file Jupyter saved")
+            raise NotebookError(path, _("is not a regular file: submit the .ipynb file Jupyter saved"))
         raw = file.read(MAX_NOTEBOOK_BYTES + 1)
     if len(raw) > MAX_NOTEBOOK_BYTES:
         raise NotebookError(
             path,
-            f"the file is larger than {MAX_NOTEBOOK_BYTES // 1024**2} MiB (huge outputs?): "
-            "clear the outputs (Kernel → Restart & Clear Output), save and submit again",
+            _("the file is larger than {mib} MiB (huge outputs?): clear the outputs (Kernel → Restart & Clear "
+              "Output), save and submit again").format(mib=MAX_NOTEBOOK_BYTES // 1024**2),
         )
     return raw
 
@@ -68,36 +68,37 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     try:
         raw = read_submitted_bytes(path)
     except OSError as error:
-        raise NotebookError(path, f"cannot be read ({error.strerror})") from None
+        raise NotebookError(path, _("cannot be read ({reason})").format(reason=error.strerror)) from None
     if not raw.strip():
-        raise NotebookError(path, "the file is empty: save the notebook in Jupyter and submit it again")
+        raise NotebookError(path, _("the file is empty: save the notebook in Jupyter and submit it again"))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise NotebookError(path, "not a text file (it is not UTF-8): submit the .ipynb file Jupyter saved") from None
+        raise NotebookError(path, _("not a text file (it is not UTF-8): submit the .ipynb file Jupyter saved")) from None
     try:
         content = json.loads(text)
     except json.JSONDecodeError as error:
         raise NotebookError(
             path,
-            f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
-            "the file was damaged or is not a notebook: submit the .ipynb file Jupyter saved",
+            _("not valid JSON (line {line}, column {column}: {error}); the file was damaged or is not a notebook: "
+              "submit the .ipynb file Jupyter saved").format(line=error.lineno, column=error.colno, error=error.msg),
         ) from None
     except RecursionError:
         raise NotebookError(
-            path, "its JSON is nested too deeply to be a notebook Jupyter saved: submit the .ipynb file Jupyter saved"
+            path, _("its JSON is nested too deeply to be a notebook Jupyter saved: submit the .ipynb file Jupyter saved")
         ) from None
     if not isinstance(content, dict) or "cells" not in content:
-        raise NotebookError(path, "valid JSON but not a Jupyter notebook (it has no list of cells)")
+        raise NotebookError(path, _("valid JSON but not a Jupyter notebook (it has no list of cells)"))
     version = content.get("nbformat")
     if version != 4:
         raise NotebookError(
-            path, f"notebook format version {version!r}; this kit reads format 4 (any Jupyter since 2015 writes it)"
+            path, _("notebook format version {version}; this kit reads format 4 (any Jupyter since 2015 writes it)").format(
+                version=repr(version))
         )
     if not isinstance(content["cells"], list) or not all(
         isinstance(cell, dict) and "cell_type" in cell and "source" in cell for cell in content["cells"]
     ):
-        raise NotebookError(path, "the notebook's cells are malformed (each needs a cell_type and a source)")
+        raise NotebookError(path, _("the notebook's cells are malformed (each needs a cell_type and a source)"))
     return nbformat.from_dict(content)
 
 
