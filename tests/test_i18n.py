@@ -157,7 +157,7 @@ def test_the_messages_of_a_cell_and_of_the_probes_speak_the_language_in_effect(t
     """What the student's own code did wrong, as the sandbox's child and the self-check write it."""
     import nbformat
 
-    from autograder.sandbox.probe import Prober, collect, describe_exception
+    from autograder.sandbox.probe import Prober, describe_exception
     from autograder.submission.notebook import run_cells
 
     notebook = nbformat.v4.new_notebook(cells=[
@@ -211,10 +211,27 @@ def test_a_notebook_that_cannot_be_graded_is_told_why_in_the_student_s_language(
     reports = grade_notebooks([empty, damaged], data_dir=real_data_dir, config=Config().with_lang("zh_CN", "--lang"))
     assert [report.error for report in reports] == [
         "文件是空的：请在 Jupyter 中保存笔记本后重新提交",
-        "不是有效的 JSON（第 1 行第 12 列：Expecting value）；文件已损坏或不是笔记本：请提交 Jupyter 保存的 .ipynb 文件",
+        "不是有效的 JSON（第 1 行第 12 列：Expecting value）；文件已损坏或不是笔记本："
+        "请提交 Jupyter 保存的 .ipynb 文件",
     ]
     assert [report.lang for report in reports] == ["zh_CN", "zh_CN"]
     killed = SandboxRun(returncode=-9, seconds=1.0, timed_out=False, stderr_tail="", isolation="bwrap")
     with speaking("zh_CN"):
         assert killed.fault == "评分进程被信号 SIGKILL 终止（内存不足？）"
     assert killed.fault == "the grading process was killed by SIGKILL (out of memory?)"
+
+
+def test_no_module_that_speaks_through_underscore_also_uses_it_as_a_throwaway_name():
+    """``_, x = ...`` in a function makes ``_`` local there, and every ``_("...")`` in that function
+    raises UnboundLocalError: in the sandbox's child, that is a lost check."""
+    import ast
+
+    shadowed = []
+    for path in sorted((REPO_ROOT / "autograder").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        speaks = any(isinstance(node, ast.ImportFrom) and node.module == "autograder.i18n"
+                     and any(alias.name == "_" for alias in node.names) for node in ast.walk(tree))
+        if speaks:
+            shadowed += [f"{path.relative_to(REPO_ROOT)}:{node.lineno}" for node in ast.walk(tree)
+                         if isinstance(node, ast.Name) and node.id == "_" and isinstance(node.ctx, ast.Store)]
+    assert not shadowed, shadowed

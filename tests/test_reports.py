@@ -353,7 +353,8 @@ def test_curve_notes_speak_the_feedback_page_s_language_and_the_legend_stays_eng
         assert curve_notes({"loss": list(range(0, 40, 2)) + [NAN, 0.1] * 10}) == [
             "loss: 第 21, 23, 25, 27, 29, 31 个轮次等（另有 4 段）为 NaN（未绘制）"]
         legend = [text.get_text() for text in learning_curves(history).axes[0].get_legend().get_texts()]
-    assert legend == ["val_loss: inf at epochs 3–30 (not drawn)", "loss: 1e+308 (too large to draw) at epoch 1 (not drawn)"]
+    assert legend == ["val_loss: inf at epochs 3–30 (not drawn)",
+                      "loss: 1e+308 (too large to draw) at epoch 1 (not drawn)"]
 
 
 @pytest.mark.parametrize("confusion, drawn", [

@@ -129,7 +129,7 @@ def title_problem(titles: list[str], expected: list[str]) -> str:
     pairs = list(zip(titles, expected))
     first = next(i for i, (got, want) in enumerate(pairs) if got != want)
     got = titles[first]
-    if all(got.strip().isdigit() for got, _ in pairs):
+    if all(got.strip().isdigit() for got, _want in pairs):
         return _(
             "the images are titled with label numbers ({got} instead of {expected}): "
             "title each image with its class name, CLASS_NAMES[label]"

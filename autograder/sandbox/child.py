@@ -355,12 +355,11 @@ def main(scratch: Path) -> int:
     # From here on the student's code runs in this process.
     from autograder.assignment import EPOCHS, FUNCTIONS
     from autograder.data.inputs import ProbeInputs
+    from autograder.i18n import ENGLISH, load_compiled, speaking
     from autograder.sandbox.artifacts import write_artifacts
     from autograder.sandbox.fit_client import FitClient, SocketTransport
     from autograder.sandbox.probe import collect
     from autograder.submission.notebook import run_cells
-
-    from autograder.i18n import ENGLISH, load_compiled, speaking
 
     limits = config["limits"]
     language = config.get("lang", ENGLISH)

@@ -256,7 +256,7 @@ def probe_training(p: Prober, inputs, *, client, seconds=None, epochs: int = EPO
     # Where the short call's fit calls end among the trainer's records, even if the training fails.
     record = p.artifacts.values["training"] = {"epochs_probe_calls": client.calls, "epochs_probe_error": short_error}
     try:
-        _, history = build_compile_train(p, X_train, y_train, X_valid, y_valid, client=client, seconds=seconds,
+        _model, history = build_compile_train(p, X_train, y_train, X_valid, y_valid, client=client, seconds=seconds,
                                          epochs=epochs)
     except StudentError as error:
         raise StudentError(_("training failed: {reason}").format(reason=error), error.not_done) from None

@@ -74,7 +74,9 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise NotebookError(path, _("not a text file (it is not UTF-8): submit the .ipynb file Jupyter saved")) from None
+        raise NotebookError(
+            path, _("not a text file (it is not UTF-8): submit the .ipynb file Jupyter saved")
+        ) from None
     try:
         content = json.loads(text)
     except json.JSONDecodeError as error:
@@ -85,15 +87,17 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
         ) from None
     except RecursionError:
         raise NotebookError(
-            path, _("its JSON is nested too deeply to be a notebook Jupyter saved: submit the .ipynb file Jupyter saved")
+            path,
+            _("its JSON is nested too deeply to be a notebook Jupyter saved: submit the .ipynb file Jupyter saved"),
         ) from None
     if not isinstance(content, dict) or "cells" not in content:
         raise NotebookError(path, _("valid JSON but not a Jupyter notebook (it has no list of cells)"))
     version = content.get("nbformat")
     if version != 4:
         raise NotebookError(
-            path, _("notebook format version {version}; this kit reads format 4 (any Jupyter since 2015 writes it)").format(
-                version=repr(version))
+            path,
+            _("notebook format version {version}; this kit reads format 4 (any Jupyter since 2015 writes it)").format(
+                version=repr(version)),
         )
     if not isinstance(content["cells"], list) or not all(
         isinstance(cell, dict) and "cell_type" in cell and "source" in cell for cell in content["cells"]

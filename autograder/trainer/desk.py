@@ -26,16 +26,16 @@ from pathlib import Path
 import numpy as np
 
 from autograder.errors import TrainerTimeout
-from autograder.sandbox import frames
 from autograder.i18n import N_
+from autograder.sandbox import frames
 from autograder.trainer.records import FitRecord, TrainingRecord, refusal
 from autograder.trainer.service import MAX_REQUEST_BYTES
 
 SOCKET_NAME = "trainer.sock"
 # The kit's modules the trainer imports: no student code, and not the grader's checks.
 TRAINER_MODULES = (
-    "__init__", "assignment", "errors", "files", "i18n", "data/fashion_mnist", "data/reference", "sandbox/bounded_files",
-    "sandbox/child", "sandbox/frames", "sandbox/model_archive",
+    "__init__", "assignment", "errors", "files", "i18n", "data/fashion_mnist", "data/reference",
+    "sandbox/bounded_files", "sandbox/child", "sandbox/frames", "sandbox/model_archive",
     "trainer/cache", "trainer/fast_path", "trainer/records", "trainer/service",
 )
 MAX_PREDICTIONS_BYTES = 1024**2
