@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DATA_DIR := /usr/share/datasets/fashion-mnist
 DATA_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: demo test test-fast setup sandbox data browser assignment clean
+.PHONY: demo test test-fast setup sandbox data browser fonts assignment clean
 
 demo: setup data
 	$(BIN)/autograder demo
@@ -19,7 +19,7 @@ test: setup data browser
 test-fast: setup data
 	$(BIN)/python -m pytest
 
-setup: $(VENV)/.installed sandbox
+setup: $(VENV)/.installed sandbox fonts
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,21 @@ sandbox:
 			|| echo "sandbox: apt-get could not install bubblewrap; sandboxes will cover known paths instead"; \
 	else \
 		echo "sandbox: bubblewrap is not installed (no root or apt-get); sandboxes will cover known paths instead"; \
+	fi
+
+# A font with Chinese characters for the figures of the Chinese lesson's feedback pages
+# (autograder/reports/plots.py, CJK_FONT_FILES): Debian's where apt and root allow it; without one
+# those figures' text is English.
+fonts:
+	@if ls /usr/share/fonts/truetype/wqy/wqy-*.ttc /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc \
+			2>/dev/null | grep -q .; then \
+		echo "fonts: a font with Chinese characters is installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "fonts: installing the Debian package fonts-wqy-microhei"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null) \
+			|| echo "fonts: apt-get could not install fonts-wqy-microhei; Chinese pages' figures will speak English"; \
+	else \
+		echo "fonts: no font with Chinese characters (no root or apt-get); Chinese pages' figures will speak English"; \
 	fi
 
 # The Debian package where apt and root allow it; otherwise the loader's own search order applies

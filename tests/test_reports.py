@@ -342,9 +342,9 @@ def test_curve_notes_say_which_values_are_not_drawn():
     assert curve_notes({"loss": []}) == ["loss: no values"]
 
 
-def test_curve_notes_speak_the_feedback_page_s_language_and_the_legend_stays_english():
+def test_curve_notes_speak_the_feedback_page_s_language():
     from autograder.i18n import speaking
-    from autograder.reports.plots import curve_notes, learning_curves
+    from autograder.reports.plots import curve_notes
 
     history = {"val_loss": [0.3, 0.2] + [INF] * 28, "loss": [1e308, 0.5]}
     with speaking("zh_CN"):
@@ -352,9 +352,54 @@ def test_curve_notes_speak_the_feedback_page_s_language_and_the_legend_stays_eng
                                         "loss: 第 1 个轮次为 1e+308（太大，无法绘制）（未绘制）"]
         assert curve_notes({"loss": list(range(0, 40, 2)) + [NAN, 0.1] * 10}) == [
             "loss: 第 21, 23, 25, 27, 29, 31 个轮次等（另有 4 段）为 NaN（未绘制）"]
-        legend = [text.get_text() for text in learning_curves(history).axes[0].get_legend().get_texts()]
-    assert legend == ["val_loss: inf at epochs 3–30 (not drawn)",
-                      "loss: 1e+308 (too large to draw) at epoch 1 (not drawn)"]
+
+
+def figure_texts(fig) -> list[str]:
+    ax = fig.axes[0]
+    return [ax.get_title(), ax.get_xlabel(), ax.get_ylabel(),
+            *(text.get_text() for text in (ax.get_legend().get_texts() if ax.get_legend() else []))]
+
+
+def drawn_with_warnings(draw) -> tuple[object, list[str]]:
+    import io
+    import warnings
+
+    from autograder.reports.plots import figure_language
+
+    with warnings.catch_warnings(record=True) as caught, figure_language():
+        warnings.simplefilter("always")
+        fig = draw()
+        fig.savefig(io.BytesIO(), format="png")
+    return fig, [str(warning.message) for warning in caught]
+
+
+def test_a_chinese_page_s_figures_speak_chinese_where_a_font_draws_it():
+    from autograder.i18n import speaking
+    from autograder.reports import plots
+    from autograder.reports.feedback import confusion_figure
+
+    if plots.cjk_font() is None:
+        pytest.skip("no font with Chinese characters here: `make` installs Debian's fonts-wqy-microhei as root")
+    history = {"loss": [0.5, INF], "val_loss": [0.6, 0.5]}
+    with speaking("zh_CN"):
+        curves, warned = drawn_with_warnings(lambda: plots.learning_curves(history))
+        confusion, warned_too = drawn_with_warnings(lambda: confusion_figure([[1] * 10] * 10))
+    assert figure_texts(curves) == ["学习曲线", "轮次", "", "loss: 第 2 个轮次为 inf（未绘制）", "val_loss"]
+    assert figure_texts(confusion)[:3] == ["在 10,000 幅测试图像上的混淆矩阵", "预测类别", "真实类别"]
+    assert not [w for w in warned + warned_too if "missing from" in w], "every character has its glyph"
+
+
+def test_without_such_a_font_a_chinese_page_s_figures_speak_english_not_boxes(monkeypatch, tmp_path):
+    from autograder.i18n import speaking
+    from autograder.reports import plots
+
+    (tmp_path / "damaged.ttc").write_bytes(b"not a font")
+    assert plots.cjk_font(("/nonexistent/font.ttc", "/dev/null", str(tmp_path / "damaged.ttc"))) is None
+    monkeypatch.setattr(plots, "cjk_font", lambda: None)
+    with speaking("zh_CN"):
+        curves, warned = drawn_with_warnings(lambda: plots.learning_curves({"loss": [0.5, INF]}))
+    assert figure_texts(curves) == ["Learning curves", "epoch", "", "loss: inf at epoch 2 (not drawn)"]
+    assert not [w for w in warned if "missing from" in w]
 
 
 @pytest.mark.parametrize("confusion, drawn", [

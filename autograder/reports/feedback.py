@@ -6,8 +6,9 @@ are written as text ("NaN", "inf"), a figure that cannot be drawn leaves its pag
 with a line saying why, and a page that cannot be written never stops the others.
 
 A page speaks the language its report was graded in (``GradeReport.lang``), as its check messages
-do. The text drawn inside the figures stays English: a grader's machine may have no font with
-Chinese characters, and matplotlib would draw boxes; each figure's caption says what it shows.
+do, and so does the text drawn inside its figures where the grader's machine has a font for it
+(``autograder.reports.plots.figure_language``); where it has none, that text is English rather than
+boxes, and each figure's caption says in the page's language what it shows.
 """
 
 from __future__ import annotations
@@ -66,14 +67,14 @@ def confusion_figure(matrix: list[list[int]]):
         ax.imshow(shades, cmap="Blues", vmin=0.0, vmax=1.0)
         ax.set_xticks(range(10), CLASS_NAMES, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(10), CLASS_NAMES, fontsize=8)
-        ax.set_xlabel("predicted class")
-        ax.set_ylabel("true class")
+        ax.set_xlabel(_("predicted class"))
+        ax.set_ylabel(_("true class"))
         for i, row in enumerate(counts):
             for j, count in enumerate(row):
                 dark = math.isfinite(shades[i][j]) and shades[i][j] > 0.5
                 ax.text(j, i, count_text(count), ha="center", va="center", fontsize=7,
                         color="white" if dark else "black")
-        ax.set_title("Confusion matrix on the 10,000 test images")
+        ax.set_title(_("Confusion matrix on the 10,000 test images"))
         fig.tight_layout()
     return fig
 
@@ -81,8 +82,11 @@ def confusion_figure(matrix: list[list[int]]):
 def figure_html(alt: str, draw, failed: str | None = None) -> str:
     """The figure as an image inside the page; if it cannot be drawn, a line saying why instead
     (``failed``, a message with the ``{reason}``; by default an English one, for the instructors' pages)."""
+    from autograder.reports.plots import figure_language
+
     try:
-        data = png(draw())
+        with figure_language():  # made and saved in one language, with the font that draws it
+            data = png(draw())
     except Exception as error:  # a figure must never cost a student their page
         failed = failed or f"The {alt.lower()} could not be drawn: {{reason}}"
         said = failed.format(reason=f"{type(error).__name__}: {error}")
@@ -95,7 +99,7 @@ def curves_html(history) -> str:
     from autograder.reports import plots
 
     parts = [figure_html(_("Learning curves"),
-                         lambda: plots.learning_curves(history, title="Your model's learning curves"),
+                         lambda: plots.learning_curves(history, title=_("Your model's learning curves")),
                          _("The learning curves could not be drawn: {reason}"))]
     try:
         notes = plots.curve_notes(history)

@@ -1,4 +1,8 @@
-"""Figures the kit draws for people: learning curves.
+"""Figures the kit draws for people: learning curves, and the language their text is drawn in.
+
+A figure speaks the language in effect where this machine has a font that draws it
+(``figure_language``: for Chinese, a font such as Debian's ``fonts-wqy-microhei``, which ``make``
+installs where it can); without one it speaks English, never boxes in place of characters.
 
 A history comes from a student's training (or from a stored result, where a non-finite number
 is written as the string "NaN", "Infinity" or "-Infinity"), so any value may be NaN, infinite,
@@ -8,13 +12,25 @@ legend and in ``curve_notes`` (which the feedback page prints), which values wer
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
+import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable
 
-from autograder.i18n import N_, translated
+from autograder.i18n import ENGLISH, N_, _, current_language, speaking, translated
+
+# Fonts with the characters of Simplified Chinese, as Debian's packages install them (fonts-wqy-microhei,
+# fonts-wqy-zenhei, fonts-noto-cjk), best first: files, so that a font installed after matplotlib built
+# its font cache is found all the same.
+CJK_FONT_FILES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+)
 
 # A value beyond this is finite but off any useful chart, and matplotlib's tick and margin
 # arithmetic overflows near 1e308: such values are named, not drawn.
@@ -108,9 +124,42 @@ def _series(history, say: Say = english) -> list[tuple[str, list[float], str | N
 
 def curve_notes(history) -> list[str]:
     """One line per series with values that are not drawn, in the language in effect (the feedback
-    page's): "val_loss: inf at epochs 3–30 (not drawn)". The figure's legend says it in English: the
-    fonts a grader has may draw no Chinese."""
-    return [f"{name}: {note}" for name, _, note in _series(history, translated) if note]
+    page's): "val_loss: inf at epochs 3–30 (not drawn)"."""
+    return [f"{name}: {note}" for name, _values, note in _series(history, translated) if note]
+
+
+@functools.cache
+def cjk_font(files: tuple[str, ...] = CJK_FONT_FILES) -> str | None:
+    """The family name of the first of ``files`` that matplotlib can use, added to its fonts; None if none."""
+    from matplotlib import font_manager
+
+    for path in files:
+        if not os.path.isfile(path):
+            continue
+        try:
+            font_manager.fontManager.addfont(path)
+            return font_manager.FontProperties(fname=path).get_name()
+        except Exception:  # a damaged font file is no font
+            continue
+    return None
+
+
+@contextlib.contextmanager
+def figure_language():
+    """Within: the figures made and saved speak the language in effect if a font here draws it, else English."""
+    import matplotlib
+
+    language = current_language()
+    font = cjk_font() if language != ENGLISH else None
+    if language == ENGLISH:
+        yield
+    elif font is None:
+        with speaking(ENGLISH):
+            yield
+    else:
+        families = [font, *matplotlib.rcParams["font.sans-serif"]]
+        with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": families}):
+            yield
 
 
 def _label(text: str) -> str:
@@ -118,8 +167,9 @@ def _label(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def learning_curves(history: dict[str, list[float]], title: str = "Learning curves"):
-    """A figure of every series in a Keras ``History.history`` against the epoch number.
+def learning_curves(history: dict[str, list[float]], title: str | None = None):
+    """A figure of every series in a Keras ``History.history`` against the epoch number, its text in
+    the language in effect (see ``figure_language``).
 
     Draws what is finite; a NaN, an infinity or a value too large for the axis leaves a gap in its
     curve and is named in the legend.
@@ -127,21 +177,21 @@ def learning_curves(history: dict[str, list[float]], title: str = "Learning curv
     # matplotlib.figure.Figure needs no GUI backend, so this works on a headless grader.
     from matplotlib.figure import Figure
 
-    series = _series(history)
+    series = _series(history, translated)
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
-    drawn = [value for _, values, _ in series for value in values if math.isfinite(value)]
+    drawn = [value for _name, values, _note in series for value in values if math.isfinite(value)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, values, note in series:
             label = _label(f"{name}: {note}" if note else name)
             ax.plot(range(1, len(values) + 1), values, marker=".", label=label)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(_("epoch"))
         ax.set_ylim(min([0.0, *drawn]), max([1.0, *drawn]))
         ax.grid(True)
         if series:
-            ax.legend(fontsize="small" if any(note for _, _, note in series) else None)
-        ax.set_title(title)
+            ax.legend(fontsize="small" if any(note for _name, _values, note in series) else None)
+        ax.set_title(_("Learning curves") if title is None else title)
         fig.tight_layout()
     return fig
 
