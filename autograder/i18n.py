@@ -55,7 +55,7 @@ def translated(message: str, fields: dict | None = None) -> str:
     for text in (_(message), message):
         try:
             return text.format(**(fields or {}))
-        except (KeyError, IndexError, ValueError, AttributeError):
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError):
             continue
     return message
 

@@ -140,6 +140,11 @@ def test_a_refusal_whose_fields_do_not_fit_its_message_is_shown_as_it_came():
         assert translated("a message of no catalogue: {what}", {"what": "x"}) == "a message of no catalogue: x"
         assert refused({"ok": False}) == "评分程序的训练器拒绝了这次训练"
         assert refused({"message": "`{name}` was not sent", "fields": {"name": 3}}) == "`{name}` was not sent"
+        assert translated("`{name}` was not sent", ["x"]) == "`{name}` was not sent"
+    from autograder.trainer.records import FitRecord
+
+    assert FitRecord.from_json({"trained": False, "message": "`{name}` was not sent", "fields": ["x"]}).fields == {}
+    assert FitRecord.from_json({"trained": False, "message": 3, "fields": {"name": 4}}).reason() == "3"
 
 
 def test_the_student_s_callbacks_and_datasets_get_a_clear_message(small):

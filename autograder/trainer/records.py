@@ -47,7 +47,12 @@ class FitRecord:
 
     @classmethod
     def from_json(cls, data: dict) -> "FitRecord":
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+        record = cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+        if not isinstance(record.message, (str, type(None))):
+            record.message = str(record.message)
+        fields = record.fields if isinstance(record.fields, dict) else {}
+        record.fields = {str(name): str(value) for name, value in fields.items()}
+        return record
 
 
 def refusal(message: str, fields: dict[str, str]) -> dict:
