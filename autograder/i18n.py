@@ -38,7 +38,7 @@ _language: contextvars.ContextVar[str] = contextvars.ContextVar("autograder_lang
 def _(message: str) -> str:
     """``message`` (its English text) in the language in effect."""
     language = _language.get()
-    if language == ENGLISH:
+    if language == ENGLISH or not message:  # gettext's "" is the catalogue's header, never a message
         return message
     return catalogue(language).gettext(message)
 

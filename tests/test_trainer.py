@@ -147,6 +147,20 @@ def test_a_refusal_whose_fields_do_not_fit_its_message_is_shown_as_it_came():
     assert FitRecord.from_json({"trained": False, "message": 3, "fields": {"name": 4}}).reason() == "3"
 
 
+def test_a_refusal_with_no_message_says_the_trainer_refused_not_the_catalogue_s_header():
+    """gettext's translation of the empty message is the catalogue's header (Project-Id-Version, ...):
+    a record with no message must not show it to a Chinese student."""
+    from autograder.i18n import _, speaking, translated
+    from autograder.trainer.records import FitRecord
+
+    with speaking("zh_CN"):
+        assert _("") == "" and translated("") == ""
+        for record in (FitRecord(trained=False), FitRecord.from_json({"trained": False, "message": None}),
+                       FitRecord.from_json({"trained": False, "message": ""})):
+            assert record.reason() == "评分程序的训练器拒绝了这次训练", record.reason()[:80]
+    assert FitRecord(trained=False).reason() == "the grader's trainer refused this training"
+
+
 def test_the_student_s_callbacks_and_datasets_get_a_clear_message(small):
     import keras
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder.i18n import translated
+from autograder.i18n import N_, translated
 
 
 @dataclass
@@ -43,7 +43,7 @@ class FitRecord:
 
     def reason(self) -> str:
         """Why it could not be trained, in the language in effect."""
-        return translated(self.message or "", self.fields)
+        return translated(self.message or N_("the grader's trainer refused this training"), self.fields)
 
     @classmethod
     def from_json(cls, data: dict) -> "FitRecord":
