@@ -235,3 +235,35 @@ def test_no_module_that_speaks_through_underscore_also_uses_it_as_a_throwaway_na
             shadowed += [f"{path.relative_to(REPO_ROOT)}:{node.lineno}" for node in ast.walk(tree)
                          if isinstance(node, ast.Name) and node.id == "_" and isinstance(node.ctx, ast.Store)]
     assert not shadowed, shadowed
+
+
+def test_the_child_saves_its_results_speaking_the_student_s_language(tmp_path, monkeypatch):
+    """A model Keras cannot save is said when the child writes its results (``write_artifacts``): that
+    too is the student's language, not English after the probes' Chinese."""
+    import json
+
+    import autograder.data.inputs as inputs
+    import autograder.sandbox.probe as probe
+    import autograder.submission.notebook as notebook
+    from autograder.sandbox import child
+    from autograder.sandbox.artifacts import Artifacts, read_artifacts
+
+    class Unsavable:
+        def save(self, path):
+            raise ValueError("no")
+
+    class Loaded:
+        cell_errors: list = []
+
+        def function(self, name):
+            return None
+
+    monkeypatch.setattr(inputs.ProbeInputs, "load", classmethod(lambda cls, folder: None))
+    monkeypatch.setattr(notebook, "run_cells", lambda path, cell_seconds: Loaded())
+    monkeypatch.setattr(probe, "collect", lambda *args, **kwargs: Artifacts(models={"built": Unsavable()}))
+    (tmp_path / "messages.mo").write_bytes(i18n.compiled("zh_CN"))
+    (tmp_path / "sandbox.json").write_text(json.dumps({
+        "limits": {"cell_seconds": 5, "training_seconds": 5}, "epochs": 2, "lang": "zh_CN"}))
+    assert child.main(tmp_path) == 0
+    problem = read_artifacts(tmp_path / "artifacts").errors["model:built"]
+    assert CJK.search(problem) and "could not be saved" not in problem, problem

@@ -108,7 +108,8 @@ def run_in_process(sub: Submission) -> GradeReport | None:
             contract_functions(loaded), sub.batch.inputs, cell_errors=loaded.cell_errors, client=client,
             call_seconds=limits.cell_seconds, training_seconds=limits.training_seconds, epochs=sub.batch.config.epochs,
         )
-    write_artifacts(artifacts, sub.scratch / "artifacts")
+    with speaking(sub.language):  # a model it cannot save is said in the student's words
+        write_artifacts(artifacts, sub.scratch / "artifacts")
     sub.training = desk.record
     return None
 
