@@ -136,6 +136,22 @@ def test_no_notebook_or_several_get_zero_and_what_to_upload(package, tmp_path, u
     assert results["score"] == 0 and says in results["output"] and NOTEBOOK_NAME in results["output"]
 
 
+def test_an_upload_with_no_notebook_is_told_so_in_the_locale_s_language(tmp_path, monkeypatch):
+    """No notebook says which language to speak: the locale's (a course's setup may set LANG), else English."""
+    from autograder.reports.gradescope_package import grade_upload
+
+    (tmp_path / "submission").mkdir()
+    for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    chinese = grade_upload(tmp_path)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    english = grade_upload(tmp_path)
+    assert f"你的提交中没有笔记本：请上传 {NOTEBOOK_NAME}" in chinese["output"]
+    assert {test["output"] for test in chinese["tests"]} == {f"未评分：你的提交中没有笔记本：请上传 {NOTEBOOK_NAME}"}
+    assert f"your submission holds no notebook: upload {NOTEBOOK_NAME}" in english["output"]
+
+
 def test_the_assignments_notebook_is_chosen_beside_others(package, tmp_path):
     uploads = {NOTEBOOK_NAME: SUBMISSIONS / "not_json.ipynb", "scratch/draft.ipynb": STUDENT_NOTEBOOK,
                ".ipynb_checkpoints/fashion_mnist_classifier-checkpoint.ipynb": STUDENT_NOTEBOOK}

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from autograder.assignment import NOTEBOOK_NAME, REPO_ROOT, SOURCE_NOTEBOOK
 from autograder.files import atomic_write
+from autograder.i18n import _, choose_language, speaking
 from autograder.judge.report import GradeReport
 from autograder.reports.formats import gradescope_results, json_text
 
@@ -129,20 +130,21 @@ def write_package(path: Path) -> Path:
 def find_notebook(folder: Path) -> Path:
     """The notebook to grade in the student's upload: the only one, or the one with the assignment's name."""
     if not folder.is_dir():
-        raise SubmissionProblem(f"no submission was found: upload {NOTEBOOK_NAME}")
+        raise SubmissionProblem(_("no submission was found: upload {notebook}").format(notebook=NOTEBOOK_NAME))
     found = sorted(
         path for path in folder.rglob("*.ipynb")
         if not {".ipynb_checkpoints", "__MACOSX"} & set(path.relative_to(folder).parts)
     )
     if not found:
-        raise SubmissionProblem(f"your submission holds no notebook: upload {NOTEBOOK_NAME}")
+        raise SubmissionProblem(_("your submission holds no notebook: upload {notebook}").format(notebook=NOTEBOOK_NAME))
     if len(found) == 1:
         return found[0]
     named = [path for path in found if path.name == NOTEBOOK_NAME]
     if len(named) == 1:
         return named[0]
     names = ", ".join(path.relative_to(folder).as_posix() for path in found)
-    raise SubmissionProblem(f"your submission holds several notebooks ({names}): upload only {NOTEBOOK_NAME}")
+    raise SubmissionProblem(_("your submission holds several notebooks ({names}): upload only {notebook}").format(
+        names=names, notebook=NOTEBOOK_NAME))
 
 
 def grade_upload(root: Path) -> dict:
@@ -153,9 +155,11 @@ def grade_upload(root: Path) -> dict:
     from autograder.reports.text import format_logged
 
     try:
-        notebook = find_notebook(root / "submission")
+        with speaking(choose_language()):  # no notebook to say its language: the locale's, else English
+            notebook = find_notebook(root / "submission")
     except SubmissionProblem as problem:
-        return gradescope_results(GradeReport.ungraded(root / "submission", str(problem)))
+        with speaking(choose_language()):
+            return gradescope_results(GradeReport.ungraded(root / "submission", str(problem)))
     with tempfile.TemporaryDirectory(prefix="gradescope-") as scratch:
         reports = grade_notebooks([notebook], out=sys.stdout, show=format_logged, results=Path(scratch) / "results",
                                   private=[root / "results"])
@@ -168,8 +172,10 @@ def run_autograder(root: Path) -> int:
         results = grade_upload(root)
     except Exception as error:
         traceback.print_exc(file=sys.stdout)  # the staff's log; students see only the output below
-        reason = f"the autograder failed ({type(error).__name__}); this is not a mistake in your notebook"
-        results = gradescope_results(GradeReport.ungraded(root / "submission", reason))
+        with speaking(choose_language()):
+            reason = _("the autograder failed ({error}); this is not a mistake in your notebook").format(
+                error=type(error).__name__)
+            results = gradescope_results(GradeReport.ungraded(root / "submission", reason))
     atomic_write(root / "results" / "results.json", json_text(results), mode=0o644)
     print(f"score {results['score']}/{results.get('max_score')}", flush=True)
     return 0
