@@ -136,7 +136,8 @@ def find_notebook(folder: Path) -> Path:
         if not {".ipynb_checkpoints", "__MACOSX"} & set(path.relative_to(folder).parts)
     )
     if not found:
-        raise SubmissionProblem(_("your submission holds no notebook: upload {notebook}").format(notebook=NOTEBOOK_NAME))
+        raise SubmissionProblem(
+            _("your submission holds no notebook: upload {notebook}").format(notebook=NOTEBOOK_NAME))
     if len(found) == 1:
         return found[0]
     named = [path for path in found if path.name == NOTEBOOK_NAME]
