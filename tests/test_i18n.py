@@ -267,3 +267,18 @@ def test_the_child_saves_its_results_speaking_the_student_s_language(tmp_path, m
     assert child.main(tmp_path) == 0
     problem = read_artifacts(tmp_path / "artifacts").errors["model:built"]
     assert CJK.search(problem) and "could not be saved" not in problem, problem
+
+
+def test_a_fault_of_the_grader_on_a_notebook_is_told_in_the_batch_s_language(tmp_path, real_data_dir, monkeypatch):
+    from autograder.batch import steps
+    from autograder.batch.local import grade_notebooks
+    from autograder.config import Config
+
+    def fails(path, batch):
+        raise RuntimeError("a bug of the grader's")
+
+    monkeypatch.setattr(steps, "grade_steps", fails)
+    notebook = a_student("fashion_mnist", tmp_path)
+    (report,) = grade_notebooks([notebook], data_dir=real_data_dir, config=Config().with_lang("zh_CN", "--lang"))
+    assert report.error == "评分程序处理这个笔记本时出错：RuntimeError: a bug of the grader's"
+    assert report.lang == "zh_CN" and report.score == 0

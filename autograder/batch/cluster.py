@@ -24,8 +24,9 @@ from distributed import WorkerPlugin
 
 from autograder.batch.progress import Progress
 from autograder.batch.shared import Batch, open_batch
-from autograder.batch.steps import grade_submission
+from autograder.batch.steps import grade_submission, language_before_reading
 from autograder.batch.store import store_report, stored_report
+from autograder.i18n import _, speaking
 from autograder.judge.checks import checks_table
 from autograder.judge.report import GradeReport
 from autograder.limits import Limits
@@ -118,7 +119,9 @@ def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Pr
         try:
             content = path.read_bytes()
         except OSError as error:
-            reports[path] = GradeReport.ungraded(path, f"cannot be read ({error.strerror})", table=checks_table(config))
+            with speaking(language_before_reading(config)):
+                reports[path] = GradeReport.ungraded(path, _("cannot be read ({reason})").format(reason=error.strerror),
+                                                     table=checks_table(config))
             continue
         progress.started(path)
         future = client.submit(grade_task, content, str(path), plugin, pure=False, priority=round(estimate))
@@ -135,8 +138,10 @@ def collect(futures: dict, results, progress: Progress, reports: dict, config=No
         try:
             report = GradeReport.from_payload(future.result())
         except Exception as error:  # a worker lost or crashed: this submission's fault, as a result
-            report = GradeReport.ungraded(path, f"the cluster could not grade it: {type(error).__name__}: {error}",
-                                          table=checks_table(config))
+            with speaking(language_before_reading(config)):
+                report = GradeReport.ungraded(
+                    path, _("the cluster could not grade it: {error}").format(error=f"{type(error).__name__}: {error}"),
+                    table=checks_table(config))
         store_report(results, path, report, config)
         reports[path] = report
         progress.finished(report)

@@ -50,11 +50,17 @@ class Submission:
             return GradeReport.ungraded(self.path, reason, self.usage, self.batch.checks)
 
 
+def language_before_reading(config) -> str:
+    """What a submission is told in before its notebook says its own language (it cannot be read, or
+    the grader failed on it): the batch's --lang, else the locale's, else English."""
+    return (config.lang if config is not None else None) or choose_language()
+
+
 def sanitize(sub: Submission) -> GradeReport | None:
     """Only the source's set-up cells and the student's solution cells run (autograder.submission.sanitize)."""
     from autograder.submission.sanitize import write_sanitized
 
-    unread = sub.batch.config.lang or choose_language()  # what a notebook that cannot be read is told in
+    unread = language_before_reading(sub.batch.config)
     try:
         with speaking(unread):
             own = write_sanitized(sub.path, SOURCE_NOTEBOOK, sub.scratch / "submission.ipynb")
@@ -170,8 +176,10 @@ def grade_submission(path: Path, batch: Batch) -> GradeReport:
     try:
         report = grade_steps(path, batch)
     except Exception as error:
-        report = GradeReport.ungraded(path, f"the grader failed on this notebook: {type(error).__name__}: {error}",
-                                      table=batch.checks)
+        with speaking(language_before_reading(batch.config)):
+            report = GradeReport.ungraded(
+                path, _("the grader failed on this notebook: {error}").format(error=f"{type(error).__name__}: {error}"),
+                table=batch.checks)
     report.usage["seconds"] = round(time.monotonic() - started, 1)
     return report
 
