@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import gettext
 import io
 import os
@@ -31,6 +32,7 @@ LANGUAGES = (ENGLISH, "zh_CN")
 ALIASES = {"zh": "zh_CN", "zh_cn": "zh_CN", "zh_hans": "zh_CN", "zh_sg": "zh_CN", "en": ENGLISH, "en_us": ENGLISH,
            "en_gb": ENGLISH}
 LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+COMPILED_FILE = "messages.mo"  # the name ``compiled``'s catalogue has in a sandbox's scratch folder
 
 _language: contextvars.ContextVar[str] = contextvars.ContextVar("autograder_language", default=ENGLISH)
 
@@ -130,6 +132,7 @@ def catalogue(language: str) -> gettext.NullTranslations:
     return _loaded[language]
 
 
+@functools.cache  # a batch gives it to each Chinese submission's child: compiled once per process
 def compiled(language: str) -> bytes:
     """``language``'s catalogue in gettext's ``.mo`` form, compiled in memory by Babel from its ``.po``
     file (fuzzy entries left out, as gettext's compiler leaves them out). The sandbox's child is given

@@ -24,7 +24,7 @@ from pathlib import Path
 from autograder.assignment import FUNCTIONS, SOURCE_NOTEBOOK
 from autograder.batch.shared import Batch
 from autograder.errors import NotebookError
-from autograder.i18n import _, choose_language, speaking
+from autograder.i18n import ENGLISH, _, choose_language, speaking
 from autograder.judge.report import GradeReport, judge
 
 LAST_WORDS = 300  # characters of a child's last line of stderr shown in a report
@@ -42,12 +42,12 @@ class Submission:
     last_words: str = ""  # the last line the child wrote to stderr
     usage: dict = field(default_factory=dict)
     report: GradeReport | None = None
-    language: str | None = None  # what the student reads: the batch's --lang, else the notebook's own
+    # What the student reads, each step speaking it (grade_steps): the batch's --lang, else the
+    # notebook's own once sanitize has read it, else the locale's.
+    language: str = ENGLISH
 
     def ungraded(self, reason: str) -> GradeReport:
-    
-        with speaking(self.language):  # its page speaks the student's language, once it is known
-            return GradeReport.ungraded(self.path, reason, self.usage, self.batch.checks)
+        return GradeReport.ungraded(self.path, reason, self.usage, self.batch.checks)
 
 
 def language_before_reading(config) -> str:
@@ -60,14 +60,11 @@ def sanitize(sub: Submission) -> GradeReport | None:
     """Only the source's set-up cells and the student's solution cells run (autograder.submission.sanitize)."""
     from autograder.submission.sanitize import write_sanitized
 
-    unread = language_before_reading(sub.batch.config)
     try:
-        with speaking(unread):
-            own = write_sanitized(sub.path, SOURCE_NOTEBOOK, sub.scratch / "submission.ipynb")
+        own = write_sanitized(sub.path, SOURCE_NOTEBOOK, sub.scratch / "submission.ipynb")
     except NotebookError as error:
-        sub.language = unread
         return sub.ungraded(error.problem)
-    sub.language = sub.batch.config.lang or own or choose_language()  # --lang, the notebook's, the locale's
+    sub.language = sub.batch.config.lang or own or sub.language  # --lang, the notebook's, the locale's
     return None
 
 
@@ -81,15 +78,14 @@ def run_in_sandbox(sub: Submission) -> GradeReport | None:
         os.link(file, sub.scratch / "inputs" / file.name)
     with training_desk(sub.scratch, batch) as desk:
         run = run_child(sub.scratch, batch.limits, hide=list(batch.hide), on_started=import_keras_meanwhile,
-                        stop=batch.stop, epochs=batch.config.epochs, lang=sub.language or "en")
+                        stop=batch.stop, epochs=batch.config.epochs, lang=sub.language)
     sub.training = desk.record
     if run.peak_memory_bytes:
         sub.usage["sandbox_peak_memory_mib"] = round(run.peak_memory_bytes / 2**20)
     sub.last_words = (run.stderr_tail.strip().splitlines()[-1:] or [""])[0][:LAST_WORDS]
-    with speaking(sub.language):
-        fault = run.fault
-        if fault and sub.last_words:
-            fault = _("{fault} (its last words: {words})").format(fault=fault, words=sub.last_words)
+    fault = run.fault
+    if fault and sub.last_words:
+        fault = _("{fault} (its last words: {words})").format(fault=fault, words=sub.last_words)
     if fault:
         return sub.ungraded(fault)
     return None
@@ -104,18 +100,16 @@ def run_in_process(sub: Submission) -> GradeReport | None:
 
     limits = sub.batch.limits
     try:
-        with speaking(sub.language):
-            loaded = run_cells(sub.scratch / "submission.ipynb", cell_seconds=limits.cell_seconds)
+        loaded = run_cells(sub.scratch / "submission.ipynb", cell_seconds=limits.cell_seconds)
     except NotebookError as error:
         return sub.ungraded(error.problem)
-    with training_desk(sub.scratch, sub.batch) as desk, speaking(sub.language):
+    with training_desk(sub.scratch, sub.batch) as desk:
         client = FitClient(SocketTransport(sub.scratch / "trainer.sock"))
         artifacts = collect(
             contract_functions(loaded), sub.batch.inputs, cell_errors=loaded.cell_errors, client=client,
             call_seconds=limits.cell_seconds, training_seconds=limits.training_seconds, epochs=sub.batch.config.epochs,
         )
-    with speaking(sub.language):  # a model it cannot save is said in the student's words
-        write_artifacts(artifacts, sub.scratch / "artifacts")
+    write_artifacts(artifacts, sub.scratch / "artifacts")
     sub.training = desk.record
     return None
 
@@ -126,28 +120,21 @@ def read_back_artifacts(sub: Submission) -> GradeReport | None:
     from autograder.sandbox.artifacts import read_artifacts
 
     try:
-        with speaking(sub.language):  # a model it could not read is a message to the student
-            sub.artifacts = read_artifacts(sub.scratch / "artifacts")
+        sub.artifacts = read_artifacts(sub.scratch / "artifacts")
     except (ArtifactError, OSError, ValueError) as error:
-        with speaking(sub.language):
-            reason = _("the notebook's code produced no readable results ({error}; last words: {words})").format(
-                error=error, words=sub.last_words or _("no message"))
-        return sub.ungraded(reason)
+        return sub.ungraded(_("the notebook's code produced no readable results ({error}; last words: {words})").format(
+            error=error, words=sub.last_words or _("no message")))
     return None
 
 
 def judge_artifacts(sub: Submission) -> None:
     """Every check, in this process, on the artifacts and the trainer's record (autograder.judge.report)."""
-
-    with speaking(sub.language):
-        sub.report = judge(sub.path, sub.artifacts, sub.batch.data, sub.training, sub.batch.config)
+    sub.report = judge(sub.path, sub.artifacts, sub.batch.data, sub.training, sub.batch.config)
     sub.report.usage.update(sub.usage)
 
 
 def add_lint_notes(sub: Submission) -> None:
-
-    with speaking(sub.language):
-        sub.report.notes.extend(lint_notes(sub.path))
+    sub.report.notes.extend(lint_notes(sub.path))
 
 
 SANDBOXED = (sanitize, run_in_sandbox, read_back_artifacts, judge_artifacts, add_lint_notes)
@@ -158,10 +145,12 @@ def grade_steps(path: Path, batch: Batch) -> GradeReport:
     """``path`` through the batch's steps, in a scratch folder of its own."""
     from autograder.sandbox.scratch import new_folder
 
-    sub = Submission(path, batch, new_folder("sandbox" if batch.sandbox else "unsandboxed"))
+    sub = Submission(path, batch, new_folder("sandbox" if batch.sandbox else "unsandboxed"),
+                     language=language_before_reading(batch.config))
     try:
         for step in SANDBOXED if batch.sandbox else IN_PROCESS:
-            stopped = step(sub)
+            with speaking(sub.language):  # what each step tells the student, in the student's language
+                stopped = step(sub)
             if stopped is not None:
                 return stopped
         return sub.report

@@ -155,11 +155,10 @@ def grade_upload(root: Path) -> dict:
     from autograder.batch.local import grade_notebooks
     from autograder.reports.text import format_logged
 
-    try:
-        with speaking(choose_language()):  # no notebook to say its language: the locale's, else English
+    with speaking(choose_language()):  # no notebook to say its language: the locale's, else English
+        try:
             notebook = find_notebook(root / "submission")
-    except SubmissionProblem as problem:
-        with speaking(choose_language()):
+        except SubmissionProblem as problem:
             return gradescope_results(GradeReport.ungraded(root / "submission", str(problem)))
     with tempfile.TemporaryDirectory(prefix="gradescope-") as scratch:
         reports = grade_notebooks([notebook], out=sys.stdout, show=format_logged, results=Path(scratch) / "results",

@@ -19,9 +19,8 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Callable
 
-from autograder.i18n import ENGLISH, N_, _, current_language, speaking, translated
+from autograder.i18n import ENGLISH, _, current_language, speaking
 
 # Fonts with the characters of Simplified Chinese, as Debian's packages install them (fonts-wqy-microhei,
 # fonts-wqy-zenhei, fonts-noto-cjk), best first: files, so that a font installed after matplotlib built
@@ -36,12 +35,6 @@ CJK_FONT_FILES = (
 # arithmetic overflows near 1e308: such values are named, not drawn.
 DRAWABLE = 1e12
 MAX_RANGES = 6  # epoch ranges named per kind of value; the rest are counted
-
-Say = Callable[[str, dict], str]  # a catalogue message and its fields → text
-
-
-def english(message: str, fields: dict) -> str:
-    return message.format(**fields)
 
 
 def number_text(value) -> str:
@@ -73,8 +66,8 @@ def as_number(value) -> float:
     return math.nan
 
 
-def epoch_ranges(epochs: list[int], say: Say = english) -> str:
-    """[2] → "epoch 2"; [1, 2, 3, 7] → "epochs 1–3, 7" (``say``: in which language)."""
+def epoch_ranges(epochs: list[int]) -> str:
+    """[2] → "epoch 2"; [1, 2, 3, 7] → "epochs 1–3, 7", in the language in effect."""
     ranges: list[list[int]] = []
     for epoch in epochs:
         if ranges and epoch == ranges[-1][1] + 1:
@@ -82,27 +75,28 @@ def epoch_ranges(epochs: list[int], say: Say = english) -> str:
         else:
             ranges.append([epoch, epoch])
     text = ", ".join(f"{a}–{b}" if b > a else f"{a}" for a, b in ranges[:MAX_RANGES])
-    named = say(N_("epochs {ranges}") if len(epochs) > 1 else N_("epoch {ranges}"), {"ranges": text})
+    named = (_("epochs {ranges}") if len(epochs) > 1 else _("epoch {ranges}")).format(ranges=text)
     if len(ranges) > MAX_RANGES:
-        return say(N_("{epochs} and {count} more"), {"epochs": named, "count": str(len(ranges) - MAX_RANGES)})
+        return _("{epochs} and {count} more").format(epochs=named, count=len(ranges) - MAX_RANGES)
     return named
 
 
-def _series(history, say: Say = english) -> list[tuple[str, list[float], str | None]]:
-    """Each series: its name, its values to draw (NaN where not drawn) and a note on what was not drawn."""
+def _series(history) -> list[tuple[str, list[float], str | None]]:
+    """Each series: its name, its values to draw (NaN where not drawn) and a note on what was not
+    drawn, in the language in effect."""
     if not isinstance(history, Mapping):
-        return [("history", [], say(N_("not a table of named series ({kind}): not drawn"),
-                                    {"kind": type(history).__name__}))]
+        return [("history", [], _("not a table of named series ({kind}): not drawn").format(
+            kind=type(history).__name__))]
     found = []
     for name, values in history.items():
         name = str(name)
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-            found.append((name, [], say(N_("not a list of values ({value}): not drawn"),
-                                        {"value": number_text(values)[:40]})))
+            found.append((name, [], _("not a list of values ({value}): not drawn").format(
+                value=number_text(values)[:40])))
             continue
         values = list(values)
         if not values:
-            found.append((name, [], say(N_("no values"), {})))
+            found.append((name, [], _("no values")))
             continue
         drawn: list[float] = []
         missing: dict[str, list[int]] = {}  # what was not drawn → at which epochs
@@ -112,20 +106,20 @@ def _series(history, say: Say = english) -> list[tuple[str, list[float], str | N
                 missing.setdefault(number_text(value), []).append(epoch)
                 drawn.append(math.nan)
             elif abs(value) > DRAWABLE:
-                missing.setdefault(say(N_("{value} (too large to draw)"), {"value": f"{value:g}"}), []).append(epoch)
+                missing.setdefault(_("{value} (too large to draw)").format(value=f"{value:g}"), []).append(epoch)
                 drawn.append(math.nan)
             else:
                 drawn.append(value)
-        note = ", ".join(say(N_("{what} at {epochs}"), {"what": what, "epochs": epoch_ranges(epochs, say)})
+        note = ", ".join(_("{what} at {epochs}").format(what=what, epochs=epoch_ranges(epochs))
                          for what, epochs in missing.items())
-        found.append((name, drawn, say(N_("{notes} (not drawn)"), {"notes": note}) if note else None))
+        found.append((name, drawn, _("{notes} (not drawn)").format(notes=note) if note else None))
     return found
 
 
 def curve_notes(history) -> list[str]:
     """One line per series with values that are not drawn, in the language in effect (the feedback
     page's): "val_loss: inf at epochs 3–30 (not drawn)"."""
-    return [f"{name}: {note}" for name, _values, note in _series(history, translated) if note]
+    return [f"{name}: {note}" for name, _values, note in _series(history) if note]
 
 
 @functools.cache
@@ -177,7 +171,7 @@ def learning_curves(history: dict[str, list[float]], title: str | None = None):
     # matplotlib.figure.Figure needs no GUI backend, so this works on a headless grader.
     from matplotlib.figure import Figure
 
-    series = _series(history, translated)
+    series = _series(history)
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
     drawn = [value for _name, values, _note in series for value in values if math.isfinite(value)]

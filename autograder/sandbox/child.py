@@ -355,7 +355,7 @@ def main(scratch: Path) -> int:
     # From here on the student's code runs in this process.
     from autograder.assignment import EPOCHS, FUNCTIONS
     from autograder.data.inputs import ProbeInputs
-    from autograder.i18n import ENGLISH, load_compiled, speaking
+    from autograder.i18n import COMPILED_FILE, ENGLISH, load_compiled, speaking
     from autograder.sandbox.artifacts import write_artifacts
     from autograder.sandbox.fit_client import FitClient, SocketTransport
     from autograder.sandbox.probe import collect
@@ -363,8 +363,8 @@ def main(scratch: Path) -> int:
 
     limits = config["limits"]
     language = config.get("lang", ENGLISH)
-    if language != ENGLISH:  # the grader's compiled catalogue (autograder.sandbox.launch.CATALOGUE)
-        load_compiled(language, (scratch / "messages.mo").read_bytes())
+    if language != ENGLISH:  # the grader put its catalogue there (autograder.sandbox.launch.run_child)
+        load_compiled(language, (scratch / COMPILED_FILE).read_bytes())
     inputs = ProbeInputs.load(scratch / "inputs")
     with speaking(language):
         loaded = run_cells(scratch / "submission.ipynb", cell_seconds=limits["cell_seconds"])

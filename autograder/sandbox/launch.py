@@ -22,12 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.assignment import EPOCHS
-from autograder.i18n import ENGLISH, _, compiled, known_language
+from autograder.i18n import COMPILED_FILE, ENGLISH, _, compiled, known_language
 from autograder.limits import Limits
 from autograder.sandbox.confine import Confinement, confined
 from autograder.sandbox.method import isolation
-
-CATALOGUE = "messages.mo"  # the student's language's catalogue, compiled, in the child's scratch folder
 
 STDERR_TAIL = 64 * 1024
 GRADING_THREADS = 1  # TensorFlow threads of each sandboxed submission (see run_child)
@@ -73,7 +71,7 @@ def run_child(
 ) -> SandboxRun:
     """Run the sandbox child on a prepared scratch folder and wait for it, within the limits; the child
     asks ``train_model`` for ``epochs`` (the config's) and writes its messages in ``lang`` (the
-    catalogue given to it compiled, as ``CATALOGUE``: it needs neither the ``.po`` files nor Babel).
+    catalogue given to it compiled, as ``COMPILED_FILE``: it needs neither the ``.po`` files nor Babel).
 
     ``on_started``: called once the child runs, for the grader's own work meanwhile.
     ``stop``: the batch's event, set when it is being stopped (see ``stop_running_sandboxes``).
@@ -82,7 +80,7 @@ def run_child(
     mode = isolation()
     lang = known_language(lang)
     if lang != ENGLISH:
-        (scratch / CATALOGUE).write_bytes(compiled(lang))
+        (scratch / COMPILED_FILE).write_bytes(compiled(lang))
     (scratch / "sandbox.json").write_text(json.dumps({"scratch": str(scratch), "limits": limits.to_json(),
                                                       "epochs": epochs, "lang": lang}))
     started = time.monotonic()
