@@ -251,3 +251,17 @@ def test_a_download_is_verified_like_any_local_copy(nothing_anywhere, copy_dir):
     break_folder(copy_dir)
     with pytest.raises(CorruptDataError):
         load_fashion_mnist(download=lambda: copy_dir)
+
+
+def test_the_prediction_model_is_the_same_when_judges_build_it_at_once():
+    """``--workers 2`` judges two submissions at once in one process, and each builds the model that
+    checks ``predict_labels``: its weights must not depend on Keras's process-wide random state,
+    which a neighbour's build reseeds meanwhile (a correct ``predict_labels`` lost its 5 points)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from autograder.data.reference import prediction_model
+
+    expected = prediction_model().get_weights()
+    with ThreadPoolExecutor(4) as pool:
+        built = list(pool.map(lambda _: prediction_model().get_weights(), range(24)))
+    assert all(all(np.array_equal(a, b) for a, b in zip(weights, expected)) for weights in built)

@@ -77,13 +77,20 @@ def prediction_model(seed: int = SEED):
     zero biases a ReLU network's arg-max does not change when its input is divided by 255 (it is
     positively homogeneous), which would hide a second scaling of the images. Random biases break
     that, without the cost of training. Each call returns a new model with the same weights, so a
-    student's function cannot alter what the next check sees.
+    student's function cannot alter what the next check sees. Every weight comes from this call's own
+    generator (the kernels Glorot-uniform, as Keras draws them), never from Keras's process-wide
+    random state: with ``--workers 2`` two judges build it at once, each reseeding that state.
     """
     model = build_reference_model(seed)
     generator = np.random.default_rng(seed)
-    model.set_weights(
-        [w if w.ndim > 1 else generator.normal(0.0, 0.5, w.shape).astype(w.dtype) for w in model.get_weights()]
-    )
+    weights = []
+    for w in model.get_weights():
+        if w.ndim > 1:
+            limit = np.sqrt(6.0 / (w.shape[0] + w.shape[1]))
+            weights.append(generator.uniform(-limit, limit, w.shape).astype(w.dtype))
+        else:
+            weights.append(generator.normal(0.0, 0.5, w.shape).astype(w.dtype))
+    model.set_weights(weights)
     return model
 
 
