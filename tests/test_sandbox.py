@@ -224,6 +224,34 @@ def test_grading_the_same_submission_twice_gives_the_same_result(real_data_dir):
     assert 50 < first.usage["sandbox_peak_memory_mib"] < TEST_LIMITS.memory_bytes / 2**20
 
 
+@pytest.mark.slow  # three submissions through the sandbox, two epochs each
+def test_one_trainer_serves_a_worker_s_submissions_and_trains_as_a_new_one_would(real_data_dir, monkeypatch):
+    """A grading thread keeps its trainer for its next submission (autograder.trainer.desk.WarmTrainers):
+    one start for the batch, and what the warm trainer trains for a submission after another one's
+    training is what a new trainer trains for it, to the last digit."""
+    from autograder.config import Config
+    from autograder.trainer import desk
+
+    starts = []
+    start = desk.TrainerProcess.__init__
+
+    def counted(self, *args, **kwargs):
+        starts.append(args)
+        start(self, *args, **kwargs)
+
+    monkeypatch.setattr(desk.TrainerProcess, "__init__", counted)
+    config = Config(epochs=2, pass_mark=0.5)
+    passes_all = SUBMISSIONS / "passes_all.ipynb"
+    options = dict(data_dir=real_data_dir, limits=TEST_LIMITS, reuse=False, config=config)
+    after_another = grade_notebooks([SUBMISSIONS / "adam_instead_of_sgd.ipynb", passes_all], **options)
+    assert len(starts) == 1
+    assert [report.usage["trainings_run"] for report in after_another] == [2, 2]  # the check of epochs, the training
+    (alone,) = grade_notebooks([passes_all], **options)
+    assert len(starts) == 2
+    assert after_another[1].to_json() == alone.to_json() and alone.score == alone.max_score
+    assert after_another[1].history == alone.history and len(alone.history["loss"]) == 2
+
+
 @pytest.mark.slow
 def test_trainings_kept_with_trainings_are_replayed_by_a_later_run(real_data_dir, tmp_path):
     from autograder.cli import main

@@ -77,6 +77,82 @@ def test_what_the_student_s_code_does_after_fit_changes_nothing_recorded(small):
     assert len(set(record.predictions.tolist())) > 1, "the trainer's model, not the zeroed one, was measured"
 
 
+def test_a_warm_trainer_serves_the_next_submission_as_a_new_trainer_would(small):
+    """A trainer kept warm (autograder.trainer.desk.WarmTrainers) forgets the last submission: the next
+    one's first call is not taken for the continuation of the last one's training (whose weights it
+    does not hold, so it would be refused), and it trains what a new trainer trains."""
+    arrays, test = small
+    fresh = Trainer(arrays, test)
+    fit(client_for(fresh, arrays), lesson_model(), arrays)
+    warm = Trainer(arrays, test)
+    last = lesson_model()
+    fit(client_for(warm, arrays), last, arrays, epochs=1)
+    fit(client_for(warm, arrays), last, arrays, epochs=1)  # a chain of two calls, left as it ended
+    warm.finish()
+    warm.next_submission()
+    fit(client_for(warm, arrays), lesson_model(), arrays)
+    kept, new = warm.finish(), fresh.finish()
+    assert len(kept.calls) == 1 and kept.calls[0].trained and not kept.calls[0].continues
+    assert kept.calls[0].history == new.calls[0].history and kept.calls[0].key == new.calls[0].key
+    assert np.array_equal(kept.predictions, new.predictions)
+
+
+class FakeTrainer:
+    """What ``WarmTrainers`` asks of a trainer process."""
+
+    def __init__(self, resident: int = 1024**3):
+        self.resident, self.submissions, self.closed, self.died = resident, 0, False, False
+        self.tail = bytearray(b"the last submission's words")
+
+    def alive(self) -> bool:
+        return not (self.closed or self.died)
+
+    def resident_bytes(self) -> int:
+        return self.resident
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_trainer_is_kept_warm_for_its_own_thread_only_and_only_while_it_is_sound():
+    import threading
+
+    from autograder.trainer.desk import KEEP_RESIDENT_BYTES, WARM_USES, WarmTrainers
+
+    pool = WarmTrainers()
+    assert pool.take() is None
+    trainer = FakeTrainer()
+    pool.give_back(trainer, served=True)
+    elsewhere = []
+    thread = threading.Thread(target=lambda: elsewhere.append(pool.take()))
+    thread.start()
+    thread.join()
+    assert elsewhere == [None], "another grading thread starts its own trainer"
+    assert pool.take() is trainer and not trainer.closed and trainer.tail == b""
+    pool.give_back(trainer, served=False)  # timed out, broke, or the batch is stopping
+    assert trainer.closed and pool.take() is None
+
+    large = FakeTrainer(resident=KEEP_RESIDENT_BYTES + 1)  # what the last submission left in it
+    pool.give_back(large, served=True)
+    assert large.closed and pool.take() is None
+    died = FakeTrainer()
+    pool.give_back(died, served=True)
+    died.died = True
+    assert pool.take() is None and died.closed
+    worn = FakeTrainer()
+    worn.submissions = WARM_USES - 1
+    pool.give_back(worn, served=True)
+    assert worn.closed
+
+    last = FakeTrainer()
+    pool.give_back(last, served=True)
+    pool.close()
+    assert last.closed
+    late = FakeTrainer()
+    pool.give_back(late, served=True)  # a thread finishing after the batch closed
+    assert late.closed
+
+
 def test_fit_calls_in_a_row_continue_the_trainer_s_own_training(small):
     arrays, test = small
     trainer = Trainer(arrays, test)

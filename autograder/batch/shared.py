@@ -36,6 +36,7 @@ class Batch:
     stop: threading.Event | None = None  # set when the batch is being stopped: what runs now is no result
     sandbox: bool = True  # False: the notebooks' code runs in the grader's process (trusted notebooks only)
     config: Config = field(default_factory=Config)  # the points and the pass mark the judge applies
+    trainers: object = None  # autograder.trainer.desk.WarmTrainers, each thread's trainer kept warm; None: one each
 
     @property
     def checks(self) -> tuple:
@@ -71,6 +72,7 @@ def open_batch(
     from autograder.data.reference import ReferenceData
     from autograder.sandbox.scratch import new_folder
     from autograder.trainer.cache import copy_entries
+    from autograder.trainer.desk import WarmTrainers
     from autograder.trainer.quiet import quiet_tensorflow
 
     quiet_tensorflow()
@@ -78,6 +80,7 @@ def open_batch(
     inputs = ProbeInputs.from_reference(data)
     folder = new_folder("batch")
     trainings = None
+    trainers = WarmTrainers()
     try:
         os.chmod(folder, 0o755)
         if reuse:
@@ -95,8 +98,10 @@ def open_batch(
             stop=stop if stop is not None else threading.Event(),
             sandbox=sandbox,
             config=config or Config(),
+            trainers=trainers,
         )
     finally:
+        trainers.close()  # before the inputs they read go
         try:
             if trainings and kept:
                 copy_entries(trainings, kept)

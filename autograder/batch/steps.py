@@ -188,29 +188,35 @@ def trainer_environment(home: Path) -> dict[str, str]:
 
 @contextlib.contextmanager
 def training_desk(folder: Path, batch: Batch):
-    """A trainer process and the desk serving ``folder/trainer.sock`` for one submission."""
+    """The desk serving ``folder/trainer.sock`` for one submission, with this thread's warm trainer or
+    a new one (autograder.trainer.desk.WarmTrainers)."""
     from autograder.sandbox.scratch import new_folder
     from autograder.trainer.desk import FitDesk, TrainerProcess
 
-    home = new_folder("trainer")
-    trainer = desk = None
-    interrupted = False  # Ctrl-C or SIGTERM in this thread, or a fault: what the trainer runs is no result
-    try:
+    trainer = batch.trainers.take() if batch.trainers else None
+    if trainer is None:
+        home = new_folder("trainer")
         trainer = TrainerProcess(
             batch.trainer_inputs, batch.trainings, home=home, limits=batch.limits, env=trainer_environment(home),
             stop=batch.stop,
         )
+    desk = None
+    interrupted = False  # Ctrl-C or SIGTERM in this thread, or a fault: what the trainer runs is no result
+    try:
         desk = FitDesk(folder, trainer, batch.limits.training_seconds)
         yield desk
     except BaseException:
         interrupted = True
         raise
     finally:
-        if desk is not None:
-            desk.finish(predict=not (batch.stopping or interrupted))
-        elif trainer is not None:
-            trainer.close()
-        shutil.rmtree(home, ignore_errors=True)
+        try:
+            if desk is not None:
+                desk.finish(predict=not (batch.stopping or interrupted))
+        finally:
+            if batch.trainers:
+                batch.trainers.give_back(trainer, served=desk is not None and desk.served)
+            else:
+                trainer.close()
 
 
 def import_keras_meanwhile() -> None:

@@ -73,6 +73,16 @@ def processes_of(uid: int) -> list[int]:
     return found
 
 
+def resident_bytes(pids: list[int]) -> int:
+    """The resident memory of these processes together (those gone meanwhile count nothing)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError, StopIteration):  # StopIteration: no VmRSS line
+            with open(f"/proc/{pid}/status", "rb") as handle:
+                total += next(int(line.split()[1]) * 1024 for line in handle if line.startswith(b"VmRSS:"))
+    return total
+
+
 def kill_user(uid: int, attempts: int = 50) -> bool:
     """SIGKILL every process of ``uid`` until none is left (a fork bomb forks while it is killed)."""
     for _ in range(attempts):

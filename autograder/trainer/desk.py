@@ -1,12 +1,18 @@
-"""The grader's side of ``fit`` as a service: a trainer process per submission and the desk that
-serves the sandboxed child's calls to it.
+"""The grader's side of ``fit`` as a service: the trainer processes and the desk that serves the
+sandboxed child's calls to one of them.
 
 ``TrainerProcess`` runs ``python -m autograder.trainer.service`` with the batch's inputs: only the kit's
-code, limited in memory and time, started while the child starts so that its TensorFlow is ready
-when the first ``fit`` call comes. ``FitDesk`` listens on a Unix socket in the child's scratch
+code, limited in memory and time. ``FitDesk`` listens on a Unix socket in the child's scratch
 folder, reads each call with bounds (``autograder.sandbox.frames``), hands it to the trainer, keeps the
 trainer's answer as the submission's ``TrainingRecord`` and passes the weights and history back.
 The child never holds the record: it is built here, from the trainer's replies alone.
+
+``WarmTrainers`` keeps each grading thread's trainer for its next submission, so that TensorFlow
+starts and the data are prepared once per thread, not once per submission. A trainer serves again
+only when it ended its submission cleanly and holds no more memory than a fresh one would after the
+lesson's training (``KEEP_RESIDENT_BYTES``): a submission that timed out, broke the trainer or left
+it large leaves the next submission a new trainer, so that nothing one submission did to a trainer
+can cost another points.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import contextlib
 import io
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -40,6 +47,11 @@ TRAINER_MODULES = (
 )
 MAX_PREDICTIONS_BYTES = 1024**2
 STDERR_TAIL = 16 * 1024
+# A warm trainer serves at most this many submissions (what TensorFlow keeps between trainings
+# stays bounded), and only while its resident memory is under what a trainer holds after
+# training the lesson's model (about 1.3 GiB), with room for its larger correct variants.
+WARM_USES = 25
+KEEP_RESIDENT_BYTES = 3 * 1024**3
 
 
 class TrainerProcess:
@@ -49,18 +61,21 @@ class TrainerProcess:
 
     def __init__(self, inputs: Path, cache: Path | None, *, home: Path, limits, env: dict[str, str],
                  stop: threading.Event | None = None):
+        """``home``: its own writable folder, removed when it closes."""
         from autograder.sandbox.confine import confined
         from autograder.sandbox.launch import register_group
 
         reply_read, reply_write = os.pipe()
         self.replies = reply_read
+        self.home = home
+        self.submissions = 0  # served to their end
         self.stack = contextlib.ExitStack()
         try:
             argv = [
                 sys.executable, "-m", "autograder.trainer.service",
                 str(inputs), str(cache) if cache else "-", str(reply_write),
             ]
-            confinement = self.stack.enter_context(confined(
+            self.confinement = confinement = self.stack.enter_context(confined(
                 argv, writable=home, limits=limits, readable=[inputs], env=env, modules=TRAINER_MODULES,
                 also_writable=[cache] if cache else [],
             ))
@@ -72,6 +87,7 @@ class TrainerProcess:
         except BaseException:
             os.close(reply_read)
             self.stack.close()
+            shutil.rmtree(home, ignore_errors=True)
             raise
         finally:
             os.close(reply_write)
@@ -104,6 +120,17 @@ class TrainerProcess:
         lines = self.tail.decode("utf-8", "replace").strip().splitlines()
         return lines[-1][:300] if lines else ""
 
+    def alive(self) -> bool:
+        return self.replies >= 0 and self.process.poll() is None
+
+    def resident_bytes(self) -> int | None:
+        """The resident memory of its processes now: those of its own user (``autograder.sandbox.slots``;
+        the grader runs as root and reads any process's status). None where it has no user of its own."""
+        from autograder.sandbox.slots import processes_of, resident_bytes
+
+        user = self.confinement.details.get("user")
+        return resident_bytes(processes_of(user)) if isinstance(user, int) else None
+
     def kill(self) -> None:
         """End the trainer now: a call waiting on it gets the end of its replies at once. Not once it
         is reaped: its number may by then be another process group's."""
@@ -131,6 +158,51 @@ class TrainerProcess:
         if self.replies >= 0:
             os.close(self.replies)
             self.replies = -1
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+class WarmTrainers:
+    """Each grading thread's trainer, kept for that thread's next submission (see the module's text)."""
+
+    def __init__(self):
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.kept: set[TrainerProcess] = set()
+        self.closed = False
+
+    def take(self) -> TrainerProcess | None:
+        """This thread's warm trainer, or None: start one."""
+        trainer, self.local.trainer = getattr(self.local, "trainer", None), None
+        if trainer is None:
+            return None
+        with self.lock:
+            self.kept.discard(trainer)
+        if not trainer.alive():
+            trainer.close()
+            return None
+        trainer.tail.clear()  # its last words are the next submission's own
+        return trainer
+
+    def give_back(self, trainer: TrainerProcess, served: bool) -> None:
+        """``served``: the trainer ended the submission cleanly and may serve the next one."""
+        if served:
+            trainer.submissions += 1
+            resident = trainer.resident_bytes()
+            served = (trainer.alive() and trainer.submissions < WARM_USES
+                      and resident is not None and resident <= KEEP_RESIDENT_BYTES)
+        with self.lock:
+            if served and not self.closed:
+                self.kept.add(trainer)
+                self.local.trainer = trainer
+                return
+        trainer.close()
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            kept, self.kept = self.kept, set()
+        for trainer in kept:
+            trainer.close()
 
 
 class FitDesk:
@@ -138,6 +210,7 @@ class FitDesk:
 
     def __init__(self, folder: Path, trainer: TrainerProcess, training_seconds: float):
         self.trainer = trainer
+        self.served = False  # the trainer ended this submission cleanly: it may serve another
         self.training_seconds = training_seconds
         self.spent = 0.0
         self.record = TrainingRecord()
@@ -206,8 +279,9 @@ class FitDesk:
         return FitRecord(trained=False, message=message, fields=fields)
 
     def finish(self, predict: bool = True) -> TrainingRecord:
-        """Stop serving; the trainer predicts the test images with the final model (unless the batch
-        is being stopped), then goes."""
+        """Stop serving; the trainer predicts the test images with the final model and forgets the
+        submission (unless the batch is being stopped: then it is killed). ``served`` says whether
+        it ended the submission cleanly; the caller closes it or keeps it warm."""
         self.stopping.set()
         self.server.close()
         if not predict:
@@ -220,10 +294,9 @@ class FitDesk:
                         predictions = np.load(io.BytesIO(blobs["predictions.npy"]), allow_pickle=False)
                         if predictions.ndim == 1 and predictions.dtype.kind in "iu":
                             self.record.predictions = predictions
+                self.served = predict and not self.record.error and self.trainer.alive()
             except (TrainerTimeout, frames.FrameError, ValueError, OSError):
                 pass
-            finally:
-                self.trainer.close()
         self.thread.join(timeout=5)
         try:
             self.path.unlink()

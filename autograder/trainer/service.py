@@ -23,6 +23,7 @@ from what the trainer itself computed: no submission can plant a result for anot
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import os
@@ -87,8 +88,15 @@ class Trainer:
         self.cache = TrainingCache(cache)
         self.seed, self.fast = seed, fast
         self.progress = list(progress)
+        self.forget()
+
+    def forget(self) -> None:
+        """Nothing of the submission served so far, only the data: a warm trainer serves the next one
+        as a new trainer would (its first call rebuilds the model under the kit's seed, after
+        ``keras.backend.clear_session``)."""
         self.record = TrainingRecord()
         self.model = None
+        self.architecture = self.compile = None
         self.position = 0  # calls in the current chain
         self.key: str | None = None  # of the current chain's last call
         self.weights: list[np.ndarray] | None = None  # what the trainer last handed back
@@ -296,6 +304,15 @@ class Trainer:
         self.record.predictions = self.predictions()
         return self.record
 
+    def next_submission(self) -> None:
+        """A warm trainer's turn to the next submission: it forgets this one, and Keras drops its
+        model and graphs."""
+        import keras
+
+        self.forget()
+        keras.backend.clear_session()
+        gc.collect()
+
 
 def saved_weights(model_bytes: bytes) -> list[np.ndarray]:
     """The weights stored in a .keras archive, in the order of ``model.get_weights()``."""
@@ -308,7 +325,10 @@ def saved_weights(model_bytes: bytes) -> list[np.ndarray]:
 
 
 def main(inputs: Path, cache: str, reply_fd: int) -> int:
-    """``python -m autograder.trainer.service INPUTS CACHE REPLY_FD``: frames in on stdin, out on REPLY_FD."""
+    """``python -m autograder.trainer.service INPUTS CACHE REPLY_FD``: frames in on stdin, out on REPLY_FD.
+
+    It serves one submission after another (``autograder.trainer.desk.WarmTrainers``): ``finish`` ends a
+    submission, answered with its final model's predictions, and the trainer forgets it."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from autograder import skip_slow_optional_imports
 
@@ -330,7 +350,8 @@ def main(inputs: Path, cache: str, reply_fd: int) -> int:
                 record = trainer.finish()
                 predictions = {} if record.predictions is None else {"predictions.npy": npy_bytes(record.predictions)}
                 out.write(frames.encode({"ok": True}, predictions))
-                return 0
+                trainer.next_submission()
+                continue
             reply, reply_blobs = trainer.handle(header, blobs)
             out.write(frames.encode(reply, reply_blobs))
 
