@@ -265,3 +265,18 @@ def test_the_prediction_model_is_the_same_when_judges_build_it_at_once():
     with ThreadPoolExecutor(4) as pool:
         built = list(pool.map(lambda _: prediction_model().get_weights(), range(24)))
     assert all(all(np.array_equal(a, b) for a, b in zip(weights, expected)) for weights in built)
+
+
+def test_the_prediction_model_tells_a_second_scaling_and_probabilities_from_class_ids(dataset):
+    """What ``check_predict_labels`` relies on: on the images it checks, the model's answers differ from
+    image to image, and most change when the images are scaled again."""
+    from autograder.data.reference import prediction_model, scaled
+    from autograder.judge.model_checks import PREDICT_SAMPLE, disagreements
+
+    images = scaled(dataset[1][0][:PREDICT_SAMPLE])
+    model = prediction_model()
+    probabilities = np.asarray(model.predict(images, verbose=0))
+    answers = probabilities.argmax(axis=-1)
+    assert len(set(answers.tolist())) >= 8
+    assert disagreements(np.asarray(model.predict(images / 255.0, verbose=0)).argmax(axis=-1), probabilities) >= 450
+    assert disagreements(answers, probabilities) == 0

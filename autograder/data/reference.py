@@ -80,18 +80,25 @@ def prediction_model(seed: int = SEED):
     student's function cannot alter what the next check sees. Every weight comes from this call's own
     generator (the kernels Glorot-uniform, as Keras draws them), never from Keras's process-wide
     random state: with ``--workers 2`` two judges build it at once, each reseeding that state.
+
+    Most random draws of such a network answer one or two classes for every image, which would hide
+    both mistakes; ``PREDICTION_SEED`` draws one that answers 9 of the 10 classes on the checked images
+    and changes its answer for 491 of 500 when they are scaled again (held by a test).
     """
     model = build_reference_model(seed)
-    generator = np.random.default_rng(seed)
+    generator = np.random.default_rng(PREDICTION_SEED)
     weights = []
     for w in model.get_weights():
         if w.ndim > 1:
             limit = np.sqrt(6.0 / (w.shape[0] + w.shape[1]))
             weights.append(generator.uniform(-limit, limit, w.shape).astype(w.dtype))
         else:
-            weights.append(generator.normal(0.0, 0.5, w.shape).astype(w.dtype))
+            weights.append(generator.normal(0.0, 0.1, w.shape).astype(w.dtype))
     model.set_weights(weights)
     return model
+
+
+PREDICTION_SEED = 17
 
 
 def build_reference_model(seed: int = SEED):
