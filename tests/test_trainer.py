@@ -100,8 +100,9 @@ def test_a_warm_trainer_serves_the_next_submission_as_a_new_trainer_would(small)
 class FakeTrainer:
     """What ``WarmTrainers`` asks of a trainer process."""
 
-    def __init__(self, resident: int = 1024**3):
+    def __init__(self, resident: int = 1024**3, address_space: int = 3 * 1024**3):
         self.resident, self.submissions, self.closed, self.died = resident, 0, False, False
+        self.address_space = address_space
         self.tail = bytearray(b"the last submission's words")
 
     def alive(self) -> bool:
@@ -109,6 +110,9 @@ class FakeTrainer:
 
     def resident_bytes(self) -> int:
         return self.resident
+
+    def address_space_bytes(self) -> int:
+        return self.address_space
 
     def close(self) -> None:
         self.closed = True
@@ -151,6 +155,26 @@ def test_a_trainer_is_kept_warm_for_its_own_thread_only_and_only_while_it_is_sou
     late = FakeTrainer()
     pool.give_back(late, served=True)  # a thread finishing after the batch closed
     assert late.closed
+
+
+def test_a_trainer_is_kept_warm_only_while_it_leaves_the_next_submission_its_room_under_the_memory_limit():
+    """The limit a training fails at is each process's address space (RLIMIT_AS, the instructor's
+    --memory-limit), not a fixed resident size: every distinct model a submission trains leaves its
+    compiled programs in the trainer (about 9 MiB each, measured), so one submission's many fit calls
+    could hand its neighbour a trainer with too little of the limit left to train the lesson's model."""
+    from autograder.trainer.desk import KEEP_ROOM_BYTES, WarmTrainers
+
+    limit = 5 * 1024**3  # an instructor's --memory-limit 5
+    pool = WarmTrainers(memory_bytes=limit)
+    grown = FakeTrainer(resident=2 * 1024**3, address_space=limit - KEEP_ROOM_BYTES + 1)
+    pool.give_back(grown, served=True)
+    assert grown.closed and pool.take() is None
+    resident = FakeTrainer(resident=limit - KEEP_ROOM_BYTES + 1, address_space=1024**3)  # the memory cgroup's share
+    pool.give_back(resident, served=True)
+    assert resident.closed and pool.take() is None
+    roomy = FakeTrainer(resident=1024**3, address_space=limit - KEEP_ROOM_BYTES)
+    pool.give_back(roomy, served=True)
+    assert pool.take() is roomy and not roomy.closed
 
 
 def test_fit_calls_in_a_row_continue_the_trainer_s_own_training(small):

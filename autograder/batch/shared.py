@@ -80,7 +80,7 @@ def open_batch(
     inputs = ProbeInputs.from_reference(data)
     folder = new_folder("batch")
     trainings = None
-    trainers = WarmTrainers()
+    trainers = WarmTrainers((limits or Limits()).memory_bytes)
     try:
         os.chmod(folder, 0o755)
         if reuse:

@@ -83,6 +83,14 @@ def resident_bytes(pids: list[int]) -> int:
     return total
 
 
+def address_space_bytes(pid: int) -> int:
+    """The address space of this process (VmSize), what RLIMIT_AS bounds; 0 once it is gone."""
+    with contextlib.suppress(OSError, ValueError, IndexError, StopIteration):
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            return next(int(line.split()[1]) * 1024 for line in handle if line.startswith(b"VmSize:"))
+    return 0
+
+
 def kill_user(uid: int, attempts: int = 50) -> bool:
     """SIGKILL every process of ``uid`` until none is left (a fork bomb forks while it is killed)."""
     for _ in range(attempts):

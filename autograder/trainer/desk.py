@@ -52,6 +52,13 @@ STDERR_TAIL = 16 * 1024
 # training the lesson's model (about 1.3 GiB), with room for its larger correct variants.
 WARM_USES = 25
 KEEP_RESIDENT_BYTES = 3 * 1024**3
+# And only while it leaves the next submission this much of the memory limit, in its largest
+# process's address space (RLIMIT_AS, where a training fails) and in resident memory (the
+# cgroup's): a new trainer grows from 1.7 to 3.4 GiB of address space training the lesson's model.
+# Each distinct model trained leaves its compiled programs behind (about 9 MiB each), so a
+# submission of many fit calls could otherwise hand on a trainer too full for an instructor's
+# lower --memory-limit.
+KEEP_ROOM_BYTES = 3 * 1024**3
 
 
 class TrainerProcess:
@@ -131,6 +138,13 @@ class TrainerProcess:
         user = self.confinement.details.get("user")
         return resident_bytes(processes_of(user)) if isinstance(user, int) else None
 
+    def address_space_bytes(self) -> int | None:
+        """The largest address space among its processes (RLIMIT_AS bounds each one), or None."""
+        from autograder.sandbox.slots import address_space_bytes, processes_of
+
+        user = self.confinement.details.get("user")
+        return max(map(address_space_bytes, processes_of(user)), default=0) if isinstance(user, int) else None
+
     def kill(self) -> None:
         """End the trainer now: a call waiting on it gets the end of its replies at once. Not once it
         is reaped: its number may by then be another process group's."""
@@ -164,7 +178,11 @@ class TrainerProcess:
 class WarmTrainers:
     """Each grading thread's trainer, kept for that thread's next submission (see the module's text)."""
 
-    def __init__(self):
+    def __init__(self, memory_bytes: int | None = None):
+        """``memory_bytes``: the limit the trainers run under (``Limits.memory_bytes``)."""
+        from autograder.limits import Limits
+
+        self.memory_bytes = memory_bytes if memory_bytes is not None else Limits().memory_bytes
         self.local = threading.local()
         self.lock = threading.Lock()
         self.kept: set[TrainerProcess] = set()
@@ -187,9 +205,11 @@ class WarmTrainers:
         """``served``: the trainer ended the submission cleanly and may serve the next one."""
         if served:
             trainer.submissions += 1
-            resident = trainer.resident_bytes()
+            resident, address_space = trainer.resident_bytes(), trainer.address_space_bytes()
+            most = self.memory_bytes - KEEP_ROOM_BYTES
             served = (trainer.alive() and trainer.submissions < WARM_USES
-                      and resident is not None and resident <= KEEP_RESIDENT_BYTES)
+                      and resident is not None and resident <= min(KEEP_RESIDENT_BYTES, most)
+                      and address_space is not None and address_space <= most)
         with self.lock:
             if served and not self.closed:
                 self.kept.add(trainer)
