@@ -83,6 +83,24 @@ def test_a_trainer_reaped_is_never_killed_again(monkeypatch):
     assert killed == [(4242, signal.SIGKILL)]
 
 
+def test_a_trainer_s_stderr_closed_under_its_reader_ends_the_reader_quietly():
+    """``close`` closes the trainer's stderr; a reader thread that had not yet seen its end then reads a
+    closed file. That must end the thread, not raise in it (pytest turns it into a failed test)."""
+    from autograder.trainer.desk import TrainerProcess
+
+    class Closed:
+        def read(self, size):
+            raise ValueError("I/O operation on closed file")
+
+    class Process:
+        stderr = Closed()
+
+    trainer = TrainerProcess.__new__(TrainerProcess)
+    trainer.process, trainer.tail = Process(), bytearray(b"last words")
+    trainer._keep_tail()
+    assert trainer.tail == b"last words"
+
+
 def test_the_nbgrader_gradebook_being_written_is_hidden_from_every_sandbox(tmp_path, monkeypatch):
     """Where the machine allows only covering known paths (no bubblewrap), the grader covers what
     it is told is private: the gradebook holds every student's grades."""

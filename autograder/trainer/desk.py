@@ -100,12 +100,16 @@ class TrainerProcess:
             os.close(reply_write)
         register_group(self.process.pid, stop)  # a stopped batch kills its trainers with its sandboxes
         self.tail = bytearray()
-        threading.Thread(target=self._keep_tail, daemon=True).start()
+        self.reader = threading.Thread(target=self._keep_tail, daemon=True)
+        self.reader.start()
 
     def _keep_tail(self) -> None:
-        for chunk in iter(lambda: self.process.stderr.read(4096), b""):
-            self.tail.extend(chunk)
-            del self.tail[:-STDERR_TAIL]
+        try:
+            for chunk in iter(lambda: self.process.stderr.read(4096), b""):
+                self.tail.extend(chunk)
+                del self.tail[:-STDERR_TAIL]
+        except (ValueError, OSError):  # closed by ``close`` before this thread saw the end of the stream
+            pass
 
     def exchange(self, header: dict, blobs: dict[str, bytes], timeout: float, max_reply: int):
         deadline = time.monotonic() + max(timeout, 0.0)
@@ -164,6 +168,7 @@ class TrainerProcess:
         self.process.wait()
         unregister_group(self.process.pid)
         self.stack.close()  # whatever it left running goes, and its user is free again
+        self.reader.join(timeout=5)  # the end of its stderr, now that no process holds the pipe
         for stream in (self.process.stdin, self.process.stderr):
             try:
                 stream.close()
