@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from autograder.errors import TrainingNotReproducible
+from autograder.limits import Limits
 from autograder.sandbox import frames
 from autograder.sandbox.fit_client import FitClient, LocalTransport
 from autograder.trainer.records import compile_signature, model_signature
@@ -108,11 +109,8 @@ class FakeTrainer:
     def alive(self) -> bool:
         return not (self.closed or self.died)
 
-    def resident_bytes(self) -> int:
-        return self.resident
-
-    def address_space_bytes(self) -> int:
-        return self.address_space
+    def memory(self) -> tuple[int, int]:
+        return self.resident, self.address_space
 
     def close(self) -> None:
         self.closed = True
@@ -123,7 +121,7 @@ def test_a_trainer_is_kept_warm_for_its_own_thread_only_and_only_while_it_is_sou
 
     from autograder.trainer.desk import KEEP_RESIDENT_BYTES, WARM_USES, WarmTrainers
 
-    pool = WarmTrainers()
+    pool = WarmTrainers(Limits().memory_bytes)
     assert pool.take() is None
     trainer = FakeTrainer()
     pool.give_back(trainer, served=True)

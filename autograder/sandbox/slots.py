@@ -73,21 +73,11 @@ def processes_of(uid: int) -> list[int]:
     return found
 
 
-def resident_bytes(pids: list[int]) -> int:
-    """The resident memory of these processes together (those gone meanwhile count nothing)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, ValueError, IndexError, StopIteration):  # StopIteration: no VmRSS line
-            with open(f"/proc/{pid}/status", "rb") as handle:
-                total += next(int(line.split()[1]) * 1024 for line in handle if line.startswith(b"VmRSS:"))
-    return total
-
-
-def address_space_bytes(pid: int) -> int:
-    """The address space of this process (VmSize), what RLIMIT_AS bounds; 0 once it is gone."""
-    with contextlib.suppress(OSError, ValueError, IndexError, StopIteration):
+def status_bytes(pid: int, field: bytes) -> int:
+    """A size in the process's status (``b"VmRSS:"``, ``b"VmSize:"``), in bytes; 0 once it is gone."""
+    with contextlib.suppress(OSError, ValueError, IndexError, StopIteration):  # StopIteration: no such line
         with open(f"/proc/{pid}/status", "rb") as handle:
-            return next(int(line.split()[1]) * 1024 for line in handle if line.startswith(b"VmSize:"))
+            return next(int(line.split()[1]) * 1024 for line in handle if line.startswith(field))
     return 0
 
 

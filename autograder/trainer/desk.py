@@ -9,8 +9,8 @@ The child never holds the record: it is built here, from the trainer's replies a
 
 ``WarmTrainers`` keeps each grading thread's trainer for its next submission, so that TensorFlow
 starts and the data are prepared once per thread, not once per submission. A trainer serves again
-only when it ended its submission cleanly and holds no more memory than a fresh one would after the
-lesson's training (``KEEP_RESIDENT_BYTES``): a submission that timed out, broke the trainer or left
+only when it ended its submission cleanly and leaves the next one its room under the memory limit
+(``KEEP_RESIDENT_BYTES``, ``KEEP_ROOM_BYTES``): a submission that timed out, broke the trainer or left
 it large leaves the next submission a new trainer, so that nothing one submission did to a trainer
 can cost another points.
 """
@@ -134,20 +134,18 @@ class TrainerProcess:
     def alive(self) -> bool:
         return self.replies >= 0 and self.process.poll() is None
 
-    def resident_bytes(self) -> int | None:
-        """The resident memory of its processes now: those of its own user (``autograder.sandbox.slots``;
-        the grader runs as root and reads any process's status). None where it has no user of its own."""
-        from autograder.sandbox.slots import processes_of, resident_bytes
+    def memory(self) -> tuple[int, int] | None:
+        """Its processes' resident memory together, and the largest address space among them (RLIMIT_AS
+        bounds each one): those of its own user (``autograder.sandbox.slots``; the grader runs as root and
+        reads any process's status). None where it has no user of its own."""
+        from autograder.sandbox.slots import processes_of, status_bytes
 
         user = self.confinement.details.get("user")
-        return resident_bytes(processes_of(user)) if isinstance(user, int) else None
-
-    def address_space_bytes(self) -> int | None:
-        """The largest address space among its processes (RLIMIT_AS bounds each one), or None."""
-        from autograder.sandbox.slots import address_space_bytes, processes_of
-
-        user = self.confinement.details.get("user")
-        return max(map(address_space_bytes, processes_of(user)), default=0) if isinstance(user, int) else None
+        if not isinstance(user, int):
+            return None
+        pids = processes_of(user)
+        return sum(status_bytes(pid, b"VmRSS:") for pid in pids), max(
+            (status_bytes(pid, b"VmSize:") for pid in pids), default=0)
 
     def kill(self) -> None:
         """End the trainer now: a call waiting on it gets the end of its replies at once. Not once it
@@ -183,11 +181,9 @@ class TrainerProcess:
 class WarmTrainers:
     """Each grading thread's trainer, kept for that thread's next submission (see the module's text)."""
 
-    def __init__(self, memory_bytes: int | None = None):
+    def __init__(self, memory_bytes: int):
         """``memory_bytes``: the limit the trainers run under (``Limits.memory_bytes``)."""
-        from autograder.limits import Limits
-
-        self.memory_bytes = memory_bytes if memory_bytes is not None else Limits().memory_bytes
+        self.memory_bytes = memory_bytes
         self.local = threading.local()
         self.lock = threading.Lock()
         self.kept: set[TrainerProcess] = set()
@@ -210,11 +206,10 @@ class WarmTrainers:
         """``served``: the trainer ended the submission cleanly and may serve the next one."""
         if served:
             trainer.submissions += 1
-            resident, address_space = trainer.resident_bytes(), trainer.address_space_bytes()
+            memory = trainer.memory()
             most = self.memory_bytes - KEEP_ROOM_BYTES
-            served = (trainer.alive() and trainer.submissions < WARM_USES
-                      and resident is not None and resident <= min(KEEP_RESIDENT_BYTES, most)
-                      and address_space is not None and address_space <= most)
+            served = (trainer.alive() and trainer.submissions < WARM_USES and memory is not None
+                      and memory[0] <= min(KEEP_RESIDENT_BYTES, most) and memory[1] <= most)
         with self.lock:
             if served and not self.closed:
                 self.kept.add(trainer)
