@@ -47,3 +47,28 @@ def skip_slow_optional_imports() -> None:
     import sys
 
     sys.modules.setdefault("rfc3987_syntax", None)  # None: `import` raises ImportError, which jsonschema expects
+
+
+def import_for_good(*names: str) -> None:
+    """Import modules that live as long as the process, with the cyclic garbage collector paused,
+    then move every object that exists to the collector's permanent generation (``gc.freeze``).
+
+    For TensorFlow and Keras in the kit's own processes (the grader, the trainer, the sandbox's
+    child before the student's code runs). They make millions of objects at import, none of them
+    garbage: the collector walking them again and again costs about 1.2 s of a 7.5 s import here
+    (measured in docs/performance.md), and every later full collection, in the student's code too,
+    would walk them again. Objects still go when their last reference does; only a cycle made
+    before the call is kept for good.
+    """
+    import gc
+    import importlib
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for name in names:
+            importlib.import_module(name)
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()

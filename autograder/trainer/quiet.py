@@ -41,6 +41,12 @@ def import_tensorflow_quietly() -> None:
 
 
 def quiet_tensorflow() -> None:
-    """The grader's processes: TensorFlow loaded without its start-up messages, figures drawn to files."""
+    """The grader's processes: TensorFlow loaded without its start-up messages (and kept out of the
+    garbage collector's walks: ``autograder.import_for_good``), figures drawn to files."""
+    from autograder import import_for_good
+
     os.environ.setdefault("MPLBACKEND", "Agg")
-    import_tensorflow_quietly()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules:
+        with silenced_stderr():
+            import_for_good("tensorflow")
