@@ -11,6 +11,8 @@ named by its path: the package itself imports none of the pipeline's stages, whi
 (for ``__version__``).
 """
 
+import threading
+
 __version__ = "0.1.0"
 
 PUBLIC = {
@@ -49,6 +51,9 @@ def skip_slow_optional_imports() -> None:
     sys.modules.setdefault("rfc3987_syntax", None)  # None: `import` raises ImportError, which jsonschema expects
 
 
+_import_for_good_lock = threading.Lock()
+
+
 def import_for_good(*names: str) -> None:
     """Import modules that live as long as the process, with the cyclic garbage collector paused,
     then move every object that exists to the collector's permanent generation (``gc.freeze``).
@@ -63,12 +68,13 @@ def import_for_good(*names: str) -> None:
     import gc
     import importlib
 
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for name in names:
-            importlib.import_module(name)
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
+    with _import_for_good_lock:  # two threads at once would leave the collector off
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for name in names:
+                importlib.import_module(name)
+        finally:
+            gc.freeze()
+            if enabled:
+                gc.enable()
