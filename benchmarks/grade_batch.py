@@ -30,7 +30,7 @@ SUBMISSIONS = ROOT / "tests" / "submissions"
 IN_ORDER_GIVEN = "autograder --workers 2 --no-reuse, in the order given"
 STARTS_IN_ORDER_GIVEN = (
     "import sys, autograder.batch.order as order; "
-    "order.start_order = lambda paths: [(index, 0.0) for index in range(len(paths))]; "
+    "order.start_order = lambda paths, **_: [(index, 0.0) for index in range(len(paths))]; "
     "from autograder.cli import main; sys.exit(main())"
 )
 BATCH = ["passes_all"] * 4 + ["loss_as_function", "optimizer_as_object", "adam_instead_of_sgd", "ten_epochs_only"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -109,7 +110,7 @@ def test_start_order_is_longest_first_and_keeps_the_given_order_between_equals()
     ]
 
 
-def test_workers_start_the_longest_first_and_report_in_the_order_given(real_data_dir, monkeypatch):
+def test_workers_start_the_longest_first_and_report_in_the_order_given(real_data_dir, monkeypatch, tmp_path):
     import autograder.batch.local as local
     from autograder.judge.report import GradeReport
 
@@ -129,6 +130,13 @@ def test_workers_start_the_longest_first_and_report_in_the_order_given(real_data
     assert [Path(report.submission).stem for report in reports] == names
     assert set(started[:2]) == {"adam_instead_of_sgd", "passes_all"}
     assert started[2:] == ["ten_epochs_only", "not_json"]
+    # A twin of the Adam notebook, with reuse: it would only wait for that training, so it starts after the others.
+    started.clear()
+    twin = tmp_path / "adam_instead_of_sgd.ipynb"
+    shutil.copy(paths[3], twin)
+    local.grade_notebooks([twin, *paths], data_dir=real_data_dir, workers=2)
+    assert set(started[:2]) == {"adam_instead_of_sgd", "passes_all"}
+    assert started[2:] == ["ten_epochs_only", "adam_instead_of_sgd", "not_json"]
 
 
 def test_one_worker_grades_in_the_order_given(real_data_dir, monkeypatch):
@@ -188,3 +196,37 @@ def test_a_dask_cluster_gets_the_longest_first_in_its_queue_and_as_priority(monk
     assert [Path(report.submission).stem for report in reports] == names
     assert [name for name, _ in submitted] == ["adam_instead_of_sgd", "passes_all", "ten_epochs_only"]
     assert [priority for _, priority in submitted] == sorted((priority for _, priority in submitted), reverse=True)
+
+
+def test_with_reuse_a_twin_of_an_earlier_notebook_starts_after_the_trainings(tmp_path):
+    names = ["adam_instead_of_sgd", "passes_all", "ten_epochs_only", "not_json"]
+    paths = [SUBMISSIONS / f"{name}.ipynb" for name in names]
+    twin = tmp_path / "adam_with_a_comment.ipynb"  # the same code as Python parses it: a twin
+    nb = nbformat.read(paths[0], as_version=4)
+    solution = next(cell for cell in nb.cells if "def compile_model" in cell.source)
+    solution.source = "# my own comment\n\n" + solution.source.replace("=", " = ")
+    nbformat.write(nb, twin)
+    other = tmp_path / "passes_all_in_five_epochs.ipynb"  # a different training: not a twin
+    nb = nbformat.read(paths[1], as_version=4)
+    train = next(cell for cell in nb.cells if "def train_model" in cell.source)
+    train.source = train.source.replace("epochs=epochs", "epochs=5")
+    nbformat.write(nb, other)
+    copy = tmp_path / "passes_all.ipynb"
+    shutil.copy(paths[1], copy)
+    batch = [*paths, twin, copy, other]
+    labels = [*names, "adam twin", "passes_all copy", "five epochs"]
+
+    def order(reuse):
+        return [labels[index] for index, _ in start_order(batch, reuse=reuse)]
+
+    assert order(False) == ["adam_instead_of_sgd", "adam twin", "passes_all", "passes_all copy",
+                            "ten_epochs_only", "five epochs", "not_json"]
+    assert order(True) == ["adam_instead_of_sgd", "passes_all", "ten_epochs_only", "five epochs",
+                           "adam twin", "passes_all copy", "not_json"]
+    # Code Python parses but cannot print (RecursionError in ast.dump) has no twin: its estimate stands.
+    deep = tmp_path / "deep.ipynb"
+    nb = nbformat.read(paths[1], as_version=4)
+    train = next(cell for cell in nb.cells if "def train_model" in cell.source)
+    train.source += "\nunused = x" + ".b" * 3000
+    nbformat.write(nb, deep)
+    assert [estimate for _, estimate in start_order([deep, deep], reuse=True)] == [estimated_seconds(paths[1])] * 2

@@ -301,7 +301,9 @@ def grade_in_pool(notebooks: list[Path], grade_one, batch: Batch, progress: Prog
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
         # The longest expected first, so that no long one starts last while the other workers idle.
-        futures = {index: pool.submit(grade_one, notebooks[index]) for index, _ in start_order(notebooks)}
+        # Twins of an earlier notebook after the trainings: they will replay one (batch.trainings: reuse).
+        order = start_order(notebooks, reuse=batch.trainings is not None)
+        futures = {index: pool.submit(grade_one, notebooks[index]) for index, _ in order}
         for future in as_completed(futures.values()):
             progress.finished(future.result())
         return [futures[index].result() for index in range(len(notebooks))]  # in the order given
