@@ -30,23 +30,25 @@ def silenced_stderr():
         os.close(saved_fd)
 
 
-def import_tensorflow_quietly() -> None:
+def import_tensorflow_quietly(for_good: bool = False) -> None:
     """Import TensorFlow with its C++ side's logging off. While it loads it writes to stderr before
     absl's logging exists ("All log messages before absl::InitializeLog()", "Could not find cuda
-    drivers"), whatever TF_CPP_MIN_LOG_LEVEL says: stderr is silenced for the import itself."""
+    drivers"), whatever TF_CPP_MIN_LOG_LEVEL says: stderr is silenced for the import itself.
+    ``for_good``: kept out of the garbage collector's walks (``autograder.import_for_good``), for the
+    kit's own processes; a student's kernel imports it plainly."""
+    from autograder import import_for_good
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules:
         with silenced_stderr():
-            import tensorflow  # noqa: F401
+            if for_good:
+                import_for_good("tensorflow")
+            else:
+                import tensorflow  # noqa: F401
 
 
 def quiet_tensorflow() -> None:
-    """The grader's processes: TensorFlow loaded without its start-up messages (and kept out of the
-    garbage collector's walks: ``autograder.import_for_good``), figures drawn to files."""
-    from autograder import import_for_good
-
+    """The grader's processes: TensorFlow loaded without its start-up messages and for good, figures
+    drawn to files."""
     os.environ.setdefault("MPLBACKEND", "Agg")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" not in sys.modules:
-        with silenced_stderr():
-            import_for_good("tensorflow")
+    import_tensorflow_quietly(for_good=True)
