@@ -60,3 +60,27 @@ def test_modules_imported_for_good_are_left_out_of_the_collector_s_walks():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split("\n")[:2] == ["0 True True False", "True False"]
+
+
+def test_two_threads_importing_for_good_at_once_leave_the_collector_on():
+    """The second thread must not take the first one's paused collector for the state to restore. Held
+    at the worst moment: the second has read the collector's state and the first ends before it pauses."""
+    code = """
+import gc, importlib, threading, time, autograder
+first_in, let_first, let_pause = threading.Event(), threading.Event(), threading.Event()
+real_import, real_disable = importlib.import_module, gc.disable
+def held_import(name):
+    if name == 'first':
+        first_in.set(); let_first.wait(5)
+def held_disable():
+    if threading.current_thread().name == 'two':
+        let_pause.wait(5)
+    real_disable()
+importlib.import_module, gc.disable = held_import, held_disable
+one = threading.Thread(target=autograder.import_for_good, args=('first',), name='one'); one.start(); first_in.wait(5)
+two = threading.Thread(target=autograder.import_for_good, args=('second',), name='two'); two.start(); time.sleep(0.3)
+let_first.set(); one.join(); let_pause.set(); two.join()
+print(gc.isenabled())
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "True"
