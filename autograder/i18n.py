@@ -23,6 +23,7 @@ import functools
 import gettext
 import io
 import os
+import re
 from pathlib import Path
 
 DOMAIN = "autograder"
@@ -150,3 +151,90 @@ def compiled(language: str) -> bytes:
 def load_compiled(language: str, data: bytes) -> None:
     """From now on ``language``'s messages in this process are those of ``data`` (``compiled``'s form)."""
     _loaded[known_language(language)] = gettext.GNUTranslations(io.BytesIO(data))
+
+
+# --- back to English: the instructor's summaries of a class that read several languages ------------------------
+
+FIELD = re.compile(r"\{(\w+)\}")
+BACK_DEPTH = 4  # messages within messages: "training failed: {reason}", its reason a message of its own
+
+
+def in_english(text: str) -> str:
+    """A text the kit wrote to a student, in English: where a translated catalogue message matches it
+    whole, that message's English, its fields put back (each one back in English too); a check's
+    several problems (joined by "; ") one by one. What matches no translation is returned as it was.
+
+    For what an instructor reads about a whole class (the class overview's most common mistakes), where
+    one mistake must count once whichever language each student read it in. Linear in the text's
+    length: each translation's literal parts are found left to right, never backtracking, so a long
+    message a student's code wrote into an error cannot stall the report; a field whose value holds
+    the literal that follows it is left as it came, which costs grouping, never a wrong word.
+    """
+    return _in_english(str(text), BACK_DEPTH)
+
+
+def _in_english(text: str, depth: int) -> str:
+    if depth < 0 or not text or text.isascii():
+        return text
+    for literals, names, english in _translations():
+        values = _fields(text, literals, names)
+        if values is None:
+            continue
+        try:
+            return english.format(**{name: _in_english(value, depth - 1) for name, value in values.items()})
+        except (KeyError, IndexError, ValueError):
+            continue
+    parts = text.split("; ")
+    if len(parts) > 1:
+        return "; ".join(_in_english(part, depth - 1) for part in parts)
+    return text
+
+
+def _fields(text: str, literals: tuple[str, ...], names: tuple[str, ...]) -> dict[str, str] | None:
+    """The field values that make ``text`` of a translation split into ``literals`` around ``names``,
+    or None: each field ends where the next literal part is first found."""
+    if not text.startswith(literals[0]):
+        return None
+    if not names:
+        return {} if text == literals[0] else None
+    position, values = len(literals[0]), {}
+    for index, name in enumerate(names):
+        after = literals[index + 1]
+        if index == len(names) - 1:
+            end = len(text) - len(after)
+            if end < position or not text.endswith(after):
+                return None
+        elif not after:  # two fields side by side: where one ends is anyone's guess
+            return None
+        else:
+            end = text.find(after, position)
+            if end < 0:
+                return None
+        if values.setdefault(name, text[position:end]) != text[position:end]:
+            return None
+        position = end + len(after)
+    return values
+
+
+@functools.cache
+def _translations() -> tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...]:
+    """Every catalogue's translated messages as (literal parts, field names, English), the most
+    literal text first so that "训练失败：{reason}" is tried before "{what}：{error}"."""
+    from babel.messages.pofile import read_po
+
+    found = []
+    for language in LANGUAGES:
+        if language == ENGLISH:
+            continue
+        with open(catalogue_file(language), "rb") as po:
+            messages = read_po(po, locale=language, domain=DOMAIN)
+        for message in messages:
+            if not isinstance(message.id, str) or not message.id or not message.string or message.fuzzy:
+                continue
+            parts = FIELD.split(message.string)
+            literals, names = tuple(parts[0::2]), tuple(parts[1::2])
+            if "".join(literals).isascii():  # no word of the language's own: it would match English text
+                continue
+            found.append((literals, names, message.id))
+    found.sort(key=lambda entry: -len("".join(entry[0])))
+    return tuple(found)

@@ -537,6 +537,52 @@ def test_the_class_overview_counts_each_mistake_and_draws_what_is_finite(tmp_pat
         assert cells in page
 
 
+def test_the_class_overview_counts_a_mistake_once_whatever_language_each_student_read_it_in(tmp_path):
+    """A class that reads Chinese first: the overview is the instructor's, in English, and one mistake is
+    one row however many languages the students read it in (a message within a message, and a check's
+    several problems joined, included)."""
+    from autograder.i18n import _, in_english, speaking
+    from autograder.reports.class_report import write_class_report
+
+    def messages():
+        low = _("test accuracy {accuracy}, below the minimum {minimum}: check the model, the loss, the "
+                "optimizer and the number of epochs").format(accuracy="0.6100", minimum=0.85)
+        nested = _("training failed: {reason}").format(
+            reason=_("the training ran longer than the grader allows ({seconds} s) and was stopped").format(seconds=60))
+        problems = "; ".join([
+            _("there is no validation data: pass validation_data=(X_valid, y_valid) to model.fit"),
+            _("the training weighted its samples or classes: leave out sample_weight and class_weight")])
+        return low, nested, problems
+
+    english = messages()
+    with speaking("zh_CN"):
+        chinese = messages()
+    assert all(zh != en for zh, en in zip(chinese, english))
+    assert [in_english(zh) for zh in chinese] == list(english)
+    assert in_english("ValueError: 测试 (not the kit's)") == "ValueError: 测试 (not the kit's)"
+
+    reports = []
+    for index, (accuracy, training) in enumerate(zip([*english[:1], *chinese[:1]] * 2, [*english[1:], *chinese[1:]])):
+        report = class_report(f"s{index}", confusion=GOOD_CONFUSION)
+        reports.append(failing(failing(report, "test_accuracy", accuracy), "training", training))
+    def damaged(line):
+        return _("not valid JSON (line {line}, column {column}: {error}); the file was damaged or is not a "
+                 "notebook: submit the .ipynb file Jupyter saved").format(line=line, column=1, error="Expecting value")
+
+    with speaking("zh_CN"):
+        reports.append(class_report("zed", error=damaged(3)))
+    reports.append(class_report("amy", error=damaged(1)))
+    write_class_report(reports, tmp_path / "class.html")
+    page = (tmp_path / "class.html").read_text()
+
+    assert ("<td class='count'>4</td><td>test accuracy …, below the minimum …: check the model, the loss, the "
+            "optimizer and the number of epochs</td>") in page
+    assert "<td class='count'>2</td><td>training failed: the training ran longer" in page
+    assert "<td class='count'>2</td><td>there is no validation data" in page
+    assert "2 × not valid JSON (line …, column …: Expecting value); the file was damaged" in page
+    assert "测试" not in page and "训练" not in page
+
+
 def test_the_class_overview_marks_the_pass_mark_the_class_was_graded_with(tmp_path, monkeypatch):
     import autograder.reports.class_report as class_page
     from autograder.config import DEFAULT_PASS_MARK, Config

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from autograder.config import DEFAULT_PASS_MARK
+from autograder.i18n import in_english
 from autograder.judge.checks import CHECKS
 from autograder.reports.feedback import figure_html
 from autograder.reports.plots import as_number, number_text
@@ -117,9 +118,10 @@ def common_mistakes(reports) -> dict[str, list[tuple[str, int, str]]]:
         for result in report.checks:
             if result.passed or result.skipped or result.id not in found:
                 continue
-            kind = mistake_kind(result.message)
+            message = in_english(result.message)  # the page is the instructor's; the class may read several languages
+            kind = mistake_kind(message)
             found[result.id][kind] += 1
-            examples.setdefault((result.id, kind), str(result.message))
+            examples.setdefault((result.id, kind), message)
     return {
         check_id: [(kind, count, examples[(check_id, kind)]) for kind, count in counter.most_common(MISTAKES_SHOWN)]
         for check_id, counter in found.items() if counter
@@ -141,7 +143,7 @@ def mistakes_html(reports) -> str:
 
 
 def errors_html(reports) -> str:
-    errors = Counter(mistake_kind(report.error) for report in reports if report.error)
+    errors = Counter(mistake_kind(in_english(report.error)) for report in reports if report.error)
     if not errors:
         return ""
     items = "".join(f"<li>{count} × {html_text(kind)}</li>" for kind, count in errors.most_common())
