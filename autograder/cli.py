@@ -198,7 +198,8 @@ def add_grade_execution(grade: argparse.ArgumentParser) -> None:
                        "identical description (same model, compile settings, fit arguments, data, seed)")
     grade.add_argument("--trainings", type=Path, metavar="DIR",
                        help="keep the kit's trainings in DIR (a folder only you can write) and replay them in later "
-                       "runs: a regrade, late submissions, one notebook at a time")
+                       "runs: a regrade, late submissions, one notebook at a time (at most 2 GiB, the least recently "
+                       "used going first)")
     grade.add_argument("--unsandboxed", action="store_true",
                        help="run the notebooks' code in this process (the kit's trainer still trains): only for "
                        "notebooks you trust")

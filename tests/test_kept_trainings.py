@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from autograder.errors import AutograderError
 from autograder.trainer import cache
-from autograder.trainer.cache import ENTRY_FILES, copy_entries
+from autograder.trainer.cache import ENTRY_FILES, copy_entries, keep_entries
 
 KEY = "ab" * 32
 
@@ -175,3 +176,24 @@ def test_a_trainer_stores_its_training_beside_what_a_killed_trainer_of_another_u
     (trainings / f".{KEY}.{os.getpid()}").write_text("")  # stands for a folder this user cannot remove
     TrainingCache(trainings).store(KEY, Model(), {"loss": [1.0]})
     assert TrainingCache(trainings).cached(KEY)[2] == {"loss": [1.0]}
+
+
+def test_the_kept_trainings_stay_within_their_budget_the_least_recently_used_going_first(tmp_path):
+    """What students submit decides what is trained, and every batch copies DIR whole at its start: a
+    folder that only grew would fill the instructor's disk and lengthen every later start."""
+    kept, batch = tmp_path / "kept", tmp_path / "batch"
+    used, old, other, new = "b" * 64, "c" * 64, "d" * 64, "e" * 64
+    past = time.time() - 3600
+    for age, key in enumerate((used, old, other)):
+        entry(kept, key, content=b"x" * 1000)
+        os.utime(kept / key, (past + age, past + age))
+    copy_entries(kept, batch)
+    for key in (used, new):  # the batch replayed one kept training and trained a new one
+        (batch / f".{key}.lock").touch()
+    entry(batch, new, content=b"y" * 1000)
+
+    assert keep_entries(batch, kept, budget=3 * len(ENTRY_FILES) * 1000) == 1
+    assert sorted(p.name for p in kept.iterdir()) == sorted([used, other, new])  # `old` was used least recently
+    assert (kept / new / "weights.npz").read_bytes() == b"y" * 1000
+    keep_entries(batch, kept, budget=0)
+    assert list(kept.iterdir()) == []

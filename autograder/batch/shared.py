@@ -71,7 +71,7 @@ def open_batch(
     from autograder.data.inputs import ProbeInputs
     from autograder.data.reference import ReferenceData
     from autograder.sandbox.scratch import new_folder
-    from autograder.trainer.cache import copy_entries
+    from autograder.trainer.cache import copy_entries, keep_entries
     from autograder.trainer.desk import WarmTrainers
     from autograder.trainer.quiet import quiet_tensorflow
 
@@ -104,7 +104,7 @@ def open_batch(
         trainers.close()  # before the inputs they read go
         try:
             if trainings and kept:
-                copy_entries(trainings, kept)
+                keep_entries(trainings, kept)
         except OSError as error:  # a cache: the batch's reports stand without it
             warnings.warn(f"this run's trainings were not kept in {kept}: {error}", stacklevel=1)
         finally:

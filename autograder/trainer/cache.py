@@ -23,6 +23,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from autograder.files import atomic_folder
 
 ENTRY_FILES = ("weights.npz", "optimizer.npz", "history.json")
 ENTRY_BYTES = 256 * 2**20  # per file: the lesson's model takes about 3 MiB; a larger one is not the kit's
+KEPT_BYTES = 2 * 2**30  # --trainings DIR at most; the lesson's trainings are 1-3 MiB each
 
 
 def is_entry(folder: Path) -> bool:
@@ -89,6 +91,36 @@ def copy_entries(source: Path, target: Path) -> int:
             continue
         os.chmod(built, 0o755)
         copied += atomic_folder(built, target / folder.name)
+    return copied
+
+
+def keep_entries(trainings: Path, kept: Path, budget: int = KEPT_BYTES) -> int:
+    """At a batch's end: its new trainings copied to ``kept`` (how many), those it asked for marked as
+    used now, and the least recently used removed until ``kept`` holds at most ``budget`` bytes.
+
+    What students submit decides what is trained (a model of the largest size a trainer allows is
+    hundreds of MiB), and every batch copies the folder whole at its start: one that only grew would
+    fill the instructor's disk and lengthen every later start. A training the batch asked for left its
+    trainer's lock (``TrainingCache.locked``) in ``trainings``, whether it was trained or replayed."""
+    copied = copy_entries(trainings, kept)
+    now = time.time()
+    for lock in trainings.glob(".*.lock"):
+        with contextlib.suppress(OSError):
+            used = kept / lock.name[1:-len(".lock")]
+            if is_entry(used):
+                os.utime(used, (now, now), follow_symlinks=False)
+    entries = []
+    for folder in kept.iterdir():
+        with contextlib.suppress(OSError):
+            if is_entry(folder):
+                info = os.lstat(folder)
+                entries.append((info.st_mtime, sum(os.lstat(folder / file).st_size for file in ENTRY_FILES), folder))
+    total = sum(size for _, size, _ in entries)
+    for _, size, folder in sorted(entries):
+        if total <= budget:
+            break
+        shutil.rmtree(folder, ignore_errors=True)  # a real folder (is_entry): rmtree follows no link in it
+        total -= size
     return copied
 
 
