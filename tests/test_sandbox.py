@@ -313,3 +313,15 @@ def test_a_local_dask_cluster_grades_like_local_workers(real_data_dir, tmp_path,
         )
     assert [r.to_json() for r in remote] == [r.to_json() for r in mixed_batch]
     assert len(list((tmp_path / "results").glob("*.json"))) == len(MIXED_BATCH)
+
+
+@pytest.mark.slow
+def test_a_memory_limit_too_small_for_tensorflow_is_a_report_that_names_the_limit(real_data_dir):
+    """TensorFlow loads in the child before any of the student's code: if it cannot within the limit,
+    the instructor's limit is at fault, not the notebook, and the report says which to raise (without
+    it, the child's next import failed for want of memory and its last words named a folder of the kit)."""
+    report = grade_notebooks([SUBMISSIONS / "passes_all.ipynb"], data_dir=real_data_dir,
+                             limits=Limits(memory_bytes=1024**3))[0]
+    assert report.score == 0
+    assert ("its last words: MemoryError: TensorFlow does not load within the memory limit of one submission "
+            "(1 GiB): grade with a larger --memory-limit") in report.error

@@ -354,8 +354,15 @@ def main(scratch: Path) -> int:
     try:
         # The set-up cells import them anyway; imported here, the collector never walks them again.
         import_for_good("tensorflow", "keras")
-    except Exception:  # ImportError, or MemoryError under a small --memory-limit
-        pass  # the set-up cell that imports it says so, in the student's terms
+    except MemoryError:
+        # No student code has run yet: the limit is too small for the kit, whatever the notebook does.
+        # Said now, as the child's last words: its next imports would fail for want of memory too.
+        print(f"MemoryError: TensorFlow does not load within the memory limit of one submission "
+              f"({config['limits']['memory_bytes'] / 2**30:g} GiB): grade with a larger --memory-limit",
+              file=sys.stderr)
+        return 1
+    except Exception:  # an ImportError: the set-up cell that imports it says so, in the student's terms
+        pass
 
     # From here on the student's code runs in this process.
     from autograder.assignment import EPOCHS, FUNCTIONS
