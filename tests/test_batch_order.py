@@ -102,6 +102,18 @@ def test_the_estimate_follows_names_batch_sizes_and_the_optimizer_s_state(tmp_pa
     assert seconds(compiled_with("'adam'"), TRAIN.format("epochs=epochs"), deep) == reference
 
 
+def test_the_estimate_prices_the_epochs_and_the_training_limit_the_batch_grades_with(tmp_path):
+    """An instructor's config of 10 epochs: `epochs=epochs` trains 10, a notebook that writes 30 itself
+    trains 30 and starts first; no training is priced past the batch's own training limit."""
+    passed_on = notebook(tmp_path, "passed_on", compiled_with("'sgd'"), TRAIN.format("epochs=epochs"))
+    written = notebook(tmp_path, "written", compiled_with("'sgd'"), TRAIN.format("epochs=30"))
+    endless = notebook(tmp_path, "endless", compiled_with("'sgd'"), TRAIN.format("epochs=100_000"))
+    assert estimated_seconds(passed_on, epochs=10) < estimated_seconds(written, epochs=10) \
+        == estimated_seconds(passed_on) == estimated_seconds(written)
+    assert [index for index, _ in start_order([passed_on, written], epochs=10)] == [1, 0]
+    assert estimated_seconds(endless, training_limit=10) < estimated_seconds(written) < estimated_seconds(endless)
+
+
 def test_start_order_is_longest_first_and_keeps_the_given_order_between_equals():
     names = ["ten_epochs_only", "passes_all", "not_json", "adam_instead_of_sgd", "optimizer_as_object"]
     order = start_order([SUBMISSIONS / f"{name}.ipynb" for name in names])

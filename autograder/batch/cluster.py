@@ -26,6 +26,7 @@ from autograder.batch.progress import Progress
 from autograder.batch.shared import Batch, open_batch
 from autograder.batch.steps import grade_submission, language_before_reading
 from autograder.batch.store import store_report, stored_report
+from autograder.config import Config
 from autograder.i18n import _, speaking
 from autograder.judge.checks import checks_table
 from autograder.judge.report import GradeReport
@@ -95,7 +96,7 @@ def grade_on_cluster(
         client.register_plugin(WorkerBatch(data_dir=str(data_dir) if data_dir else None, limits=limits or Limits(),
                                            sandbox=sandbox, reuse=reuse, config=config), name=plugin)
         try:
-            futures = submit_all(client, notebooks, plugin, results, progress, reports, config)
+            futures = submit_all(client, notebooks, plugin, results, progress, reports, config, limits)
             collect(futures, results, progress, reports, config)
         finally:
             client.unregister_worker_plugin(plugin)
@@ -103,13 +104,14 @@ def grade_on_cluster(
 
 
 def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Progress, reports: dict,
-               config=None) -> dict:
+               config=None, limits=None) -> dict:
     """One task per notebook not stored yet; the longest expected first, in the queue and by Dask's
     priority (autograder.batch.order). Returns the futures, each with its notebook."""
     from autograder.batch.order import start_order
 
     futures = {}
-    for index, estimate in start_order(notebooks):
+    for index, estimate in start_order(notebooks, epochs=(config or Config()).epochs,
+                                       training_limit=(limits or Limits()).training_seconds):
         path = notebooks[index]
         stored = stored_report(results, path, config)
         if stored is not None:

@@ -302,7 +302,8 @@ def grade_in_pool(notebooks: list[Path], grade_one, batch: Batch, progress: Prog
     try:
         # The longest expected first, so that no long one starts last while the other workers idle.
         # Twins of an earlier notebook after the trainings: they will replay one (batch.trainings: reuse).
-        order = start_order(notebooks, reuse=batch.trainings is not None)
+        order = start_order(notebooks, reuse=batch.trainings is not None, epochs=batch.config.epochs,
+                            training_limit=batch.limits.training_seconds)
         futures = {index: pool.submit(grade_one, notebooks[index]) for index, _ in order}
         for future in as_completed(futures.values()):
             progress.finished(future.result())

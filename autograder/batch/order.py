@@ -10,9 +10,10 @@ read from its code without running it, in the cells grading runs (set-up and sol
 optimizer its ``compile`` call names and the epochs and batch size of its ``fit`` calls, priced
 with per-epoch and per-step costs measured on the lesson's network (``benchmarks/optimizer_cost.py``).
 What the estimate cannot read (a value computed at run time, an optimizer it does not know) is taken
-as the assignment's: 30 epochs, batches of 32, SGD. A wrong estimate costs time, never points: each
-submission is graded alone in its sandbox, seeded, so the order changes no result, and the reports
-keep the order given.
+as the assignment's: the epochs the batch asks ``train_model`` for (the config's, 30 by default),
+batches of 32, SGD; no training is priced past the batch's training limit. A wrong estimate costs
+time, never points: each submission is graded alone in its sandbox, seeded, so the order changes no
+result, and the reports keep the order given.
 
 When the batch reuses trainings, a notebook whose graded code is the same as an earlier one's (the
 code as Python parses it: comments, blank lines and spacing aside) is expected to replay that one's
@@ -53,21 +54,23 @@ KERAS_DEFAULT_OPTIMIZER = "rmsprop"  # what `compile` uses when it is given none
 DEFAULT_OPTIMIZER = "sgd"  # the assignment's, for an optimizer this module cannot name
 
 
-def estimated_seconds(path: Path) -> float:
-    """About how long grading this notebook takes on one worker; 0 for a file that is not a notebook
-    (it is turned away before anything runs)."""
-    return estimate_and_trees(path)[0]
+def estimated_seconds(path: Path, *, epochs: int = EPOCHS, training_limit: float | None = None) -> float:
+    """About how long grading this notebook takes on one worker, ``train_model`` asked for ``epochs``
+    and a training stopped after ``training_limit`` seconds (the default limits'); 0 for a file that is
+    not a notebook (it is turned away before anything runs)."""
+    return estimate_and_trees(path, epochs=epochs, training_limit=training_limit)[0]
 
 
-def estimate_and_trees(path: Path) -> tuple[float, list[ast.AST] | None]:
+def estimate_and_trees(path: Path, *, epochs: int = EPOCHS,
+                       training_limit: float | None = None) -> tuple[float, list[ast.AST] | None]:
     """``estimated_seconds`` and the graded cells as Python parses them (None where they cannot be read)."""
     try:
         trees = graded_trees(read_notebook(path))
-        return trees_estimate(trees), trees
+        return trees_estimate(trees, epochs=epochs, training_limit=training_limit), trees
     except NotebookError:
         return 0.0, None
     except Exception:  # e.g. RecursionError from ast.parse: an order must never stop the batch
-        return OUTSIDE_TRAINING_SECONDS + training_seconds(EPOCHS, BATCH_SIZE, DEFAULT_OPTIMIZER), None
+        return OUTSIDE_TRAINING_SECONDS + training_seconds(epochs, BATCH_SIZE, DEFAULT_OPTIMIZER), None
 
 
 def code_digest(trees: list[ast.AST]) -> bytes | None:
@@ -95,7 +98,7 @@ def graded_trees(nb) -> list[ast.AST]:
     return trees
 
 
-def trees_estimate(trees: list[ast.AST]) -> float:
+def trees_estimate(trees: list[ast.AST], *, epochs: int = EPOCHS, training_limit: float | None = None) -> float:
     values = assigned_values(trees)
     optimizer = DEFAULT_OPTIMIZER
     fits = []
@@ -109,12 +112,13 @@ def trees_estimate(trees: list[ast.AST]) -> float:
                     fits.append(node)
     training = 0.0
     for fit in fits:  # none: the notebook cannot train (stubs), so grading it is short
-        epochs = constant_number(argument(fit, "epochs", 3), values, EPOCHS, low=0, high=10_000)
+        fit_epochs = constant_number(argument(fit, "epochs", 3), values, epochs, low=0, high=10_000)
         batch_size = constant_number(argument(fit, "batch_size", 2), values, BATCH_SIZE, low=1, high=TRAINING_IMAGES)
-        training += training_seconds(epochs, batch_size, optimizer)
+        training += training_seconds(fit_epochs, batch_size, optimizer)
     # No training may last longer than the trainer allows, whatever the code says (dead code such as
     # `if False: model.fit(..., epochs=10_000)` would otherwise jump the queue).
-    return OUTSIDE_TRAINING_SECONDS + min(training, Limits().training_seconds)
+    limit = Limits().training_seconds if training_limit is None else training_limit
+    return OUTSIDE_TRAINING_SECONDS + min(training, limit)
 
 
 def training_seconds(epochs: int, batch_size: int, optimizer: str) -> float:
@@ -122,14 +126,16 @@ def training_seconds(epochs: int, batch_size: int, optimizer: str) -> float:
     return epochs * (EPOCH_SECONDS + math.ceil(TRAINING_IMAGES / batch_size) * update_ms / 1000)
 
 
-def start_order(paths: list[Path], *, reuse: bool = False) -> list[tuple[int, float]]:
+def start_order(paths: list[Path], *, reuse: bool = False, epochs: int = EPOCHS,
+                training_limit: float | None = None) -> list[tuple[int, float]]:
     """``(index in paths, estimated seconds)``, the longest expected first; equal estimates keep the order
     given. With ``reuse``, a notebook with the same graded code as an earlier one is expected to replay
-    its training: at most ``OUTSIDE_TRAINING_SECONDS``."""
+    its training: at most ``OUTSIDE_TRAINING_SECONDS``. ``epochs`` and ``training_limit``: the batch's
+    (``estimated_seconds``)."""
     estimates = []
     seen: set[bytes] = set()
     for path in paths:
-        estimate, trees = estimate_and_trees(path)
+        estimate, trees = estimate_and_trees(path, epochs=epochs, training_limit=training_limit)
         code = code_digest(trees) if reuse and trees is not None else None
         if code is not None:
             if code in seen:
