@@ -157,42 +157,56 @@ def load_compiled(language: str, data: bytes) -> None:
 
 FIELD = re.compile(r"\{(\w+)\}")
 BACK_DEPTH = 4  # messages within messages: "training failed: {reason}", its reason a message of its own
+BACK_CHARS = 4000  # a longer text is left as it came (the kit's own messages are far shorter)
 
 
-def in_english(text: str) -> str:
-    """A text the kit wrote to a student, in English: where a translated catalogue message matches it
-    whole, that message's English, its fields put back (each one back in English too); a check's
-    several problems (joined by "; ") one by one. What matches no translation is returned as it was.
+def in_english(text: str, language: str) -> str:
+    """A text the kit wrote to a student in ``language``, back in English where that language's
+    catalogue reads it one way only: the message's English, its fields put back, a field back in
+    English too where it is itself a message of the kit's (one that starts with the kit's words); a
+    check's several problems (joined by "; ") each so, or none. Anything else is returned as it came.
 
     For what an instructor reads about a whole class (the class overview's most common mistakes), where
-    one mistake must count once whichever language each student read it in. Linear in the text's
-    length: each translation's literal parts are found left to right, never backtracking, so a long
-    message a student's code wrote into an error cannot stall the report; a field whose value holds
-    the literal that follows it is left as it came, which costs grouping, never a wrong word.
+    one mistake must count once whichever language each student read it in. A reading is taken only
+    where each literal part of the translation is found exactly once where it must be, so a student's
+    text inside a field that holds the kit's words leaves the message as it came rather than cut in the
+    wrong place; two English messages with one translation (a singular and its plural) are not read
+    back. Linear in the text's length, which is bounded besides, so no text a student's code wrote into
+    an error can stall the report.
     """
-    return _in_english(str(text), BACK_DEPTH)
-
-
-def _in_english(text: str, depth: int) -> str:
-    if depth < 0 or not text or text.isascii():
+    text = str(text)
+    if language == ENGLISH or language not in LANGUAGES or not text or len(text) > BACK_CHARS:
         return text
-    for literals, names, english in _translations():
+    whole = _back(text, language, BACK_DEPTH, kit_words_first=False)
+    if whole is not None:
+        return whole
+    parts = [_back(part, language, BACK_DEPTH, kit_words_first=False) for part in text.split("; ")]
+    return "; ".join(parts) if len(parts) > 1 and None not in parts else text
+
+
+def _back(text: str, language: str, depth: int, *, kit_words_first: bool) -> str | None:
+    """``text`` read back as one of ``language``'s messages, or None where none reads it one way only."""
+    if depth < 0:
+        return None
+    for literals, names, english in _translations(language):
+        if kit_words_first and not literals[0]:
+            continue
         values = _fields(text, literals, names)
         if values is None:
             continue
+        for name, value in values.items():
+            message = _back(value, language, depth - 1, kit_words_first=True) if value else None
+            values[name] = value if message is None else message
         try:
-            return english.format(**{name: _in_english(value, depth - 1) for name, value in values.items()})
+            return english.format(**values)
         except (KeyError, IndexError, ValueError):
             continue
-    parts = text.split("; ")
-    if len(parts) > 1:
-        return "; ".join(_in_english(part, depth - 1) for part in parts)
-    return text
+    return None
 
 
 def _fields(text: str, literals: tuple[str, ...], names: tuple[str, ...]) -> dict[str, str] | None:
-    """The field values that make ``text`` of a translation split into ``literals`` around ``names``,
-    or None: each field ends where the next literal part is first found."""
+    """The field values that make ``text`` a translation split into ``literals`` around ``names``, where
+    there is exactly one such split; else None."""
     if not text.startswith(literals[0]):
         return None
     if not names:
@@ -204,11 +218,9 @@ def _fields(text: str, literals: tuple[str, ...], names: tuple[str, ...]) -> dic
             end = len(text) - len(after)
             if end < position or not text.endswith(after):
                 return None
-        elif not after:  # two fields side by side: where one ends is anyone's guess
-            return None
         else:
-            end = text.find(after, position)
-            if end < 0:
+            end = text.find(after, position) if after else -1  # two fields side by side: no one split
+            if end < 0 or text.find(after, end + 1) >= 0:
                 return None
         if values.setdefault(name, text[position:end]) != text[position:end]:
             return None
@@ -217,24 +229,22 @@ def _fields(text: str, literals: tuple[str, ...], names: tuple[str, ...]) -> dic
 
 
 @functools.cache
-def _translations() -> tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...]:
-    """Every catalogue's translated messages as (literal parts, field names, English), the most
-    literal text first so that "训练失败：{reason}" is tried before "{what}：{error}"."""
+def _translations(language: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...]:
+    """``language``'s translated messages as (literal parts, field names, English), the most literal
+    text first; a translation two English messages share is left out."""
     from babel.messages.pofile import read_po
 
+    with open(catalogue_file(language), "rb") as po:
+        messages = read_po(po, locale=language, domain=DOMAIN)
+    english: dict[str, set[str]] = {}
+    for message in messages:
+        if isinstance(message.id, str) and message.id and isinstance(message.string, str) and message.string \
+                and not message.fuzzy:
+            english.setdefault(message.string, set()).add(message.id)
     found = []
-    for language in LANGUAGES:
-        if language == ENGLISH:
-            continue
-        with open(catalogue_file(language), "rb") as po:
-            messages = read_po(po, locale=language, domain=DOMAIN)
-        for message in messages:
-            if not isinstance(message.id, str) or not message.id or not message.string or message.fuzzy:
-                continue
-            parts = FIELD.split(message.string)
-            literals, names = tuple(parts[0::2]), tuple(parts[1::2])
-            if "".join(literals).isascii():  # no word of the language's own: it would match English text
-                continue
-            found.append((literals, names, message.id))
+    for translation, ids in english.items():
+        parts = FIELD.split(translation)
+        if len(ids) == 1:
+            found.append((tuple(parts[0::2]), tuple(parts[1::2]), next(iter(ids))))
     found.sort(key=lambda entry: -len("".join(entry[0])))
     return tuple(found)

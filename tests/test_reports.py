@@ -554,23 +554,27 @@ def test_the_class_overview_counts_a_mistake_once_whatever_language_each_student
             _("the training weighted its samples or classes: leave out sample_weight and class_weight")])
         return low, nested, problems
 
-    english = messages()
-    with speaking("zh_CN"):
-        chinese = messages()
-    assert all(zh != en for zh, en in zip(chinese, english))
-    assert [in_english(zh) for zh in chinese] == list(english)
-    assert in_english("ValueError: 测试 (not the kit's)") == "ValueError: 测试 (not the kit's)"
-
-    reports = []
-    for index, (accuracy, training) in enumerate(zip([*english[:1], *chinese[:1]] * 2, [*english[1:], *chinese[1:]])):
-        report = class_report(f"s{index}", confusion=GOOD_CONFUSION)
-        reports.append(failing(failing(report, "test_accuracy", accuracy), "training", training))
     def damaged(line):
         return _("not valid JSON (line {line}, column {column}: {error}); the file was damaged or is not a "
                  "notebook: submit the .ipynb file Jupyter saved").format(line=line, column=1, error="Expecting value")
 
+    english = messages()
+    with speaking("zh_CN"):
+        chinese = messages()
+        raised = _("`{name}` raised {error}: {summary}")
+    assert all(zh != en for zh, en in zip(chinese, english))
+    assert [in_english(zh, "zh_CN") for zh in chinese] == list(english)
+    assert [in_english(en, "en") for en in english] == list(english)
+
+    reports = []
+    for index, (lang, said, training) in enumerate([("en", english, 1), ("zh_CN", chinese, 1), ("en", english, 2),
+                                                    ("zh_CN", chinese, 2)]):
+        report = class_report(f"s{index}", confusion=GOOD_CONFUSION)
+        report.lang = lang
+        reports.append(failing(failing(report, "test_accuracy", said[0]), "training", said[training]))
     with speaking("zh_CN"):
         reports.append(class_report("zed", error=damaged(3)))
+        reports[-1].lang = "zh_CN"
     reports.append(class_report("amy", error=damaged(1)))
     write_class_report(reports, tmp_path / "class.html")
     page = (tmp_path / "class.html").read_text()
@@ -580,7 +584,20 @@ def test_the_class_overview_counts_a_mistake_once_whatever_language_each_student
     assert "<td class='count'>2</td><td>training failed: the training ran longer" in page
     assert "<td class='count'>2</td><td>there is no validation data" in page
     assert "2 × not valid JSON (line …, column …: Expecting value); the file was damaged" in page
-    assert "测试" not in page and "训练" not in page
+    assert "训练" not in page
+
+    # What a student's code wrote stays as it was, in every language; a message read back only one way.
+    student = "形状应为 (28, 28); 数据抛出 异常"
+    assert in_english(raised.format(name="build_model", error="AssertionError", summary=student), "zh_CN") \
+        == f"`build_model` raised AssertionError: {student}"
+    english_with_chinese = f"`build_model` raised ValueError: {student}"
+    assert in_english(english_with_chinese, "en") == english_with_chinese
+    twice = raised.format(name="build_model", error="AssertionError", summary="` 抛出 x")  # the kit's words, twice
+    assert in_english(twice, "zh_CN") == twice
+    with speaking("zh_CN"):  # a singular and its plural share one translation: neither is guessed
+        titles = _("{wrong} images are not titled with their class name: {names}").format(wrong=5, names="…")
+    assert in_english(titles, "zh_CN") == titles
+    assert in_english("中; " * 333_333, "zh_CN") == "中; " * 333_333
 
 
 def test_the_class_overview_marks_the_pass_mark_the_class_was_graded_with(tmp_path, monkeypatch):

@@ -118,7 +118,7 @@ def common_mistakes(reports) -> dict[str, list[tuple[str, int, str]]]:
         for result in report.checks:
             if result.passed or result.skipped or result.id not in found:
                 continue
-            message = in_english(result.message)  # the page is the instructor's; the class may read several languages
+            message = in_english(result.message, report.lang)  # the page is the instructor's, in English
             kind = mistake_kind(message)
             found[result.id][kind] += 1
             examples.setdefault((result.id, kind), message)
@@ -143,7 +143,7 @@ def mistakes_html(reports) -> str:
 
 
 def errors_html(reports) -> str:
-    errors = Counter(mistake_kind(in_english(report.error)) for report in reports if report.error)
+    errors = Counter(mistake_kind(in_english(report.error, report.lang)) for report in reports if report.error)
     if not errors:
         return ""
     items = "".join(f"<li>{count} × {html_text(kind)}</li>" for kind, count in errors.most_common())
