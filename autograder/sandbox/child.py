@@ -347,22 +347,17 @@ def become(config: dict, command: list[str]) -> None:
 
 def main(scratch: Path) -> int:
     config = json.loads((scratch / "sandbox.json").read_text())  # the launcher has confined this process
-
+    limits = config["limits"]
     from autograder import import_for_good, skip_slow_optional_imports
 
     skip_slow_optional_imports()
     try:
         # The set-up cells import them anyway; imported here, the collector never walks them again.
         import_for_good("tensorflow", "keras")
-    except MemoryError:
-        # No student code has run yet: the limit is too small for the kit, whatever the notebook does.
-        # Said now, as the child's last words: its next imports would fail for want of memory too.
-        print(f"MemoryError: TensorFlow does not load within the memory limit of one submission "
-              f"({config['limits']['memory_bytes'] / 2**30:g} GiB): grade with a larger --memory-limit",
-              file=sys.stderr)
+    except Exception as error:  # no student code ran yet: the machine's or the limit's fault, said while it can be
+        sys.stderr.write(f"{type(error).__name__}: TensorFlow does not load within the memory limit of one submission "
+                         f"({limits['memory_bytes'] / 2**30:g} GiB): grade with a larger --memory-limit\n")
         return 1
-    except Exception:  # an ImportError: the set-up cell that imports it says so, in the student's terms
-        pass
 
     # From here on the student's code runs in this process.
     from autograder.assignment import EPOCHS, FUNCTIONS
@@ -373,7 +368,6 @@ def main(scratch: Path) -> int:
     from autograder.sandbox.probe import collect
     from autograder.submission.notebook import run_cells
 
-    limits = config["limits"]
     language = config.get("lang", ENGLISH)
     if language != ENGLISH:  # the grader put its catalogue there (autograder.sandbox.launch.run_child)
         load_compiled(language, (scratch / COMPILED_FILE).read_bytes())
