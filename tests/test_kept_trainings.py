@@ -182,18 +182,27 @@ def test_the_kept_trainings_stay_within_their_budget_the_least_recently_used_goi
     """What students submit decides what is trained, and every batch copies DIR whole at its start: a
     folder that only grew would fill the instructor's disk and lengthen every later start."""
     kept, batch = tmp_path / "kept", tmp_path / "batch"
-    used, old, other, new = "b" * 64, "c" * 64, "d" * 64, "e" * 64
+    used, old, other, new, large = "b" * 64, "c" * 64, "d" * 64, "e" * 64, "f" * 64
     past = time.time() - 3600
     for age, key in enumerate((used, old, other)):
-        entry(kept, key, content=b"x" * 1000)
+        entry(kept, key, content=b"x" * 100)
         os.utime(kept / key, (past + age, past + age))
     copy_entries(kept, batch)
-    for key in (used, new):  # the batch replayed one kept training and trained a new one
+    for key in (used, new, large):  # the batch replayed one kept training and trained two new ones
         (batch / f".{key}.lock").touch()
     entry(batch, new, content=b"y" * 1000)
+    entry(batch, large, content=b"z" * 1000)
+    os.truncate(batch / large / "weights.npz", cache.KEPT_ENTRY_BYTES + 1)  # no lesson's training is so large
 
-    assert keep_entries(batch, kept, budget=3 * len(ENTRY_FILES) * 1000) == 1
-    assert sorted(p.name for p in kept.iterdir()) == sorted([used, other, new])  # `old` was used least recently
+    assert keep_entries(batch, kept, budget=100 * len(ENTRY_FILES) + 1000 * len(ENTRY_FILES)) == 1
+    # The used one and the new one were used now; of the others, `old` was used least recently.
+    assert sorted(p.name for p in kept.iterdir()) == sorted([used, new])
     assert (kept / new / "weights.npz").read_bytes() == b"y" * 1000
-    keep_entries(batch, kept, budget=0)
+    later = tmp_path / "later"  # the next batch uses both: among trainings used as recently, the largest goes
+    copy_entries(kept, later)
+    for key in (used, new):
+        (later / f".{key}.lock").touch()
+    assert keep_entries(later, kept, budget=1000 * len(ENTRY_FILES)) == 0
+    assert [p.name for p in kept.iterdir()] == [used]
+    keep_entries(later, kept, budget=0)
     assert list(kept.iterdir()) == []

@@ -35,6 +35,7 @@ from autograder.files import atomic_folder
 ENTRY_FILES = ("weights.npz", "optimizer.npz", "history.json")
 ENTRY_BYTES = 256 * 2**20  # per file: the lesson's model takes about 3 MiB; a larger one is not the kit's
 KEPT_BYTES = 2 * 2**30  # --trainings DIR at most; the lesson's trainings are 1-3 MiB each
+KEPT_ENTRY_BYTES = 64 * 2**20  # a larger training is this batch's only: it is no lesson's
 
 
 def is_entry(folder: Path) -> bool:
@@ -75,11 +76,17 @@ def kept_folder(folder: Path) -> Path:
     return folder
 
 
-def copy_entries(source: Path, target: Path) -> int:
-    """Copy each complete training of ``source`` that ``target`` lacks (links never followed); how many."""
+def copy_entries(source: Path, target: Path, largest: int | None = None) -> int:
+    """Copy each complete training of ``source`` that ``target`` lacks, of at most ``largest`` bytes if
+    given (links never followed); how many."""
     copied = 0
     for folder in sorted(source.iterdir()) if source.is_dir() else ():
         if (target / folder.name).exists() or not is_entry(folder):
+            continue
+        try:
+            if largest is not None and _entry_bytes(folder) > largest:
+                continue
+        except OSError:
             continue
         target.mkdir(mode=0o700, parents=True, exist_ok=True)  # made for root only, like DIR itself
         # A name of its own: two batches of one process may copy the same entry at once.
@@ -95,33 +102,38 @@ def copy_entries(source: Path, target: Path) -> int:
 
 
 def keep_entries(trainings: Path, kept: Path, budget: int = KEPT_BYTES) -> int:
-    """At a batch's end: its new trainings copied to ``kept`` (how many), those it asked for marked as
-    used now, and the least recently used removed until ``kept`` holds at most ``budget`` bytes.
+    """At a batch's end: its new trainings of at most ``KEPT_ENTRY_BYTES`` copied to ``kept`` (how many),
+    every training it asked for or added marked as used now, and the least recently used removed (the
+    largest first among equals) until ``kept`` holds at most ``budget`` bytes.
 
     What students submit decides what is trained (a model of the largest size a trainer allows is
     hundreds of MiB), and every batch copies the folder whole at its start: one that only grew would
     fill the instructor's disk and lengthen every later start. A training the batch asked for left its
     trainer's lock (``TrainingCache.locked``) in ``trainings``, whether it was trained or replayed."""
-    copied = copy_entries(trainings, kept)
     now = time.time()
-    for lock in trainings.glob(".*.lock"):
-        with contextlib.suppress(OSError):
-            used = kept / lock.name[1:-len(".lock")]
-            if is_entry(used):
-                os.utime(used, (now, now), follow_symlinks=False)
+    copied = copy_entries(trainings, kept, largest=KEPT_ENTRY_BYTES)
+    used = {lock.name[1:-len(".lock")] for lock in trainings.glob(".*.lock")}  # trained or replayed
     entries = []
     for folder in kept.iterdir():
         with contextlib.suppress(OSError):
             if is_entry(folder):
-                info = os.lstat(folder)
-                entries.append((info.st_mtime, sum(os.lstat(folder / file).st_size for file in ENTRY_FILES), folder))
-    total = sum(size for _, size, _ in entries)
+                if folder.name in used:
+                    os.utime(folder, (now, now), follow_symlinks=False)
+                entries.append((os.lstat(folder).st_mtime, -_entry_bytes(folder), folder))
+    total = -sum(size for _, size, _ in entries)
     for _, size, folder in sorted(entries):
         if total <= budget:
             break
-        shutil.rmtree(folder, ignore_errors=True)  # a real folder (is_entry): rmtree follows no link in it
-        total -= size
+        # Out of the keys' names first, so that a removal that fails halfway leaves no broken entry.
+        gone = Path(tempfile.mkdtemp(dir=kept, prefix=f".{folder.name}.gone."))
+        os.rename(folder, gone / folder.name)
+        shutil.rmtree(gone, ignore_errors=True)  # real folders (is_entry): rmtree follows no link in them
+        total += size
     return copied
+
+
+def _entry_bytes(folder: Path) -> int:
+    return sum(os.lstat(folder / file).st_size for file in ENTRY_FILES)
 
 
 def _copy_files(folder: Path, built: Path) -> None:
