@@ -13,7 +13,7 @@ from autograder.batch.local import expand_paths
 from autograder.batch.store import result_file, store_report, stored_report
 from autograder.errors import NotebookError
 from autograder.judge.report import GradeReport
-from autograder.submission.notebook import read_notebook
+from autograder.submission.notebook import read_notebook, read_submitted_bytes
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
 SOLUTION = Path(__file__).resolve().parent.parent / "solutions" / "fashion_mnist" / "fashion_mnist_classifier.ipynb"
@@ -26,6 +26,72 @@ def test_a_submitted_link_to_the_solution_is_no_notebook(tmp_path):
     assert expand_paths([tmp_path / "submitted"]) == []  # a folder's links are not its notebooks
     with pytest.raises(NotebookError, match="link"):
         read_notebook(folder / "fashion_mnist_classifier.ipynb")  # nor is one named on the command line
+
+
+STUDENT_UID = 54321  # a user other than the grader's, as a student on a shared machine is
+
+
+def test_a_student_s_folder_swapped_for_a_link_to_the_solution_is_not_read_through(tmp_path):
+    """Where students can change the folders graded (graded in their homes, or before a batch reads
+    their notebook), a folder of theirs swapped for a link reaches the solution under their name; the
+    notebooks named on the command line went through the shell's expansion of the link, and a batch
+    reads each notebook only when its turn comes."""
+    submitted = tmp_path / "submitted"
+    eve = submitted / "eve"
+    eve.mkdir(parents=True)
+    os.chown(eve, STUDENT_UID, STUDENT_UID)  # eve's own folder
+    (eve / "fashion_mnist").symlink_to(SOLUTION.parent)
+    os.lchown(eve / "fashion_mnist", STUDENT_UID, STUDENT_UID)
+    with pytest.raises(NotebookError, match="link"):
+        read_notebook(eve / "fashion_mnist" / SOLUTION.name)
+    with pytest.raises(NotebookError, match="link"):
+        read_submitted_bytes(eve / "fashion_mnist" / SOLUTION.name)
+    # A link of the grader's own, in a folder only the grader can change, is the instructor's layout.
+    course = tmp_path / "course"
+    course.symlink_to(SUBMISSIONS)
+    assert len(read_notebook(course / "passes_all.ipynb").cells) > 0
+    # ...but not in a folder a student can write: the student could swap it for one of theirs.
+    os.chmod(eve, 0o777)
+    (eve / "lesson").symlink_to(SUBMISSIONS)
+    with pytest.raises(NotebookError, match="link"):
+        read_notebook(eve / "lesson" / "passes_all.ipynb")
+
+
+def test_a_cluster_reads_a_submission_as_the_grader_does_never_through_a_link(tmp_path, monkeypatch):
+    import distributed
+
+    from autograder.batch.cluster import grade_on_cluster
+    from autograder.batch.progress import Progress
+
+    submitted = []
+
+    class RecordingClient:  # stands in for a cluster: records what is submitted
+        def __init__(self, address):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def register_plugin(self, plugin, name):
+            pass
+
+        def unregister_worker_plugin(self, name):
+            pass
+
+        def submit(self, function, content, name, *args, priority, pure):
+            submitted.append(content)
+            raise AssertionError("a link was submitted to the cluster")
+
+    link = tmp_path / "submitted" / "eve" / "fashion_mnist" / SOLUTION.name
+    link.parent.mkdir(parents=True)
+    link.symlink_to(SOLUTION)
+    monkeypatch.setattr(distributed, "Client", RecordingClient)
+    monkeypatch.setattr(distributed, "as_completed", iter)
+    [report] = grade_on_cluster([link], "tcp://127.0.0.1:1", progress=Progress(1, None))
+    assert submitted == [] and report.score == 0 and "link" in report.error
 
 
 def test_a_fifo_named_like_a_notebook_does_not_hang_the_grader(tmp_path):

@@ -27,10 +27,12 @@ from autograder.batch.shared import Batch, open_batch
 from autograder.batch.steps import grade_submission, language_before_reading
 from autograder.batch.store import store_report, stored_report
 from autograder.config import Config
+from autograder.errors import NotebookError
 from autograder.i18n import _, speaking
 from autograder.judge.checks import checks_table
 from autograder.judge.report import GradeReport
 from autograder.limits import Limits
+from autograder.submission.notebook import read_submitted_bytes
 
 
 class WorkerBatch(WorkerPlugin):
@@ -119,11 +121,11 @@ def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Pr
             progress.finished(stored)
             continue
         try:
-            content = path.read_bytes()
-        except OSError as error:
             with speaking(language_before_reading(config)):
-                reports[path] = GradeReport.ungraded(path, _("cannot be read ({reason})").format(reason=error.strerror),
-                                                     table=checks_table(config))
+                content = read_submitted_bytes(path)  # as the grader reads any submission: never through a link
+        except NotebookError as error:
+            with speaking(language_before_reading(config)):
+                reports[path] = GradeReport.ungraded(path, error.problem, table=checks_table(config))
             continue
         progress.started(path)
         future = client.submit(grade_task, content, str(path), plugin, pure=False, priority=round(estimate))

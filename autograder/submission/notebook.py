@@ -34,17 +34,66 @@ SETUP_TAG = "setup"
 MAX_NOTEBOOK_BYTES = 64 * 1024**2
 
 
-def read_submitted_bytes(path: Path) -> bytes:
-    """The file's bytes, read from one descriptor opened without following a link (a submitted
-    link could name the solution or a classmate's notebook) and checked to be a regular file of at
-    most ``MAX_NOTEBOOK_BYTES`` (a FIFO would block, a device never end)."""
+MAX_LINKS = 40  # in one path, as the kernel allows
+
+
+def open_submitted(path: Path) -> int:
+    """A descriptor of the file at ``path``, reached without a link that anyone but the grader could
+    have made or swapped: a student's link, or the student's folder swapped for one, would reach the
+    solution or a classmate's notebook under the student's name.
+
+    Each folder on the way is opened from the one before it and never through a link unseen (one
+    swapped in since it was looked at fails the open), so nothing changed meanwhile is followed. A
+    link on the way is followed only if it is root's or the grader's and lies in a folder only they
+    can change (sticky folders such as /tmp count: nobody else can replace it there); the file itself
+    is never a link. Raises OSError: ELOOP for a link refused, the error of the step that failed else."""
+    trusted = {0, os.geteuid()}
+    pending = list(Path(os.path.abspath(path)).parts[1:])
+    handle = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    links = 0
     try:
-        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        while pending:
+            name = pending.pop(0)
+            info = os.stat(name, dir_fd=handle, follow_symlinks=False)
+            if stat.S_ISLNK(info.st_mode):
+                folder = os.fstat(handle)
+                changeable = folder.st_mode & 0o022 and not folder.st_mode & stat.S_ISVTX
+                links += 1
+                if (not pending or info.st_uid not in trusted or folder.st_uid not in trusted or changeable
+                        or links > MAX_LINKS):
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name)
+                target = os.readlink(name, dir_fd=handle)
+                if target.startswith("/"):
+                    os.close(handle)
+                    handle = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                pending[:0] = [part for part in target.split("/") if part not in ("", ".")]
+                continue
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_DIRECTORY if pending else os.O_NONBLOCK)
+            opened = os.open(name, flags, dir_fd=handle)
+            os.close(handle)
+            handle = opened
+        return handle
+    except BaseException:
+        os.close(handle)
+        raise
+
+
+def read_submitted_bytes(path: Path) -> bytes:
+    """The file's bytes, read from one descriptor opened without following a link a student could
+    have made or swapped (``open_submitted``) and checked to be a regular file of at most
+    ``MAX_NOTEBOOK_BYTES`` (a FIFO would block, a device never end)."""
+    try:
+        handle = open_submitted(path)
     except FileNotFoundError:
         raise NotebookError(path, _("no such file")) from None
     except OSError as error:
-        if error.errno == errno.ELOOP:
+        if error.errno == errno.ELOOP and os.path.islink(path):
             raise NotebookError(path, _("is a link, not a notebook: submit the .ipynb file itself")) from None
+        if error.errno == errno.ELOOP:
+            raise NotebookError(path, _(
+                "is reached through a link that someone other than the grader could have made or changed: "
+                "grade the folder the notebook is really in"
+            )) from None
         raise NotebookError(path, _("cannot be read ({reason})").format(reason=error.strerror)) from None
     with os.fdopen(handle, "rb") as file:
         status = os.fstat(file.fileno())
