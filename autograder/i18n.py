@@ -185,23 +185,28 @@ def in_english(text: str, language: str) -> str:
 
 
 def _back(text: str, language: str, depth: int, *, kit_words_first: bool) -> str | None:
-    """``text`` read back as one of ``language``'s messages, or None where none reads it one way only."""
+    """``text`` read back as one of ``language``'s messages, or None where none, or more than one, reads it."""
     if depth < 0:
         return None
+    readings = []
     for literals, names, english in _translations(language):
         if kit_words_first and not literals[0]:
             continue
         values = _fields(text, literals, names)
-        if values is None:
-            continue
-        for name, value in values.items():
-            message = _back(value, language, depth - 1, kit_words_first=True) if value else None
-            values[name] = value if message is None else message
-        try:
-            return english.format(**values)
-        except (KeyError, IndexError, ValueError):
-            continue
-    return None
+        if values is not None:
+            readings.append((english, values))
+            if len(readings) > 1:  # a student's text made a second message fit: neither is sure
+                return None
+    if not readings:
+        return None
+    english, values = readings[0]
+    for name, value in values.items():
+        message = _back(value, language, depth - 1, kit_words_first=True) if value else None
+        values[name] = value if message is None else message
+    try:
+        return english.format(**values)
+    except (KeyError, IndexError, ValueError):
+        return None
 
 
 def _fields(text: str, literals: tuple[str, ...], names: tuple[str, ...]) -> dict[str, str] | None:

@@ -206,3 +206,21 @@ def test_the_kept_trainings_stay_within_their_budget_the_least_recently_used_goi
     assert [p.name for p in kept.iterdir()] == [used]
     keep_entries(later, kept, budget=0)
     assert list(kept.iterdir()) == []
+
+
+def test_two_batches_sharing_the_kept_trainings_evict_without_breaking_each_other(tmp_path, monkeypatch):
+    kept, batch = tmp_path / "kept", tmp_path / "batch"
+    for key in ("b" * 64, "c" * 64):
+        entry(kept, key, content=b"x" * 100)
+    (kept / ".abc.gone.left").mkdir()  # what another batch's removal left halfway
+    batch.mkdir()
+    real_rename = os.rename
+
+    def removed_by_the_other_batch_first(source, target):
+        if Path(source).name == "b" * 64 and not Path(target).name.startswith("."):
+            cache.shutil.rmtree(source)
+        return real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", removed_by_the_other_batch_first)
+    keep_entries(batch, kept, budget=0)
+    assert list(kept.iterdir()) == []

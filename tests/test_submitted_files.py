@@ -57,6 +57,50 @@ def test_a_student_s_folder_swapped_for_a_link_to_the_solution_is_not_read_throu
         read_notebook(eve / "lesson" / "passes_all.ipynb")
 
 
+def test_another_user_s_file_hard_linked_into_a_student_s_folder_is_no_notebook(tmp_path):
+    """Where the machine lets users hard-link files they do not own (fs.protected_hardlinks=0), a
+    student's folder could hold the solution itself, no link on the way."""
+    eve = tmp_path / "submitted" / "eve" / "fashion_mnist"
+    eve.mkdir(parents=True)
+    os.chown(eve, STUDENT_UID, STUDENT_UID)
+    solution = tmp_path / "solution.ipynb"
+    solution.write_bytes(SOLUTION.read_bytes())  # the instructor's (root's) file
+    os.link(solution, eve / SOLUTION.name)
+    with pytest.raises(NotebookError, match="another user's file linked into this folder"):
+        read_notebook(eve / SOLUTION.name)
+    (eve / "own.ipynb").write_bytes(SOLUTION.read_bytes())
+    os.chown(eve / "own.ipynb", STUDENT_UID, STUDENT_UID)
+    os.link(eve / "own.ipynb", eve / "own_again.ipynb")  # the student's own file twice is theirs
+    assert read_notebook(eve / "own_again.ipynb").cells
+
+
+def test_a_folder_swapped_for_a_link_while_the_grader_walks_is_refused_as_a_link(tmp_path, monkeypatch):
+    eve = tmp_path / "submitted" / "eve"
+    eve.mkdir(parents=True)
+    os.chown(eve, STUDENT_UID, STUDENT_UID)
+    (eve / "fashion_mnist").symlink_to(SOLUTION.parent)
+    os.lchown(eve / "fashion_mnist", STUDENT_UID, STUDENT_UID)
+    real_stat, lied = os.stat, []
+
+    def stat_before_the_swap(name, *args, **kwargs):  # what the walk saw an instant before the swap
+        if name == "fashion_mnist" and not lied:
+            lied.append(name)
+            return real_stat(tmp_path)
+        return real_stat(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat_before_the_swap)
+    with pytest.raises(NotebookError, match="reached through a link"):
+        read_notebook(eve / "fashion_mnist" / SOLUTION.name)
+
+
+def test_dot_dot_in_a_path_goes_up_from_where_the_link_led_as_the_kernel_s_does(tmp_path):
+    real = tmp_path / "real" / "inside"
+    real.mkdir(parents=True)
+    (real.parent / "x.ipynb").write_bytes((SUBMISSIONS / "passes_all.ipynb").read_bytes())
+    (tmp_path / "course").symlink_to(real)  # the grader's own link
+    assert read_notebook(tmp_path / "course" / ".." / "x.ipynb").cells
+
+
 def test_a_cluster_reads_a_submission_as_the_grader_does_never_through_a_link(tmp_path, monkeypatch):
     import distributed
 

@@ -46,9 +46,12 @@ def open_submitted(path: Path) -> int:
     swapped in since it was looked at fails the open), so nothing changed meanwhile is followed. A
     link on the way is followed only if it is root's or the grader's and lies in a folder only they
     can change (sticky folders such as /tmp count: nobody else can replace it there); the file itself
-    is never a link. Raises OSError: ELOOP for a link refused, the error of the step that failed else."""
+    is never a link, nor another owner's file hard-linked into the folder. ``..`` goes up from where the
+    walk is, as the kernel's does. Raises OSError: ELOOP for a link refused, EMLINK for a hard link
+    refused, the error of the step that failed else."""
     trusted = {0, os.geteuid()}
-    pending = list(Path(os.path.abspath(path)).parts[1:])
+    full = os.fspath(path) if os.path.isabs(path) else os.path.join(os.getcwd(), path)
+    pending = [part for part in full.split("/") if part not in ("", ".")]
     handle = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     links = 0
     try:
@@ -69,7 +72,17 @@ def open_submitted(path: Path) -> int:
                 pending[:0] = [part for part in target.split("/") if part not in ("", ".")]
                 continue
             flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_DIRECTORY if pending else os.O_NONBLOCK)
-            opened = os.open(name, flags, dir_fd=handle)
+            try:
+                opened = os.open(name, flags, dir_fd=handle)
+            except NotADirectoryError:  # swapped for a link since it was looked at, or a file
+                if stat.S_ISLNK(os.stat(name, dir_fd=handle, follow_symlinks=False).st_mode):
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name) from None
+                raise
+            if not pending:  # a hard link puts another user's file (the solution) in a student's folder
+                file, folder = os.fstat(opened), os.fstat(handle)
+                if file.st_nlink > 1 and file.st_uid != folder.st_uid and stat.S_ISREG(file.st_mode):
+                    os.close(opened)
+                    raise OSError(errno.EMLINK, os.strerror(errno.EMLINK), name)
             os.close(handle)
             handle = opened
         return handle
@@ -93,6 +106,11 @@ def read_submitted_bytes(path: Path) -> bytes:
             raise NotebookError(path, _(
                 "is reached through a link that someone other than the grader could have made or changed: "
                 "grade the folder the notebook is really in"
+            )) from None
+        if error.errno == errno.EMLINK:
+            raise NotebookError(path, _(
+                "is another user's file linked into this folder, not a notebook of the folder's owner: submit the "
+                ".ipynb file itself"
             )) from None
         raise NotebookError(path, _("cannot be read ({reason})").format(reason=error.strerror)) from None
     with os.fdopen(handle, "rb") as file:

@@ -113,6 +113,8 @@ def keep_entries(trainings: Path, kept: Path, budget: int = KEPT_BYTES) -> int:
     now = time.time()
     copied = copy_entries(trainings, kept, largest=KEPT_ENTRY_BYTES)
     used = {lock.name[1:-len(".lock")] for lock in trainings.glob(".*.lock")}  # trained or replayed
+    for gone in kept.glob(".*.gone.*"):  # what a removal, this batch's or another's, left halfway
+        shutil.rmtree(gone, ignore_errors=True)
     entries = []
     for folder in kept.iterdir():
         with contextlib.suppress(OSError):
@@ -126,7 +128,8 @@ def keep_entries(trainings: Path, kept: Path, budget: int = KEPT_BYTES) -> int:
             break
         # Out of the keys' names first, so that a removal that fails halfway leaves no broken entry.
         gone = Path(tempfile.mkdtemp(dir=kept, prefix=f".{folder.name}.gone."))
-        os.rename(folder, gone / folder.name)
+        with contextlib.suppress(FileNotFoundError):  # another batch sharing DIR removed it first
+            os.rename(folder, gone / folder.name)
         shutil.rmtree(gone, ignore_errors=True)  # real folders (is_entry): rmtree follows no link in them
         total += size
     return copied
