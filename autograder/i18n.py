@@ -185,21 +185,26 @@ def in_english(text: str, language: str) -> str:
 
 
 def _back(text: str, language: str, depth: int, *, kit_words_first: bool) -> str | None:
-    """``text`` read back as one of ``language``'s messages, or None where none, or more than one, reads it."""
+    """``text`` read back as one of ``language``'s messages, or None where none reads it.
+
+    Where several messages fit (the kit's own: "`{name}` 抛出 {error}：{summary}" also fits
+    "{cell}抛出 {error}"; or a student's words inside a field that hold another message's), the one
+    that explains the most of the text's start with its own words is taken, field by field: the
+    latest start, then the earliest end, of its first field, then of its second... The text before a
+    student's words is the kit's, so a student's words later on cannot move an earlier split. Equal
+    splits: the most literal message."""
     if depth < 0:
         return None
-    readings = []
+    best = None
     for literals, names, english in _translations(language):
         if kit_words_first and not literals[0]:
             continue
-        values = _fields(text, literals, names)
-        if values is not None:
-            readings.append((english, values))
-            if len(readings) > 1:  # a student's text made a second message fit: neither is sure
-                return None
-    if not readings:
+        split = _fields(text, literals, names)
+        if split is not None and (best is None or split[1] < best[2]):
+            best = (english, split[0], split[1])
+    if best is None:
         return None
-    english, values = readings[0]
+    english, values, _ends = best
     for name, value in values.items():
         message = _back(value, language, depth - 1, kit_words_first=True) if value else None
         values[name] = value if message is None else message
@@ -209,14 +214,14 @@ def _back(text: str, language: str, depth: int, *, kit_words_first: bool) -> str
         return None
 
 
-def _fields(text: str, literals: tuple[str, ...], names: tuple[str, ...]) -> dict[str, str] | None:
-    """The field values that make ``text`` a translation split into ``literals`` around ``names``, where
-    there is exactly one such split; else None."""
+def _fields(text: str, literals: tuple[str, ...], names: tuple[str, ...]) -> tuple[dict[str, str], tuple] | None:
+    """The field values that make ``text`` a translation split into ``literals`` around ``names``, and
+    where each field starts and ends, where there is exactly one such split; else None."""
     if not text.startswith(literals[0]):
         return None
     if not names:
-        return {} if text == literals[0] else None
-    position, values = len(literals[0]), {}
+        return ({}, ()) if text == literals[0] else None
+    position, values, ends = len(literals[0]), {}, []
     for index, name in enumerate(names):
         after = literals[index + 1]
         if index == len(names) - 1:
@@ -229,8 +234,9 @@ def _fields(text: str, literals: tuple[str, ...], names: tuple[str, ...]) -> dic
                 return None
         if values.setdefault(name, text[position:end]) != text[position:end]:
             return None
+        ends += [-position, end]  # the order readings are compared in (_back): latest start, earliest end
         position = end + len(after)
-    return values
+    return values, tuple(ends)
 
 
 @functools.cache

@@ -282,3 +282,27 @@ def test_a_fault_of_the_grader_on_a_notebook_is_told_in_the_batch_s_language(tmp
     (report,) = grade_notebooks([notebook], data_dir=real_data_dir, config=Config().with_lang("zh_CN", "--lang"))
     assert report.error == "评分程序处理这个笔记本时出错：RuntimeError: a bug of the grader's"
     assert report.lang == "zh_CN" and report.score == 0
+
+
+def test_every_translated_message_reads_back_to_its_english_or_stays_as_it_came():
+    """The class overview's reading back (``in_english``) over the whole catalogue, its fields filled with
+    numbers or words: never a wrong English text, and nearly every message read back (a singular and
+    its plural sharing one translation, or a literal the fields repeat, stay as they came)."""
+    import re
+
+    from babel.messages.pofile import read_po
+
+    from autograder.i18n import catalogue_file, in_english
+
+    with open(catalogue_file("zh_CN"), "rb") as po:
+        messages = [m for m in read_po(po, locale="zh_CN") if m.id and m.string]
+    read_back = tried = 0
+    for fill in (lambda i: str(7 + i), lambda i: f"w{i}x"):
+        for message in messages:
+            values = {name: fill(i) for i, name in enumerate(re.findall(r"\{(\w+)\}", message.id))}
+            chinese, english = message.string.format(**values), message.id.format(**values)
+            back = in_english(chinese, "zh_CN")
+            assert back in (english, chinese), (message.id, back)
+            read_back += back == english
+            tried += 1
+    assert read_back / tried > 0.9, f"{read_back} of {tried} read back"

@@ -224,3 +224,23 @@ def test_two_batches_sharing_the_kept_trainings_evict_without_breaking_each_othe
     monkeypatch.setattr(os, "rename", removed_by_the_other_batch_first)
     keep_entries(batch, kept, budget=0)
     assert list(kept.iterdir()) == []
+
+
+def test_an_entry_whose_removal_another_batch_swept_away_is_kept_and_not_counted_as_removed(tmp_path, monkeypatch):
+    kept, batch = tmp_path / "kept", tmp_path / "batch"
+    past = time.time() - 3600
+    for age, key in enumerate(("b" * 64, "c" * 64)):
+        entry(kept, key, content=b"x" * 100)
+        os.utime(kept / key, (past + age, past + age))
+    batch.mkdir()
+    real_rename, swept = os.rename, []
+
+    def swept_first(source, target):  # another batch's sweep took this batch's first `.gone.` folder
+        if not swept:
+            swept.append(target)
+            cache.shutil.rmtree(Path(target).parent)
+        return real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", swept_first)
+    keep_entries(batch, kept, budget=100 * len(ENTRY_FILES))
+    assert [p.name for p in kept.iterdir()] == ["b" * 64]  # still over budget after b: c went

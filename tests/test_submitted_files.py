@@ -57,21 +57,45 @@ def test_a_student_s_folder_swapped_for_a_link_to_the_solution_is_not_read_throu
         read_notebook(eve / "lesson" / "passes_all.ipynb")
 
 
-def test_another_user_s_file_hard_linked_into_a_student_s_folder_is_no_notebook(tmp_path):
-    """Where the machine lets users hard-link files they do not own (fs.protected_hardlinks=0), a
-    student's folder could hold the solution itself, no link on the way."""
-    eve = tmp_path / "submitted" / "eve" / "fashion_mnist"
-    eve.mkdir(parents=True)
-    os.chown(eve, STUDENT_UID, STUDENT_UID)
-    solution = tmp_path / "solution.ipynb"
-    solution.write_bytes(SOLUTION.read_bytes())  # the instructor's (root's) file
-    os.link(solution, eve / SOLUTION.name)
-    with pytest.raises(NotebookError, match="another user's file linked into this folder"):
-        read_notebook(eve / SOLUTION.name)
-    (eve / "own.ipynb").write_bytes(SOLUTION.read_bytes())
-    os.chown(eve / "own.ipynb", STUDENT_UID, STUDENT_UID)
-    os.link(eve / "own.ipynb", eve / "own_again.ipynb")  # the student's own file twice is theirs
-    assert read_notebook(eve / "own_again.ipynb").cells
+def test_submissions_collected_as_hard_links_are_read_and_a_folder_read_leaves_no_descriptor_open(tmp_path):
+    """`cp -al` or `rsync --link-dest` collect students' files as hard links into the instructor's
+    folders: those are the students' notebooks (a link to a file one cannot write is the kernel's to
+    refuse, fs.protected_hardlinks)."""
+    own = tmp_path / "home" / "eve" / "own.ipynb"
+    own.parent.mkdir(parents=True)
+    own.write_bytes((SUBMISSIONS / "passes_all.ipynb").read_bytes())
+    os.chown(own, STUDENT_UID, STUDENT_UID)
+    collected = tmp_path / "submitted" / "eve" / "fashion_mnist" / "own.ipynb"
+    collected.parent.mkdir(parents=True)
+    os.link(own, collected)
+    assert read_notebook(collected).cells
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        with pytest.raises(NotebookError, match="is a folder"):
+            read_notebook(collected.parent)
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_dot_dot_after_a_folder_moved_mid_walk_is_refused(tmp_path, monkeypatch):
+    """`sub/../x.ipynb`: once the walk holds `sub`, a student who can write its parent moves it (into
+    /tmp, say); `..` would then lead where the student chose."""
+    eve = tmp_path / "submitted" / "eve"
+    (eve / "sub").mkdir(parents=True)
+    (eve / "x.ipynb").write_bytes((SUBMISSIONS / "passes_all.ipynb").read_bytes())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "x.ipynb").write_bytes(SOLUTION.read_bytes())
+    real_open = os.open
+
+    def moved_once_entered(name, flags, *args, **kwargs):
+        opened = real_open(name, flags, *args, **kwargs)
+        if name == "sub":
+            os.rename(eve / "sub", elsewhere / "sub")
+        return opened
+
+    monkeypatch.setattr(os, "open", moved_once_entered)
+    with pytest.raises(NotebookError, match="link"):
+        read_notebook(eve / "sub" / ".." / "x.ipynb")
 
 
 def test_a_folder_swapped_for_a_link_while_the_grader_walks_is_refused_as_a_link(tmp_path, monkeypatch):

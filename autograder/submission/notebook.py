@@ -46,13 +46,15 @@ def open_submitted(path: Path) -> int:
     swapped in since it was looked at fails the open), so nothing changed meanwhile is followed. A
     link on the way is followed only if it is root's or the grader's and lies in a folder only they
     can change (sticky folders such as /tmp count: nobody else can replace it there); the file itself
-    is never a link, nor another owner's file hard-linked into the folder. ``..`` goes up from where the
-    walk is, as the kernel's does. Raises OSError: ELOOP for a link refused, EMLINK for a hard link
-    refused, the error of the step that failed else."""
+    is never a link. ``..`` goes back to the folder the walk came from, as the kernel's does, and only
+    there: a folder moved elsewhere meanwhile (a student's, into /tmp) fails the walk. Hard links are
+    the kernel's to refuse (``fs.protected_hardlinks``: nobody links a file they cannot write). Raises
+    OSError: ELOOP for a link refused or a folder moved, the error of the step that failed else."""
     trusted = {0, os.geteuid()}
     full = os.fspath(path) if os.path.isabs(path) else os.path.join(os.getcwd(), path)
     pending = [part for part in full.split("/") if part not in ("", ".")]
     handle = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    walked = [_identity(handle)]  # the folders the walk is in, from / down
     links = 0
     try:
         while pending:
@@ -67,8 +69,9 @@ def open_submitted(path: Path) -> int:
                     raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name)
                 target = os.readlink(name, dir_fd=handle)
                 if target.startswith("/"):
+                    top = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
                     os.close(handle)
-                    handle = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                    handle, walked = top, [_identity(top)]
                 pending[:0] = [part for part in target.split("/") if part not in ("", ".")]
                 continue
             flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_DIRECTORY if pending else os.O_NONBLOCK)
@@ -78,17 +81,24 @@ def open_submitted(path: Path) -> int:
                 if stat.S_ISLNK(os.stat(name, dir_fd=handle, follow_symlinks=False).st_mode):
                     raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name) from None
                 raise
-            if not pending:  # a hard link puts another user's file (the solution) in a student's folder
-                file, folder = os.fstat(opened), os.fstat(handle)
-                if file.st_nlink > 1 and file.st_uid != folder.st_uid and stat.S_ISREG(file.st_mode):
-                    os.close(opened)
-                    raise OSError(errno.EMLINK, os.strerror(errno.EMLINK), name)
             os.close(handle)
             handle = opened
+            if name == "..":
+                came_from = walked[-2] if len(walked) > 1 else walked[0]  # / is its own parent
+                if _identity(handle) != came_from:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name)
+                walked = walked[:-1] or walked
+            elif pending:
+                walked.append(_identity(handle))
         return handle
     except BaseException:
         os.close(handle)
         raise
+
+
+def _identity(handle: int) -> tuple[int, int]:
+    info = os.fstat(handle)
+    return info.st_dev, info.st_ino
 
 
 def read_submitted_bytes(path: Path) -> bytes:
@@ -107,18 +117,14 @@ def read_submitted_bytes(path: Path) -> bytes:
                 "is reached through a link that someone other than the grader could have made or changed: "
                 "grade the folder the notebook is really in"
             )) from None
-        if error.errno == errno.EMLINK:
-            raise NotebookError(path, _(
-                "is another user's file linked into this folder, not a notebook of the folder's owner: submit the "
-                ".ipynb file itself"
-            )) from None
         raise NotebookError(path, _("cannot be read ({reason})").format(reason=error.strerror)) from None
-    with os.fdopen(handle, "rb") as file:
-        status = os.fstat(file.fileno())
+    status = os.fstat(handle)
+    if not stat.S_ISREG(status.st_mode):  # before fdopen, which refuses a folder and leaves it open
+        os.close(handle)
         if stat.S_ISDIR(status.st_mode):
             raise NotebookError(path, _("is a folder, not a notebook"))
-        if not stat.S_ISREG(status.st_mode):
-            raise NotebookError(path, _("is not a regular file: submit the .ipynb file Jupyter saved"))
+        raise NotebookError(path, _("is not a regular file: submit the .ipynb file Jupyter saved"))
+    with os.fdopen(handle, "rb") as file:
         raw = file.read(MAX_NOTEBOOK_BYTES + 1)
     if len(raw) > MAX_NOTEBOOK_BYTES:
         raise NotebookError(

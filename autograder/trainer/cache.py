@@ -128,9 +128,14 @@ def keep_entries(trainings: Path, kept: Path, budget: int = KEPT_BYTES) -> int:
             break
         # Out of the keys' names first, so that a removal that fails halfway leaves no broken entry.
         gone = Path(tempfile.mkdtemp(dir=kept, prefix=f".{folder.name}.gone."))
-        with contextlib.suppress(FileNotFoundError):  # another batch sharing DIR removed it first
+        try:
             os.rename(folder, gone / folder.name)
-        shutil.rmtree(gone, ignore_errors=True)  # real folders (is_entry): rmtree follows no link in them
+        except FileNotFoundError:
+            if os.path.lexists(folder):  # another batch swept `gone` first: kept, and not counted as removed
+                continue
+            # else another batch sharing DIR removed the entry first
+        finally:
+            shutil.rmtree(gone, ignore_errors=True)  # real folders (is_entry): rmtree follows no link in them
         total += size
     return copied
 
