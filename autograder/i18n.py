@@ -158,6 +158,10 @@ def load_compiled(language: str, data: bytes) -> None:
 FIELD = re.compile(r"\{(\w+)\}")
 BACK_DEPTH = 4  # messages within messages: "training failed: {reason}", its reason a message of its own
 BACK_CHARS = 4000  # a longer text is left as it came (the kit's own messages are far shorter)
+# A field is read back as a message of its own only where that message has this many characters of the
+# kit's words ("训练超过评分程序允许的时间" has; "第 {index} 个单元格" has not): a student's words
+# inside a field hold short phrases of the kit's by chance, sentences only on purpose, in their own row.
+NESTED_WORDS = 10
 
 
 def in_english(text: str, language: str) -> str:
@@ -167,12 +171,13 @@ def in_english(text: str, language: str) -> str:
     check's several problems (joined by "; ") each so, or none. Anything else is returned as it came.
 
     For what an instructor reads about a whole class (the class overview's most common mistakes), where
-    one mistake must count once whichever language each student read it in. A reading is taken only
-    where each literal part of the translation is found exactly once where it must be, so a student's
-    text inside a field that holds the kit's words leaves the message as it came rather than cut in the
-    wrong place; two English messages with one translation (a singular and its plural) are not read
-    back. Linear in the text's length, which is bounded besides, so no text a student's code wrote into
-    an error can stall the report.
+    one mistake must count once whichever language each student read it in. What a student's code
+    wrote sits inside the fields and may hold the kit's own words, so a reading is taken only where it
+    is sure (``_back``): each literal part of the translation found exactly once where it must be,
+    every field filled, no other message that could have written the text; two English messages with
+    one translation (a singular and its plural) are read back as neither. A text left as it came only
+    costs the grouping of that row. Linear in the text's length (times the catalogue's size), which is
+    bounded besides, so no text a student's code wrote into an error can stall the report.
     """
     text = str(text)
     if language == ENGLISH or language not in LANGUAGES or not text or len(text) > BACK_CHARS:
@@ -180,33 +185,40 @@ def in_english(text: str, language: str) -> str:
     whole = _back(text, language, BACK_DEPTH, kit_words_first=False)
     if whole is not None:
         return whole
-    parts = [_back(part, language, BACK_DEPTH, kit_words_first=False) for part in text.split("; ")]
+    # The kit joins a check's problems with "; ", and a student's words may hold one too: each part must
+    # then be a message of its own that starts with the kit's words.
+    parts = [_back(part, language, BACK_DEPTH, kit_words_first=True) for part in text.split("; ")]
     return "; ".join(parts) if len(parts) > 1 and None not in parts else text
 
 
 def _back(text: str, language: str, depth: int, *, kit_words_first: bool) -> str | None:
-    """``text`` read back as one of ``language``'s messages, or None where none reads it.
+    """``text`` read back as one of ``language``'s messages, or None where none, or more than one, reads it.
 
-    Where several messages fit (the kit's own: "`{name}` 抛出 {error}：{summary}" also fits
-    "{cell}抛出 {error}"; or a student's words inside a field that hold another message's), the one
-    that explains the most of the text's start with its own words is taken, field by field: the
-    latest start, then the earliest end, of its first field, then of its second... The text before a
-    student's words is the kit's, so a student's words later on cannot move an earlier split. Equal
-    splits: the most literal message."""
+    Two messages fit one text where a student's words inside a field hold another message's words, and
+    then neither is sure: the text stays as it came. So does a text whose words another message's could
+    have written, were a student's words to repeat them (the reading of "{cell}抛出 {error}" where the
+    finer "`{name}` 在你的单元格第 {line} 行（{code}）抛出 {error}：{summary}" has all its words in the text,
+    one of them twice). The one exception is the kit's own nesting, a message that refines another
+    (every word of "{cell}抛出 {error}" is in "`{name}` 抛出 {error}：{summary}", in order): whatever
+    fits the finer one fits the coarser, so the finer one is taken."""
     if depth < 0:
         return None
-    best = None
+    readings = []
     for literals, names, english in _translations(language):
-        if kit_words_first and not literals[0]:
+        if english is None or (kit_words_first and (not literals[0] or len("".join(literals)) < NESTED_WORDS)):
             continue
-        split = _fields(text, literals, names)
-        if split is not None and (best is None or split[1] < best[2]):
-            best = (english, split[0], split[1])
-    if best is None:
+        values = _fields(text, literals, names)
+        if values is not None and all(values.values()):  # the kit fills every field it writes
+            readings.append((literals, english, values))
+    finest = [r for r in readings if all(r is other or _refines(r[0], other[0]) for other in readings)]
+    if len(finest) != 1:
         return None
-    english, values, _ends = best
+    literals, english, values = finest[0]
+    if any(other != literals and not _refines(literals, other) and _words_in(text, other)
+           for other, _names, _english in _translations(language)):
+        return None
     for name, value in values.items():
-        message = _back(value, language, depth - 1, kit_words_first=True) if value else None
+        message = _back(value, language, depth - 1, kit_words_first=True)
         values[name] = value if message is None else message
     try:
         return english.format(**values)
@@ -214,14 +226,44 @@ def _back(text: str, language: str, depth: int, *, kit_words_first: bool) -> str
         return None
 
 
-def _fields(text: str, literals: tuple[str, ...], names: tuple[str, ...]) -> tuple[dict[str, str], tuple] | None:
-    """The field values that make ``text`` a translation split into ``literals`` around ``names``, and
-    where each field starts and ends, where there is exactly one such split; else None."""
+def _words_in(text: str, literals: tuple[str, ...]) -> bool:
+    """Whether ``text`` holds a translation's literal parts where they would be, each anywhere after the
+    one before (repeated or not): what that message could have written."""
+    if not text.startswith(literals[0]) or not text.endswith(literals[-1]):
+        return False
+    if len(literals) == 1:
+        return text == literals[0]
+    position, last = len(literals[0]), len(text) - len(literals[-1])
+    for part in literals[1:-1]:
+        position = text.find(part, position)
+        if position < 0:
+            return False
+        position += len(part)
+    return position <= last
+
+
+def _refines(finer: tuple[str, ...], coarser: tuple[str, ...]) -> bool:
+    """Every literal part of ``coarser`` is found within one of ``finer``'s, in order, and ``finer`` has more."""
+    if len("".join(finer)) <= len("".join(coarser)):
+        return False
+    joined, position = "\0".join(finer), 0
+    for part in coarser:
+        if part:
+            position = joined.find(part, position)
+            if position < 0:
+                return False
+            position += len(part)
+    return True
+
+
+def _fields(text: str, literals: tuple[str, ...], names: tuple[str, ...]) -> dict[str, str] | None:
+    """The field values that make ``text`` a translation split into ``literals`` around ``names``, where
+    there is exactly one such split; else None."""
     if not text.startswith(literals[0]):
         return None
     if not names:
-        return ({}, ()) if text == literals[0] else None
-    position, values, ends = len(literals[0]), {}, []
+        return {} if text == literals[0] else None
+    position, values = len(literals[0]), {}
     for index, name in enumerate(names):
         after = literals[index + 1]
         if index == len(names) - 1:
@@ -234,15 +276,15 @@ def _fields(text: str, literals: tuple[str, ...], names: tuple[str, ...]) -> tup
                 return None
         if values.setdefault(name, text[position:end]) != text[position:end]:
             return None
-        ends += [-position, end]  # the order readings are compared in (_back): latest start, earliest end
         position = end + len(after)
-    return values, tuple(ends)
+    return values
 
 
 @functools.cache
-def _translations(language: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...]:
+def _translations(language: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...], str | None], ...]:
     """``language``'s translated messages as (literal parts, field names, English), the most literal
-    text first; a translation two English messages share is left out."""
+    text first; a translation two English messages share has None for English: it is read back as
+    neither, yet a text it could have written is no other message's either."""
     from babel.messages.pofile import read_po
 
     with open(catalogue_file(language), "rb") as po:
@@ -255,7 +297,6 @@ def _translations(language: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...]
     found = []
     for translation, ids in english.items():
         parts = FIELD.split(translation)
-        if len(ids) == 1:
-            found.append((tuple(parts[0::2]), tuple(parts[1::2]), next(iter(ids))))
+        found.append((tuple(parts[0::2]), tuple(parts[1::2]), next(iter(ids)) if len(ids) == 1 else None))
     found.sort(key=lambda entry: -len("".join(entry[0])))
     return tuple(found)

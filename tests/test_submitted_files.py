@@ -76,6 +76,21 @@ def test_submissions_collected_as_hard_links_are_read_and_a_folder_read_leaves_n
     assert len(os.listdir("/proc/self/fd")) == before
 
 
+def test_where_the_kernel_lets_anyone_hard_link_another_user_s_file_in_a_student_s_folder_is_refused(
+        tmp_path, monkeypatch):
+    from autograder.submission import notebook
+
+    monkeypatch.setattr(notebook, "_hardlinks_protected", lambda: False)  # fs.protected_hardlinks=0
+    eve = tmp_path / "submitted" / "eve" / "fashion_mnist"
+    eve.mkdir(parents=True)
+    os.chown(eve, STUDENT_UID, STUDENT_UID)
+    solution = tmp_path / "solution.ipynb"
+    solution.write_bytes(SOLUTION.read_bytes())  # the instructor's (root's) file
+    os.link(solution, eve / SOLUTION.name)
+    with pytest.raises(NotebookError, match="another user's file linked into this folder"):
+        read_notebook(eve / SOLUTION.name)
+
+
 def test_dot_dot_after_a_folder_moved_mid_walk_is_refused(tmp_path, monkeypatch):
     """`sub/../x.ipynb`: once the walk holds `sub`, a student who can write its parent moves it (into
     /tmp, say); `..` would then lead where the student chose."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import builtins
 import errno
+import functools
 import json
 import linecache
 import os
@@ -48,8 +49,9 @@ def open_submitted(path: Path) -> int:
     can change (sticky folders such as /tmp count: nobody else can replace it there); the file itself
     is never a link. ``..`` goes back to the folder the walk came from, as the kernel's does, and only
     there: a folder moved elsewhere meanwhile (a student's, into /tmp) fails the walk. Hard links are
-    the kernel's to refuse (``fs.protected_hardlinks``: nobody links a file they cannot write). Raises
-    OSError: ELOOP for a link refused or a folder moved, the error of the step that failed else."""
+    the kernel's to refuse (``_hardlinks_protected``), or the walk's where it does not. Raises OSError:
+    ELOOP for a link refused or a folder moved, EMLINK for a hard link refused, the error of the step
+    that failed else."""
     trusted = {0, os.geteuid()}
     full = os.fspath(path) if os.path.isabs(path) else os.path.join(os.getcwd(), path)
     pending = [part for part in full.split("/") if part not in ("", ".")]
@@ -81,6 +83,11 @@ def open_submitted(path: Path) -> int:
                 if stat.S_ISLNK(os.stat(name, dir_fd=handle, follow_symlinks=False).st_mode):
                     raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name) from None
                 raise
+            if not pending and not _hardlinks_protected():  # the solution itself, linked into a student's folder
+                file, folder = os.fstat(opened), os.fstat(handle)
+                if file.st_nlink > 1 and file.st_uid != folder.st_uid and stat.S_ISREG(file.st_mode):
+                    os.close(opened)
+                    raise OSError(errno.EMLINK, os.strerror(errno.EMLINK), name)
             os.close(handle)
             handle = opened
             if name == "..":
@@ -94,6 +101,17 @@ def open_submitted(path: Path) -> int:
     except BaseException:
         os.close(handle)
         raise
+
+
+@functools.cache
+def _hardlinks_protected() -> bool:
+    """``fs.protected_hardlinks``: nobody links a file they cannot write (systemd turns it on; the
+    kernel's own default is off). Where it is off, a hard link to another owner's file in a folder
+    is refused, though `cp -al` collections then are too."""
+    try:
+        return Path("/proc/sys/fs/protected_hardlinks").read_text().strip() != "0"
+    except OSError:
+        return False
 
 
 def _identity(handle: int) -> tuple[int, int]:
@@ -116,6 +134,11 @@ def read_submitted_bytes(path: Path) -> bytes:
             raise NotebookError(path, _(
                 "is reached through a link that someone other than the grader could have made or changed: "
                 "grade the folder the notebook is really in"
+            )) from None
+        if error.errno == errno.EMLINK:
+            raise NotebookError(path, _(
+                "is another user's file linked into this folder, not a notebook of the folder's owner: submit the "
+                ".ipynb file itself"
             )) from None
         raise NotebookError(path, _("cannot be read ({reason})").format(reason=error.strerror)) from None
     status = os.fstat(handle)
