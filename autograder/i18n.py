@@ -183,12 +183,27 @@ def in_english(text: str, language: str) -> str:
     if language == ENGLISH or language not in LANGUAGES or not text or len(text) > BACK_CHARS:
         return text
     whole = _back(text, language, BACK_DEPTH, kit_words_first=False)
-    if whole is not None:
-        return whole
+    if "; " not in text:
+        return text if whole is None else whole
     # The kit joins a check's problems with "; ", and a student's words may hold one too: each part must
-    # then be a message of its own that starts with the kit's words.
+    # then be a message of its own that starts with the kit's words, and the text read whole must not
+    # say otherwise (a message refused as unsure, or one whose last field took the other parts in).
     parts = [_back(part, language, BACK_DEPTH, kit_words_first=True) for part in text.split("; ")]
-    return "; ".join(parts) if len(parts) > 1 and None not in parts else text
+    joined = None if None in parts else "; ".join(parts)
+    if whole is None and _fits_some_message(text, language):
+        return text
+    if whole is not None and joined is not None and whole != joined:
+        return text
+    return whole or joined or text
+
+
+def _fits_some_message(text: str, language: str) -> bool:
+    """Whether some message of ``language`` (read back or not) fits the whole of ``text``."""
+    for literals, names, _english in _translations(language):
+        values = _fields(text, literals, names)
+        if values is not None and all(values.values()):
+            return True
+    return False
 
 
 def _back(text: str, language: str, depth: int, *, kit_words_first: bool) -> str | None:

@@ -293,7 +293,7 @@ def test_every_translated_message_reads_back_to_its_english_or_stays_as_it_came(
 
     from babel.messages.pofile import read_po
 
-    from autograder.i18n import catalogue_file, in_english
+    from autograder.i18n import _, catalogue_file, in_english, speaking
 
     with open(catalogue_file("zh_CN"), "rb") as po:
         messages = [m for m in read_po(po, locale="zh_CN") if m.id and m.string]
@@ -307,6 +307,14 @@ def test_every_translated_message_reads_back_to_its_english_or_stays_as_it_came(
             read_back += back == english
             tried += 1
     assert read_back / tried > 0.85, f"{read_back} of {tried} read back"
+    # A student's "; " in the last words after an exit status: read whole, "{epochs}为 {what}" could have
+    # written it; read part by part, the exit status's field would take the kit's words in.
+    with speaking("zh_CN"):
+        fault = _("the grading process exited with status {status} before it finished").format(status=1)
+        words = "oops; " + _("the grader's trainer stopped while training this model") + "（x"
+        stopped = _("{fault} (its last words: {words})").format(fault=fault, words=words)
+    assert in_english(stopped, "zh_CN") in (stopped, "the grading process exited with status 1 before it finished "
+                                                      f"(its last words: {words})")
     # Fields holding what students write (their errors, their stderr): the kit's own words and marks in it.
     pieces = ["：", "为 ", "（", "）", "应为 10", "抛出 ", "ValueError: bad", "`a`", "; ", "第 3 个", "个单元格"]
     generator = random.Random(7)
