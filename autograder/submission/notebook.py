@@ -83,24 +83,35 @@ def open_submitted(path: Path) -> int:
                 if stat.S_ISLNK(os.stat(name, dir_fd=handle, follow_symlinks=False).st_mode):
                     raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name) from None
                 raise
-            if not pending and not _hardlinks_protected():  # the solution itself, linked into a student's folder
-                file, folder = os.fstat(opened), os.fstat(handle)
-                if file.st_nlink > 1 and file.st_uid != folder.st_uid and stat.S_ISREG(file.st_mode):
-                    os.close(opened)
-                    raise OSError(errno.EMLINK, os.strerror(errno.EMLINK), name)
+            if not pending and _linked_in(opened, handle):  # the solution itself, linked into a student's folder
+                os.close(opened)
+                raise OSError(errno.EMLINK, os.strerror(errno.EMLINK), name)
             os.close(handle)
             handle = opened
             if name == "..":
-                came_from = walked[-2] if len(walked) > 1 else walked[0]  # / is its own parent
-                if _identity(handle) != came_from:
-                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name)
-                walked = walked[:-1] or walked
+                walked = _back_up(handle, walked)
             elif pending:
                 walked.append(_identity(handle))
         return handle
     except BaseException:
         os.close(handle)
         raise
+
+
+def _back_up(handle: int, walked: list) -> list:
+    """The walk's folders once ``..`` opened ``handle``: it must be the folder the walk came from (/ is
+    its own parent), or the folder it was in was moved meanwhile."""
+    came_from = walked[-2] if len(walked) > 1 else walked[0]
+    if _identity(handle) != came_from:
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), "..")
+    return walked[:-1] or walked
+
+
+def _linked_in(file_handle: int, folder_handle: int) -> bool:
+    """Whether the file is another owner's, hard-linked into the folder, where the kernel allows that."""
+    file, folder = os.fstat(file_handle), os.fstat(folder_handle)
+    return (not _hardlinks_protected() and file.st_nlink > 1 and file.st_uid != folder.st_uid
+            and stat.S_ISREG(file.st_mode))
 
 
 @functools.cache
