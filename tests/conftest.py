@@ -73,3 +73,45 @@ def processes_mentioning(text: str) -> list[int]:
         except OSError:
             pass
     return found
+
+
+@pytest.fixture
+def recording_cluster(monkeypatch):
+    """A Dask cluster that grades nothing: what the grader submits to it, as (notebook, priority, content),
+    each answered with an ungraded report."""
+    import distributed
+
+    from autograder.judge.report import GradeReport
+
+    submitted: list[tuple[Path, int, bytes]] = []
+
+    class Finished:
+        def __init__(self, payload):
+            self.payload = payload
+
+        def result(self):
+            return self.payload
+
+    class RecordingClient:
+        def __init__(self, address):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def register_plugin(self, plugin, name):
+            pass
+
+        def unregister_worker_plugin(self, name):
+            pass
+
+        def submit(self, function, content, name, *args, priority, pure):
+            submitted.append((Path(name), priority, content))
+            return Finished(GradeReport.ungraded(Path(name), "not graded in this test").payload())
+
+    monkeypatch.setattr(distributed, "Client", RecordingClient)
+    monkeypatch.setattr(distributed, "as_completed", iter)
+    return submitted

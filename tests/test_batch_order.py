@@ -164,48 +164,15 @@ def test_one_worker_grades_in_the_order_given(real_data_dir, monkeypatch):
     assert started == names  # one worker: the order changes nothing, and the log reads as given
 
 
-def test_a_dask_cluster_gets_the_longest_first_in_its_queue_and_as_priority(monkeypatch):
-    import distributed
-
+def test_a_dask_cluster_gets_the_longest_first_in_its_queue_and_as_priority(recording_cluster):
     from autograder.batch.cluster import grade_on_cluster
     from autograder.batch.progress import Progress
-    from autograder.judge.report import GradeReport
 
-    submitted: list[tuple[str, int]] = []
-
-    class Finished:
-        def __init__(self, payload):
-            self.payload = payload
-
-        def result(self):
-            return self.payload
-
-    class RecordingClient:  # stands in for a cluster: records what is submitted, grades nothing
-        def __init__(self, address):
-            pass
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def register_plugin(self, plugin, name):
-            pass
-
-        def unregister_worker_plugin(self, name):
-            pass
-
-        def submit(self, function, content, name, *args, priority, pure):
-            submitted.append((Path(name).stem, priority))
-            return Finished(GradeReport.ungraded(Path(name), "not graded in this test").payload())
-
-    monkeypatch.setattr(distributed, "Client", RecordingClient)
-    monkeypatch.setattr(distributed, "as_completed", iter)
     names = ["ten_epochs_only", "passes_all", "adam_instead_of_sgd"]
     paths = [SUBMISSIONS / f"{name}.ipynb" for name in names]
     reports = grade_on_cluster(paths, "tcp://127.0.0.1:1", progress=Progress(len(paths), None))
     assert [Path(report.submission).stem for report in reports] == names
+    submitted = [(path.stem, priority) for path, priority, _ in recording_cluster]
     assert [name for name, _ in submitted] == ["adam_instead_of_sgd", "passes_all", "ten_epochs_only"]
     assert [priority for _, priority in submitted] == sorted((priority for _, priority in submitted), reverse=True)
 
