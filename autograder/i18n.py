@@ -158,9 +158,10 @@ def load_compiled(language: str, data: bytes) -> None:
 FIELD = re.compile(r"\{(\w+)\}")
 BACK_DEPTH = 4  # messages within messages: "training failed: {reason}", its reason a message of its own
 BACK_CHARS = 4000  # a longer text is left as it came (the kit's own messages are far shorter)
-# A field is read back as a message of its own only where that message has this many characters of the
-# kit's words ("训练超过评分程序允许的时间" has; "第 {index} 个单元格" has not): a student's words
-# inside a field hold short phrases of the kit's by chance, sentences only on purpose, in their own row.
+# A field is read back as a message of its own only where that message has this many characters of
+# the kit's words ("训练时间超过了评分程序允许的上限（{seconds} 秒），已被停止" has; "第 {index} 个单元格"
+# has not): a student's words inside a field hold short phrases of the kit's by chance, sentences
+# only on purpose, in their own row.
 NESTED_WORDS = 10
 
 
@@ -297,9 +298,9 @@ def _fields(text: str, literals: tuple[str, ...], names: tuple[str, ...]) -> dic
 
 @functools.cache
 def _translations(language: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...], str | None], ...]:
-    """``language``'s translated messages as (literal parts, field names, English), the most literal
-    text first; a translation two English messages share has None for English: it is read back as
-    neither, yet a text it could have written is no other message's either."""
+    """``language``'s translated messages as (literal parts, field names, English); a translation two
+    English messages share has None for English: it is read back as neither, yet a text it could have
+    written is no other message's either."""
     from babel.messages.pofile import read_po
 
     with open(catalogue_file(language), "rb") as po:
@@ -313,5 +314,4 @@ def _translations(language: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...]
     for translation, ids in english.items():
         parts = FIELD.split(translation)
         found.append((tuple(parts[0::2]), tuple(parts[1::2]), next(iter(ids)) if len(ids) == 1 else None))
-    found.sort(key=lambda entry: -len("".join(entry[0])))
     return tuple(found)

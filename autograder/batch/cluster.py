@@ -120,13 +120,12 @@ def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Pr
             reports[path] = stored
             progress.finished(stored)
             continue
-        try:
-            with speaking(language_before_reading(config)):
+        with speaking(language_before_reading(config)):
+            try:
                 content = read_submitted_bytes(path)  # as the grader reads any submission: never through a link
-        except NotebookError as error:
-            with speaking(language_before_reading(config)):
+            except NotebookError as error:
                 reports[path] = GradeReport.ungraded(path, error.problem, table=checks_table(config))
-            continue
+                continue
         progress.started(path)
         future = client.submit(grade_task, content, str(path), plugin, pure=False, priority=round(estimate))
         futures[future] = path

@@ -121,9 +121,9 @@ def keep_entries(trainings: Path, kept: Path, budget: int = KEPT_BYTES) -> int:
             if is_entry(folder):
                 if folder.name in used:
                     os.utime(folder, (now, now), follow_symlinks=False)
-                entries.append((os.lstat(folder).st_mtime, -_entry_bytes(folder), folder))
-    total = -sum(size for _, size, _ in entries)
-    for _, size, folder in sorted(entries):
+                entries.append((os.lstat(folder).st_mtime, _entry_bytes(folder), folder))
+    total = sum(size for _, size, _ in entries)
+    for _, size, folder in sorted(entries, key=lambda entry: (entry[0], -entry[1])):
         if total <= budget:
             break
         # Out of the keys' names first, so that a removal that fails halfway leaves no broken entry.
@@ -136,7 +136,7 @@ def keep_entries(trainings: Path, kept: Path, budget: int = KEPT_BYTES) -> int:
             # else another batch sharing DIR removed the entry first
         finally:
             shutil.rmtree(gone, ignore_errors=True)  # real folders (is_entry): rmtree follows no link in them
-        total += size
+        total -= size
     return copied
 
 
