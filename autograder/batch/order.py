@@ -32,7 +32,7 @@ from pathlib import Path
 from autograder.assignment import BATCH_SIZE, EPOCHS, N_VALID
 from autograder.errors import NotebookError
 from autograder.limits import Limits
-from autograder.submission.notebook import cell_source, is_setup_cell, is_solution_cell, read_notebook, without_magics
+from autograder.submission.notebook import cell_source, is_setup_cell, is_solution_cell, parse_cell, read_notebook
 
 TRAINING_IMAGES = 60_000 - N_VALID
 # Measured on this machine, one thread, the kit's fast path (benchmarks/optimizer_cost.py): an epoch
@@ -92,7 +92,7 @@ def graded_trees(nb) -> list[ast.AST]:
     for cell in nb.cells:
         if is_setup_cell(cell) or is_solution_cell(cell):
             try:
-                trees.append(ast.parse(without_magics(cell_source(cell))))
+                trees.append(parse_cell(cell_source(cell)))
             except SyntaxError:
                 continue
     return trees

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 
 from autograder.i18n import _
-from autograder.submission.notebook import cell_source, without_magics
+from autograder.submission.notebook import cell_source, parse_cell
 
 RAW_TEST_IMAGES = "test_images"  # what the locked data cell calls the unscaled test images
 
@@ -36,7 +36,7 @@ def notebook_notes(nb) -> list[str]:
         if cell.get("cell_type") != "code":
             continue
         try:
-            tree = ast.parse(without_magics(cell_source(cell)))
+            tree = parse_cell(cell_source(cell))
         except SyntaxError:
             continue
         raw = raw_names(tree)

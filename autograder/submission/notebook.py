@@ -20,6 +20,7 @@ import linecache
 import os
 import re
 import stat
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,10 +219,22 @@ def cell_source(cell: dict) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
+_parsing = threading.Lock()
+
+
+def parse_cell(source: str) -> ast.Module:
+    """A cell's code (its magics left out) as Python parses it, one thread at a time: CPython 3.11
+    keeps ast.parse's recursion count in state the threads share, and two workers parsing at once can
+    fail with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905).
+    Raises SyntaxError, or RecursionError for code nested too deeply."""
+    with _parsing:
+        return ast.parse(without_magics(source))
+
+
 def defined_functions(source: str) -> set[str]:
     """Names of the contract functions a cell defines at its top level (none if it does not parse)."""
     try:
-        tree = ast.parse(without_magics(source))
+        tree = parse_cell(source)
     except SyntaxError:
         return set()
     return {
