@@ -3,6 +3,7 @@ notebook, a name cannot break the batch, and the trainer of a submission is neve
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -235,3 +236,61 @@ def test_the_nbgrader_gradebook_being_written_is_hidden_from_every_sandbox(tmp_p
     database = tmp_path / "gradebook.db"
     cli.main(["grade", str(tmp_path), "--nbgrader-db", f"sqlite:///{database}"])
     assert database in [Path(path) for path in seen["private"]]
+
+
+def earning_without_training() -> str:
+    """The reference solution with ``train_model`` left a stub: points without a 30-epoch training."""
+    notebook = json.loads((SUBMISSIONS / "passes_all.ipynb").read_text())
+    stubs = json.loads((SUBMISSIONS / "unfilled_stubs.ipynb").read_text())
+    [index] = [i for i, cell in enumerate(notebook["cells"]) if "def train_model" in "".join(cell["source"])]
+    notebook["cells"][index] = stubs["cells"][index]
+    return json.dumps(notebook)
+
+
+def test_a_notebook_swapped_while_it_is_graded_has_its_result_stored_for_the_bytes_graded(
+        tmp_path, real_data_dir, monkeypatch):
+    """A student who can write their submission while the batch grades it (graded where they can
+    write, or a shared folder) hands one notebook to the grader and puts another back before the
+    result is stored. The stored result is the graded bytes': a rerun grades what the file holds then,
+    and never lends a grade to bytes that did not earn it."""
+    import autograder.batch.steps
+    from autograder.batch.local import grade_notebooks
+
+    path = tmp_path / "submitted" / "mallory" / "fashion_mnist" / "fashion_mnist_classifier.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(earning_without_training())
+    judge = autograder.batch.steps.judge
+
+    def swapped_back_while_judged(*args, **kwargs):
+        path.write_bytes((SUBMISSIONS / "unfilled_stubs.ipynb").read_bytes())
+        return judge(*args, **kwargs)
+
+    monkeypatch.setattr(autograder.batch.steps, "judge", swapped_back_while_judged)
+    [report] = grade_notebooks([path], data_dir=real_data_dir, results=tmp_path / "results")
+    assert report.score > 0 and not report.error
+    assert stored_report(tmp_path / "results", path) is None  # the stubs were never graded
+    path.write_text(earning_without_training())
+    assert stored_report(tmp_path / "results", path).score == report.score
+
+
+def test_a_cluster_stores_each_result_for_the_bytes_it_sent(tmp_path, recording_cluster, monkeypatch):
+    import distributed
+
+    from autograder.batch.cluster import grade_on_cluster
+    from autograder.batch.progress import Progress
+
+    path = tmp_path / "submitted" / "mallory" / "fashion_mnist" / "fashion_mnist_classifier.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(earning_without_training())
+
+    def swapped_back_while_graded(futures):
+        path.write_bytes((SUBMISSIONS / "unfilled_stubs.ipynb").read_bytes())
+        return iter(futures)
+
+    monkeypatch.setattr(distributed, "as_completed", swapped_back_while_graded)
+    grade_on_cluster([path], "tcp://127.0.0.1:1", results=tmp_path / "results", progress=Progress(1, None))
+    [(_, _, sent)] = recording_cluster
+    assert sent == earning_without_training().encode()
+    assert stored_report(tmp_path / "results", path) is None
+    path.write_text(earning_without_training())
+    assert stored_report(tmp_path / "results", path) is not None

@@ -24,7 +24,7 @@ from distributed import WorkerPlugin
 
 from autograder.batch.progress import Progress
 from autograder.batch.shared import Batch, open_batch
-from autograder.batch.steps import grade_submission, language_before_reading
+from autograder.batch.steps import grade_submission, language_before_reading, unreadable
 from autograder.batch.store import store_report, stored_report
 from autograder.config import Config
 from autograder.errors import NotebookError
@@ -78,7 +78,7 @@ def grade_task(content: bytes, name: str, plugin: str) -> dict:
     try:
         path = folder / Path(name).name
         path.write_bytes(content)
-        report = grade_submission(path, batch)
+        report = grade_submission(path, batch, content)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     report.submission = name
@@ -108,7 +108,7 @@ def grade_on_cluster(
 def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Progress, reports: dict,
                config=None, limits=None) -> dict:
     """One task per notebook not stored yet; the longest expected first, in the queue and by Dask's
-    priority (autograder.batch.order). Returns the futures, each with its notebook."""
+    priority (autograder.batch.order). Returns the futures, each with its notebook and the bytes sent."""
     from autograder.batch.order import start_order
 
     futures = {}
@@ -120,15 +120,14 @@ def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Pr
             reports[path] = stored
             progress.finished(stored)
             continue
-        with speaking(language_before_reading(config)):
-            try:
-                content = read_submitted_bytes(path)  # as the grader reads any submission: never through a link
-            except NotebookError as error:
-                reports[path] = GradeReport.ungraded(path, error.problem, table=checks_table(config))
-                continue
+        try:  # as the grader reads any submission, never through a link; once: the result is for these bytes
+            content = read_submitted_bytes(path)
+        except NotebookError as error:
+            reports[path] = unreadable(path, error, config)
+            continue
         progress.started(path)
         future = client.submit(grade_task, content, str(path), plugin, pure=False, priority=round(estimate))
-        futures[future] = path
+        futures[future] = path, content
     return futures
 
 
@@ -137,7 +136,7 @@ def collect(futures: dict, results, progress: Progress, reports: dict, config=No
     from distributed import as_completed
 
     for future in as_completed(futures):
-        path = futures[future]
+        path, content = futures[future]
         try:
             report = GradeReport.from_payload(future.result())
         except Exception as error:  # a worker lost or crashed: this submission's fault, as a result
@@ -145,6 +144,6 @@ def collect(futures: dict, results, progress: Progress, reports: dict, config=No
                 report = GradeReport.ungraded(
                     path, _("the cluster could not grade it: {error}").format(error=f"{type(error).__name__}: {error}"),
                     table=checks_table(config))
-        store_report(results, path, report, config)
+        store_report(results, path, report, config, content)
         reports[path] = report
         progress.finished(report)

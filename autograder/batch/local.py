@@ -25,10 +25,11 @@ from typing import Callable, Iterable
 from autograder.assignment import ASSIGNMENT_ID
 from autograder.batch.progress import Progress, terminal_text
 from autograder.batch.shared import Batch, open_batch
-from autograder.batch.steps import grade_submission
+from autograder.batch.steps import grade_submission, unreadable
 from autograder.batch.store import store_report, stored_report
-from autograder.errors import AutograderError
+from autograder.errors import AutograderError, NotebookError
 from autograder.judge.report import GradeReport
+from autograder.submission.notebook import read_submitted_bytes
 from autograder.trainer.cache import kept_folder
 
 # nbgrader's folder of collected submissions: submitted/<student>/<assignment>/<notebook>.ipynb.
@@ -279,10 +280,16 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
         if report is not None:
             return report
         progress.started(path)
-        report = grade_submission(path, batch)
+        try:  # once: what is graded is what its result is stored for, whatever the file holds later
+            graded = read_submitted_bytes(path)
+        except NotebookError as error:
+            graded = error
+            report = unreadable(path, error, batch.config)
+        else:
+            report = grade_submission(path, batch, graded)
         if batch.stopping:  # its sandbox was killed by the grader's stop, not by its own fault
             raise KeyboardInterrupt
-        store_report(results, path, report, batch.config)
+        store_report(results, path, report, batch.config, graded)
         return report
 
     if workers <= 1:

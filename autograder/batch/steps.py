@@ -37,6 +37,9 @@ class Submission:
     path: Path  # as given: reports and notes name it
     batch: Batch
     scratch: Path  # this submission's folder: the sanitized notebook, the desk's socket, the artifacts
+    # The notebook's bytes, read once (by the batch, else by sanitize): what is graded and linted is
+    # what the stored result is for, whatever the file holds by then.
+    content: bytes | None = None
     artifacts: object = None  # autograder.sandbox.artifacts.Artifacts, as read back
     training: object = None  # autograder.trainer.records.TrainingRecord, the desk's
     last_words: str = ""  # the last line the child wrote to stderr
@@ -58,10 +61,13 @@ def language_before_reading(config) -> str:
 
 def sanitize(sub: Submission) -> GradeReport | None:
     """Only the source's set-up cells and the student's solution cells run (autograder.submission.sanitize)."""
+    from autograder.submission.notebook import read_submitted_bytes
     from autograder.submission.sanitize import write_sanitized
 
     try:
-        own = write_sanitized(sub.path, SOURCE_NOTEBOOK, sub.scratch / "submission.ipynb")
+        if sub.content is None:
+            sub.content = read_submitted_bytes(sub.path)
+        own = write_sanitized(sub.path, SOURCE_NOTEBOOK, sub.scratch / "submission.ipynb", sub.content)
     except NotebookError as error:
         return sub.ungraded(error.problem)
     sub.language = sub.batch.config.lang or own or sub.language  # --lang, the notebook's, the locale's
@@ -134,18 +140,19 @@ def judge_artifacts(sub: Submission) -> None:
 
 
 def add_lint_notes(sub: Submission) -> None:
-    sub.report.notes.extend(lint_notes(sub.path))
+    sub.report.notes.extend(lint_notes(sub.path, sub.content))
 
 
 SANDBOXED = (sanitize, run_in_sandbox, read_back_artifacts, judge_artifacts, add_lint_notes)
 IN_PROCESS = (sanitize, run_in_process, read_back_artifacts, judge_artifacts, add_lint_notes)
 
 
-def grade_steps(path: Path, batch: Batch) -> GradeReport:
-    """``path`` through the batch's steps, in a scratch folder of its own."""
+def grade_steps(path: Path, batch: Batch, content: bytes | None = None) -> GradeReport:
+    """``path`` (its bytes ``content``, where the caller read them) through the batch's steps, in a
+    scratch folder of its own."""
     from autograder.sandbox.scratch import new_folder
 
-    sub = Submission(path, batch, new_folder("sandbox" if batch.sandbox else "unsandboxed"),
+    sub = Submission(path, batch, new_folder("sandbox" if batch.sandbox else "unsandboxed"), content=content,
                      language=language_before_reading(batch.config))
     try:
         for step in SANDBOXED if batch.sandbox else IN_PROCESS:
@@ -158,12 +165,21 @@ def grade_steps(path: Path, batch: Batch) -> GradeReport:
         shutil.rmtree(sub.scratch, ignore_errors=True)
 
 
-def grade_submission(path: Path, batch: Batch) -> GradeReport:
-    """Grade one submission, timed. A fault of the grader on it is that submission's result: it
-    must never stop the batch."""
+def unreadable(path: Path, error: NotebookError, config) -> GradeReport:
+    """The report of a submission whose file is no notebook to read: nothing of it graded."""
+    from autograder.judge.checks import checks_table
+
+    with speaking(language_before_reading(config)):
+        return GradeReport.ungraded(path, error.problem, table=checks_table(config))
+
+
+def grade_submission(path: Path, batch: Batch, content: bytes | None = None) -> GradeReport:
+    """Grade one submission, timed: ``content``, its bytes as the caller read them (``read_submitted_bytes``),
+    else the file's as the first step reads them. A fault of the grader on it is that submission's
+    result: it must never stop the batch."""
     started = time.monotonic()
     try:
-        report = grade_steps(path, batch)
+        report = grade_steps(path, batch, content)
     except Exception as error:
         with speaking(language_before_reading(batch.config)):
             report = GradeReport.ungraded(
@@ -254,12 +270,13 @@ def collect_in_process(path: Path, inputs, *, train=True, test_images=None):
     return artifacts, trainer.finish() if trainer is not None else None
 
 
-def lint_notes(path: Path) -> list[str]:
-    """Feedback read from the notebook's code without running it (see autograder.submission.lint)."""
+def lint_notes(path: Path, content: bytes | None = None) -> list[str]:
+    """Feedback read from the notebook's code (its bytes ``content``, where read already) without
+    running it (see autograder.submission.lint)."""
     from autograder.submission.lint import notebook_notes
     from autograder.submission.notebook import read_notebook
 
     try:
-        return notebook_notes(read_notebook(path))
+        return notebook_notes(read_notebook(path, content))
     except NotebookError:
         return []

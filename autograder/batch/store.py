@@ -23,13 +23,18 @@ from autograder.submission.notebook import read_submitted_bytes
 EARLIER_NOTE = "graded earlier: result read from the results folder"
 
 
-def digest(path: Path, config=None) -> str:
+def digest(path: Path, config=None, graded: bytes | NotebookError | None = None) -> str:
     """What a stored result is valid for: these exact bytes, graded by this version of the kit with
-    ``config``'s points, pass mark, epochs and language (the defaults add nothing, so their results stay valid)."""
-    try:  # as grading reads it: a bounded regular file, never a link's target
-        content = hashlib.sha256(read_submitted_bytes(path)).hexdigest()
-    except NotebookError as error:
-        content = hashlib.sha256(f"<not read: {error}>".encode()).hexdigest()
+    ``config``'s points, pass mark, epochs and language (the defaults add nothing, so their results stay valid).
+    ``graded``: the bytes grading read, or why it could not read them; None: the file's now."""
+    if graded is None:
+        try:  # as grading reads it: a bounded regular file, never a link's target
+            graded = read_submitted_bytes(path)
+        except NotebookError as error:
+            graded = error
+    if isinstance(graded, NotebookError):
+        graded = f"<not read: {graded}>".encode()
+    content = hashlib.sha256(graded).hexdigest()
     grading = grading_key(config)
     return f"{__version__}:{content}" + (f":{hashlib.sha256(grading.encode()).hexdigest()[:16]}" if grading else "")
 
@@ -75,9 +80,12 @@ def stored_report(results: Path | None, path: Path, config=None) -> GradeReport 
     return None
 
 
-def store_report(results: Path | None, path: Path, report: GradeReport, config=None) -> None:
-    """Keep one result (nothing without a results folder); a reader or a rerun sees the old file or the new."""
+def store_report(results: Path | None, path: Path, report: GradeReport, config=None,
+                 graded: bytes | NotebookError | None = None) -> None:
+    """Keep one result (nothing without a results folder); a reader or a rerun sees the old file or the new.
+    ``graded``: the bytes the result is of, as grading read them (or why it could not), not what the
+    file holds by now: a notebook swapped while it was graded must not lend its result to the other."""
     if results is None:
         return
-    payload = {"digest": digest(path, config), **report.payload()}
+    payload = {"digest": digest(path, config, graded), **report.payload()}
     atomic_write(result_file(results, path), json.dumps(json_safe(payload), allow_nan=False))

@@ -170,11 +170,12 @@ def read_submitted_bytes(path: Path) -> bytes:
     return raw
 
 
-def read_notebook(path: str | Path) -> nbformat.NotebookNode:
-    """Read a notebook file, with an error that says what is wrong with it when it is not one."""
+def read_notebook(path: str | Path, raw: bytes | None = None) -> nbformat.NotebookNode:
+    """Read a notebook file, with an error that says what is wrong with it when it is not one.
+    ``raw``: its bytes, read already (``read_submitted_bytes``): what is graded is what was read once."""
     path = Path(path)
     try:
-        raw = read_submitted_bytes(path)
+        raw = read_submitted_bytes(path) if raw is None else raw
     except OSError as error:
         raise NotebookError(path, _("cannot be read ({reason})").format(reason=error.strerror)) from None
     if not raw.strip():

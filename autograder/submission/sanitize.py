@@ -27,12 +27,13 @@ def sanitize(nb: nbformat.NotebookNode, source: nbformat.NotebookNode | None) ->
     return new_notebook(cells=cells)
 
 
-def write_sanitized(path: Path, source_path: Path | None, destination: Path) -> str | None:
+def write_sanitized(path: Path, source_path: Path | None, destination: Path, raw: bytes | None = None) -> str | None:
     """Read a submission (with the reader's clear errors), sanitize it and write the result; the
-    language the notebook says it speaks (``autograder.i18n.notebook_language``), if any."""
+    language the notebook says it speaks (``autograder.i18n.notebook_language``), if any. ``raw``: the
+    submission's bytes, read already."""
     from autograder.i18n import notebook_language
 
     source = read_notebook(source_path) if source_path is not None and source_path.exists() else None
-    submitted = read_notebook(path)
+    submitted = read_notebook(path, raw)
     nbformat.write(sanitize(submitted, source), destination)
     return notebook_language(submitted)
