@@ -6,6 +6,7 @@ from pathlib import Path
 
 ASSIGNMENT_ID = "fashion_mnist"
 NOTEBOOK_NAME = "fashion_mnist_classifier.ipynb"
+SUBMITTED = "submitted"  # nbgrader's folder of submissions: submitted/<student>/<assignment>/<notebook>
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_NOTEBOOK = REPO_ROOT / "solutions" / ASSIGNMENT_ID / NOTEBOOK_NAME
 STUDENT_NOTEBOOK = REPO_ROOT / "assignments" / ASSIGNMENT_ID / NOTEBOOK_NAME

@@ -3,6 +3,7 @@ notebook, a name cannot break the batch, and the trainer of a submission is neve
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import signal
@@ -294,3 +295,32 @@ def test_a_cluster_stores_each_result_for_the_bytes_it_sent(tmp_path, recording_
     assert stored_report(tmp_path / "results", path) is None
     path.write_text(earning_without_training())
     assert stored_report(tmp_path / "results", path) is not None
+
+
+def test_a_student_s_link_that_root_copied_into_nbgrader_s_layout_is_not_followed(tmp_path, real_data_dir):
+    """`cp -a`, `rsync -a` or `tar` run as root (collecting from the students' homes) copy a student's
+    link as a link, which root then owns, in a folder root owns: its owner no longer tells it from the
+    instructor's. In nbgrader's layout a student's folder and the assignment's folder in it hold what
+    the student handed in, so no link is followed there, whoever owns it. The notebooks are named as
+    the shell expands ``submitted/*/fashion_mnist/*.ipynb``: through the links."""
+    from autograder.batch.local import grade_notebooks
+
+    submitted = tmp_path / "course" / "submitted"
+    alice = submitted / "alice" / "fashion_mnist"
+    alice.mkdir(parents=True)
+    (alice / SOLUTION.name).write_text(earning_without_training())
+    (submitted / "mallory").mkdir()
+    (submitted / "mallory" / "fashion_mnist").symlink_to(SOLUTION.parent)  # the assignment's folder a link
+    (submitted / "trudy").symlink_to(SOLUTION.parent.parent)  # the student's folder a link
+    named = sorted(glob.glob(str(submitted / "*" / "fashion_mnist" / "*.ipynb")))
+    assert len(named) == 3
+    reports = {Path(r.submission).parent.parent.name: r for r in grade_notebooks(named, data_dir=real_data_dir,
+                                                                                   workers=2)}
+    for student in ("mallory", "trudy"):
+        assert reports[student].score == 0 and "link" in reports[student].error
+    assert reports["alice"].score > 0 and not reports["alice"].error
+    # The instructor's own links above nbgrader's layout are the instructor's to make.
+    (tmp_path / "grading").symlink_to(tmp_path / "course")
+    assert read_submitted_bytes(tmp_path / "grading" / "submitted" / "alice" / "fashion_mnist" / SOLUTION.name)
+    with pytest.raises(NotebookError, match="link"):
+        read_submitted_bytes(tmp_path / "grading" / "submitted" / "trudy" / "fashion_mnist" / SOLUTION.name)

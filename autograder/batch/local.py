@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
-from autograder.assignment import ASSIGNMENT_ID
+from autograder.assignment import ASSIGNMENT_ID, SUBMITTED
 from autograder.batch.progress import Progress, terminal_text
 from autograder.batch.shared import Batch, open_batch
 from autograder.batch.steps import grade_submission, unreadable
@@ -32,8 +32,6 @@ from autograder.judge.report import GradeReport
 from autograder.submission.notebook import read_submitted_bytes
 from autograder.trainer.cache import kept_folder
 
-# nbgrader's folder of collected submissions: submitted/<student>/<assignment>/<notebook>.ipynb.
-SUBMITTED = "submitted"
 SAFE_NAME_CHARS = 60  # a name of up to 60 word characters is at most 240 bytes of UTF-8: it fits a file name
 
 

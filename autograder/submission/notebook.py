@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import nbformat
 
-from autograder.assignment import FUNCTIONS
+from autograder.assignment import FUNCTIONS, SUBMITTED
 from autograder.errors import MissingFunctionError, NotebookError
 from autograder.i18n import _
 
@@ -48,27 +48,29 @@ def open_submitted(path: Path) -> int:
     swapped in since it was looked at fails the open), so nothing changed meanwhile is followed. A
     link on the way is followed only if it is root's or the grader's and lies in a folder only they
     can change (sticky folders such as /tmp count: nobody else can replace it there); the file itself
-    is never a link. ``..`` goes back to the folder the walk came from, as the kernel's does, and only
-    there: a folder moved elsewhere meanwhile (a student's, into /tmp) fails the walk. Hard links are
-    the kernel's to refuse (``_hardlinks_protected``), or the walk's where it does not. Raises OSError:
-    ELOOP for a link refused or a folder moved, EMLINK for a hard link refused, the error of the step
-    that failed else."""
-    trusted = {0, os.geteuid()}
+    is never a link, nor in nbgrader's layout the student's folder or the assignment's in it, whoever
+    owns the link (``cp -a`` as root makes a student's link root's). ``..`` goes back to the folder
+    the walk came from, as the kernel's does, and only there: a folder moved elsewhere meanwhile (a
+    student's, into /tmp) fails the walk. Hard links are the kernel's to refuse
+    (``_hardlinks_protected``), or the walk's where it does not. Raises OSError: ELOOP for a link
+    refused or a folder moved, EMLINK for a hard link refused, the error of the step that failed else."""
     full = os.fspath(path) if os.path.isabs(path) else os.path.join(os.getcwd(), path)
     pending = [part for part in full.split("/") if part not in ("", ".")]
+    # The names of the path that are the student's: submitted/<student>/<assignment>/<notebook> in
+    # nbgrader's layout, else the file's. Only the path's own names count; a link's target inserts others.
+    own = 3 if len(pending) >= 4 and pending[-4] == SUBMITTED else 1
+    original = len(pending)  # of the path's own names, those still ahead (always the last of pending)
     handle = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     walked = [_identity(handle)]  # the folders the walk is in, from / down
     links = 0
     try:
         while pending:
+            students = len(pending) == original and (original := original - 1) < own
             name = pending.pop(0)
             info = os.stat(name, dir_fd=handle, follow_symlinks=False)
             if stat.S_ISLNK(info.st_mode):
-                folder = os.fstat(handle)
-                changeable = folder.st_mode & 0o022 and not folder.st_mode & stat.S_ISVTX
                 links += 1
-                if (not pending or info.st_uid not in trusted or folder.st_uid not in trusted or changeable
-                        or links > MAX_LINKS):
+                if students or links > MAX_LINKS or not _grader_s_link(info, handle):
                     raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name)
                 target = os.readlink(name, dir_fd=handle)
                 if target.startswith("/"):
@@ -97,6 +99,15 @@ def open_submitted(path: Path) -> int:
     except BaseException:
         os.close(handle)
         raise
+
+
+def _grader_s_link(link: os.stat_result, folder_handle: int) -> bool:
+    """Whether a link is root's or the grader's, in a folder only they can change (a sticky folder
+    counts: nobody else can replace the link there)."""
+    trusted = {0, os.geteuid()}
+    folder = os.fstat(folder_handle)
+    changeable = folder.st_mode & 0o022 and not folder.st_mode & stat.S_ISVTX
+    return link.st_uid in trusted and folder.st_uid in trusted and not changeable
 
 
 def _back_up(handle: int, walked: list) -> list:
