@@ -15,6 +15,16 @@ import tempfile
 from pathlib import Path
 
 
+def real_path(path: Path) -> Path | None:
+    """Where ``path`` leads, links followed, or None where no file can be reached by it now (a link
+    loop, which ``Path.resolve`` raises RuntimeError for on Python 3.11, or a folder that cannot be
+    searched): a student can make either of their own folder at any moment."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):
+        return None
+
+
 def atomic_write(path: Path, data: str | bytes, mode: int | None = None) -> None:
     """Write ``data`` (text as UTF-8) to ``path`` through a temporary file beside it; ``mode``: its
     permissions (else the temporary file's, 0600)."""

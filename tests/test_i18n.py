@@ -275,7 +275,7 @@ def test_a_fault_of_the_grader_on_a_notebook_is_told_in_the_batch_s_language(tmp
     from autograder.batch.local import grade_notebooks
     from autograder.config import Config
 
-    def fails(path, batch):
+    def fails(path, batch, content=None):
         raise RuntimeError("a bug of the grader's")
 
     monkeypatch.setattr(steps, "grade_steps", fails)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -324,3 +325,110 @@ def test_a_student_s_link_that_root_copied_into_nbgrader_s_layout_is_not_followe
     assert read_submitted_bytes(tmp_path / "grading" / "submitted" / "alice" / "fashion_mnist" / SOLUTION.name)
     with pytest.raises(NotebookError, match="link"):
         read_submitted_bytes(tmp_path / "grading" / "submitted" / "trudy" / "fashion_mnist" / SOLUTION.name)
+
+
+def test_no_link_below_a_submitted_folder_the_walk_went_through_is_followed(tmp_path, monkeypatch):
+    """A course collected as root without keeping owners (`cp -r`, `rsync -rl`, unzip) makes every link
+    a student made root's. nbgrader's layout is what the walk went through, not what the path's text
+    says: below a folder named ``submitted`` no link is followed, however the path names it (deeper
+    than the assignment's folder, through the instructor's link to ``submitted`` under another name,
+    with ``..``)."""
+    course = tmp_path / "course"
+    source = course / "source" / "fashion_mnist"
+    source.mkdir(parents=True)
+    (source / SOLUTION.name).write_text(earning_without_training())
+    submitted = course / "submitted"
+    (submitted / "bob" / "fashion_mnist").mkdir(parents=True)
+    (submitted / "bob" / "fashion_mnist" / SOLUTION.name).write_text("{}")
+    (submitted / "alice").mkdir()
+    (submitted / "alice" / "fashion_mnist").symlink_to("../../source/fashion_mnist")
+    (submitted / "bob" / "fashion_mnist" / "extra").symlink_to("../../../source/fashion_mnist")
+    (submitted / "bob" / "work").symlink_to("../../source")
+    (tmp_path / "subs").symlink_to("course/submitted")  # the instructor's, named otherwise
+    monkeypatch.chdir(submitted / "bob")
+    for path in (submitted / "bob" / "fashion_mnist" / "extra" / SOLUTION.name,
+                 submitted / "bob" / "work" / "fashion_mnist" / SOLUTION.name,
+                 tmp_path / "subs" / "alice" / "fashion_mnist" / SOLUTION.name,
+                 Path("../alice/fashion_mnist") / SOLUTION.name,
+                 submitted / "bob" / "fashion_mnist" / ".." / ".." / "alice" / "fashion_mnist" / SOLUTION.name):
+        with pytest.raises(NotebookError, match="link"):
+            read_submitted_bytes(path)
+    # Above ``submitted``, and back out of it by ``..``, links are the instructor's to make.
+    assert read_submitted_bytes(tmp_path / "subs" / "bob" / "fashion_mnist" / SOLUTION.name) == b"{}"
+    (course / "latest").symlink_to("source")
+    assert read_submitted_bytes(submitted / ".." / "latest" / "fashion_mnist" / SOLUTION.name)
+
+
+def test_another_owner_s_file_in_a_student_s_folder_is_refused_where_the_kernel_allows_hard_links(
+        tmp_path, monkeypatch):
+    """With ``fs.protected_hardlinks`` off, a student can hard-link the solution into their folder; once
+    the instructor saves the solution again (Jupyter renames a new file over it) the student's link is
+    its only one. A student's folder holds the student's files: another owner's is refused, whatever
+    its count of links. A collection root made with `cp -a` keeps the students' owners in root's folders
+    and stays readable."""
+    import autograder.submission.notebook as notebook
+
+    monkeypatch.setattr(notebook, "_hardlinks_protected", lambda: False)
+    eve = tmp_path / "submitted" / "eve" / "fashion_mnist"
+    eve.mkdir(parents=True)
+    os.chown(eve, STUDENT_UID, STUDENT_UID)
+    (eve / SOLUTION.name).write_bytes(SOLUTION.read_bytes())  # root's, its only link
+    with pytest.raises(NotebookError, match="another user's file"):
+        read_submitted_bytes(eve / SOLUTION.name)
+    collected = tmp_path / "collected" / "submitted" / "eve" / "fashion_mnist"
+    collected.mkdir(parents=True)
+    (collected / SOLUTION.name).write_text("{}")
+    os.chown(collected / SOLUTION.name, STUDENT_UID, STUDENT_UID)  # the student's file in root's folder
+    assert read_submitted_bytes(collected / SOLUTION.name) == b"{}"
+
+
+def test_a_link_loop_swapped_in_while_the_class_is_graded_stops_no_classmate_and_spoils_no_stored_result(
+        tmp_path, real_data_dir, capsys):
+    """The notebooks are named (as the shell expands ``submitted/*/fashion_mnist/*.ipynb``), then mallory
+    turns her assignment's folder into a link to itself, and trudy hers into a link to bob's: every path
+    the grader names its outputs by, hides from the sandbox or stores under must be the path as given,
+    never where links lead (a loop raises; a link to a classmate's folder names the classmate's)."""
+    from autograder.batch.store import stored_report
+    from autograder.cli import main
+
+    submitted = tmp_path / "submitted"
+    for student in ("bob", "mallory", "trudy"):
+        (submitted / student / "fashion_mnist").mkdir(parents=True)
+        (submitted / student / "fashion_mnist" / SOLUTION.name).write_text(earning_without_training())
+    named = sorted(glob.glob(str(submitted / "*" / "fashion_mnist" / "*.ipynb")))
+    for student, target in (("mallory", "fashion_mnist"), ("trudy", "../bob/fashion_mnist")):
+        shutil.rmtree(submitted / student / "fashion_mnist")
+        (submitted / student / "fashion_mnist").symlink_to(target)
+    results, feedback = tmp_path / "results", tmp_path / "feedback"
+    status = main(["grade", *named, "--workers", "2", "--results", str(results), "--feedback", str(feedback),
+                   "--data-dir", str(real_data_dir)])
+    assert status == 0, capsys.readouterr().err
+    bob = stored_report(results, Path(named[0]))
+    assert bob is not None and bob.score > 0 and not bob.error
+    assert len(list(results.glob("*.json"))) == 3
+    assert (feedback / "bob" / "fashion_mnist").is_dir()
+
+
+def test_a_submission_a_cluster_lost_is_not_stored_but_graded_again_on_the_next_run(
+        tmp_path, recording_cluster, monkeypatch):
+    """A worker lost (one student's notebook may kill a shared worker again and again) is the cluster's
+    fault, not the result of the submissions it held: storing it would keep a classmate's grade away
+    on every rerun."""
+    import distributed
+
+    from autograder.batch.cluster import grade_on_cluster
+    from autograder.batch.progress import Progress
+
+    path = tmp_path / "submitted" / "bob" / "fashion_mnist" / "fashion_mnist_classifier.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(earning_without_training())
+
+    def lost(futures):
+        for future in futures:
+            future.payload = None  # its worker died: no report came back
+        return iter(futures)
+
+    monkeypatch.setattr(distributed, "as_completed", lost)
+    [report] = grade_on_cluster([path], "tcp://127.0.0.1:1", results=tmp_path / "results", progress=Progress(1, None))
+    assert "cluster could not grade it" in report.error
+    assert stored_report(tmp_path / "results", path) is None

@@ -132,18 +132,20 @@ def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Pr
 
 
 def collect(futures: dict, results, progress: Progress, reports: dict, config=None) -> None:
-    """Each report as it arrives: stored at once, shown, kept for the list in the order given."""
+    """Each report as it arrives: stored at once, shown, kept for the list in the order given. A report
+    the cluster did not send (a worker lost) is this run's result only: a rerun grades it again."""
     from distributed import as_completed
 
     for future in as_completed(futures):
         path, content = futures[future]
         try:
             report = GradeReport.from_payload(future.result())
-        except Exception as error:  # a worker lost or crashed: this submission's fault, as a result
+        except Exception as error:  # a worker lost or crashed: the cluster's fault, perhaps a classmate's
             with speaking(language_before_reading(config)):
                 report = GradeReport.ungraded(
                     path, _("the cluster could not grade it: {error}").format(error=f"{type(error).__name__}: {error}"),
                     table=checks_table(config))
-        store_report(results, path, report, config, content)
+        else:
+            store_report(results, path, report, config, content)
         reports[path] = report
         progress.finished(report)

@@ -28,6 +28,7 @@ from autograder.batch.shared import Batch, open_batch
 from autograder.batch.steps import grade_submission, unreadable
 from autograder.batch.store import store_report, stored_report
 from autograder.errors import AutograderError, NotebookError
+from autograder.files import real_path
 from autograder.judge.report import GradeReport
 from autograder.submission.notebook import read_submitted_bytes
 from autograder.trainer.cache import kept_folder
@@ -172,7 +173,7 @@ def submission_places(submissions: list[tuple[str | Path, str]]) -> list[PurePos
     safe = safe_places(raws)
     owners: dict[str, set[str]] = {}
     for (path, student), raw in zip(submissions, raws):
-        source = Path(path).resolve()
+        source = Path(path).absolute()  # as given: where links lead is a student's to change
         owners.setdefault(folded(str(safe[raw])), set()).add(str(source))
         if nbgrader_place(path, student):  # its receipts go beside the page
             owners.setdefault(folded(str(safe[raw].parent)), set()).add(str(source.parent))
@@ -230,7 +231,7 @@ def grade_notebooks(
         if trainings:
             kept_folder(Path(trainings))
         hide = (
-            {p.resolve().parent for p in notebooks}
+            {real.parent for real in map(real_path, notebooks) if real}
             | ({results.resolve()} if results else set())
             | ({Path(trainings).resolve()} if trainings else set())
             | {Path(p).resolve() for p in private if Path(p).exists()}

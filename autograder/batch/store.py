@@ -59,8 +59,10 @@ def grading_key(config) -> str:
 
 def result_file(results: Path, path: Path) -> Path:
     """One file per submission path, named so that any submitted name fits (a file name is at most
-    255 bytes, and need not be UTF-8): the stem cut short, readable, and a digest of the whole path."""
-    name = hashlib.sha256(os.fsencode(path.resolve())).hexdigest()[:16]
+    255 bytes, and need not be UTF-8): the stem cut short, readable, and a digest of the whole path as
+    given, never where links lead (a student's folder swapped for a link to a classmate's would name
+    the classmate's file)."""
+    name = hashlib.sha256(os.fsencode(path.absolute())).hexdigest()[:16]
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", path.stem)[:64]
     return results / f"{stem}-{name}.json"
 

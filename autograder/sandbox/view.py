@@ -22,6 +22,7 @@ from typing import Iterable, Sequence
 
 from autograder.assignment import REPO_ROOT
 from autograder.errors import SandboxError
+from autograder.files import real_path
 from autograder.sandbox.slots import UserSlot
 
 KIT = Path(__file__).resolve().parent.parent  # the kit's modules, as the grader has them
@@ -198,8 +199,7 @@ def _covers(bound: list[Path], hidden: Iterable[Path], needed: list[Path]) -> li
     """The hidden paths bubblewrap's view would still show (inside a folder bound for the
     interpreter, such as the data under /usr/share), but none that holds what the sandbox needs."""
     found = set()
-    for path in hidden:
-        path = path.resolve()
+    for path in filter(None, map(real_path, hidden)):  # one a student's link loop now hides itself
         shown = any(b == path or b in path.parents for b in bound)
         if shown and not any(n == path or path in n.parents for n in needed):
             found.add(path)

@@ -57,11 +57,14 @@ def open_submitted(path: Path) -> int:
     full = os.fspath(path) if os.path.isabs(path) else os.path.join(os.getcwd(), path)
     pending = [part for part in full.split("/") if part not in ("", ".")]
     # The names of the path that are the student's: submitted/<student>/<assignment>/<notebook> in
-    # nbgrader's layout, else the file's. Only the path's own names count; a link's target inserts others.
+    # nbgrader's layout (its name: ``submitted`` may be the instructor's link to a folder named otherwise),
+    # else the file's. Only the path's own names count; a link's target inserts others. Below a folder
+    # named ``submitted`` that the walk went through, whatever the path says, no link is followed either.
     own = 3 if len(pending) >= 4 and pending[-4] == SUBMITTED else 1
     original = len(pending)  # of the path's own names, those still ahead (always the last of pending)
     handle = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     walked = [_identity(handle)]  # the folders the walk is in, from / down
+    inside = None  # where the walk went through a folder named ``submitted``: its depth in ``walked``
     links = 0
     try:
         while pending:
@@ -70,7 +73,7 @@ def open_submitted(path: Path) -> int:
             info = os.stat(name, dir_fd=handle, follow_symlinks=False)
             if stat.S_ISLNK(info.st_mode):
                 links += 1
-                if students or links > MAX_LINKS or not _grader_s_link(info, handle):
+                if students or inside or links > MAX_LINKS or not _grader_s_link(info, handle):
                     raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name)
                 target = os.readlink(name, dir_fd=handle)
                 if target.startswith("/"):
@@ -79,26 +82,34 @@ def open_submitted(path: Path) -> int:
                     handle, walked = top, [_identity(top)]
                 pending[:0] = [part for part in target.split("/") if part not in ("", ".")]
                 continue
-            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_DIRECTORY if pending else os.O_NONBLOCK)
-            try:
-                opened = os.open(name, flags, dir_fd=handle)
-            except NotADirectoryError:  # swapped for a link since it was looked at, or a file
-                if stat.S_ISLNK(os.stat(name, dir_fd=handle, follow_symlinks=False).st_mode):
-                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name) from None
-                raise
-            if not pending and _linked_in(opened, handle):  # the solution itself, linked into a student's folder
-                os.close(opened)
-                raise OSError(errno.EMLINK, os.strerror(errno.EMLINK), name)
+            opened = _open_next(name, handle, last=not pending)
             os.close(handle)
             handle = opened
             if name == "..":
                 walked = _back_up(handle, walked)
+                inside = inside if inside and len(walked) >= inside else None
             elif pending:
                 walked.append(_identity(handle))
+                inside = inside or (len(walked) if name == SUBMITTED else None)
         return handle
     except BaseException:
         os.close(handle)
         raise
+
+
+def _open_next(name: str, handle: int, last: bool) -> int:
+    """The folder or, ``last``, the file ``name`` in the folder open as ``handle``, never through a link."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_NONBLOCK if last else os.O_DIRECTORY)
+    try:
+        opened = os.open(name, flags, dir_fd=handle)
+    except NotADirectoryError:  # swapped for a link since it was looked at, or a file
+        if stat.S_ISLNK(os.stat(name, dir_fd=handle, follow_symlinks=False).st_mode):
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name) from None
+        raise
+    if last and _linked_in(opened, handle):  # the solution itself, linked into a student's folder
+        os.close(opened)
+        raise OSError(errno.EMLINK, os.strerror(errno.EMLINK), name)
+    return opened
 
 
 def _grader_s_link(link: os.stat_result, folder_handle: int) -> bool:
@@ -120,10 +131,14 @@ def _back_up(handle: int, walked: list) -> list:
 
 
 def _linked_in(file_handle: int, folder_handle: int) -> bool:
-    """Whether the file is another owner's, hard-linked into the folder, where the kernel allows that."""
+    """Whether the file may be another owner's hard-linked into the folder, where the kernel allows
+    that: another owner's file with several links, or in a folder of someone other than root or the
+    grader (a student's folder holds the student's files; the solution linked there is its only link
+    once the instructor saves it again). Root's collections keep the students' owners in root's folders."""
     file, folder = os.fstat(file_handle), os.fstat(folder_handle)
-    return (not _hardlinks_protected() and file.st_nlink > 1 and file.st_uid != folder.st_uid
-            and stat.S_ISREG(file.st_mode))
+    foreign = file.st_uid != folder.st_uid and stat.S_ISREG(file.st_mode)
+    return (not _hardlinks_protected() and foreign
+            and (file.st_nlink > 1 or folder.st_uid not in {0, os.geteuid()}))
 
 
 @functools.cache
