@@ -175,3 +175,45 @@ def test_the_set_up_cells_import_only_what_the_grading_sandbox_can_see():
             names = [node.module] if isinstance(node, ast.ImportFrom) else []
             names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
             assert all(name in visible for name in names if name.startswith("autograder")), cell_source(cell)
+
+
+@pytest.mark.parametrize("line", ["x = " + "-" * 3000 + "1", "x = a" + ".b" * 3000, "x = " + "lambda: " * 3000 + "1",
+                                  "x = " + "+".join(["1"] * 100000)],
+                         ids=["unary_minus", "attributes", "lambdas", "a_long_sum"])
+def test_code_nested_too_deeply_for_python_is_the_student_s_error_not_the_grader_s(tmp_path, real_data_dir, line):
+    """Python's parser gives up on such code with RecursionError or MemoryError, not SyntaxError. The
+    grader reads cells in its own process too (which cells are solutions, the start order, the lint
+    notes); what it cannot parse is the cell's fault, told to the student, and the other cells count."""
+    from autograder.batch.local import grade_notebooks
+
+    notebook = json.loads((SOURCE_NOTEBOOK).read_text())
+    [cell] = [cell for cell in notebook["cells"] if "def normalize" in "".join(cell["source"])]
+    cell["source"] = "".join(cell["source"]) + "\n" + line + "\n"
+    for other in notebook["cells"]:  # no 30-epoch training: this test is about reading
+        if "def train_model" in "".join(other["source"]):
+            other["source"] = "def train_model(*args, **kwargs):\n    raise NotImplementedError()\n"
+    path = tmp_path / "fashion_mnist_classifier.ipynb"
+    path.write_text(json.dumps(notebook))
+    [report] = grade_notebooks([path], data_dir=real_data_dir)
+    assert report.error is None, report.error
+    failing = {result.id: result.message for result in report.checks if not result.passed}
+    assert "normalize" in failing and "split" not in failing, failing
+
+
+@pytest.mark.parametrize("depth", [100, 400, 900])
+def test_a_notebook_nested_deeper_than_jupyter_writes_is_refused_with_a_clear_error(tmp_path, depth):
+    """JSON that Python's parser reads can still be too deep for what reads a notebook afterwards
+    (nbformat's from_dict recurses twice per level; sanitize writes it again): the reader bounds the
+    depth once, so every step after it may recurse."""
+    from autograder.submission.sanitize import write_sanitized
+
+    text = (SOURCE_NOTEBOOK).read_text()
+    deep = '{"a": ' * depth + "1" + "}" * depth
+    path = tmp_path / "deep.ipynb"
+    path.write_text('{"x": ' + deep + ", " + text.lstrip()[1:])
+    with pytest.raises(NotebookError, match="nested too deeply"):
+        read_notebook(path)
+    with pytest.raises(NotebookError, match="nested too deeply"):
+        write_sanitized(path, None, tmp_path / "sanitized.ipynb")
+    path.write_text('{"x": ' + '{"a": ' * 40 + "1" + "}" * 40 + ", " + text.lstrip()[1:])
+    assert read_notebook(path).cells  # deeper than any notebook Jupyter writes, and still read

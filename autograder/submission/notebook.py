@@ -34,6 +34,9 @@ from autograder.i18n import _
 
 SETUP_TAG = "setup"
 MAX_NOTEBOOK_BYTES = 64 * 1024**2
+# Lists and objects in one another: Jupyter writes about 10 (widgets' state, a plot's layout), and
+# what reads a notebook afterwards recurses per level (nbformat's from_dict twice).
+MAX_NOTEBOOK_DEPTH = 64
 
 
 MAX_LINKS = 40  # in one path, as the kernel allows
@@ -227,6 +230,11 @@ def read_notebook(path: str | Path, raw: bytes | None = None) -> nbformat.Notebo
         ) from None
     if not isinstance(content, dict) or "cells" not in content:
         raise NotebookError(path, _("valid JSON but not a Jupyter notebook (it has no list of cells)"))
+    if deeper_than(content, MAX_NOTEBOOK_DEPTH):
+        raise NotebookError(
+            path,
+            _("its JSON is nested too deeply to be a notebook Jupyter saved: submit the .ipynb file Jupyter saved"),
+        )
     version = content.get("nbformat")
     if version != 4:
         raise NotebookError(
@@ -241,6 +249,20 @@ def read_notebook(path: str | Path, raw: bytes | None = None) -> nbformat.Notebo
     return nbformat.from_dict(content)
 
 
+def deeper_than(value, limit: int) -> bool:
+    """Whether lists and objects nest more than ``limit`` deep in ``value`` (parsed JSON), without recursing."""
+    pending = [(value, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth >= limit:
+                    return True
+                pending.append((child, depth + 1))
+    return False
+
+
 def cell_source(cell: dict) -> str:
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else str(source)
@@ -253,9 +275,13 @@ def parse_cell(source: str) -> ast.Module:
     """A cell's code (its magics left out) as Python parses it, one thread at a time: CPython 3.11
     keeps ast.parse's recursion count in state the threads share, and two workers parsing at once can
     fail with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905).
-    Raises SyntaxError, or RecursionError for code nested too deeply."""
+    Raises SyntaxError, also for code nested too deeply, which Python's parser gives up on with
+    RecursionError or MemoryError: to every reader of cells it is code that does not parse."""
     with _parsing:
-        return ast.parse(without_magics(source))
+        try:
+            return ast.parse(without_magics(source))
+        except (RecursionError, MemoryError) as error:
+            raise SyntaxError(f"code nested too deeply for Python to read ({type(error).__name__})") from None
 
 
 def defined_functions(source: str) -> set[str]:
