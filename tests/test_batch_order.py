@@ -97,9 +97,10 @@ def test_the_estimate_follows_names_batch_sizes_and_the_optimizer_s_state(tmp_pa
     assert seconds(compiled_with("'sgd'"), TRAIN.format("epochs=10**9")) < 10**6
     assert seconds(compiled_with("'sgd'"), TRAIN.format("epochs=epochs"), "def normalize(x):\n    return x /") \
         == reference
-    # Code Python's parser cannot take (RecursionError) gets the assignment's estimate, not an exception.
+    # Code Python's parser gives up on (RecursionError) is a cell that does not parse, not an exception.
     deep = "def normalize(x):\n    return x" + ".b" * 200_000
-    assert seconds(compiled_with("'adam'"), TRAIN.format("epochs=epochs"), deep) == reference
+    adam = seconds(compiled_with("'adam'"), TRAIN.format("epochs=epochs"))
+    assert seconds(compiled_with("'adam'"), TRAIN.format("epochs=epochs"), deep) == adam > reference
 
 
 def test_the_estimate_prices_the_epochs_and_the_training_limit_the_batch_grades_with(tmp_path):
@@ -206,6 +207,6 @@ def test_with_reuse_a_twin_of_an_earlier_notebook_starts_after_the_trainings(tmp
     deep = tmp_path / "deep.ipynb"
     nb = nbformat.read(paths[1], as_version=4)
     train = next(cell for cell in nb.cells if "def train_model" in cell.source)
-    train.source += "\nunused = x" + ".b" * 3000
+    train.source += "\nunused = x" + ".b" * 1500
     nbformat.write(nb, deep)
     assert [estimate for _, estimate in start_order([deep, deep], reuse=True)] == [estimated_seconds(paths[1])] * 2
