@@ -167,9 +167,7 @@ def test_a_trainer_stores_its_training_beside_what_a_killed_trainer_of_another_u
 
     class Model:
         optimizer = None
-
-        def get_weights(self):
-            return [np.ones(3)]
+        variables = [np.ones(3)]
 
     trainings = tmp_path / "trainings"
     trainings.mkdir()

@@ -382,3 +382,101 @@ def test_a_functional_model_s_references_to_its_layers_are_names_too():
         return keras.saving.serialize_keras_object(keras.Model(inputs, outputs))
 
     assert model_signature(functional("a")) == model_signature(functional("b"))
+
+
+def test_a_fit_call_that_fails_ends_its_chain_so_no_classmate_replays_what_it_left(small, tmp_path):
+    """A call can fail after it changed the trainer's model: it trains on other data, then trips in
+    Keras's validation pass (validation data with sample weights of the wrong length). A next call that
+    continued the chain would train what the failed call left, under the key of an honest two-call
+    training, and store it where a classmate's identical calls replay it."""
+    import io
+
+    from autograder.sandbox.fit_client import npy, saved_model
+
+    arrays, test = small
+    honest = {"x": {"ref": "X_train"}, "y": {"ref": "y_train"}, "epochs": 1,
+              "validation_data": [{"ref": "X_valid"}, {"ref": "y_valid"}]}
+
+    def weights(blobs):
+        with np.load(io.BytesIO(blobs["weights.npz"])) as saved:
+            return [saved[f"w{index}"] for index in range(len(saved.files))]
+
+    def two_calls(trainer, between=None):
+        model = lesson_model()
+        _, blobs = trainer.handle({"op": "fit", "arguments": honest}, {"model.keras": saved_model(model)})
+        model.set_weights(weights(blobs))
+        if between:
+            between(model)
+        header, _ = trainer.handle({"op": "fit", "arguments": honest}, {"model.keras": saved_model(model)})
+        return header["record"], trainer.finish()
+
+    def poisoned_then_failed(model):
+        header, _ = attacker.handle({"op": "fit", "arguments": {
+            "x": {"blob": "huge.npy"}, "y": {"ref": "y_train"}, "epochs": 1,
+            "validation_data": [{"ref": "X_valid"}, {"ref": "y_valid"}, {"blob": "three.npy"}],
+        }}, {"model.keras": saved_model(model), "huge.npy": npy(arrays["X_train"] * np.float32(1e20)),
+             "three.npy": npy(np.ones(3, np.float32))})
+        assert not header["record"]["trained"]
+
+    attacker = Trainer(arrays, test, cache=tmp_path)
+    record, _ = two_calls(attacker, poisoned_then_failed)
+    assert not record["continues"]  # a new chain: the failed call left nothing to continue
+    shared, alone = (two_calls(Trainer(arrays, test, cache=cache))[1] for cache in (tmp_path, None))
+    assert np.array_equal(shared.predictions, alone.predictions)
+
+
+def test_a_name_reused_inside_a_nested_model_does_not_make_two_wirings_one_signature():
+    """A Functional model refers to its own layers by name; a model used as a layer has names of its
+    own, which may repeat the outer model's. Two outer heads that swap the name of a nested layer
+    are two networks (the output is one head or the other) and must never share a training's key."""
+    import copy
+
+    import keras
+
+    inner = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(30, activation="relu", name="t")])
+    inputs = keras.Input(shape=(28, 28))
+    outputs = keras.layers.Dense(10, activation="softmax", name="head")(inner(keras.layers.Flatten()(inputs)))
+    config = keras.saving.serialize_keras_object(keras.Model(inputs, outputs))
+    trained = config["config"]["layers"][-1]
+    frozen = copy.deepcopy(trained)
+    frozen["config"]["trainable"] = False
+
+    def wired(trained_name, frozen_name, output="t"):
+        variant = copy.deepcopy(config)
+        heads = [copy.deepcopy(trained), copy.deepcopy(frozen)]
+        for head, name in zip(heads, (trained_name, frozen_name)):
+            head["name"] = head["config"]["name"] = name
+        variant["config"]["layers"][-1:] = heads
+        variant["config"]["output_layers"] = [[output, 0, 0]]  # the output: the outer layer of that name
+        return variant
+
+    assert model_signature(wired("t", "w")) != model_signature(wired("z", "t"))
+    assert model_signature(wired("t", "w")) == model_signature(wired("q", "w", output="q"))  # names only
+
+
+def test_a_replayed_call_leaves_the_model_as_training_it_would_so_the_next_call_trains_the_same(small, tmp_path):
+    """One key, one computation: a replay restores every variable the training left, the random
+    state of Dropout's seed generator among them, not only the weights."""
+    import keras
+
+    arrays, test = small
+
+    def with_dropout():
+        keras.utils.set_random_seed(42)
+        model = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten(),
+                                  keras.layers.Dense(30, activation="relu"), keras.layers.Dropout(0.5),
+                                  keras.layers.Dense(10, activation="softmax")])
+        model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+        return model
+
+    fit(client_for(Trainer(arrays, test, cache=tmp_path), arrays), with_dropout(), arrays, epochs=1)
+    histories = []
+    for cache in (tmp_path, None):  # the first call replayed, then trained
+        trainer = Trainer(arrays, test, cache=cache)
+        client, model = client_for(trainer, arrays), with_dropout()
+        fit(client, model, arrays, epochs=1)
+        fit(client, model, arrays, epochs=1)
+        record = trainer.finish()
+        assert [call.reused for call in record.calls] == [cache is not None, False]
+        histories.append(record.calls[1].history)
+    assert histories[0] == histories[1]

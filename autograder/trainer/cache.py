@@ -1,6 +1,6 @@
 """The trainings a batch's trainers share: a folder of results, each under the key of everything it depends on.
 
-A result (final weights, optimizer variables, history) is written by a trainer only, never by a
+A result (final variables, optimizer variables, history) is written by a trainer only, never by a
 child, and only under ``training_key``: the model's signature, its compile settings, every fit
 argument (arrays by content), the training it continues, the seed, the threads, the execution path,
 the libraries' versions and the kit's trainer code. An identical description from another submission is replayed from
@@ -191,7 +191,9 @@ class TrainingCache:
         # left is another user's, which this one cannot remove.
         temporary = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{key}."))
         os.chmod(temporary, 0o755)
-        np.savez(temporary / "weights.npz", **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+        # Every variable, not only the weights: a layer's seed generator (Dropout's) is state the next
+        # call of the chain trains on, and a replay must leave the model as the training did.
+        np.savez(temporary / "weights.npz", **{f"w{i}": np.asarray(v) for i, v in enumerate(model.variables)})
         variables = [np.asarray(v) for v in getattr(model.optimizer, "variables", [])]
         np.savez(temporary / "optimizer.npz", **{f"v{i}": v for i, v in enumerate(variables)})
         (temporary / "history.json").write_text(json.dumps({k: [float(x) for x in v] for k, v in history.items()}))
@@ -259,6 +261,16 @@ def trainer_code() -> str:
     for name in TRAINER_CODE:
         digest.update((Path(__file__).parent / name).read_bytes())
     return digest.hexdigest()
+
+
+def restore_variables(model, values: list[np.ndarray]) -> None:
+    """The model's variables (``model.variables``: its weights and its layers' seed generators) as a
+    training stored them."""
+    variables = model.variables
+    if len(variables) != len(values) or any(tuple(v.shape) != w.shape for v, w in zip(variables, values)):
+        raise ValueError("the stored training does not fit this model")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
 
 
 def restore_optimizer(model, variables: list[np.ndarray]) -> None:

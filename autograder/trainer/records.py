@@ -105,29 +105,33 @@ def model_signature(config: Any) -> Any:
     (``float32``, ``int32``) and an activation's among them: two models with equal signatures
     compute the same function."""
     config = json.loads(json.dumps(config, default=list))  # a copy, tuples as lists
-    names: dict[str, str] = {}
 
-    def define(model: Any) -> None:
-        inner = model.get("config") if isinstance(model, dict) else None
-        if not isinstance(inner, dict):
-            return
-        inner.pop("name", None)
-        for layer in inner.get("layers") or []:
-            if isinstance(layer, dict) and isinstance(layer.get("config"), dict):
-                name = layer["config"].get("name")
-                if isinstance(name, str):
-                    names.setdefault(name, f"<layer {len(names)}>")
-                layer.pop("name", None)  # a Functional model's layers name themselves twice
-                define(layer)
+    def own_names(model: dict) -> dict[str, str]:
+        """A model's names for its own layers, each defined once, removed where defined. A model used
+        as a layer has names of its own, which may repeat the outer model's: each model its own table."""
+        names: dict[str, str] = {}
+        inner = model.get("config")
+        if isinstance(inner, dict):
+            inner.pop("name", None)
+            for layer in inner.get("layers") if isinstance(inner.get("layers"), list) else []:
+                if isinstance(layer, dict) and isinstance(layer.get("config"), dict):
+                    name = layer["config"].pop("name", None)
+                    if isinstance(name, str):
+                        names.setdefault(name, f"<layer {len(names)}>")
+                    layer.pop("name", None)  # a Functional model's layers name themselves twice
+        return names
 
-    def reference(item: Any) -> Any:
-        return names.get(item, "<unknown layer>") if isinstance(item, str) else item
-
-    def walk(item: Any) -> Any:
+    def walk(item: Any, names: dict[str, str]) -> Any:
         if isinstance(item, list):
-            return [walk(value) for value in item]
+            return [walk(value, names) for value in item]
         if not isinstance(item, dict):
             return item
+        if isinstance(item.get("config"), dict) and "layers" in item["config"]:  # a model: its own names
+            names = own_names(item)
+
+        def reference(name: Any) -> Any:
+            return names.get(name, "<unknown layer>") if isinstance(name, str) else name
+
         result = {}
         for key, value in item.items():
             if key == "shared_object_id":
@@ -136,11 +140,12 @@ def model_signature(config: Any) -> Any:
                 value = [reference(value[0]), *value[1:]]
             elif key in ("input_layers", "output_layers") and isinstance(value, list):
                 value = [[reference(v[0]), *v[1:]] if isinstance(v, list) and v else reference(v) for v in value]
-            result[key] = walk(value)
+            result[key] = walk(value, names)
         return result
 
-    define(config)
-    return walk(config)
+    if isinstance(config, dict) and isinstance(config.get("config"), dict):
+        config["config"].pop("name", None)  # the model's own name, or a compile config's
+    return walk(config, {})
 
 
 def compile_signature(compile_config: Any) -> Any:

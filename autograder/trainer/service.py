@@ -39,7 +39,7 @@ from autograder.assignment import MAX_EPOCHS, N_VALID, SEED
 from autograder.errors import ArtifactError, Refused
 from autograder.i18n import N_
 from autograder.sandbox import frames
-from autograder.trainer.cache import TrainingCache, restore_optimizer, training_key
+from autograder.trainer.cache import TrainingCache, restore_optimizer, restore_variables, training_key
 from autograder.trainer.records import FitRecord, TrainingRecord, compile_signature, model_signature, refusal
 
 # The model (at most model_archive.MAX_MODEL_BYTES, the lesson's 3 MiB) and arrays that are not the
@@ -95,6 +95,13 @@ class Trainer:
         as a new trainer would (its first call rebuilds the model under the kit's seed, after
         ``keras.backend.clear_session``)."""
         self.record = TrainingRecord()
+        self.end_chain()
+
+    def end_chain(self) -> None:
+        """No training to continue: the next call starts from the kit's seed. After a call that failed,
+        too, which may have changed the model (trained on other data, then tripped in the validation
+        pass) or replaced it (then refused): continued, that model would be trained and stored under the
+        key of an honest continuation, which a classmate's identical calls replay."""
         self.model = None
         self.architecture = self.compile = None
         self.position = 0  # calls in the current chain
@@ -126,6 +133,7 @@ class Trainer:
         record.seconds = round(time.monotonic() - started, 2)
         self.record.calls.append(record)
         if weights is None:  # the message in the catalogue's words: the student's side says it in theirs
+            self.end_chain()
             return {**refusal(record.message, record.fields), "record": asdict(record)}, {}
         buffer = io.BytesIO()
         np.savez(buffer, **{f"w{index}": w for index, w in enumerate(weights)})
@@ -213,8 +221,8 @@ class Trainer:
         with self.cache.locked(key):  # a second trainer with this key waits, then replays the first's result
             cached = self.cache.cached(key)
             if cached is not None:
-                weights, optimizer_variables, history = cached
-                model.set_weights(weights)
+                variables, optimizer_variables, history = cached
+                restore_variables(model, variables)
                 restore_optimizer(model, optimizer_variables)
                 record.reused = True
             else:
