@@ -282,6 +282,8 @@ def test_sandboxes_side_by_side_get_users_and_cgroups_of_their_own(tmp_path):
                 assert (groups["pids"] / "pids.max").read_text().strip() == str(300 + slots.PROCESS_MARGIN)
             if "memory" in groups:
                 assert int((groups["memory"] / "memory.limit_in_bytes").read_text()) == 3 * 1024**3
+            if "cpu" in groups:
+                assert (groups["cpu"] / "cpu.shares").read_text().strip() == str(slots.CPU_SHARES)
         paths = [path for box in (one, two) for path in box.cgroup.paths.values()]
     assert paths and not any(path.exists() for path in paths), "the groups go with their sandboxes"
 
@@ -747,3 +749,33 @@ def test_allow_only_shows_the_kept_paths_read_only_and_the_links_on_the_way(tmp_
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["['.venv', 'deep', 'kept'] ['er'] python", "30"]  # EROFS
     assert (root / "secret.txt").read_text() == "secret"  # the grader's side is untouched
+
+
+SPINNERS = '''
+import os, signal, time
+for _ in range(200):  # busy processes, within the process cap, for as long as the sandbox lives
+    if os.fork() == 0:
+        while True:
+            pass
+signal.signal(signal.SIGALRM, signal.SIG_IGN)
+while True:
+    time.sleep(1)
+'''
+
+
+@pytest.mark.slow
+@needs_isolation
+@needs_bwrap
+@pytest.mark.skipif("cpu" not in slots.cgroup_controllers(), reason="the machine gives the grader no cgroup v1 cpu")
+def test_a_sandbox_running_hundreds_of_busy_processes_starves_no_neighbour_s_training(tmp_path, real_data_dir):
+    """The scheduler shares the cores between processes, unless they are in groups: 200 busy processes
+    beside one training thread left it 1/100 of a core, and the honest neighbour's training ran past its
+    limit and lost its points. Each sandbox and trainer is a cpu group of one share."""
+    from autograder.batch.local import grade_notebooks
+
+    spinning = attack_notebook(tmp_path / "spinning" / "fashion_mnist_classifier.ipynb", SPINNERS)
+    limits = Limits(submission_seconds=150, cell_seconds=60, training_seconds=120)
+    hogged, beside = grade_notebooks([spinning, SUBMISSIONS / "passes_all.ipynb"], data_dir=real_data_dir,
+                                     limits=limits, workers=2, reuse=False)
+    assert hogged.error and "150" in hogged.error, hogged.error
+    assert beside.score == 100, [(c.id, c.message) for c in beside.checks if not c.passed]

@@ -217,3 +217,56 @@ def test_a_notebook_nested_deeper_than_jupyter_writes_is_refused_with_a_clear_er
         write_sanitized(path, None, tmp_path / "sanitized.ipynb")
     path.write_text('{"x": ' + '{"a": ' * 40 + "1" + "}" * 40 + ", " + text.lstrip()[1:])
     assert read_notebook(path).cells  # deeper than any notebook Jupyter writes, and still read
+
+
+def edited_source_notebook(tmp_path, edit) -> "Path":
+    notebook = json.loads(SOURCE_NOTEBOOK.read_text())
+    edit(notebook)
+    path = tmp_path / "edited.ipynb"
+    path.write_text(json.dumps(notebook))
+    return path
+
+
+def normalize_cell(notebook) -> dict:
+    return next(cell for cell in notebook["cells"] if "def normalize" in "".join(cell["source"]))
+
+
+ODD_FIELDS = {
+    "metadata_a_list": lambda cell: cell.update(metadata=[]),
+    "tags_a_number": lambda cell: cell["metadata"].update(tags=3),
+    "nbgrader_a_list": lambda cell: cell["metadata"].update(nbgrader=[]),
+    "source_holding_a_number": lambda cell: cell.update(source=["x = 1\n", 2]),
+    "source_holding_null": lambda cell: cell.update(source=["x = 1\n", None]),
+    "source_an_object": lambda cell: cell.update(source={"a": 1}),
+    "a_lone_surrogate": lambda cell: cell.update(source="x = '\ud800'\n"),
+}
+
+
+@pytest.mark.parametrize("odd", ODD_FIELDS, ids=list(ODD_FIELDS))
+def test_a_cell_whose_fields_are_not_what_jupyter_writes_is_refused_when_read(tmp_path, odd):
+    """Each of these failed a step after reading (sanitize, the lint notes) with AttributeError,
+    TypeError or UnicodeEncodeError: the grader's fault, said as such, for the student's file."""
+    from autograder.submission.sanitize import write_sanitized
+
+    path = edited_source_notebook(tmp_path, lambda notebook: ODD_FIELDS[odd](normalize_cell(notebook)))
+    with pytest.raises(NotebookError, match="cell"):
+        read_notebook(path)
+    with pytest.raises(NotebookError):
+        write_sanitized(path, SOURCE_NOTEBOOK, tmp_path / "sanitized.ipynb")
+
+
+def test_code_beyond_what_the_lesson_needs_is_refused_before_python_parses_it(tmp_path):
+    """The grader parses every code cell in its own process, one parse at a time for all its workers,
+    at about 1 GB of memory per MB of dense code: a notebook's code is bounded when it is read."""
+    from autograder.submission.notebook import MAX_CELLS, MAX_CODE_CHARS, parse_cell
+
+    dense = edited_source_notebook(tmp_path, lambda nb: normalize_cell(nb).update(source="a\n" * MAX_CODE_CHARS))
+    with pytest.raises(NotebookError, match="KiB of code"):
+        read_notebook(dense)
+    many = edited_source_notebook(tmp_path, lambda nb: nb["cells"].extend(
+        {"cell_type": "code", "metadata": {}, "source": "a", "outputs": [], "execution_count": None}
+        for _ in range(MAX_CELLS)))
+    with pytest.raises(NotebookError, match="cells"):
+        read_notebook(many)
+    with pytest.raises(SyntaxError):
+        parse_cell("x = 1\x00")  # ValueError from Python's parser: a cell that does not parse

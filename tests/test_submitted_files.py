@@ -81,9 +81,9 @@ def test_submissions_collected_as_hard_links_are_read_and_a_folder_read_leaves_n
 
 def test_where_the_kernel_lets_anyone_hard_link_another_user_s_file_in_a_student_s_folder_is_refused(
         tmp_path, monkeypatch):
-    from autograder.submission import notebook
+    from autograder.submission import paths
 
-    monkeypatch.setattr(notebook, "_hardlinks_protected", lambda: False)  # fs.protected_hardlinks=0
+    monkeypatch.setattr(paths, "_hardlinks_protected", lambda: False)  # fs.protected_hardlinks=0
     eve = tmp_path / "submitted" / "eve" / "fashion_mnist"
     eve.mkdir(parents=True)
     os.chown(eve, STUDENT_UID, STUDENT_UID)
@@ -366,9 +366,9 @@ def test_another_owner_s_file_in_a_student_s_folder_is_refused_where_the_kernel_
     its only one. A student's folder holds the student's files: another owner's is refused, whatever
     its count of links. A collection root made with `cp -a` keeps the students' owners in root's folders
     and stays readable."""
-    import autograder.submission.notebook as notebook
+    import autograder.submission.paths as paths
 
-    monkeypatch.setattr(notebook, "_hardlinks_protected", lambda: False)
+    monkeypatch.setattr(paths, "_hardlinks_protected", lambda: False)
     eve = tmp_path / "submitted" / "eve" / "fashion_mnist"
     eve.mkdir(parents=True)
     os.chown(eve, STUDENT_UID, STUDENT_UID)

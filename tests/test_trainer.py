@@ -480,3 +480,79 @@ def test_a_replayed_call_leaves_the_model_as_training_it_would_so_the_next_call_
         assert [call.reused for call in record.calls] == [cache is not None, False]
         histories.append(record.calls[1].history)
     assert histories[0] == histories[1]
+
+
+def functional_chain():
+    import keras
+
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input(shape=(28, 28), name="inp")
+    x = keras.layers.Flatten(name="f")(inputs)
+    for name, activation in (("a", "relu"), ("b", "sigmoid"), ("c", "tanh")):
+        x = keras.layers.Dense(30, activation=activation, name=name)(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax", name="out")(x))
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+    return model
+
+
+def with_config(model_bytes: bytes, edit) -> bytes:
+    """The .keras archive with its config.json edited, as a student's process can send it."""
+    import io
+    import json
+    import zipfile
+
+    source, out = zipfile.ZipFile(io.BytesIO(model_bytes)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "config.json":
+                config = json.loads(data)
+                edit(config)
+                data = json.dumps(config).encode()
+            archive.writestr(info.filename, data)
+    return out.getvalue()
+
+
+def test_a_training_s_key_is_the_network_keras_builds_not_the_words_of_its_configuration(small, tmp_path):
+    """Keras wires a Functional model by each layer's outer name and leaves out layers off the way
+    from the inputs to the outputs; the configuration's text can word one network two ways and two
+    networks one way. Outer names permuted (a→b→c wired as a→c→b) must not be replayed as the honest
+    chain, nor a nested model fed from another layer."""
+    import keras
+
+    from autograder.sandbox.fit_client import saved_model
+
+    arrays, test = small
+    honest = {"x": {"ref": "X_train"}, "y": {"ref": "y_train"}, "epochs": 1,
+              "validation_data": [{"ref": "X_valid"}, {"ref": "y_valid"}]}
+
+    def key(model_bytes):
+        header, _ = Trainer(arrays, test, cache=tmp_path).handle({"op": "fit", "arguments": honest},
+                                                                 {"model.keras": model_bytes})
+        assert header["record"]["trained"], header
+        return header["record"]["key"]
+
+    def permuted(config):
+        for layer in config["config"]["layers"]:
+            layer["name"] = {"a": "b", "b": "c", "c": "a"}.get(layer["name"], layer["name"])
+
+    chain = saved_model(functional_chain())
+    assert key(with_config(chain, permuted)) != key(chain)
+
+    keras.utils.set_random_seed(1)
+    inner = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(30, activation="relu")], name="inner")
+    inputs = keras.Input(shape=(28, 28))
+    flat = keras.layers.Flatten(name="f")(inputs)
+    squashed = keras.layers.Activation("sigmoid", name="r")(flat)
+    nested = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(inner(squashed)))
+    config = keras.saving.serialize_keras_object(nested)
+    fed_otherwise = json_copy(config)
+    [layer] = [layer for layer in fed_otherwise["config"]["layers"] if layer["name"] == "inner"]
+    layer["inbound_nodes"][0]["args"][0]["config"]["keras_history"][0] = "f"  # r left off the way
+    assert model_signature(fed_otherwise) != model_signature(config)
+
+
+def json_copy(value):
+    import json
+
+    return json.loads(json.dumps(value))

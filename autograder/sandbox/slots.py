@@ -27,6 +27,7 @@ UID_SLOTS = 1000
 PROCESS_MARGIN = 8  # the reaper, bubblewrap and the launcher, counted by the cgroup beside the sandbox's own
 CGROUP_V1 = Path("/sys/fs/cgroup")
 CGROUP_FOLDER = "autograder"  # CGROUP_V1/CONTROLLER/autograder/slot-N
+CPU_SHARES = 1024  # the kernel's default weight, set whatever a parent group says: one share each
 SLOT_FOLDERS = (
     Path("/run/autograder-sandbox"), Path("/var/lock/autograder-sandbox"), Path("/tmp/autograder-sandbox-slots"),
 )
@@ -156,14 +157,17 @@ def cgroup_controllers() -> list[str]:
     if os.geteuid() != 0:
         return []
     return [
-        controller for controller in ("pids", "memory")
+        controller for controller in ("pids", "memory", "cpu")
         if (CGROUP_V1 / controller / "cgroup.procs").is_file() and os.access(CGROUP_V1 / controller, os.W_OK)
     ]
 
 
 class SandboxCgroup:
     """The sandbox's own group in each writable cgroup v1 controller: ``pids.max`` the process cap,
-    ``memory.limit_in_bytes`` the memory limit (its processes and its tmpfs pages together)."""
+    ``memory.limit_in_bytes`` the memory limit (its processes and its tmpfs pages together), and a
+    ``cpu`` group of the same weight as every other sandbox's and trainer's: the scheduler shares the
+    cores between groups, not between processes, so a sandbox running hundreds of busy processes
+    takes one share, and a neighbour's training is not starved past its time limit."""
 
     def __init__(self, name: str, limits: Limits):
         self.paths: dict[str, Path] = {}
@@ -171,6 +175,7 @@ class SandboxCgroup:
             "pids": [("pids.max", limits.processes + PROCESS_MARGIN)],
             "memory": [("memory.limit_in_bytes", limits.memory_bytes),
                        ("memory.memsw.limit_in_bytes", limits.memory_bytes), ("memory.max_usage_in_bytes", 0)],
+            "cpu": [("cpu.shares", CPU_SHARES)],
         }
         for controller in cgroup_controllers():
             path = CGROUP_V1 / controller / CGROUP_FOLDER / name

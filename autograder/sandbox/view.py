@@ -43,6 +43,7 @@ CHILD_MODULES = (
     "data/inputs",
     "data/reference",
     "submission/notebook",
+    "submission/paths",  # notebook imports it; the child reads nothing through it
     "sandbox/artifacts",
     "sandbox/bounded_files",
     "sandbox/child",

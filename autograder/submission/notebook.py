@@ -14,7 +14,6 @@ from __future__ import annotations
 import ast
 import builtins
 import errno
-import functools
 import json
 import linecache
 import os
@@ -28,136 +27,20 @@ from typing import Any, Callable
 
 import nbformat
 
-from autograder.assignment import FUNCTIONS, SUBMITTED
+from autograder.assignment import FUNCTIONS
 from autograder.errors import MissingFunctionError, NotebookError
 from autograder.i18n import _
+from autograder.submission.paths import open_submitted
 
 SETUP_TAG = "setup"
 MAX_NOTEBOOK_BYTES = 64 * 1024**2
 # Lists and objects in one another: Jupyter writes about 10 (widgets' state, a plot's layout), and
 # what reads a notebook afterwards recurses per level (nbformat's from_dict twice).
 MAX_NOTEBOOK_DEPTH = 64
-
-
-MAX_LINKS = 40  # in one path, as the kernel allows
-
-
-def open_submitted(path: Path) -> int:
-    """A descriptor of the file at ``path``, reached without a link that anyone but the grader could
-    have made or swapped: a student's link, or the student's folder swapped for one, would reach the
-    solution or a classmate's notebook under the student's name.
-
-    Each folder on the way is opened from the one before it and never through a link unseen (one
-    swapped in since it was looked at fails the open), so nothing changed meanwhile is followed. A
-    link on the way is followed only if it is root's or the grader's and lies in a folder only they
-    can change (sticky folders such as /tmp count: nobody else can replace it there); the file itself
-    is never a link, nor in nbgrader's layout the student's folder or the assignment's in it, whoever
-    owns the link (``cp -a`` as root makes a student's link root's). ``..`` goes back to the folder
-    the walk came from, as the kernel's does, and only there: a folder moved elsewhere meanwhile (a
-    student's, into /tmp) fails the walk. Hard links are the kernel's to refuse
-    (``_hardlinks_protected``), or the walk's where it does not. Raises OSError: ELOOP for a link
-    refused or a folder moved, EMLINK for a hard link refused, the error of the step that failed else."""
-    full = os.fspath(path) if os.path.isabs(path) else os.path.join(os.getcwd(), path)
-    pending = [part for part in full.split("/") if part not in ("", ".")]
-    # The names of the path that are the student's: submitted/<student>/<assignment>/<notebook> in
-    # nbgrader's layout (its name: ``submitted`` may be the instructor's link to a folder named otherwise),
-    # else the file's. Only the path's own names count; a link's target inserts others. Below a folder
-    # named ``submitted`` that the walk went through, whatever the path says, no link is followed either.
-    own = 3 if len(pending) >= 4 and pending[-4] == SUBMITTED else 1
-    original = len(pending)  # of the path's own names, those still ahead (always the last of pending)
-    handle = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    walked = [_identity(handle)]  # the folders the walk is in, from / down
-    inside = None  # where the walk went through a folder named ``submitted``: its depth in ``walked``
-    links = 0
-    try:
-        while pending:
-            students = len(pending) == original and (original := original - 1) < own
-            name = pending.pop(0)
-            info = os.stat(name, dir_fd=handle, follow_symlinks=False)
-            if stat.S_ISLNK(info.st_mode):
-                links += 1
-                if students or inside or links > MAX_LINKS or not _grader_s_link(info, handle):
-                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name)
-                target = os.readlink(name, dir_fd=handle)
-                if target.startswith("/"):
-                    top = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-                    os.close(handle)
-                    handle, walked = top, [_identity(top)]
-                pending[:0] = [part for part in target.split("/") if part not in ("", ".")]
-                continue
-            opened = _open_next(name, handle, last=not pending)
-            os.close(handle)
-            handle = opened
-            if name == "..":
-                walked = _back_up(handle, walked)
-                inside = inside if inside and len(walked) >= inside else None
-            elif pending:
-                walked.append(_identity(handle))
-                inside = inside or (len(walked) if name == SUBMITTED else None)
-        return handle
-    except BaseException:
-        os.close(handle)
-        raise
-
-
-def _open_next(name: str, handle: int, last: bool) -> int:
-    """The folder or, ``last``, the file ``name`` in the folder open as ``handle``, never through a link."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_NONBLOCK if last else os.O_DIRECTORY)
-    try:
-        opened = os.open(name, flags, dir_fd=handle)
-    except NotADirectoryError:  # swapped for a link since it was looked at, or a file
-        if stat.S_ISLNK(os.stat(name, dir_fd=handle, follow_symlinks=False).st_mode):
-            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name) from None
-        raise
-    if last and _linked_in(opened, handle):  # the solution itself, linked into a student's folder
-        os.close(opened)
-        raise OSError(errno.EMLINK, os.strerror(errno.EMLINK), name)
-    return opened
-
-
-def _grader_s_link(link: os.stat_result, folder_handle: int) -> bool:
-    """Whether a link is root's or the grader's, in a folder only they can change (a sticky folder
-    counts: nobody else can replace the link there)."""
-    trusted = {0, os.geteuid()}
-    folder = os.fstat(folder_handle)
-    changeable = folder.st_mode & 0o022 and not folder.st_mode & stat.S_ISVTX
-    return link.st_uid in trusted and folder.st_uid in trusted and not changeable
-
-
-def _back_up(handle: int, walked: list) -> list:
-    """The walk's folders once ``..`` opened ``handle``: it must be the folder the walk came from (/ is
-    its own parent), or the folder it was in was moved meanwhile."""
-    came_from = walked[-2] if len(walked) > 1 else walked[0]
-    if _identity(handle) != came_from:
-        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), "..")
-    return walked[:-1] or walked
-
-
-def _linked_in(file_handle: int, folder_handle: int) -> bool:
-    """Whether the file may be another owner's hard-linked into the folder, where the kernel allows
-    that: another owner's file with several links, or in a folder of someone other than root or the
-    grader (a student's folder holds the student's files; the solution linked there is its only link
-    once the instructor saves it again). Root's collections keep the students' owners in root's folders."""
-    file, folder = os.fstat(file_handle), os.fstat(folder_handle)
-    foreign = file.st_uid != folder.st_uid and stat.S_ISREG(file.st_mode)
-    return (not _hardlinks_protected() and foreign
-            and (file.st_nlink > 1 or folder.st_uid not in {0, os.geteuid()}))
-
-
-@functools.cache
-def _hardlinks_protected() -> bool:
-    """``fs.protected_hardlinks``: nobody links a file they cannot write (systemd turns it on; the
-    kernel's own default is off). Where it is off, a hard link to another owner's file in a folder
-    is refused, though `cp -al` collections then are too."""
-    try:
-        return Path("/proc/sys/fs/protected_hardlinks").read_text().strip() != "0"
-    except OSError:
-        return False
-
-
-def _identity(handle: int) -> tuple[int, int]:
-    info = os.fstat(handle)
-    return info.st_dev, info.st_ino
+# Python's parser takes about 1 GB of memory per MB of dense code, and the grader parses every code
+# cell in its own process: the lesson's notebook has some 45 cells and 10 KiB of code.
+MAX_CELLS = 1000
+MAX_CODE_CHARS = 256 * 1024
 
 
 def read_submitted_bytes(path: Path) -> bytes:
@@ -246,7 +129,48 @@ def read_notebook(path: str | Path, raw: bytes | None = None) -> nbformat.Notebo
         isinstance(cell, dict) and "cell_type" in cell and "source" in cell for cell in content["cells"]
     ):
         raise NotebookError(path, _("the notebook's cells are malformed (each needs a cell_type and a source)"))
+    check_cells(path, content["cells"])
     return nbformat.from_dict(content)
+
+
+def check_cells(path: Path, cells: list) -> None:
+    """The cells' fields as Jupyter writes them, and code within what the lesson needs: what reads a
+    notebook after this (sanitize, the start order, the lint notes, all in the grader's process) may
+    rely on both."""
+    if len(cells) > MAX_CELLS:
+        raise NotebookError(path, _(
+            "the notebook has {count} cells, more than the {limit} a notebook of this lesson can need: submit "
+            "the notebook of the lesson").format(count=len(cells), limit=MAX_CELLS))
+    code = 0
+    for number, cell in enumerate(cells, 1):
+        metadata, source = cell.get("metadata", {}), cell["source"]
+        fields = {
+            "metadata": isinstance(metadata, dict),
+            "tags": not isinstance(metadata, dict) or _strings(metadata.get("tags", [])),
+            "nbgrader": not isinstance(metadata, dict) or isinstance(metadata.get("nbgrader", {}), dict),
+            "source": isinstance(source, str) or _strings(source),
+        }
+        wrong = next((field for field, right in fields.items() if not right), None)
+        if wrong:
+            raise NotebookError(path, _(
+                "cell {number} is malformed: its {field} is not what Jupyter writes; submit the .ipynb file "
+                "Jupyter saved").format(number=number, field=wrong))
+        text = cell_source(cell)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise NotebookError(path, _(
+                "cell {number} holds text that is not valid Unicode: submit the .ipynb file Jupyter saved"
+            ).format(number=number)) from None
+        code += len(text) if cell.get("cell_type") == "code" else 0
+    if code > MAX_CODE_CHARS:
+        raise NotebookError(path, _(
+            "its code cells hold {size} KiB of code, more than the {limit} KiB a notebook of this lesson can "
+            "need: remove pasted data from its code cells").format(size=code // 1024, limit=MAX_CODE_CHARS // 1024))
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def deeper_than(value, limit: int) -> bool:
@@ -282,6 +206,8 @@ def parse_cell(source: str) -> ast.Module:
             return ast.parse(without_magics(source))
         except (RecursionError, MemoryError) as error:
             raise SyntaxError(f"code nested too deeply for Python to read ({type(error).__name__})") from None
+        except ValueError as error:  # a null byte, text that is not Unicode
+            raise SyntaxError(str(error)) from None
 
 
 def defined_functions(source: str) -> set[str]:

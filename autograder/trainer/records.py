@@ -126,26 +126,31 @@ def model_signature(config: Any) -> Any:
             return [walk(value, names) for value in item]
         if not isinstance(item, dict):
             return item
-        if isinstance(item.get("config"), dict) and "layers" in item["config"]:  # a model: its own names
-            names = own_names(item)
-
-        def reference(name: Any) -> Any:
-            return names.get(name, "<unknown layer>") if isinstance(name, str) else name
-
+        # A model's own names hold inside its config only: a nested model's inbound nodes, beside its
+        # config, name the layers of the model around it.
+        model = isinstance(item.get("config"), dict) and "layers" in item["config"]
+        inner = own_names(item) if model else names
         result = {}
         for key, value in item.items():
+            scope = inner if key == "config" else names
             if key == "shared_object_id":
                 continue
             if key == "keras_history" and isinstance(value, list) and value:
-                value = [reference(value[0]), *value[1:]]
+                value = [reference(scope, value[0]), *value[1:]]
             elif key in ("input_layers", "output_layers") and isinstance(value, list):
-                value = [[reference(v[0]), *v[1:]] if isinstance(v, list) and v else reference(v) for v in value]
-            result[key] = walk(value, names)
+                value = [[reference(scope, v[0]), *v[1:]] if isinstance(v, list) and v else reference(scope, v)
+                         for v in value]
+            result[key] = walk(value, scope)
         return result
 
     if isinstance(config, dict) and isinstance(config.get("config"), dict):
         config["config"].pop("name", None)  # the model's own name, or a compile config's
     return walk(config, {})
+
+
+def reference(names: dict[str, str], name: Any) -> Any:
+    """A layer named in a model's wiring, as ``model_signature`` numbers the layers of that model."""
+    return names.get(name, "<unknown layer>") if isinstance(name, str) else name
 
 
 def compile_signature(compile_config: Any) -> Any:

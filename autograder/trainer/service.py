@@ -26,6 +26,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import io
+import json
 import os
 import sys
 import time
@@ -182,7 +183,7 @@ class Trainer:
         if model_bytes is None:
             raise Refused(N_("the model was not sent"))
         config = model_config(model_bytes)
-        architecture = model_signature({k: v for k, v in config.items() if k != "compile_config"})
+        architecture = built_signature(config)
         compiled = compile_signature(config.get("compile_config"))
         if not config.get("compile_config"):
             raise Refused(N_("the model is not compiled: call model.compile(...) before model.fit"))
@@ -320,6 +321,19 @@ class Trainer:
         self.forget()
         keras.backend.clear_session()
         gc.collect()
+
+
+def built_signature(config: dict) -> Any:
+    """The signature of the network Keras builds from ``config``, not of the configuration's words:
+    Keras wires a Functional model by each layer's outer name and leaves out layers off the way from
+    its inputs to its outputs, so one text can be read as another network, and two texts be one.
+    The model built once more and written by Keras itself says what it computes."""
+    import keras
+
+    plain = json.loads(json.dumps({k: v for k, v in config.items() if k != "compile_config"}))
+    rebuilt = keras.saving.serialize_keras_object(keras.saving.deserialize_keras_object(plain, safe_mode=True))
+    rebuilt.pop("compile_config", None)
+    return model_signature(rebuilt)
 
 
 def saved_weights(model_bytes: bytes) -> list[np.ndarray]:
