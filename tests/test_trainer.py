@@ -539,6 +539,23 @@ def test_a_training_s_key_is_the_network_keras_builds_not_the_words_of_its_confi
     chain = saved_model(functional_chain())
     assert key(with_config(chain, permuted)) != key(chain)
 
+    def unconnected_first(config):  # layers off the way are built, and draw their initial weights first
+        for number in range(3):
+            layer = json_copy(config["config"]["layers"][2])
+            layer["name"] = layer["config"]["name"] = f"unused{number}"
+            config["config"]["layers"].insert(1, layer)
+
+    first = tmp_path / "padded first"
+    padded = Trainer(arrays, test, cache=first)
+    header, _ = padded.handle({"op": "fit", "arguments": honest},
+                              {"model.keras": with_config(chain, unconnected_first)})
+    assert header["record"]["trained"] and not header["record"]["reused"], header
+    trained = [Trainer(arrays, test, cache=cache) for cache in (first, None)]
+    for trainer in trained:
+        trainer.handle({"op": "fit", "arguments": honest}, {"model.keras": chain})
+    shared, alone = (trainer.finish() for trainer in trained)
+    assert np.array_equal(shared.predictions, alone.predictions)  # the key's network is what trains
+
     keras.utils.set_random_seed(1)
     inner = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(30, activation="relu")], name="inner")
     inputs = keras.Input(shape=(28, 28))

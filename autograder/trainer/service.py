@@ -183,7 +183,8 @@ class Trainer:
         if model_bytes is None:
             raise Refused(N_("the model was not sent"))
         config = model_config(model_bytes)
-        architecture = built_signature(config)
+        rebuilt = as_keras_writes_it(config)
+        architecture = model_signature(rebuilt)
         compiled = compile_signature(config.get("compile_config"))
         if not config.get("compile_config"):
             raise Refused(N_("the model is not compiled: call model.compile(...) before model.fit"))
@@ -214,7 +215,10 @@ class Trainer:
             # The first weights are Keras's for this configuration under the kit's seed.
             keras.backend.clear_session()
             keras.utils.set_random_seed(self.seed)
-            self.model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+            # What the key describes is what trains: the network as Keras wrote it back, its layers in
+            # that order (each draws its initial weights as it is built), none off the way.
+            self.model = keras.saving.deserialize_keras_object(
+                {**rebuilt, "compile_config": config.get("compile_config")}, safe_mode=True)
             if not getattr(self.model, "compiled", False) or self.model.optimizer is None:
                 raise Refused(N_("the model is not compiled: call model.compile(...) before model.fit"))
             self.architecture, self.compile = architecture, compiled
@@ -323,17 +327,17 @@ class Trainer:
         gc.collect()
 
 
-def built_signature(config: dict) -> Any:
-    """The signature of the network Keras builds from ``config``, not of the configuration's words:
-    Keras wires a Functional model by each layer's outer name and leaves out layers off the way from
-    its inputs to its outputs, so one text can be read as another network, and two texts be one.
-    The model built once more and written by Keras itself says what it computes."""
+def as_keras_writes_it(config: dict) -> dict:
+    """The network Keras builds from ``config`` (its compile settings aside), written back by Keras:
+    Keras wires a Functional model by each layer's outer name, leaves out layers off the way from its
+    inputs to its outputs and ignores fields it never writes (``autocast``), so one text can be read
+    as another network, and two texts be one. Its signature is a training's key, and it is what trains."""
     import keras
 
     plain = json.loads(json.dumps({k: v for k, v in config.items() if k != "compile_config"}))
     rebuilt = keras.saving.serialize_keras_object(keras.saving.deserialize_keras_object(plain, safe_mode=True))
     rebuilt.pop("compile_config", None)
-    return model_signature(rebuilt)
+    return json.loads(json.dumps(rebuilt, default=list))
 
 
 def saved_weights(model_bytes: bytes) -> list[np.ndarray]:
