@@ -282,8 +282,9 @@ def test_sandboxes_side_by_side_get_users_and_cgroups_of_their_own(tmp_path):
                 assert (groups["pids"] / "pids.max").read_text().strip() == str(300 + slots.PROCESS_MARGIN)
             if "memory" in groups:
                 assert int((groups["memory"] / "memory.limit_in_bytes").read_text()) == 3 * 1024**3
-            if "cpu" in groups:
+            if "cpu" in groups:  # one share beside the machine's other sessions, not a share of one
                 assert (groups["cpu"] / "cpu.shares").read_text().strip() == str(slots.CPU_SHARES)
+                assert groups["cpu"].parent == slots.CGROUP_V1 / "cpu"
         paths = [path for box in (one, two) for path in box.cgroup.paths.values()]
     assert paths and not any(path.exists() for path in paths), "the groups go with their sandboxes"
 

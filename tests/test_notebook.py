@@ -75,7 +75,7 @@ def solution_cell(nb: dict, name: str) -> dict:
         ([1, 2, 3], "not a Jupyter notebook"),
         ({"cells": [], "nbformat": 3, "nbformat_minor": 0, "metadata": {}}, "notebook format version 3"),
         ({"cells": [{"source": "x"}], "nbformat": 4, "nbformat_minor": 5, "metadata": {}}, "malformed"),
-        ('{"cells": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        ('{"cells": ' + "[" * 50_000 + "]" * 50_000 + "}", "nested too deeply"),
     ],
     ids=["not_json", "empty", "binary", "json_list", "nbformat_3", "cell_without_type", "nested_too_deeply"],
 )
@@ -178,7 +178,7 @@ def test_the_set_up_cells_import_only_what_the_grading_sandbox_can_see():
 
 
 @pytest.mark.parametrize("line", ["x = " + "-" * 3000 + "1", "x = a" + ".b" * 3000, "x = " + "lambda: " * 3000 + "1",
-                                  "x = " + "+".join(["1"] * 100000)],
+                                  "x = " + "+".join(["1"] * 20_000)],
                          ids=["unary_minus", "attributes", "lambdas", "a_long_sum"])
 def test_code_nested_too_deeply_for_python_is_the_student_s_error_not_the_grader_s(tmp_path, real_data_dir, line):
     """Python's parser gives up on such code with RecursionError or MemoryError, not SyntaxError. The
@@ -270,3 +270,31 @@ def test_code_beyond_what_the_lesson_needs_is_refused_before_python_parses_it(tm
         read_notebook(many)
     with pytest.raises(SyntaxError):
         parse_cell("x = 1\x00")  # ValueError from Python's parser: a cell that does not parse
+
+
+def test_a_notebook_of_countless_small_objects_is_refused_before_python_builds_them(tmp_path):
+    """Each JSON object or list becomes Python objects (json, then nbformat): 8 MiB of ``{}`` took
+    1.4 GiB in the grader's own process, outside every sandbox's limit. They are counted in the raw
+    text first, strings aside, so braces in code and outputs do not count."""
+    from autograder.submission.notebook import MAX_NOTEBOOK_CONTAINERS
+
+    junk = edited_source_notebook(tmp_path, lambda nb: nb["metadata"].update(junk=[{}] * MAX_NOTEBOOK_CONTAINERS))
+    with pytest.raises(NotebookError, match="objects and lists"):
+        read_notebook(junk)
+    braces = "{[" * MAX_NOTEBOOK_CONTAINERS
+    quoted = edited_source_notebook(tmp_path, lambda nb: normalize_cell(nb).update(
+        outputs=[{"output_type": "stream", "name": "stdout", "text": braces}]))
+    assert read_notebook(quoted).cells
+
+
+def test_sanitize_keeps_of_a_cell_s_metadata_only_what_grading_reads(tmp_path):
+    """Metadata Jupyter's schema refuses (``"jupyter": 3``) failed nbformat's writer in sanitize:
+    the grader's fault said for the student's file. The sanitized cells carry their tags and
+    nbgrader's fields, all that grading reads."""
+    from autograder.submission.sanitize import write_sanitized
+
+    path = edited_source_notebook(tmp_path, lambda nb: normalize_cell(nb)["metadata"].update(jupyter=3, junk=[1]))
+    write_sanitized(path, SOURCE_NOTEBOOK, tmp_path / "sanitized.ipynb")
+    cells = json.loads((tmp_path / "sanitized.ipynb").read_text())["cells"]
+    assert all(set(cell["metadata"]) <= {"tags", "nbgrader"} for cell in cells)
+    assert any("def normalize" in "".join(cell["source"]) for cell in cells)

@@ -162,6 +162,15 @@ def cgroup_controllers() -> list[str]:
     ]
 
 
+def group_path(controller: str, name: str) -> Path:
+    """Where a sandbox's group of ``controller`` lives: under the kit's folder, except ``cpu`` groups,
+    which sit at the top beside the machine's other sessions (the kernel's autogroup gives each of
+    those one share): under one folder, all the grader's sandboxes together would weigh one session."""
+    if controller == "cpu":
+        return CGROUP_V1 / controller / f"{CGROUP_FOLDER}-{name}"
+    return CGROUP_V1 / controller / CGROUP_FOLDER / name
+
+
 class SandboxCgroup:
     """The sandbox's own group in each writable cgroup v1 controller: ``pids.max`` the process cap,
     ``memory.limit_in_bytes`` the memory limit (its processes and its tmpfs pages together), and a
@@ -178,7 +187,7 @@ class SandboxCgroup:
             "cpu": [("cpu.shares", CPU_SHARES)],
         }
         for controller in cgroup_controllers():
-            path = CGROUP_V1 / controller / CGROUP_FOLDER / name
+            path = group_path(controller, name)
             try:
                 path.mkdir(parents=True, exist_ok=True)
                 self._empty(path)  # left by a grader killed outright

@@ -41,6 +41,11 @@ MAX_NOTEBOOK_DEPTH = 64
 # cell in its own process: the lesson's notebook has some 45 cells and 10 KiB of code.
 MAX_CELLS = 1000
 MAX_CODE_CHARS = 256 * 1024
+MAX_CELL_CODE_CHARS = 64 * 1024  # one long f-string takes Python's parser quadratic time
+# JSON objects and lists: each becomes Python objects (json's, then nbformat's), about 500 bytes for
+# the 3 bytes of ``{},``, in the grader's own process; the lesson's notebook holds some 500.
+MAX_NOTEBOOK_CONTAINERS = 100_000
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 def read_submitted_bytes(path: Path) -> bytes:
@@ -92,6 +97,12 @@ def read_notebook(path: str | Path, raw: bytes | None = None) -> nbformat.Notebo
         raise NotebookError(path, _("cannot be read ({reason})").format(reason=error.strerror)) from None
     if not raw.strip():
         raise NotebookError(path, _("the file is empty: save the notebook in Jupyter and submit it again"))
+    unquoted = _JSON_STRING.sub(b"", raw)  # braces in code and outputs are text, not containers
+    if unquoted.count(b"{") + unquoted.count(b"[") > MAX_NOTEBOOK_CONTAINERS:
+        raise NotebookError(path, _(
+            "it holds more than {limit} JSON objects and lists, more than a notebook of this lesson can need: "
+            "clear the outputs (Kernel → Restart & Clear Output), save and submit again"
+        ).format(limit=f"{MAX_NOTEBOOK_CONTAINERS:,}"))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -162,6 +173,11 @@ def check_cells(path: Path, cells: list) -> None:
             raise NotebookError(path, _(
                 "cell {number} holds text that is not valid Unicode: submit the .ipynb file Jupyter saved"
             ).format(number=number)) from None
+        if cell.get("cell_type") == "code" and len(text) > MAX_CELL_CODE_CHARS:
+            raise NotebookError(path, _(
+                "cell {number} holds {size} KiB of code, more than the {limit} KiB one cell of this lesson can "
+                "need: remove pasted data from it").format(
+                    number=number, size=len(text) // 1024, limit=MAX_CELL_CODE_CHARS // 1024))
         code += len(text) if cell.get("cell_type") == "code" else 0
     if code > MAX_CODE_CHARS:
         raise NotebookError(path, _(

@@ -21,7 +21,9 @@ def sanitize(nb: nbformat.NotebookNode, source: nbformat.NotebookNode | None) ->
     setup_cells = [cell for cell in (source or nb).cells if is_setup_cell(cell)]
     solution_cells = [cell for cell in nb.cells if is_solution_cell(cell) and not is_setup_cell(cell)]
     cells = [
-        new_code_cell(source=cell.get("source", ""), metadata=dict(cell.get("metadata", {})))
+        # Of the metadata, only what grading reads: anything else Jupyter's schema may refuse to write.
+        new_code_cell(source=cell.get("source", ""),
+                      metadata={k: v for k, v in cell.get("metadata", {}).items() if k in ("tags", "nbgrader")})
         for cell in [*setup_cells, *solution_cells]
     ]
     return new_notebook(cells=cells)

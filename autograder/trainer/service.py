@@ -175,7 +175,6 @@ class Trainer:
         return array, None, digest
 
     def fit(self, arguments: Any, blobs: dict[str, bytes]) -> tuple[FitRecord, list[np.ndarray]]:
-        import keras
 
         if not isinstance(arguments, dict):
             raise Refused(N_("the fit call could not be read"))
@@ -212,15 +211,7 @@ class Trainer:
             validation_split=float(fit_arguments.get("validation_split") or 0.0),
         )
         if not continues:
-            # The first weights are Keras's for this configuration under the kit's seed.
-            keras.backend.clear_session()
-            keras.utils.set_random_seed(self.seed)
-            # What the key describes is what trains: the network as Keras wrote it back, its layers in
-            # that order (each draws its initial weights as it is built), none off the way.
-            self.model = keras.saving.deserialize_keras_object(
-                {**rebuilt, "compile_config": config.get("compile_config")}, safe_mode=True)
-            if not getattr(self.model, "compiled", False) or self.model.optimizer is None:
-                raise Refused(N_("the model is not compiled: call model.compile(...) before model.fit"))
+            self.start_chain({**rebuilt, "compile_config": config.get("compile_config")})
             self.architecture, self.compile = architecture, compiled
         model = self.model
         with self.cache.locked(key):  # a second trainer with this key waits, then replays the first's result
@@ -238,6 +229,18 @@ class Trainer:
         self.position, self.key = position + 1, key
         self.weights = [np.array(w, copy=True) for w in model.get_weights()]
         return record, self.weights
+
+    def start_chain(self, config: dict) -> None:
+        """A new model from ``config`` (the network as Keras wrote it back: what the key describes is
+        what trains, its layers built in that order, each drawing its initial weights, none off the
+        way), its first weights Keras's under the kit's seed."""
+        import keras
+
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(self.seed)
+        self.model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+        if not getattr(self.model, "compiled", False) or self.model.optimizer is None:
+            raise Refused(N_("the model is not compiled: call model.compile(...) before model.fit"))
 
     def fit_arguments(self, arguments: dict, blobs: dict[str, bytes]) -> tuple[dict, dict]:
         """Keras's fit arguments for the kit's arrays, and their description for the key."""
