@@ -98,7 +98,7 @@ def test_the_estimate_follows_names_batch_sizes_and_the_optimizer_s_state(tmp_pa
     assert seconds(compiled_with("'sgd'"), TRAIN.format("epochs=epochs"), "def normalize(x):\n    return x /") \
         == reference
     # Code Python's parser gives up on (RecursionError) is a cell that does not parse, not an exception.
-    deep = "def normalize(x):\n    return x" + ".b" * 200_000
+    deep = "def normalize(x):\n    return x" + ".b" * 20_000
     adam = seconds(compiled_with("'adam'"), TRAIN.format("epochs=epochs"))
     assert seconds(compiled_with("'adam'"), TRAIN.format("epochs=epochs"), deep) == adam > reference
 
