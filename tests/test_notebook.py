@@ -273,15 +273,18 @@ def test_code_beyond_what_the_lesson_needs_is_refused_before_python_parses_it(tm
 
 
 def test_a_notebook_of_countless_small_objects_is_refused_before_python_builds_them(tmp_path):
-    """Each JSON object or list becomes Python objects (json, then nbformat): 8 MiB of ``{}`` took
-    1.4 GiB in the grader's own process, outside every sandbox's limit. They are counted in the raw
-    text first, strings aside, so braces in code and outputs do not count."""
-    from autograder.submission.notebook import MAX_NOTEBOOK_CONTAINERS
+    """Each JSON object, list or value becomes Python objects (json, then nbformat): 8 MiB of ``{}``
+    took 1.4 GiB in the grader's own process, outside every sandbox's limit. They are counted in the
+    raw text first, strings aside, so braces and commas in code and outputs do not count."""
+    from autograder.submission.notebook import MAX_NOTEBOOK_CONTAINERS, MAX_NOTEBOOK_VALUES
 
     junk = edited_source_notebook(tmp_path, lambda nb: nb["metadata"].update(junk=[{}] * MAX_NOTEBOOK_CONTAINERS))
-    with pytest.raises(NotebookError, match="objects and lists"):
+    with pytest.raises(NotebookError, match="objects, lists and values"):
         read_notebook(junk)
-    braces = "{[" * MAX_NOTEBOOK_CONTAINERS
+    values = edited_source_notebook(tmp_path, lambda nb: nb["metadata"].update(junk=["Ā"] * MAX_NOTEBOOK_VALUES))
+    with pytest.raises(NotebookError, match="objects, lists and values"):
+        read_notebook(values)
+    braces = "{[," * MAX_NOTEBOOK_VALUES
     quoted = edited_source_notebook(tmp_path, lambda nb: normalize_cell(nb).update(
         outputs=[{"output_type": "stream", "name": "stdout", "text": braces}]))
     assert read_notebook(quoted).cells

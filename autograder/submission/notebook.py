@@ -42,10 +42,14 @@ MAX_NOTEBOOK_DEPTH = 64
 MAX_CELLS = 1000
 MAX_CODE_CHARS = 256 * 1024
 MAX_CELL_CODE_CHARS = 64 * 1024  # one long f-string takes Python's parser quadratic time
-# JSON objects and lists: each becomes Python objects (json's, then nbformat's), about 500 bytes for
-# the 3 bytes of ``{},``, in the grader's own process; the lesson's notebook holds some 500.
+# What json, then nbformat, build in the grader's own process: about 500 bytes for each JSON object
+# or list (the 3 bytes of ``{},``), 20 for a value in a list; the lesson's notebook has some 200
+# objects and lists and 600 values. They are counted in the raw text, strings aside, before anything
+# is built: up to each next ``{``, ``[`` or ``,`` outside a string, one match after another (linear,
+# nothing copied).
 MAX_NOTEBOOK_CONTAINERS = 100_000
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+MAX_NOTEBOOK_VALUES = 1_000_000
+_UP_TO_ITEM = re.compile(rb'(?:[^"{\[,]++|"(?:[^"\\]++|\\.)*+"|")*+[{\[,]', re.S)
 
 
 def read_submitted_bytes(path: Path) -> bytes:
@@ -97,12 +101,10 @@ def read_notebook(path: str | Path, raw: bytes | None = None) -> nbformat.Notebo
         raise NotebookError(path, _("cannot be read ({reason})").format(reason=error.strerror)) from None
     if not raw.strip():
         raise NotebookError(path, _("the file is empty: save the notebook in Jupyter and submit it again"))
-    unquoted = _JSON_STRING.sub(b"", raw)  # braces in code and outputs are text, not containers
-    if unquoted.count(b"{") + unquoted.count(b"[") > MAX_NOTEBOOK_CONTAINERS:
+    if too_many_items(raw):
         raise NotebookError(path, _(
-            "it holds more than {limit} JSON objects and lists, more than a notebook of this lesson can need: "
-            "clear the outputs (Kernel → Restart & Clear Output), save and submit again"
-        ).format(limit=f"{MAX_NOTEBOOK_CONTAINERS:,}"))
+            "its JSON holds more objects, lists and values than a notebook of this lesson can need: clear the "
+            "outputs (Kernel → Restart & Clear Output), save and submit again"))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -142,6 +144,20 @@ def read_notebook(path: str | Path, raw: bytes | None = None) -> nbformat.Notebo
         raise NotebookError(path, _("the notebook's cells are malformed (each needs a cell_type and a source)"))
     check_cells(path, content["cells"])
     return nbformat.from_dict(content)
+
+
+def too_many_items(raw: bytes) -> bool:
+    """Whether the JSON text holds more than ``MAX_NOTEBOOK_CONTAINERS`` objects and lists or more than
+    ``MAX_NOTEBOOK_VALUES`` values in lists and objects (braces and commas inside strings are text)."""
+    step, containers, values = _UP_TO_ITEM.scanner(raw).match, 0, 0
+    while (match := step()) is not None:
+        if raw[match.end() - 1] == ord(","):
+            values += 1
+        else:
+            containers += 1
+        if containers > MAX_NOTEBOOK_CONTAINERS or values > MAX_NOTEBOOK_VALUES:
+            return True
+    return False
 
 
 def check_cells(path: Path, cells: list) -> None:
