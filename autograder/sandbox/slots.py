@@ -26,7 +26,7 @@ UID_BASE = 61000  # each running sandbox runs as UID_BASE + its slot, its group 
 UID_SLOTS = 1000
 PROCESS_MARGIN = 8  # the reaper, bubblewrap and the launcher, counted by the cgroup beside the sandbox's own
 CGROUP_V1 = Path("/sys/fs/cgroup")
-CGROUP_FOLDER = "autograder"  # CGROUP_V1/CONTROLLER/autograder/slot-N
+CGROUP_FOLDER = "autograder"  # CGROUP_V1/CONTROLLER/autograder/slot-N, but cpu/autograder-slot-N (group_path)
 CPU_SHARES = 1024  # the kernel's default weight, set whatever a parent group says: one share each
 SLOT_FOLDERS = (
     Path("/run/autograder-sandbox"), Path("/var/lock/autograder-sandbox"), Path("/tmp/autograder-sandbox-slots"),

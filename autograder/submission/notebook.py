@@ -43,10 +43,10 @@ MAX_CELLS = 1000
 MAX_CODE_CHARS = 256 * 1024
 MAX_CELL_CODE_CHARS = 64 * 1024  # one long f-string takes Python's parser quadratic time
 # What json, then nbformat, build in the grader's own process: about 500 bytes for each JSON object
-# or list (the 3 bytes of ``{},``), 20 for a value in a list; the lesson's notebook has some 200
-# objects and lists and 600 values. They are counted in the raw text, strings aside, before anything
-# is built: up to each next ``{``, ``[`` or ``,`` outside a string, one match after another (linear,
-# nothing copied).
+# or list (the 3 bytes of ``{},``), about 100 for a value in a list (the 5 of ``"Ā",``); the lesson's
+# notebook has some 200 objects and lists and 600 values. They are counted in the raw text, strings
+# aside, before anything is built: up to each next ``{``, ``[`` or ``,`` outside a string, one match
+# after another (linear, nothing copied).
 MAX_NOTEBOOK_CONTAINERS = 100_000
 MAX_NOTEBOOK_VALUES = 1_000_000
 _UP_TO_ITEM = re.compile(rb'(?:[^"{\[,]++|"(?:[^"\\]++|\\.)*+"|")*+[{\[,]', re.S)
@@ -189,12 +189,14 @@ def check_cells(path: Path, cells: list) -> None:
             raise NotebookError(path, _(
                 "cell {number} holds text that is not valid Unicode: submit the .ipynb file Jupyter saved"
             ).format(number=number)) from None
-        if cell.get("cell_type") == "code" and len(text) > MAX_CELL_CODE_CHARS:
+        if cell.get("cell_type") != "code":
+            continue
+        if len(text) > MAX_CELL_CODE_CHARS:
             raise NotebookError(path, _(
                 "cell {number} holds {size} KiB of code, more than the {limit} KiB one cell of this lesson can "
                 "need: remove pasted data from it").format(
                     number=number, size=len(text) // 1024, limit=MAX_CELL_CODE_CHARS // 1024))
-        code += len(text) if cell.get("cell_type") == "code" else 0
+        code += len(text)
     if code > MAX_CODE_CHARS:
         raise NotebookError(path, _(
             "its code cells hold {size} KiB of code, more than the {limit} KiB a notebook of this lesson can "

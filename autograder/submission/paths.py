@@ -30,7 +30,7 @@ def open_submitted(path: Path) -> int:
     link on the way is followed only if it is root's or the grader's and lies in a folder only they
     can change (sticky folders such as /tmp count: nobody else can replace it there); the file itself
     is never a link, nor in nbgrader's layout the student's folder or the assignment's in it, whoever
-    owns the link (``cp -a`` as root makes a student's link root's). ``..`` goes back to the folder
+    owns the link (root's ``cp -r`` of a student's link is root's). ``..`` goes back to the folder
     the walk came from, as the kernel's does, and only there: a folder moved elsewhere meanwhile (a
     student's, into /tmp) fails the walk. Hard links are the kernel's to refuse
     (``_hardlinks_protected``), or the walk's where it does not. Raises OSError: ELOOP for a link
@@ -96,10 +96,14 @@ def _open_next(name: str, handle: int, last: bool) -> int:
 def _grader_s_link(link: os.stat_result, folder_handle: int) -> bool:
     """Whether a link is root's or the grader's, in a folder only they can change (a sticky folder
     counts: nobody else can replace the link there)."""
-    trusted = {0, os.geteuid()}
     folder = os.fstat(folder_handle)
     changeable = folder.st_mode & 0o022 and not folder.st_mode & stat.S_ISVTX
-    return link.st_uid in trusted and folder.st_uid in trusted and not changeable
+    return _trusted(link.st_uid) and _trusted(folder.st_uid) and not changeable
+
+
+def _trusted(uid: int) -> bool:
+    """Root or the grader: the only owners whose links and folders a student cannot have made."""
+    return uid in (0, os.geteuid())
 
 
 def _back_up(handle: int, walked: list) -> list:
@@ -119,7 +123,7 @@ def _linked_in(file_handle: int, folder_handle: int) -> bool:
     file, folder = os.fstat(file_handle), os.fstat(folder_handle)
     foreign = file.st_uid != folder.st_uid and stat.S_ISREG(file.st_mode)
     return (not _hardlinks_protected() and foreign
-            and (file.st_nlink > 1 or folder.st_uid not in {0, os.geteuid()}))
+            and (file.st_nlink > 1 or not _trusted(folder.st_uid)))
 
 
 @functools.cache
