@@ -1,8 +1,8 @@
 """The package's layout is the pipeline's: each stage imports only from the stages before it.
 
 submission → sandbox → trainer → judge → batch → reports, with the base modules (errors, the
-assignment's facts, limits, the atomic writer) below all and the entry points (cli, selfcheck, demo, the notebook's
-check cells) above all. Imports inside functions count: a lazy import is still a dependency.
+assignment's facts, limits, the atomic writer, safe text) below all and the entry points (cli, selfcheck,
+demo, the notebook's check cells) above all. Imports inside functions count: a lazy import is still a dependency.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "autograder"
 STAGES = ["base", "data", "submission", "sandbox", "trainer", "judge", "batch", "reports", "top"]
-BASE = {"__init__", "errors", "assignment", "limits", "files", "config", "i18n"}
+BASE = {"__init__", "errors", "assignment", "limits", "files", "config", "i18n", "text"}
 MAX_MODULE_LINES = 400
 
 

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
 from autograder.assignment import ASSIGNMENT_ID, SUBMITTED
-from autograder.batch.progress import Progress, terminal_text
+from autograder.batch.progress import Progress
 from autograder.batch.shared import Batch, open_batch
 from autograder.batch.steps import grade_submission, unreadable
 from autograder.batch.store import store_report, stored_report
@@ -31,6 +31,7 @@ from autograder.errors import AutograderError, NotebookError
 from autograder.files import real_path
 from autograder.judge.report import GradeReport
 from autograder.submission.notebook import read_submitted_bytes
+from autograder.text import terminal_text
 from autograder.trainer.cache import kept_folder
 
 SAFE_NAME_CHARS = 60  # a name of up to 60 word characters is at most 240 bytes of UTF-8: it fits a file name

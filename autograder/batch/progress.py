@@ -6,21 +6,12 @@ Each finished report is shown as the caller's ``show`` writes it (the command li
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from pathlib import Path
 from typing import Callable
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def terminal_text(value) -> str:
-    """A path or a name as one line on a terminal: undecodable bytes as ``\\udcXX`` and every control
-    character (C0, DEL, C1: escape sequences, carriage returns, newlines) as ``\\xXX``, so that a
-    folder name can neither forge a line nor drive the terminal."""
-    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
-    return CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+from autograder.text import terminal_text
 
 
 class Progress:

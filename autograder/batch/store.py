@@ -75,6 +75,7 @@ def stored_report(results: Path | None, path: Path, config=None) -> GradeReport 
         stored = json.loads(result_file(results, path).read_text())
         if stored.get("digest") == digest(path, config):
             report = GradeReport.from_payload(stored)
+            report.submission = str(path)  # as given: the file holds it as text strict JSON can hold
             report.notes.append(EARLIER_NOTE)
             return report
     except (OSError, ValueError, KeyError, TypeError):

@@ -10,7 +10,7 @@ that trips over what the student built is still a result, never a crash of the g
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -83,7 +83,26 @@ class Evidence:
         return self.artifacts.arrays[name]
 
 
+# A message says what to fix in a few lines; the text a student's code put in it (an exception's, a type's
+# name) could otherwise fill the 8 MiB the artifacts allow, in every report, page and log line it reaches.
+MAX_MESSAGE_CHARS = 2000
+
+
+def short(message) -> str:
+    """``message`` cut to ``MAX_MESSAGE_CHARS``, saying how long it was."""
+    text = str(message)
+    if len(text) <= MAX_MESSAGE_CHARS:
+        return text
+    return _("{start}… (cut short: {total} characters in all)").format(start=text[:MAX_MESSAGE_CHARS],
+                                                                       total=f"{len(text):,}")
+
+
 def run_check(check: Check, ev: Evidence) -> CheckResult:
+    result = _run_check(check, ev)
+    return replace(result, message=short(result.message))
+
+
+def _run_check(check: Check, ev: Evidence) -> CheckResult:
     try:
         with warnings.catch_warnings():  # Keras's warnings about a student's model are not failures
             warnings.simplefilter("ignore")

@@ -22,6 +22,7 @@ from pathlib import Path
 from autograder.i18n import ENGLISH, N_, _, current_language
 from autograder.judge.checks import CHECKS, checks_table, max_score
 from autograder.judge.evidence import CheckResult, Evidence, run_check
+from autograder.text import printable
 
 REUSED_NOTE = N_(
     "training reused: the grader's trainer had already trained this exact description (same model, "
@@ -158,9 +159,12 @@ def non_finite_text(value: float) -> str:
 
 def json_safe(value):
     """``value`` made fit for strict JSON: each NaN, inf or -inf (at any depth) becomes the string
-    "NaN", "Infinity" or "-Infinity"; tuples and NumPy arrays become lists, NumPy scalars Python
-    numbers. Write it with ``json.dumps(json_safe(value), allow_nan=False)``."""
-    if value is None or isinstance(value, (str, bool)):
+    "NaN", "Infinity" or "-Infinity", and each lone surrogate in a string the text ``\\udcXX``; tuples
+    and NumPy arrays become lists, NumPy scalars Python numbers. Write it with
+    ``json.dumps(json_safe(value), allow_nan=False)``."""
+    if isinstance(value, str):  # a folder's undecodable bytes, a student's lone surrogate: as \udcXX
+        return printable(value)
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, numbers.Integral):
         return int(value)
@@ -168,7 +172,8 @@ def json_safe(value):
         value = float(value)
         return value if math.isfinite(value) else non_finite_text(value)
     if isinstance(value, Mapping):
-        return {json_safe(key) if isinstance(key, float) else key: json_safe(item) for key, item in value.items()}
+        return {json_safe(key) if isinstance(key, (float, str)) else key: json_safe(item)
+                for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(item) for item in value]
     if hasattr(value, "tolist"):  # a NumPy array

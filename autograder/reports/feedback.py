@@ -179,6 +179,18 @@ NBGRADER_RECEIPTS = ("timestamp.txt", "submission_secret.txt")
 RECEIPT_BYTES = 4096
 
 
+def receipt_text(data: bytes) -> str | None:
+    """A receipt's text as nbgrader writes it (a timestamp, a secret of URL-safe base64: one line, printable),
+    else None: nbgrader's release_feedback logs the timestamp and names a file after the secret."""
+    from autograder.text import has_control
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if has_control(text.removesuffix("\n")) else text
+
+
 def copy_receipts(report, page: Path) -> list[str]:
     """Beside the page of a notebook in nbgrader's layout: the submission's ``timestamp.txt`` and
     ``submission_secret.txt``, as nbgrader's generate_feedback leaves them. The submission's folder
@@ -211,7 +223,12 @@ def copy_receipts(report, page: Path) -> list[str]:
             except ArtifactError as error:
                 skipped.append(f"{folder / name}: not copied: {error}")
                 continue
-            atomic_write(page.parent / name, data.decode("utf-8", "replace"))
+            text = receipt_text(data)
+            if text is None:
+                skipped.append(f"{folder / name}: not copied: it holds what nbgrader never writes there "
+                               "(bytes that are not UTF-8, or controls)")
+                continue
+            atomic_write(page.parent / name, text)
     finally:
         os.close(fd)
     return skipped
@@ -223,8 +240,8 @@ def write_feedback(reports, folder: Path) -> list[Path]:
     A receipt that cannot be copied costs only itself: a warning names it."""
     import sys
 
-    from autograder.batch.progress import terminal_text
     from autograder.reports.formats import write_each
+    from autograder.text import terminal_text
 
     def page(report, path: Path) -> str:
         text = feedback_html(report)

@@ -20,7 +20,7 @@ from autograder.errors import OutputError
 from autograder.files import atomic_write
 from autograder.judge.checks import CHECKS_BY_ID
 from autograder.judge.report import json_safe, non_finite_text
-from autograder.reports.text import printable
+from autograder.text import cell_text
 
 
 def json_text(value) -> str:
@@ -32,9 +32,10 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def csv_cell(value):
     """A cell a spreadsheet shows as written: text that a spreadsheet would read as a formula (a student's
-    folder named ``=HYPERLINK(...)``) starts with ``'``, as OWASP advises; numbers stay numbers."""
+    folder named ``=HYPERLINK(...)``) starts with ``'``, as OWASP advises; controls are shown as escapes
+    (``autograder.text.cell_text``); numbers stay numbers."""
     if isinstance(value, str):
-        text = printable(value)
+        text = cell_text(value)
         return f"'{text}" if text.startswith(FORMULA_STARTS) else text
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and not math.isfinite(value):
         return non_finite_text(float(value))
@@ -119,7 +120,7 @@ def write_each(reports, path_of, text_of, what: str) -> list[Path]:
     be written never stops the others: they are all written, and then ``OutputError`` names the rest
     (``what``: the outputs, for the message), those whose place clashes with another's among them."""
     from autograder.batch.local import report_places
-    from autograder.batch.progress import terminal_text
+    from autograder.text import terminal_text
 
     places = report_places(list(reports))
     written, failed = [], []

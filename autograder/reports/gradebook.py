@@ -18,17 +18,37 @@ def gradebook_entries(reports) -> tuple[dict[str, object], list[str]]:
     layout counts (a scratch notebook beside it, or a layout copied into their folder, is no grade), and a
     student with two such reports (the same student in two folders) gets neither: the refusals, named."""
     from autograder.batch.local import nbgrader_place, student_of
-    from autograder.batch.progress import terminal_text
+    from autograder.text import has_control, terminal_text
 
     found: dict[str, list] = {}
     for report in reports:
         student = student_of(report)
-        if Path(report.submission).name == NOTEBOOK_NAME and nbgrader_place(report.submission, student):
+        if Path(report.submission).name == NOTEBOOK_NAME and nbgrader_place(report.submission, student) == (
+            student, ASSIGNMENT_ID
+        ):
             found.setdefault(student, []).append(report)
     refused = [f"student {terminal_text(repr(student))}: not written: {len(found[student])} submissions "
                f"({', '.join(terminal_text(r.submission) for r in found[student])})"
                for student in found if len(found[student]) > 1]
-    return {student: found[student][0] for student in found if len(found[student]) == 1}, refused
+    # A folder named with bytes that are not UTF-8, or with controls: no student id nbgrader could have made.
+    refused += [f"student {terminal_text(repr(student))}: not written: the folder's name is no nbgrader student id"
+                for student in found if len(found[student]) == 1 and has_control(student)]
+    return {student: found[student][0] for student in found
+            if len(found[student]) == 1 and not has_control(student)}, refused
+
+
+def record(gradebook, notebook: str, student: str, report, missing: type) -> None:
+    """One student's points, check by check, committed."""
+    gradebook.update_or_create_student(student)
+    try:
+        gradebook.find_submission(ASSIGNMENT_ID, student)
+    except missing:
+        gradebook.add_submission(ASSIGNMENT_ID, student)
+    for result in report.checks:
+        grade = gradebook.find_grade(f"check_{result.id}", notebook, ASSIGNMENT_ID, student)
+        grade.auto_score = result.points
+        grade.manual_score = None
+    gradebook.db.commit()
 
 
 def write_nbgrader_gradebook(reports, db_url: str) -> None:
@@ -38,6 +58,7 @@ def write_nbgrader_gradebook(reports, db_url: str) -> None:
     from sqlalchemy.exc import SAWarning
 
     from autograder.errors import OutputError
+    from autograder.text import terminal_text
 
     notebook = Path(NOTEBOOK_NAME).stem
     entries, refused = gradebook_entries(reports)
@@ -46,15 +67,11 @@ def write_nbgrader_gradebook(reports, db_url: str) -> None:
         warnings.simplefilter("ignore", SAWarning)
         gradebook.find_assignment(ASSIGNMENT_ID)  # MissingEntry: run generate_assignment first
         for student, report in entries.items():
-            gradebook.update_or_create_student(student)
             try:
-                gradebook.find_submission(ASSIGNMENT_ID, student)
-            except MissingEntry:
-                gradebook.add_submission(ASSIGNMENT_ID, student)
-            for result in report.checks:
-                grade = gradebook.find_grade(f"check_{result.id}", notebook, ASSIGNMENT_ID, student)
-                grade.auto_score = result.points
-                grade.manual_score = None
-            gradebook.db.commit()
+                record(gradebook, notebook, student, report, MissingEntry)
+            except Exception as error:  # one student's entry the database refuses costs only that entry
+                gradebook.db.rollback()
+                refused.append(f"student {terminal_text(repr(student))}: not written: {type(error).__name__}: "
+                               f"{terminal_text(str(error)[:300])}")
     if refused:
         raise OutputError("nbgrader gradebook", refused, [])

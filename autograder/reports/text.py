@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from autograder.batch.progress import terminal_text
 from autograder.i18n import N_, _
-
-
-def printable(value) -> str:
-    """``value`` as text any UTF-8 file can hold: the undecodable bytes of a file name (read as lone
-    surrogates) are shown as ``\\udcXX`` instead of stopping the write."""
-    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+from autograder.text import cell_text, terminal_text
 
 
 def html_text(value) -> str:
-    """Text a student may have influenced, made safe to put in a page: printable, then HTML-escaped."""
+    """Text a student may have influenced, made safe to put in a page: its controls and direction marks
+    shown as escapes (``autograder.text.cell_text``), then HTML-escaped."""
     import html
 
-    return html.escape(printable(value))
+    return html.escape(cell_text(value))
 
 
 # Translators: each word of a check's status, as wide on a terminal as the others (four columns).
@@ -42,9 +37,12 @@ def format_check(result) -> str:
     return f"  {status(result)}  {result.id:<19}{points:>7}  {lines(result.message)}"
 
 
+CONTINUED = "\n    | "  # a message's own next line: marked, so that no line of it reads as one of the kit's
+
+
 def lines(text) -> str:
-    """Text a student may have influenced, for a terminal: its own lines indented, no control character."""
-    return "\n    ".join(terminal_text(line) for line in str(text).splitlines())
+    """Text a student may have influenced, for a terminal: its own lines marked as its own, no control."""
+    return CONTINUED.join(terminal_text(line) for line in str(text).splitlines())
 
 
 def format_report(report) -> str:

@@ -1,0 +1,160 @@
+"""What a student's text can do to the outputs others read: the names of their folders, the messages their
+code makes the checks say, the receipts in their folder. Each output keeps that text as data: the gradebook
+is written for every other student, a spreadsheet, a terminal or a strict JSON reader sees no control
+character, no forged line and no text longer than a message can be."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.assignment import ASSIGNMENT_ID, NOTEBOOK_NAME
+from autograder.judge.checks import CHECKS
+
+STEM = Path(NOTEBOOK_NAME).stem
+# A folder named with bytes that are not UTF-8 (Python reads them as lone surrogates) and an escape sequence
+# that sets a terminal's title.
+UNDECODABLE = b"=1+1\x1b]0;OWNED\x07\xff".decode("utf-8", "surrogateescape")
+HOSTILE = "\x1b[2J\x1b]52;c;cm0gLXJmIH4=\x07 \u202eevil\u2028forged\x85row \ud800 \x0bx\x0c"
+
+
+def report_for(student: str, message: str = "fine", score_index: int = 0):
+    from autograder.judge.evidence import CheckResult
+    from autograder.judge.report import GradeReport
+
+    checks = [CheckResult(c.id, c.points, c.points, True, message) for c in CHECKS]
+    path = f"/course/submitted/{student}/{ASSIGNMENT_ID}/{NOTEBOOK_NAME}"
+    return GradeReport(path, 100 - score_index, 100, None, checks, student=student)
+
+
+@pytest.fixture
+def gradebook(tmp_path, monkeypatch) -> str:
+    from nbgrader.api import Gradebook
+
+    # nbgrader runs alembic from PATH to create its gradebook, so the virtualenv's bin goes first.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as book:
+        book.add_assignment(ASSIGNMENT_ID)
+        book.add_notebook(STEM, ASSIGNMENT_ID)
+        for check in CHECKS:
+            book.add_grade_cell(f"check_{check.id}", STEM, ASSIGNMENT_ID, max_score=check.points, cell_type="code")
+    return url
+
+
+def test_a_folder_name_the_gradebook_cannot_hold_costs_only_its_own_entry(gradebook):
+    from nbgrader.api import Gradebook
+
+    from autograder.errors import OutputError
+    from autograder.reports.gradebook import write_nbgrader_gradebook
+
+    # Sorted first ("=" before letters), it used to stop the gradebook for every student after it.
+    reports = [report_for(UNDECODABLE), report_for("alice"), report_for("bob")]
+    with pytest.raises(OutputError) as refused:
+        write_nbgrader_gradebook(reports, gradebook)
+    assert "\\udcff" in str(refused.value) and "\x1b" not in str(refused.value)
+    with Gradebook(gradebook) as book:
+        assert sorted(student.id for student in book.students) == ["alice", "bob"]
+        assert book.find_submission(ASSIGNMENT_ID, "bob").score == 100
+
+
+def test_a_gradebook_entry_only_for_the_assignment_s_own_folder(gradebook):
+    from nbgrader.api import Gradebook
+
+    from autograder.reports.gradebook import write_nbgrader_gradebook
+
+    other = report_for("alice")
+    other.submission = f"/course/submitted/alice/hw2/{NOTEBOOK_NAME}"
+    write_nbgrader_gradebook([other, report_for("bob")], gradebook)
+    with Gradebook(gradebook) as book:
+        assert [student.id for student in book.students] == ["bob"]
+
+
+def test_the_gradebook_s_csv_keeps_no_control_character_and_no_extra_row(tmp_path):
+    from autograder.reports.formats import write_csv
+
+    reports = [report_for(UNDECODABLE), report_for("bob")]
+    reports[0].error, reports[1].error = HOSTILE, "line one\nline two"  # a crashed process's last words
+    write_csv(reports, tmp_path / "grades.csv")
+    text = (tmp_path / "grades.csv").read_text(encoding="utf-8")
+    assert not any(ch in text for ch in "\x1b\x07\x0b\x0c\x85\u2028\u202e")
+    rows = list(csv.reader(text.splitlines(keepends=True)))
+    assert len(rows) == 3 and rows[1][0].startswith("'=1+1\\x1b]0;OWNED\\x07")
+    assert "line one\nline two" in rows[2]  # a message's own lines stay, quoted
+
+
+def test_the_json_report_is_valid_for_a_strict_reader(tmp_path):
+    from autograder.reports.formats import write_json
+
+    write_json([report_for(UNDECODABLE, HOSTILE), report_for("bob")], tmp_path / "grades.json")
+    graded = json.loads((tmp_path / "grades.json").read_bytes())
+    # A strict reader (I-JSON, Rust's serde_json) refuses a lone surrogate, written "\ud800" in JSON.
+    json.dumps(graded, ensure_ascii=False).encode("utf-8", "strict")
+    assert graded[0]["checks"][0]["message"].startswith("\x1b[2J")  # kept as written, as JSON escapes it
+    assert "\\ud800" in graded[0]["checks"][0]["message"] and "\\udcff" in graded[0]["submission"]
+
+
+def test_a_terminal_shows_a_message_s_lines_as_its_own_and_no_bidi_control():
+    from autograder.reports.text import format_report
+
+    forged = "wrong\n  PASS  test_accuracy          20/20\r\u202egnorw\u2066"
+    shown = format_report(report_for("mallory", forged))
+    check_lines = [line for line in shown.splitlines() if line.startswith("  PASS  ")]
+    assert len(check_lines) == len(CHECKS)  # none forged
+    assert "\u202e" not in shown and "\u2066" not in shown and "\r" not in shown
+
+
+def test_a_message_as_long_as_the_artifacts_allow_is_cut_to_a_message_s_length():
+    from autograder.judge.checks import CHECKS as TABLE
+    from autograder.judge.evidence import MAX_MESSAGE_CHARS, Evidence, run_check
+    from autograder.sandbox.artifacts import Artifacts
+
+    artifacts = Artifacts(errors={"normalize": "x" * 7_000_000})
+    check = next(c for c in TABLE if c.id == "normalize")
+    result = run_check(check, Evidence(artifacts, data=None))
+    assert not result.passed and len(result.message) <= MAX_MESSAGE_CHARS + 100
+    assert result.message.startswith("xxx") and "7000000" in result.message.replace(",", "")
+
+
+@pytest.mark.parametrize("name,content", [
+    ("timestamp.txt", "2026-11-30 10:00:00.000000 UTC\x1b]0;OWNED\x07".encode()),
+    ("submission_secret.txt", "\x1b[31msecret".encode()),
+    ("timestamp.txt", "2026-11-30\u202e".encode()),
+    ("timestamp.txt", b"2026-11-30 \xff\xfe"),
+])
+def test_a_receipt_with_control_characters_is_not_copied(tmp_path, name, content):
+    from autograder.reports.feedback import copy_receipts
+
+    folder = tmp_path / "submitted" / "mallory" / ASSIGNMENT_ID
+    folder.mkdir(parents=True)
+    (folder / NOTEBOOK_NAME).write_text("{}")
+    (folder / name).write_bytes(content)
+    report = report_for("mallory")
+    report.submission = str(folder / NOTEBOOK_NAME)
+    page = tmp_path / "feedback" / "mallory" / ASSIGNMENT_ID / f"{STEM}.html"
+    page.parent.mkdir(parents=True)
+    skipped = copy_receipts(report, page)
+    assert not (page.parent / name).exists()
+    assert len(skipped) == 1 and name in skipped[0] and "\x1b" not in skipped[0]
+
+
+def test_honest_receipts_are_copied(tmp_path):
+    from autograder.reports.feedback import copy_receipts
+
+    folder = tmp_path / "submitted" / "ann" / ASSIGNMENT_ID
+    folder.mkdir(parents=True)
+    (folder / NOTEBOOK_NAME).write_text("{}")
+    (folder / "timestamp.txt").write_text("2026-11-30 10:00:00.123456 UTC")
+    (folder / "submission_secret.txt").write_text("dGhpcyBpcyBhIHNlY3JldA==\n")
+    report = report_for("ann")
+    report.submission = str(folder / NOTEBOOK_NAME)
+    page = tmp_path / "feedback" / "ann" / ASSIGNMENT_ID / f"{STEM}.html"
+    page.parent.mkdir(parents=True)
+    assert copy_receipts(report, page) == []
+    assert (page.parent / "timestamp.txt").read_text() == "2026-11-30 10:00:00.123456 UTC"
+    assert (page.parent / "submission_secret.txt").read_text() == "dGhpcyBpcyBhIHNlY3JldA==\n"
