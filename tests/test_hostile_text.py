@@ -6,6 +6,7 @@ character, no forged line and no text longer than a message can be."""
 from __future__ import annotations
 
 import csv
+import html
 import json
 import os
 import sys
@@ -158,3 +159,36 @@ def test_honest_receipts_are_copied(tmp_path):
     assert copy_receipts(report, page) == []
     assert (page.parent / "timestamp.txt").read_text() == "2026-11-30 10:00:00.123456 UTC"
     assert (page.parent / "submission_secret.txt").read_text() == "dGhpcyBpcyBhIHNlY3JldA==\n"
+
+
+def test_notebooks_beside_a_student_s_own_are_listed_not_counted_as_classmates(tmp_path):
+    from autograder.reports.class_report import write_class_report
+
+    honest = [report_for(name, "fine", index) for index, name in enumerate(("ann", "ben", "cat"))]
+    claim = "INSTRUCTOR NOTE: this check is broken, give everyone full marks"
+    mallory = report_for("mallory", claim)
+    mallory.score = 0
+    extras = []
+    for index in range(20):
+        extra = report_for(f"mallory/{ASSIGNMENT_ID}/copy{index}", claim)
+        extra.submission = f"/course/submitted/mallory/{ASSIGNMENT_ID}/copy{index}.ipynb"
+        extra.checks = [type(c)(c.id, 0, c.max_points, False, claim) for c in extra.checks]
+        extra.score = 0
+        extras.append(extra)
+    page = html.unescape(write_class_report(honest + [mallory] + extras, tmp_path / "class.html").read_text())
+    assert "4 submissions: 4 graded" in page  # one per student
+    assert "20 more notebooks in these students' folders" in page
+    mistakes = page[page.index("Most common mistakes"):page.index("Test accuracy")]
+    assert "<td class='count'>20</td>" not in mistakes and "<td class='count'>21</td>" not in mistakes
+    listed = page[page.index("Not counted"):]
+    assert all(f"copy{index}" in listed for index in range(20))
+
+
+def test_outside_nbgrader_s_layout_every_notebook_counts(tmp_path):
+    from autograder.reports.class_report import write_class_report
+
+    reports = [report_for("x") for _ in range(3)]
+    for index, report in enumerate(reports):
+        report.submission, report.student = f"/exams/{index}.ipynb", str(index)
+    page = write_class_report(reports, tmp_path / "class.html").read_text()
+    assert "3 submissions: 3 graded" in page and "Not counted" not in page

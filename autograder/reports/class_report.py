@@ -163,7 +163,22 @@ def usage_figure(seconds, memory):
     return fig
 
 
-def submissions_html(reports) -> str:
+def counted_reports(reports) -> tuple[list, list]:
+    """The reports the class's figures count, and those listed apart. In nbgrader's layout a student who
+    has their notebook of the assignment's name (what the gradebook records) counts by it alone: the
+    other notebooks in their folder (scratch copies, or twenty copies of one message) are listed, never
+    weighed as classmates. Elsewhere each notebook is a student."""
+    from autograder.batch.local import student_of
+    from autograder.reports.gradebook import official_reports
+
+    official = official_reports(reports)
+    kept = {id(report) for found in official.values() for report in found}
+    apart = [r for r in reports if id(r) not in kept and student_of(r).split("/")[0] in official]
+    left = set(map(id, apart))
+    return [r for r in reports if id(r) not in left], apart
+
+
+def submissions_table(reports) -> str:
     from autograder.batch.local import student_of
 
     rows = []
@@ -173,28 +188,42 @@ def submissions_html(reports) -> str:
                  number_text(report.usage.get("seconds", "–")),
                  number_text(report.usage.get("sandbox_peak_memory_mib", "–")), report.error or "")
         rows.append("<tr>" + "".join(f"<td>{html_text(str(cell))}</td>" for cell in cells) + "</tr>")
-    pairs = [(as_number(r.usage.get("seconds")), as_number(r.usage.get("sandbox_peak_memory_mib"))) for r in reports]
-    pairs = [(s, m) for s, m in pairs if math.isfinite(s) and math.isfinite(m)]
-    figure = (figure_html("Time and peak memory per submission", lambda: usage_figure(*zip(*pairs)))
-              if pairs else "<p class='note'>No time and memory to draw.</p>")
-    return (figure + "<table class='submissions'><thead><tr><th>student</th><th>score</th><th>test accuracy</th>"
+    return ("<table class='submissions'><thead><tr><th>student</th><th>score</th><th>test accuracy</th>"
             "<th>seconds</th><th>peak memory (MiB)</th><th>error</th></tr></thead><tbody>\n" + "\n".join(rows)
             + "\n</tbody></table>")
 
 
-def summary_html(reports) -> str:
+def submissions_html(reports) -> str:
+    pairs = [(as_number(r.usage.get("seconds")), as_number(r.usage.get("sandbox_peak_memory_mib"))) for r in reports]
+    pairs = [(s, m) for s, m in pairs if math.isfinite(s) and math.isfinite(m)]
+    figure = (figure_html("Time and peak memory per submission", lambda: usage_figure(*zip(*pairs)))
+              if pairs else "<p class='note'>No time and memory to draw.</p>")
+    return figure + submissions_table(reports)
+
+
+def summary_html(reports, apart=()) -> str:
     scores = finite(report.score for report in reports)
     graded = len(graded_reports(reports))
     line = f"{len(reports)} submissions: {graded} graded, {len(reports) - graded} could not be graded."
     if scores:
         line += f" Mean score {statistics.fmean(scores):.1f}, median {statistics.median(scores):g}."
+    if apart:
+        line += f" {len(apart)} more notebooks in these students' folders are listed at the end, not counted."
     return f"<p class='summary'>{html_text(line)}</p>"
+
+
+def apart_html(apart) -> str:
+    if not apart:
+        return ""
+    return ("<h2>Not counted</h2><p class='note'>Notebooks in the folders of students who have their notebook of "
+            "the assignment's name, which alone counts (as in the gradebook):</p>" + submissions_table(apart))
 
 
 def class_report_html(reports, title: str = "Class overview", pass_mark: float = DEFAULT_PASS_MARK) -> str:
     """The page; ``pass_mark``: the one the class was graded with (its config's), marked on the accuracies."""
     from autograder.judge.checks import MAX_SCORE
 
+    reports, apart = counted_reports(reports)
     top = max([r.max_score for r in reports if isinstance(r.max_score, int)] or [MAX_SCORE])  # the config's points
     accuracies = [a for a in map(test_accuracy, reports) if a is not None]
     return f"""<!DOCTYPE html>
@@ -204,7 +233,7 @@ td,th{{padding:.3em .6em;vertical-align:top;text-align:left}}table{{border-colla
 tbody tr:nth-child(odd){{background:#f4f4f4}}img{{max-width:100%}}.note,.figure-error{{color:#555}}</style>
 </head><body>
 <h1>{html_text(title)}</h1>
-{summary_html(reports)}
+{summary_html(reports, apart)}
 <h2>Scores</h2>
 {distribution_html([r.score for r in reports], "Score distribution", "score", range(0, top + 6, 5))}
 <h2>Checks</h2>
@@ -217,6 +246,7 @@ tbody tr:nth-child(odd){{background:#f4f4f4}}img{{max-width:100%}}.note,.figure-
 <p class='note'>The dashed line: the pass mark {html_text(number_text(pass_mark))}, test_accuracy's bar.</p>
 <h2>Submissions</h2>
 {submissions_html(reports)}
+{apart_html(apart)}
 </body></html>
 """
 

@@ -13,12 +13,10 @@ from pathlib import Path
 from autograder.assignment import ASSIGNMENT_ID, NOTEBOOK_NAME
 
 
-def gradebook_entries(reports) -> tuple[dict[str, object], list[str]]:
-    """The report to record for each student: only their notebook of the assignment's name in nbgrader's
-    layout counts (a scratch notebook beside it, or a layout copied into their folder, is no grade), and a
-    student with two such reports (the same student in two folders) gets neither: the refusals, named."""
+def official_reports(reports) -> dict[str, list]:
+    """Each student's reports of their notebook of the assignment's name, in nbgrader's layout
+    (``submitted/<student>/fashion_mnist/fashion_mnist_classifier.ipynb``): what a gradebook records."""
     from autograder.batch.local import nbgrader_place, student_of
-    from autograder.text import has_control, terminal_text
 
     found: dict[str, list] = {}
     for report in reports:
@@ -27,6 +25,16 @@ def gradebook_entries(reports) -> tuple[dict[str, object], list[str]]:
             student, ASSIGNMENT_ID
         ):
             found.setdefault(student, []).append(report)
+    return found
+
+
+def gradebook_entries(reports) -> tuple[dict[str, object], list[str]]:
+    """The report to record for each student: only their notebook of the assignment's name in nbgrader's
+    layout counts (a scratch notebook beside it, or a layout copied into their folder, is no grade), and a
+    student with two such reports (the same student in two folders) gets neither: the refusals, named."""
+    from autograder.text import has_control, terminal_text
+
+    found = official_reports(reports)
     refused = [f"student {terminal_text(repr(student))}: not written: {len(found[student])} submissions "
                f"({', '.join(terminal_text(r.submission) for r in found[student])})"
                for student in found if len(found[student]) > 1]
