@@ -191,6 +191,32 @@ def test_any_file_name_gets_a_stored_result(tmp_path, stem):
     assert stored_report(tmp_path / "results", path).score == report.score
 
 
+@pytest.mark.parametrize("forge", ["score", "points", "max_points", "checks"])
+def test_a_stored_result_whose_points_the_table_never_gave_is_graded_again(tmp_path, forge):
+    import json
+
+    path = tmp_path / "submitted" / "mallory.ipynb"
+    path.parent.mkdir()
+    path.write_bytes((SUBMISSIONS / "unfilled_stubs.ipynb").read_bytes())
+    store_report(tmp_path / "results", path, GradeReport.ungraded(path, "not graded in this test"))
+    file = result_file(tmp_path / "results", path)
+    stored = json.loads(file.read_text())
+    checks = stored["report"]["checks"]
+    if forge == "score":  # where the sandbox cannot hide the results folder, a student's code can write it
+        stored["report"]["score"] = 100
+    elif forge == "points":
+        checks[0]["points"] = checks[0]["max_points"] + 50
+        stored["report"]["score"] = sum(c["points"] for c in checks)
+    elif forge == "max_points":
+        checks[0]["max_points"] = checks[0]["points"] = 100
+        stored["report"]["score"] = stored["report"]["max_score"] = sum(c["points"] for c in checks)
+    else:
+        checks.append({**checks[0], "id": "bonus", "points": 40, "max_points": 40})
+        stored["report"]["score"] = 40
+    file.write_text(json.dumps(stored))
+    assert stored_report(tmp_path / "results", path) is None
+
+
 def test_a_trainer_reaped_is_never_killed_again(monkeypatch):
     from autograder.trainer.desk import TrainerProcess
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from autograder import __version__
 from autograder.errors import NotebookError
 from autograder.files import atomic_write
+from autograder.judge.checks import checks_table
 from autograder.judge.report import GradeReport, json_safe
 from autograder.submission.notebook import read_submitted_bytes
 
@@ -75,6 +76,8 @@ def stored_report(results: Path | None, path: Path, config=None) -> GradeReport 
         stored = json.loads(result_file(results, path).read_text())
         if stored.get("digest") == digest(path, config):
             report = GradeReport.from_payload(stored)
+            if not report.adds_up(checks_table(config)):
+                return None
             report.submission = str(path)  # as given: the file holds it as text strict JSON can hold
             report.notes.append(EARLIER_NOTE)
             return report

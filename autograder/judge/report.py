@@ -80,6 +80,18 @@ class GradeReport:
         report.lang = lang if isinstance(lang, str) and lang else ENGLISH
         return report
 
+    def adds_up(self, table) -> bool:
+        """Whether these are points ``table`` can give: its checks in its order, each at most its points,
+        and the score their sum. A result read back (a stored one, a cluster's) is checked so: whoever could
+        write the results folder could otherwise plant any score."""
+        return (
+            [result.id for result in self.checks] == [check.id for check in table]
+            and all(isinstance(r.points, int) and 0 <= r.points <= r.max_points == check.points
+                    for r, check in zip(self.checks, table))
+            and self.score == sum(result.points for result in self.checks)
+            and self.max_score == max_score(table)
+        )
+
     @property
     def test_accuracy(self) -> float | None:
         """The test accuracy the grader measured: its confusion matrix's diagonal over its total. None
