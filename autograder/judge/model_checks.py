@@ -132,11 +132,35 @@ def metric_names(metrics: Any) -> list[str]:
     for metric in metrics if isinstance(metrics, (list, tuple)) else [metrics]:
         if isinstance(metric, str):
             names.append(metric)
+        elif isinstance(metric, dict) and metric.get("class_name") == "function":  # keras.metrics.<a function>
+            names.append(str(metric.get("config")))
         elif isinstance(metric, dict):
             names.append(str(metric.get("class_name") or metric.get("config", {}).get("name")))
         elif metric is not None:
             names.append(type(metric).__name__)
     return names
+
+
+def accuracy_keys(compile_config: Any) -> set[str]:
+    """The names under which these compile settings' accuracy is recorded in a history: Keras's, and
+    the name given to a ``SparseCategoricalAccuracy(name=...)``."""
+    keys = set(ACCURACY_NAMES)
+    metrics = compile_config.get("metrics") if isinstance(compile_config, dict) else None
+    for metric in metrics if isinstance(metrics, (list, tuple)) else [metrics]:
+        if isinstance(metric, dict) and metric.get("class_name") == "SparseCategoricalAccuracy":
+            name = (metric.get("config") or {}).get("name")
+            if isinstance(name, str):
+                keys.add(name)
+    return keys
+
+
+def learning_rate(optimizer) -> float | None:
+    """The optimizer's learning rate where it is one number (a schedule's is not)."""
+    try:
+        rate = optimizer.get_config().get("learning_rate")
+    except Exception:
+        return None
+    return float(rate) if isinstance(rate, (int, float)) else None
 
 
 def compile_problems(compiled) -> list[str]:
@@ -159,6 +183,10 @@ def compile_problems(compiled) -> list[str]:
     if optimizer != "SGD":
         problems.append(_("the optimizer is {optimizer}; the lesson uses stochastic gradient descent: "
                           "optimizer='sgd'").format(optimizer=optimizer))
+    rate = learning_rate(compiled.optimizer)
+    if rate is not None and not rate > 0:
+        problems.append(_("the learning rate is {rate}: at a rate of 0 or less the model learns nothing; leave "
+                          "SGD's default, 0.01").format(rate=rate))
     metrics = metric_names(compiled.get_compile_config().get("metrics"))
     if not ACCURACY_NAMES & set(metrics):
         problems.append(_("the metrics are {metrics}; add metrics=['accuracy']").format(metrics=metrics or _("none")))

@@ -16,7 +16,7 @@ from autograder.config import DEFAULT_PASS_MARK
 from autograder.errors import CheckFailed, NotDone
 from autograder.i18n import _, translated
 from autograder.judge.evidence import Evidence
-from autograder.judge.model_checks import ACCURACY_NAMES
+from autograder.judge.model_checks import accuracy_keys
 from autograder.sandbox.probe import epochs_probe_model, short_call_epochs
 from autograder.trainer.records import compile_signature, model_signature
 
@@ -105,6 +105,15 @@ def without_compile(model) -> dict:
     return config
 
 
+def compiled_config(ev: Evidence) -> dict | None:
+    """The compile settings ``compile_model`` gives, which the training check also requires of the training."""
+    compiled = ev.artifacts.models.get("compiled")
+    try:
+        return compiled.get_compile_config() if compiled is not None else None
+    except Exception:
+        return None
+
+
 def check_training(ev: Evidence) -> str:
     ev.produced("training")
     chain = trained_chain(ev)
@@ -127,7 +136,7 @@ def check_training(ev: Evidence) -> str:
     elif not any(key.startswith("val_") for key in history):
         validated = False
         problems.append(_("there is no validation data: pass validation_data=(X_valid, y_valid) to model.fit"))
-    elif not ACCURACY_NAMES & set(history) or any(key not in history for key in ("loss", "val_loss")):
+    elif not accuracy_keys(compiled_config(ev)) & set(history) or not {"loss", "val_loss"} <= set(history):
         problems.append(_("the history records {keys}; expected loss, accuracy, val_loss and val_accuracy").format(
             keys=sorted(history)))
     if epochs != ev.epochs:

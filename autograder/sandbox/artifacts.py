@@ -78,6 +78,8 @@ ARRAY_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 def write_artifacts(artifacts: Artifacts, folder: Path) -> None:
     """In the child: save what the probes produced."""
+    from autograder.sandbox.fit_client import with_keras_activations
+
     folder.mkdir(parents=True, exist_ok=True)
     arrays_folder = folder / "arrays"
     arrays_folder.mkdir(exist_ok=True)
@@ -88,7 +90,7 @@ def write_artifacts(artifacts: Artifacts, folder: Path) -> None:
     errors = dict(artifacts.errors)
     for name, model in artifacts.models.items():
         try:
-            model.save(models_folder / f"{name}.keras")
+            with_keras_activations(model).save(models_folder / f"{name}.keras")
         except Exception as error:  # a model Keras cannot save cannot be graded either
             errors[f"model:{name}"] = _("the model could not be saved: {error}").format(
                 error=f"{type(error).__name__}: {error}")

@@ -63,8 +63,25 @@ class LocalTransport:
         return self.trainer.handle(header, blobs)
 
 
+def with_keras_activations(model: Any) -> Any:
+    """``model`` with TensorFlow's own softmax and log-softmax (``activation=tf.nn.softmax``, as older
+    tutorials write it) replaced by Keras's, which compute the same: Keras saves TensorFlow's under names
+    it cannot load back (``softmax_v2``). TensorFlow's other activations it saves by Keras's names."""
+    import keras
+
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        activation = getattr(layer, "activation", None)
+        name = getattr(activation, "__name__", "")
+        if str(getattr(activation, "__module__", "")).startswith("tensorflow") and name in ("softmax_v2",
+                                                                                           "log_softmax_v2"):
+            layer.activation = getattr(keras.activations, name.removesuffix("_v2"))
+    return model
+
+
 def saved_model(model: Any) -> bytes:
-    """The model as Keras saves it (.keras: configuration, compile settings, weights)."""
+    """The model as Keras saves it (.keras: configuration, compile settings, weights), TensorFlow's
+    softmax as Keras's (``with_keras_activations``)."""
+    with_keras_activations(model)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.keras")
         model.save(path)
@@ -184,6 +201,7 @@ class FitClient:
         history.epoch = list(header.get("epoch") or [])
         history.params = dict(header.get("params") or {})
         self.last_history = history
+        model.history = history  # as Keras's fit leaves it: `return model.history` returns this History
         return history
 
 

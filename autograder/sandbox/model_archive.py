@@ -39,6 +39,10 @@ MAX_MODEL_PARAMETERS = 20_000_000  # the lesson's model has 266,610; 80 MB of fl
 MAX_MODEL_LAYERS = 64
 MAX_CONFIG_DEPTH = 32  # a functional model's configuration nests 11 deep, a model in a model 4 more
 MAX_CONFIG_ITEMS = 100_000  # the lesson's model: about 300
+# No list in a configuration is longer: a layer's numbers (a Constant's value, a normalization's mean) would
+# otherwise carry weights fitted elsewhere, which training at a learning rate of 0 keeps. The lesson's
+# longest list is an input shape's; a per-feature mean of its 784 pixels still fits.
+MAX_CONFIG_LIST = 1024
 MAX_WEIGHT_OBJECTS = 4096  # groups and arrays in model.weights.h5: about 20 for the lesson's model
 
 _LAYERS = {
@@ -180,6 +184,9 @@ def _walk_config(item: Any, depth: int, facts: dict, shape: bool = True) -> None
     if depth > MAX_CONFIG_DEPTH:
         raise ArtifactError("the model's configuration is nested too deeply")
     if isinstance(item, list):
+        if len(item) > MAX_CONFIG_LIST:
+            raise ArtifactError(f"the model's configuration holds a list of {len(item):,} values, more than the "
+                                f"{MAX_CONFIG_LIST:,} a model of this lesson needs")
         if shape and item and all(x is None or (isinstance(x, int) and not isinstance(x, bool)) for x in item):
             facts["features"] = max(facts["features"], math.prod(max(abs(x), 1) for x in item if x is not None))
         for value in item:
@@ -225,6 +232,11 @@ def _check_object(item: dict, facts: dict) -> None:
     if module == "keras.layers" or (module, class_name) in _MODELS:
         facts["layers"] += 1
     inner = item.get("config")
+    if (module, class_name) == ("keras.initializers", "Constant") and not (
+        isinstance(inner, dict) and isinstance(inner.get("value"), (int, float))
+    ):
+        raise ArtifactError("a Constant initializer of the model holds more than one number: it may start weights "
+                            "at one value, never at weights of its own")
     if module == "keras.layers" and isinstance(inner, dict):
         if class_name == "Dense":
             units = inner.get("units")

@@ -1,0 +1,135 @@
+"""Models and compile settings as students write them: each correct way keeps its points, and a model that
+cannot learn, or that carries its weights in its configuration, gets none for what it never learned."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from autograder.errors import ArtifactError
+from autograder.sandbox import model_archive
+from autograder.sandbox.fit_client import FitClient, LocalTransport, saved_model
+from autograder.trainer.service import Trainer
+
+
+def lesson_model(kernel_initializer="glorot_uniform", **compile_options):
+    import keras
+
+    keras.utils.set_random_seed(42)
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(30, activation="relu"),
+        keras.layers.Dense(10, activation="softmax", kernel_initializer=kernel_initializer),
+    ])
+    model.compile(**{"loss": "sparse_categorical_crossentropy", "optimizer": "sgd", "metrics": ["accuracy"],
+                     **compile_options})
+    return model
+
+
+def archived_config(model) -> dict:
+    import json
+
+    return json.loads(model_archive.read_model_archive(saved_model(model))["config.json"])
+
+
+def test_a_constant_initializer_that_holds_weights_is_refused():
+    import keras
+
+    # The attack: layers fitted offline to the test labels, their numbers written in Constant(...), and a
+    # learning rate of 0 so that training keeps them: 0.94 measured on the test set, with no training.
+    smuggled = keras.initializers.Constant(np.random.default_rng(0).normal(size=(30, 10)).tolist())
+    with pytest.raises(ArtifactError, match="Constant"):
+        model_archive.validate_model_config(archived_config(lesson_model(smuggled)))
+    model_archive.validate_model_config(archived_config(lesson_model(keras.initializers.Constant(0.1))))
+
+
+def test_no_list_in_a_model_s_configuration_is_longer_than_a_lesson_s_model_needs():
+    config = archived_config(lesson_model())
+    config["config"]["layers"][2]["config"]["smuggled"] = [0.5] * (model_archive.MAX_CONFIG_LIST + 1)
+    with pytest.raises(ArtifactError, match="list of"):
+        model_archive.validate_model_config(config)
+
+
+@pytest.mark.parametrize("learning_rate", [0.0, -0.01])
+def test_a_learning_rate_that_learns_nothing_fails_compile(learning_rate):
+    import keras
+
+    from autograder.judge.model_checks import compile_problems
+    from autograder.sandbox.model_archive import load_model_bytes
+
+    model = load_model_bytes(saved_model(lesson_model(optimizer=keras.optimizers.SGD(learning_rate=learning_rate))))
+    assert any("learning rate" in problem for problem in compile_problems(model))
+
+
+@pytest.mark.parametrize("metric", ["sparse_categorical_accuracy_function", "named_metric_object", "acc"])
+def test_accuracy_in_each_of_its_spellings_passes_compile(metric):
+    import keras
+
+    from autograder.judge.model_checks import compile_problems
+    from autograder.sandbox.model_archive import load_model_bytes
+
+    given = {
+        "sparse_categorical_accuracy_function": keras.metrics.sparse_categorical_accuracy,
+        "named_metric_object": keras.metrics.SparseCategoricalAccuracy(name="acc_sparse"),
+        "acc": "acc",
+    }[metric]
+    model = load_model_bytes(saved_model(lesson_model(metrics=[given])))
+    assert compile_problems(model) == []
+
+
+@pytest.fixture(scope="module")
+def small(dataset):
+    (train_images, train_labels), (test_images, _) = dataset
+    X = (train_images[:384] / 255.0).astype(np.float32)
+    y = train_labels[:384]
+    return {"X_train": X[64:], "y_train": y[64:], "X_valid": X[:64], "y_valid": y[:64]}, X[:64]
+
+
+def test_model_history_is_what_fit_returned_as_keras_sets_it(small):
+    arrays, test_images = small
+    client = FitClient(LocalTransport(Trainer(arrays, test_images)), known=arrays)
+    model = lesson_model()
+    with client.installed(model):
+        history = model.fit(arrays["X_train"], arrays["y_train"], epochs=1,
+                            validation_data=(arrays["X_valid"], arrays["y_valid"]))
+    assert model.history is history  # `return model.history` in train_model returns the History
+
+
+def test_a_named_accuracy_metric_s_history_keys_are_accuracy_s(small):
+    import keras
+
+    from autograder.judge.model_checks import accuracy_keys
+
+    arrays, test_images = small
+    client = FitClient(LocalTransport(Trainer(arrays, test_images)), known=arrays)
+    model = lesson_model(metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc_sparse")])
+    with client.installed(model):
+        history = model.fit(arrays["X_train"], arrays["y_train"], epochs=1,
+                            validation_data=(arrays["X_valid"], arrays["y_valid"]))
+    keys = accuracy_keys(model.get_compile_config())
+    assert "acc_sparse" in history.history and "acc_sparse" in keys
+    assert accuracy_keys(lesson_model().get_compile_config()) >= {"accuracy", "acc"}
+
+
+def test_tensorflow_s_own_softmax_as_older_tutorials_write_it_is_keras_s_softmax():
+    import keras
+    import tensorflow as tf
+
+    from autograder.judge.network import activation_name
+    from autograder.sandbox.model_archive import load_model_bytes
+
+    model = keras.Sequential()
+    with warnings.catch_warnings():  # Keras 3 prefers keras.Input; the tutorial's way still builds the model
+        warnings.simplefilter("ignore")
+        model.add(keras.layers.Flatten(input_shape=[28, 28]))
+    model.add(keras.layers.Dense(30, activation=tf.nn.relu))
+    model.add(keras.layers.Dense(10, activation=tf.nn.softmax))
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+    images = np.random.default_rng(0).random((4, 28, 28), dtype=np.float32)
+    before = model.predict(images, verbose=0)
+    loaded = load_model_bytes(saved_model(model))  # what the grader and the trainer read
+    assert [activation_name(layer) for layer in loaded.layers[1:]] == ["relu", "softmax"]
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0), before)
