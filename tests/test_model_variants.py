@@ -53,15 +53,30 @@ def test_no_list_in_a_model_s_configuration_is_longer_than_a_lesson_s_model_need
         model_archive.validate_model_config(config)
 
 
-@pytest.mark.parametrize("learning_rate", [0.0, -0.01])
+@pytest.mark.parametrize("learning_rate", [0.0, -0.01, 1e-30, "schedule"])
 def test_a_learning_rate_that_learns_nothing_fails_compile(learning_rate):
     import keras
 
     from autograder.judge.model_checks import compile_problems
     from autograder.sandbox.model_archive import load_model_bytes
 
+    if learning_rate == "schedule":
+        learning_rate = keras.optimizers.schedules.PiecewiseConstantDecay([10], [1e-30, 1e-31])
     model = load_model_bytes(saved_model(lesson_model(optimizer=keras.optimizers.SGD(learning_rate=learning_rate))))
     assert any("learning rate" in problem for problem in compile_problems(model))
+
+
+@pytest.mark.parametrize("learning_rate", [0.01, 0.001, "schedule"])
+def test_a_learning_rate_a_student_may_choose_passes_compile(learning_rate):
+    import keras
+
+    from autograder.judge.model_checks import compile_problems
+    from autograder.sandbox.model_archive import load_model_bytes
+
+    if learning_rate == "schedule":
+        learning_rate = keras.optimizers.schedules.ExponentialDecay(0.01, decay_steps=1000, decay_rate=0.9)
+    model = load_model_bytes(saved_model(lesson_model(optimizer=keras.optimizers.SGD(learning_rate=learning_rate))))
+    assert compile_problems(model) == []
 
 
 @pytest.mark.parametrize("metric", ["sparse_categorical_accuracy_function", "named_metric_object", "acc"])

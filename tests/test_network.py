@@ -12,9 +12,10 @@ def lesson_s_network(style: str):
     import keras
 
     layers = keras.layers
-    if style == "sequential":
+    if style in ("sequential", "sequential-with-reshape"):
+        flatten = layers.Flatten() if style == "sequential" else layers.Reshape((-1,))
         return keras.Sequential([
-            keras.Input(shape=(28, 28)), layers.Flatten(), layers.Dense(300, activation="relu"),
+            keras.Input(shape=(28, 28)), flatten, layers.Dense(300, activation="relu"),
             layers.Dense(100, activation="relu"), layers.Dense(10, activation="softmax"),
         ])
     inputs = keras.Input(shape=(28, 28))
@@ -25,7 +26,7 @@ def lesson_s_network(style: str):
     return keras.Model(inputs, outputs)
 
 
-@pytest.mark.parametrize("style", ["sequential", "functional-with-activation-layers"])
+@pytest.mark.parametrize("style", ["sequential", "sequential-with-reshape", "functional-with-activation-layers"])
 def test_the_same_network_built_two_ways_is_the_same_steps(style):
     steps = network(lesson_s_network(style))
     lesson_s = ["Flatten", "Dense(300, relu)", "Dense(100, relu)", "Dense(10, softmax)"]

@@ -7,6 +7,7 @@ ones, and finish in linear time on the drawings that make the plain way take hou
 
 from __future__ import annotations
 
+import base64
 import io
 import time
 import xml.etree.ElementTree as ElementTree
@@ -97,8 +98,9 @@ def test_the_check_fails_with_the_reader_s_message():
     from autograder.errors import CheckFailed
 
     with pytest.raises(CheckFailed, match="could not read the drawing"):
-        svg_figure.read_svg_figure_checked("<svg")
-    assert svg_figure.read_svg_figure_checked(SVG_OPEN + '<g id="axes_1"><image/></g></svg>') == (1, [""], [False])
+        svg_figure.read_svg_axes_checked("<svg")
+    [axes] = svg_figure.read_svg_axes_checked(SVG_OPEN + '<g id="axes_1"><image/></g></svg>')
+    assert (axes.title, axes.axes_on) == ("", False)
 
 
 def nested_axes(depth: int, inner: str = "<image/>") -> str:
@@ -211,3 +213,97 @@ def test_entity_declarations_are_refused():
     assert len(oracle_read_svg_figure(A_FEW_LAUGHS)[1][0]) == 300_000  # the plain reader expands them
     matplotlib_s_doctype, _ = draw(rows=1, cols=1)
     assert "<!DOCTYPE svg PUBLIC" in matplotlib_s_doctype and read_svg_figure(matplotlib_s_doctype)[0] == 1
+
+
+# --- what the images show ---------------------------------------------------------------------------------
+
+
+def drawn(images, labels, *, order="rows", cmap="binary", titles=None) -> str:
+    """A 4×10 figure of ``images`` as a student draws it: axes made row by row, or column by column
+    (``add_subplot`` at the same places), saved as probe.probe_samples_plot saves it."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from autograder.data.fashion_mnist import CLASS_NAMES
+
+    fig = plt.figure(figsize=(12, 4.8))
+    try:
+        places = [(row, col) for row in range(4) for col in range(10)]
+        if order == "columns":
+            places.sort(key=lambda place: (place[1], place[0]))
+        for row, col in places:
+            index = 10 * row + col
+            ax = fig.add_subplot(4, 10, index + 1)
+            ax.imshow(images[index], cmap=cmap)
+            ax.set_title((titles or [CLASS_NAMES[label] for label in labels])[index])
+            ax.axis("off")
+        drawing = io.StringIO()
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.image_inline": True}):
+            fig.savefig(drawing, format="svg")
+        return drawing.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def check_of(svg: str, dataset):
+    import types
+
+    from autograder.judge.data_checks import check_samples_plot
+    from autograder.judge.evidence import Evidence
+    from autograder.sandbox.artifacts import Artifacts
+
+    (images, labels), _ = dataset
+    data = types.SimpleNamespace(train_images=images, train_labels=labels)
+    return check_samples_plot(Evidence(Artifacts(values={"plot_svg": svg}), data))
+
+
+@pytest.mark.parametrize("order,cmap", [("rows", "binary"), ("columns", "binary"), ("rows", "jet"),
+                                        ("rows", "hsv"), ("columns", None)])
+def test_the_lesson_s_figure_passes_in_any_order_of_making_its_axes_and_any_colormap(dataset, order, cmap):
+    (images, labels), _ = dataset
+    assert "40 images" in check_of(drawn(images[:40] / 255, labels[:40], order=order, cmap=cmap), dataset)
+
+
+def test_one_image_shown_forty_times_under_the_right_titles_fails(dataset):
+    from autograder.errors import CheckFailed
+
+    (images, labels), _ = dataset
+    with pytest.raises(CheckFailed, match="image 2 shows sample 1, not sample 2"):
+        check_of(drawn([images[0] / 255] * 40, labels[:40]), dataset)
+
+
+def test_blank_images_under_the_right_titles_fail(dataset):
+    from autograder.errors import CheckFailed
+
+    (_, labels), _ = dataset
+    with pytest.raises(CheckFailed, match="40 images are blank"):
+        check_of(drawn(np.zeros((40, 28, 28)), labels[:40]), dataset)
+
+
+def test_the_samples_in_another_order_under_their_own_titles_fail(dataset):
+    from autograder.data.fashion_mnist import CLASS_NAMES
+    from autograder.errors import CheckFailed
+
+    (images, labels), _ = dataset
+    order = list(range(39, -1, -1))
+    svg = drawn(images[order] / 255, labels[order], titles=[CLASS_NAMES[labels[i]] for i in order])
+    with pytest.raises(CheckFailed, match="shows sample 40, not sample 1"):
+        check_of(svg, dataset)
+
+
+@pytest.mark.parametrize("href", [
+    "data:image/png;base64," + "A" * svg_figure.MAX_IMAGE_CHARS,  # too long to be kept
+    "data:image/png;base64,not base64!",
+    "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\xff\xff\xff\xff\0\0\0\0").decode(),
+    "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10garbage").decode(),
+    "https://example.com/sample.png",
+], ids=["too-long", "not-base64", "declares-4-billion-pixels", "truncated", "not-inline"])
+def test_an_image_the_grader_cannot_decode_is_named_by_its_place(href):
+    from autograder.judge.data_checks import image_problems
+    from autograder.judge.svg_figure import shown_images
+
+    svg = (SVG_OPEN.replace("<svg ", '<svg xmlns:xlink="http://www.w3.org/1999/xlink" ')
+           + f'<g id="axes_1"><image xlink:href="{href}" x="0" y="0" width="10" height="10"/></g></svg>')
+    shown = shown_images(svg_figure.read_svg_axes(svg))
+    assert shown == [None]
+    assert image_problems(shown, np.zeros((60, 28, 28))) == ["the grader could not read image 1 of the drawing"]

@@ -22,6 +22,7 @@ from autograder.data.reference import read_only, scaled
 # How much of the kit's data each probe hands a student's function (autograder.sandbox.probe).
 SPLIT_SMALL = (100, 10)  # split_validation called again on 100 images with n_valid=10
 NORMALIZE_SAMPLE = 2000
+PLOT_SAMPLES = 60  # plot_samples is given 60 images and shows the first 40
 PREDICT_SAMPLE = 500
 
 

@@ -10,11 +10,11 @@ import numpy as np
 
 from autograder.assignment import N_VALID
 from autograder.data.fashion_mnist import CLASS_NAMES
-from autograder.data.inputs import NORMALIZE_SAMPLE, SPLIT_SMALL
+from autograder.data.inputs import NORMALIZE_SAMPLE, PLOT_SAMPLES, SPLIT_SMALL
 from autograder.errors import CheckFailed
 from autograder.i18n import _
 from autograder.judge.evidence import Evidence
-from autograder.judge.svg_figure import read_svg_figure_checked as read_svg_figure
+from autograder.judge.svg_figure import read_svg_axes_checked, shown_images
 
 
 def check_normalize(ev: Evidence) -> str:
@@ -104,7 +104,8 @@ def check_samples_plot(ev: Evidence) -> str:
     svg = ev.artifacts.values.get("plot_svg")
     if not isinstance(svg, str):
         raise CheckFailed(_("the grader received no drawing of your figure"))
-    count, titles, axes_on = read_svg_figure(svg)
+    axes = read_svg_axes_checked(svg)
+    count, titles, axes_on = len(axes), [a.title for a in axes], [a.axes_on for a in axes]
     problems = []
     if count != 40:
         problems.append(_("the figure shows {count} images; a 4×10 grid shows 40 (one per axes, imshow)").format(
@@ -112,6 +113,7 @@ def check_samples_plot(ev: Evidence) -> str:
     expected = [CLASS_NAMES[label] for label in ev.data.train_labels[:40]]
     if titles[:40] != expected[: len(titles)]:
         problems.append(title_problem(titles, expected))
+    problems += image_problems(shown_images(axes[:40]), ev.data.train_images[:PLOT_SAMPLES])
     if any(axes_on):
         if all(axes_on):
             problems.append(_("the axes are on (every image draws its ticks and frame): turn them off with "
@@ -122,6 +124,54 @@ def check_samples_plot(ev: Evidence) -> str:
     if problems:
         raise CheckFailed("; ".join(problems))
     return _("40 images in a 4×10 grid, each titled with its class name, axes off")
+
+
+# How alike an image must be to a sample it is not placed for, and how much more than to its own, to be taken
+# for that sample: the lesson's figure in any usual colormap shows each sample at 0.95 or more, and no other
+# of the 60 samples above 0.93 (benchmarked on the real images). A colormap whose gray levels are not in the
+# samples' order (jet, hsv) matches no sample well, and is no mistake.
+SAME_IMAGE = 0.97
+CLEARER = 0.05
+
+
+def image_problems(shown: list, samples: np.ndarray) -> list[str]:
+    """What the images show, where it is clearly wrong: none at all (blank), or another sample than the
+    one for their place (``shown[i]`` should show ``samples[i]``). ``shown``: 28×28 gray levels, None where
+    the drawing's image cannot be read."""
+    vectors = samples.reshape(len(samples), -1).astype(np.float64)
+    vectors -= vectors.mean(axis=1, keepdims=True)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    unreadable, blank, wrong = [], [], []
+    for position, image in enumerate(shown):
+        if image is None:
+            unreadable.append(position)
+            continue
+        flat = image.ravel() - image.mean()
+        if np.linalg.norm(flat) < 1e-6:
+            blank.append(position)
+            continue
+        alike = np.abs(vectors @ (flat / np.linalg.norm(flat)))  # either way up: a colormap may invert
+        best = int(np.argmax(alike))
+        own = alike[position] if position < len(alike) else 0.0
+        if best != position and alike[best] >= SAME_IMAGE and own < alike[best] - CLEARER:
+            wrong.append((position, best))
+    problems = []
+    if unreadable:
+        problems.append(_("the grader could not read image {position} of the drawing").format(
+            position=unreadable[0] + 1))
+    if len(blank) == 1:
+        problems.append(_("image {position} is blank: show each sample with ax.imshow(images[i], cmap='binary')")
+                        .format(position=blank[0] + 1))
+    elif blank:
+        problems.append(_("{count} images are blank: show each sample with ax.imshow(images[i], cmap='binary')")
+                        .format(count=len(blank)))
+    if wrong:
+        position, best = wrong[0]
+        problems.append(_(
+            "image {position} shows sample {shown}, not sample {position} ({count} of the images show another "
+            "sample than their place's): draw images[i] in the i-th axes, row by row"
+        ).format(position=position + 1, shown=best + 1, count=len(wrong)))
+    return problems
 
 
 def title_problem(titles: list[str], expected: list[str]) -> str:

@@ -154,12 +154,23 @@ def accuracy_keys(compile_config: Any) -> set[str]:
     return keys
 
 
+# Below it, 30 epochs of SGD leave the weights where they started: a model whose weights came from elsewhere
+# would keep them. The lesson's rate is 0.01; a student's 0.001 still learns.
+MIN_LEARNING_RATE = 1e-6
+
+
 def learning_rate(optimizer) -> float | None:
-    """The optimizer's learning rate where it is one number (a schedule's is not)."""
+    """The optimizer's learning rate, or a schedule's largest (its first, or its largest value); None where
+    neither is a number."""
     try:
         rate = optimizer.get_config().get("learning_rate")
     except Exception:
         return None
+    if isinstance(rate, dict):  # a schedule, as Keras writes it
+        config = rate.get("config") if isinstance(rate.get("config"), dict) else {}
+        values = [config.get("initial_learning_rate"), *(config.get("values") or [])]
+        numbers = [float(value) for value in values if isinstance(value, (int, float))]
+        return max(numbers) if numbers else None
     return float(rate) if isinstance(rate, (int, float)) else None
 
 
@@ -184,9 +195,9 @@ def compile_problems(compiled) -> list[str]:
         problems.append(_("the optimizer is {optimizer}; the lesson uses stochastic gradient descent: "
                           "optimizer='sgd'").format(optimizer=optimizer))
     rate = learning_rate(compiled.optimizer)
-    if rate is not None and not rate > 0:
-        problems.append(_("the learning rate is {rate}: at a rate of 0 or less the model learns nothing; leave "
-                          "SGD's default, 0.01").format(rate=rate))
+    if rate is not None and not rate >= MIN_LEARNING_RATE:
+        problems.append(_("the learning rate is {rate}: at that rate the model learns nothing in its epochs; "
+                          "leave SGD's default, 0.01").format(rate=rate))
     metrics = metric_names(compiled.get_compile_config().get("metrics"))
     if not ACCURACY_NAMES & set(metrics):
         problems.append(_("the metrics are {metrics}; add metrics=['accuracy']").format(metrics=metrics or _("none")))

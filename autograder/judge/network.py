@@ -147,7 +147,7 @@ def network(model) -> list[Step]:
                 continue
         if kind == "Dense":
             steps.append(Step("Dense", int(layer.units), activation_name(layer) or "linear", [layer]))
-        elif kind == "Reshape" and tuple(getattr(layer, "target_shape", ()) or ()) == (784,):
+        elif kind == "Reshape" and tuple(getattr(layer, "target_shape", ()) or ()) in ((784,), (-1,)):
             steps.append(Step("Flatten", layers=[layer]))  # computes what Flatten computes on 28×28 images
         elif kind in ACTIVATION_LAYERS:
             steps.append(Step(f"{kind}({activation_name(layer)})", layers=[layer]))

@@ -6,20 +6,25 @@ through the XML parser once, keeping a stack of the open elements, so its time i
 drawing's size; it stops with ``FigureUnreadable`` (a message for the student) as soon as a bound
 is passed, and it never expands an entity declared by the drawing.
 
-What it reports: for each ``<g id="axes_N">`` group that contains an ``<image>`` (anywhere inside
-it), in document order, its title — every ``<text>`` inside the group but outside its axis lines,
+What it reports (``read_svg_axes``): for each ``<g id="axes_N">`` group that contains an ``<image>``
+(anywhere inside it), in document order, its title — every ``<text>`` inside the group but outside its axis lines,
 each one's text stripped, the non-empty ones joined by a space — and whether a
 ``<g id="matplotlib.axis...">`` lies inside it. matplotlib draws an axes' title as a text of the
 axes' own group and its tick labels and axis labels inside the ``matplotlib.axis_N`` groups, so
 the tick labels of axes left on never read as part of a title. Groups nested in groups
 (matplotlib draws an inset axes inside its parent's group) count whole: an outer group's images,
-texts and axis lines include those of the groups inside it.
+texts and axis lines include those of the groups inside it. Each such group's first image comes with
+its place on the page and its PNG data (matplotlib inlines each image as a PNG, drawn upside down):
+``in_reading_order`` puts the groups in the order a reader sees them, row by row, whatever order the
+student's code made them in, and ``shown_images`` decodes each image, bounded, to 28×28 gray levels
+for the check to say which sample it shows.
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
 
 from autograder.errors import CheckFailed, FigureUnreadable
 
@@ -28,9 +33,13 @@ MAX_ELEMENTS = 200_000  # the 4×10 figure has about 500 elements with its axes 
 MAX_DEPTH = 100  # matplotlib nests about 8 deep
 MAX_TEXT_CHARS = 1024**2  # characters inside <text> elements: the titles are a few hundred
 MAX_TITLE_CHARS = 4 * 1024**2  # characters of titles put together (nested groups repeat their texts)
+MAX_IMAGE_CHARS = 1024**2  # one image's inline PNG, base64: the lesson's are about 10,000 characters
+MAX_IMAGE_SIDE = 2048  # pixels: matplotlib draws each of the lesson's images about 100 pixels wide
 FEED_CHARS = 256 * 1024  # the parser gets the drawing in pieces, so that a bound stops it early
 
 SVG = "{http://www.w3.org/2000/svg}"
+XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+PNG_DATA = "data:image/png;base64,"
 _G, _IMAGE, _TEXT = f"{SVG}g", f"{SVG}image", f"{SVG}text"
 _OTHER, _TEXT_KIND, _AXES_KIND, _AXIS_KIND = 0, 1, 2, 3
 # Markup declarations (only possible inside a DOCTYPE's internal subset). matplotlib writes a
@@ -39,6 +48,39 @@ _DECLARATION = re.compile(r"<!\s*(ENTITY|ATTLIST|ELEMENT|NOTATION)")
 
 UNREADABLE = "the grader could not read the drawing of your figure"
 TOO_COMPLEX = "the figure is too complex for the grader to read"
+
+
+@dataclass
+class ShownImage:
+    """An ``<image>`` as matplotlib draws it: its top left corner on the page, whether it is drawn upside
+    down (``scale(1 -1)``), and its inline PNG (None: not one, or larger than ``MAX_IMAGE_CHARS``)."""
+
+    left: float | None
+    top: float | None
+    flipped: bool
+    png: str | None
+
+    @classmethod
+    def of(cls, attrib) -> "ShownImage":
+        def number(name):
+            try:
+                value = float(attrib.get(name, ""))
+            except ValueError:
+                return None
+            return value if value == value and abs(value) < 1e9 else None
+
+        flipped = "scale(1 -1)" in (attrib.get("transform") or "")
+        y = number("y")
+        href = attrib.get(XLINK_HREF) or ""
+        png = href if href.startswith(PNG_DATA) and len(href) <= MAX_IMAGE_CHARS else None
+        return cls(number("x"), None if y is None else (-y if flipped else y), flipped, png)
+
+
+@dataclass
+class ShownAxes:
+    title: str
+    axes_on: bool
+    image: ShownImage | None
 
 
 class _Reader:
@@ -53,7 +95,7 @@ class _Reader:
         self.text_chars = 0
         self.texts: list[list[int]] = []  # per <text>, in document order: [start, end] offsets into the chunks
         self.open_texts: list[int] = []
-        # per <g id="axes_...">, in document order: [first text, end of texts, has image, has axis]
+        # per <g id="axes_...">, in document order: [first text, end of texts, has image, has axis, first image]
         self.axes: list[list] = []
         self.open_axes: list[int] = []
 
@@ -72,7 +114,7 @@ class _Reader:
             if ident.startswith("axes_"):
                 kind = _AXES_KIND
                 self.open_axes.append(len(self.axes))
-                self.axes.append([len(self.texts), None, False, False])
+                self.axes.append([len(self.texts), None, False, False, None])
             elif ident.startswith("matplotlib.axis"):
                 kind = _AXIS_KIND
                 self.axis_depth += 1
@@ -80,7 +122,10 @@ class _Reader:
                     self.axes[self.open_axes[-1]][3] = True
         elif tag == _IMAGE:
             if self.open_axes:
-                self.axes[self.open_axes[-1]][2] = True
+                group = self.axes[self.open_axes[-1]]
+                group[2] = True
+                if group[4] is None:
+                    group[4] = ShownImage.of(attrib)
         elif tag == _TEXT and not self.axis_depth:
             kind = _TEXT_KIND
             self.text_depth += 1
@@ -102,6 +147,7 @@ class _Reader:
                 outer = self.axes[self.open_axes[-1]]
                 outer[2] = outer[2] or group[2]
                 outer[3] = outer[3] or group[3]
+                outer[4] = outer[4] or group[4]
 
     def data(self, text: str) -> None:
         if self.text_depth:
@@ -110,29 +156,35 @@ class _Reader:
                 raise FigureUnreadable(f"{TOO_COMPLEX}: its texts hold more than {MAX_TEXT_CHARS:,} characters")
             self.chunks.append(text)
 
-    def close(self) -> tuple[int, list[str], list[bool]]:
+    def close(self) -> list[ShownAxes]:
         text = "".join(self.chunks)
         lengths = [0]  # lengths[i]: the characters of the first i texts, plus i
         for start, end in self.texts:
             lengths.append(lengths[-1] + (end - start) + 1)
-        cost = sum(lengths[last] - lengths[first] for first, last, has_image, _ in self.axes if has_image)
+        cost = sum(lengths[last] - lengths[first] for first, last, has_image, *_ in self.axes if has_image)
         if cost > MAX_TITLE_CHARS:
             raise FigureUnreadable(
                 f"{TOO_COMPLEX}: its titles, put together, hold more than {MAX_TITLE_CHARS:,} characters"
             )
-        titles, axes_on = [], []
-        for first, last, has_image, has_axis in self.axes:
+        shown = []
+        for first, last, has_image, has_axis, image in self.axes:
             if not has_image:
                 continue
             parts = (text[start:end].strip() for start, end in self.texts[first:last])
-            titles.append(" ".join(part for part in parts if part))
-            axes_on.append(has_axis)
-        return len(titles), titles, axes_on
+            shown.append(ShownAxes(" ".join(part for part in parts if part), has_axis, image))
+        return shown
 
 
 def read_svg_figure(svg: str) -> tuple[int, list[str], list[bool]]:
     """From matplotlib's SVG drawing of a figure: the axes that show an image, their titles, and
-    whether each draws its axis lines and ticks. Raises ``FigureUnreadable`` (a ``ValueError``)."""
+    whether each draws its axis lines and ticks, in document order. Raises ``FigureUnreadable``."""
+    axes = read_svg_axes(svg)
+    return len(axes), [a.title for a in axes], [a.axes_on for a in axes]
+
+
+def read_svg_axes(svg: str) -> list[ShownAxes]:
+    """Each axes of matplotlib's SVG drawing that shows an image, in document order. Raises
+    ``FigureUnreadable`` (a ``ValueError``)."""
     if not isinstance(svg, str):
         raise FigureUnreadable(UNREADABLE)
     if len(svg) > MAX_SVG_CHARS:
@@ -151,9 +203,53 @@ def read_svg_figure(svg: str) -> tuple[int, list[str], list[bool]]:
         raise FigureUnreadable(f"{TOO_COMPLEX}: its elements are nested too deeply") from None
 
 
-def read_svg_figure_checked(svg: str) -> tuple[int, list[str], list[bool]]:
-    """``read_svg_figure`` for the check: a drawing it cannot read fails the check with its message."""
+def read_svg_axes_checked(svg: str) -> list[ShownAxes]:
+    """``read_svg_axes`` for the check, in reading order: a drawing it cannot read fails the check with its
+    message."""
     try:
-        return read_svg_figure(svg)
+        return in_reading_order(read_svg_axes(svg))
     except FigureUnreadable as error:
         raise CheckFailed(str(error)) from None
+
+
+def in_reading_order(axes: list[ShownAxes]) -> list[ShownAxes]:
+    """The axes row by row, top to bottom, each row left to right, by where their images lie on the page
+    (a figure's axes made column by column, or in any order, read as the figure shows them); in
+    document order where an image's place cannot be read."""
+    if any(a.image is None or a.image.left is None or a.image.top is None for a in axes):
+        return list(axes)
+    return sorted(axes, key=lambda a: (round(a.image.top, 1), round(a.image.left, 1)))
+
+
+def shown_images(axes: list[ShownAxes]):
+    """Each axes' image as 28×28 gray levels, upright (a NumPy array), or None where it cannot be read."""
+    return [None if a.image is None else decoded(a.image) for a in axes]
+
+
+def decoded(image: ShownImage):
+    import base64
+    import binascii
+    import io
+    import struct
+
+    import numpy as np
+    from PIL import Image
+
+    if image.png is None:
+        return None
+    try:
+        data = base64.b64decode(image.png[len(PNG_DATA):])
+    except (binascii.Error, ValueError):
+        return None
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])  # checked before the decoder sizes anything
+    if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            gray = picture.convert("L").resize((28, 28), Image.Resampling.BOX)
+            levels = np.asarray(gray, dtype=np.float64)
+    except Exception:  # whatever the decoder refuses is an image the grader cannot read
+        return None
+    return np.flipud(levels) if image.flipped else levels

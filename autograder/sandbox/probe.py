@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autograder.assignment import EPOCHS, N_VALID, SEED
-from autograder.data.inputs import NORMALIZE_SAMPLE, SPLIT_SMALL
+from autograder.data.inputs import NORMALIZE_SAMPLE, PLOT_SAMPLES, SPLIT_SMALL
 from autograder.errors import StudentError, TimeLimitExceeded, TrainingNotReproducible
 from autograder.i18n import _
 from autograder.limits import time_limit
@@ -137,7 +137,7 @@ def probe_samples_plot(p: Prober, inputs) -> None:
 
     before = set(plt.get_fignums())
     try:
-        fig = p.call("plot_samples", inputs.train_scaled[:60], inputs.train_labels[:60])
+        fig = p.call("plot_samples", inputs.train_scaled[:PLOT_SAMPLES], inputs.train_labels[:PLOT_SAMPLES])
         if not isinstance(fig, Figure):
             raise StudentError(_(
                 "`plot_samples` returned {kind}, not the Figure: create it with `fig, axes = plt.subplots(...)` "
