@@ -782,3 +782,25 @@ def test_a_sandbox_running_hundreds_of_busy_processes_starves_no_neighbour_s_tra
                                      limits=limits, workers=2, reuse=False)
     assert beside.score == 100, [(c.id, c.message) for c in beside.checks if not c.passed]
     assert "time limit for one submission" in hogged.error, hogged.error  # spinning until its sandbox ended
+
+
+def test_emptying_a_group_never_kills_a_process_that_left_it_and_took_a_listed_pid(tmp_path):
+    from autograder.sandbox.slots import SandboxCgroup
+
+    # A group whose process exited after the grader read its pid, the pid then reused by a bystander
+    # outside the group: the first read lists it, the group holds nothing after.
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        procs = tmp_path / "cgroup.procs"
+        reads = iter([f"{bystander.pid}\n", ""])
+
+        class Listing(type(tmp_path)):
+            def read_text(self, *args, **kwargs):
+                return next(reads, "") if self.name == "cgroup.procs" else super().read_text(*args, **kwargs)
+
+        procs.write_text("")
+        SandboxCgroup._empty(Listing(tmp_path))
+        assert bystander.poll() is None, "a bystander was killed"
+    finally:
+        bystander.kill()
+        bystander.wait()

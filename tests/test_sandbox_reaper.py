@@ -49,3 +49,4 @@ def test_the_sandbox_cannot_write_the_report():
     # The report's descriptor is closed before the sandbox runs: writing a forged figure fails.
     status, peak = reaped("import os, sys\ntry:\n    os.write({report}, b'1\\n')\nexcept OSError:\n    sys.exit(7)")
     assert status == 7 and peak is not None and peak > 1
+

@@ -218,16 +218,29 @@ class SandboxCgroup:
 
     @staticmethod
     def _empty(path: Path) -> None:
+        """Kill every process in the group. A pid read from ``cgroup.procs`` may belong to a process
+        that has left since, and be a bystander's by now: each is held by a pid descriptor first, and
+        killed through it only if the group still lists it, so the one killed is the one listed."""
         for _ in range(250):
             try:
-                pids = [int(line) for line in (path / "cgroup.procs").read_text().split()]
+                pids = _members(path)
             except OSError:
                 return
             if not pids:
                 return
+            held = {}
             for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(OSError):
+                    held[pid] = os.pidfd_open(pid)
+            try:
+                still = _members(path)
+            except OSError:
+                still = set()
+            for pid, descriptor in held.items():
+                with contextlib.suppress(OSError):
+                    if pid in still:
+                        signal.pidfd_send_signal(descriptor, signal.SIGKILL)
+                os.close(descriptor)
             time.sleep(0.02)
 
     def close(self) -> None:
@@ -244,6 +257,10 @@ class SandboxCgroup:
                     self._empty(path)
                     time.sleep(0.02)
         self.paths = {}
+
+
+def _members(path: Path) -> set[int]:
+    return {int(line) for line in (path / "cgroup.procs").read_text().split()}
 
 
 # --- the writable folder, for the sandbox's user -----------------------------------------------------------
