@@ -8,14 +8,39 @@ written, a strict JSON reader accepts it, and right-to-left marks never reorder 
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
+import unicodedata
 
-# What a terminal, a spreadsheet or a text viewer acts on instead of showing: C0 and C1 controls, DEL, the
-# line and paragraph separators, and the marks that set a run of text's direction (Unicode's bidi controls).
-_DIRECTION = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-CONTROL = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029{_DIRECTION}]")
-# The same without the newline and the tab, which a message's own lines keep inside a quoted CSV cell.
-CONTROL_IN_CELL = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u2028\\u2029{_DIRECTION}]")
+# What a terminal, a spreadsheet or a text viewer acts on, or draws as nothing, instead of showing it: the
+# controls (C0, C1, DEL), the format characters (direction marks, zero-width spaces and joiners, the soft
+# hyphen, tag characters), the line and paragraph separators, surrogates, unassigned code points, and the
+# other characters Unicode says to draw as nothing (variation selectors, Hangul fillers). Invisible, they
+# would let a name pass for another's ("alice" and "alice" with a zero-width space) or a message reorder
+# what surrounds it.
+_INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs", "Cn", "Zl", "Zp"}
+_DRAWN_AS_NOTHING = [(0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x3164, 0x3164),
+                     (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xE0100, 0xE01EF)]
+
+
+@functools.cache
+def _unsafe(keep: str) -> re.Pattern:
+    """A pattern of every code point above, but those in ``keep``: built once, when first needed."""
+    drawn_as_nothing = {code for low, high in _DRAWN_AS_NOTHING for code in range(low, high + 1)}
+    kept = {ord(char) for char in keep}
+    category = unicodedata.category
+    ranges, start = [], None
+    for code in range(sys.maxunicode + 2):
+        bad = code <= sys.maxunicode and code not in kept and (
+            category(chr(code)) in _INVISIBLE_CATEGORIES or code in drawn_as_nothing
+        )
+        if bad and start is None:
+            start = code
+        elif not bad and start is not None:
+            ranges.append(f"\\U{start:08x}-\\U{code - 1:08x}")
+            start = None
+    return re.compile(f"[{''.join(ranges)}]")
 
 
 def printable(value) -> str:
@@ -27,21 +52,21 @@ def printable(value) -> str:
 
 def _escaped(match: re.Match) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def terminal_text(value) -> str:
     """A path, a name or one line of a message as one line on a terminal: undecodable bytes as ``\\udcXX``
     and every control (escape sequences, carriage returns, newlines, direction marks) as ``\\xXX`` or
     ``\\uXXXX``, so that the text can neither forge a line nor drive the terminal."""
-    return CONTROL.sub(_escaped, printable(value))
+    return _unsafe("").sub(_escaped, printable(value))
 
 
 def cell_text(value) -> str:
     """Text for a CSV cell: as ``terminal_text``, but its own lines and tabs kept (the cell is quoted)."""
-    return CONTROL_IN_CELL.sub(_escaped, printable(value))
+    return _unsafe("\n\t").sub(_escaped, printable(value))
 
 
 def has_control(text: str) -> bool:
     """Whether ``text`` holds anything ``terminal_text`` would escape."""
-    return CONTROL.search(text) is not None or printable(text) != text
+    return _unsafe("").search(text) is not None

@@ -192,3 +192,113 @@ def test_outside_nbgrader_s_layout_every_notebook_counts(tmp_path):
         report.submission, report.student = f"/exams/{index}.ipynb", str(index)
     page = write_class_report(reports, tmp_path / "class.html").read_text()
     assert "3 submissions: 3 graded" in page and "Not counted" not in page
+
+
+def misnamed(student: str, name: str, anchor: str = "/course/submitted", message: str = "fine"):
+    report = report_for(f"{student}/{ASSIGNMENT_ID}/{name}", message)
+    report.submission = f"{anchor}/{student}/{ASSIGNMENT_ID}/{name}.ipynb"
+    return report
+
+
+def test_a_student_counts_once_in_the_class_report_whatever_their_notebooks_are_named(tmp_path):
+    from autograder.reports.class_report import counted_reports
+
+    honest = [report_for(name) for name in ("ann", "ben")]
+    copies = [misnamed("mallory", f"copy{index}", message="INSTRUCTOR NOTE") for index in range(20)]
+    two_misnamed = [misnamed("cat", "hw"), misnamed("cat", "hw_v2")]
+    counted, apart = counted_reports(honest + copies + two_misnamed)
+    assert sorted(r.submission for r in counted) == sorted(
+        [r.submission for r in honest] + [copies[0].submission, two_misnamed[0].submission])
+    assert len(apart) == 20
+
+
+def test_two_sections_students_of_one_name_both_count(tmp_path):
+    from autograder.reports.class_report import counted_reports
+
+    first = report_for("alice")
+    first.submission = f"/sec1/submitted/alice/{ASSIGNMENT_ID}/{NOTEBOOK_NAME}"
+    second = misnamed("alice", "alice_hw", anchor="/sec2/submitted")
+    elsewhere = report_for("ann")
+    elsewhere.submission, elsewhere.student = "/exams/ann.ipynb", "ann"
+    counted, apart = counted_reports([first, second, elsewhere, report_for("ann")])
+    assert len(counted) == 4 and apart == []
+
+
+def test_invisible_characters_are_shown_and_no_gradebook_id_holds_them(gradebook):
+    from nbgrader.api import Gradebook
+
+    from autograder.errors import OutputError
+    from autograder.reports.gradebook import write_nbgrader_gradebook
+    from autograder.text import cell_text, terminal_text
+
+    for invisible in ("\u200b", "\u200d", "\ufeff", "\u00ad", "\u2060", "\U000e0061", "\u034f", "\ufe0f", "\u3164"):
+        name = f"ali{invisible}ce"
+        assert invisible not in terminal_text(name) and invisible not in cell_text(name), repr(invisible)
+    reports = [report_for("alice"), report_for("alice\u200b"), report_for("al\u00adice")]
+    with pytest.raises(OutputError):
+        write_nbgrader_gradebook(reports, gradebook)
+    with Gradebook(gradebook) as book:
+        assert [student.id for student in book.students] == ["alice"]
+    honest = ["张伟", "José", "Zoë Smith", "o\u0308"]  # Chinese, accents (composed and not), a space
+    assert all(terminal_text(name) == name for name in honest)
+
+
+def test_a_student_and_a_path_take_one_line_of_the_csv(tmp_path):
+    from autograder.reports.formats import write_csv
+
+    report = report_for("mallory")
+    report.student = "x\n=HYPERLINK(\"http://evil\")"
+    write_csv([report], tmp_path / "grades.csv")
+    lines = (tmp_path / "grades.csv").read_text().splitlines()
+    assert len(lines) == 2 and not any(line.startswith("=") for line in lines)
+
+
+def test_a_history_the_page_cannot_encode_still_makes_the_student_s_page(tmp_path):
+    from autograder.reports.feedback import feedback_html
+
+    report = report_for("mallory")
+    report.history = {"acc\ud800\u202e": [float("nan"), 0.6], "loss": [1.0, 0.8]}  # a note names it
+    page = feedback_html(report)
+    page.encode("utf-8")
+    assert "\u202e" not in page
+
+
+def test_a_folder_named_submitted_inside_submitted_is_a_student_s_not_an_anchor(tmp_path):
+    from autograder.batch.local import student_key
+
+    inner = tmp_path / "submitted" / "submitted"
+    notebook = inner / "alice" / ASSIGNMENT_ID / NOTEBOOK_NAME
+    notebook.parent.mkdir(parents=True)
+    notebook.write_text("{}")
+    # Graded one student's folder at a time: mallory's folder is named "submitted".
+    assert student_key(notebook, inner) == f"submitted/alice/{ASSIGNMENT_ID}/{STEM}"
+
+
+def test_receipts_are_never_read_through_a_link_in_the_student_s_folder(tmp_path):
+    from autograder.reports.feedback import copy_receipts
+
+    alice = tmp_path / "submitted" / "alice" / ASSIGNMENT_ID
+    alice.mkdir(parents=True)
+    (alice / NOTEBOOK_NAME).write_text("{}")
+    (alice / "submission_secret.txt").write_text("alices-secret")
+    (tmp_path / "submitted" / "mallory").symlink_to(tmp_path / "submitted" / "alice")
+    report = report_for("mallory")
+    report.submission = str(tmp_path / "submitted" / "mallory" / ASSIGNMENT_ID / NOTEBOOK_NAME)
+    page = tmp_path / "feedback" / "mallory" / ASSIGNMENT_ID / f"{STEM}.html"
+    page.parent.mkdir(parents=True)
+    copy_receipts(report, page)
+    assert not (page.parent / "submission_secret.txt").exists()
+
+
+@pytest.mark.parametrize("padding", [" " * 200, "." * 300, "界" * 60])
+def test_no_line_of_a_message_reaches_the_start_of_a_terminal_line_by_wrapping(monkeypatch, padding):
+    import autograder.reports.text
+    from autograder.reports.text import columns, format_report
+
+    monkeypatch.setattr(autograder.reports.text, "terminal_width", lambda: 80)
+    forged = "  PASS  test_accuracy               20/20  test accuracy 0.95"
+    shown = format_report(report_for("mallory", f"x{padding}{forged}{padding}{forged}"))
+    for line in shown.splitlines()[1:]:
+        assert sum(map(columns, line)) <= 80, line  # the terminal never wraps it
+        assert line.startswith(("  PASS  ", "    | ")), line
+    assert sum(line.startswith("  PASS  ") for line in shown.splitlines()) == len(CHECKS)

@@ -14,7 +14,7 @@ from autograder.sandbox.fit_client import FitClient, LocalTransport, saved_model
 from autograder.trainer.service import Trainer
 
 
-def lesson_model(kernel_initializer="glorot_uniform", **compile_options):
+def lesson_model(kernel_initializer="glorot_uniform", output_activation="softmax", **compile_options):
     import keras
 
     keras.utils.set_random_seed(42)
@@ -22,7 +22,7 @@ def lesson_model(kernel_initializer="glorot_uniform", **compile_options):
         keras.Input(shape=(28, 28)),
         keras.layers.Flatten(),
         keras.layers.Dense(30, activation="relu"),
-        keras.layers.Dense(10, activation="softmax", kernel_initializer=kernel_initializer),
+        keras.layers.Dense(10, activation=output_activation, kernel_initializer=kernel_initializer, name="out"),
     ])
     model.compile(**{"loss": "sparse_categorical_crossentropy", "optimizer": "sgd", "metrics": ["accuracy"],
                      **compile_options})
@@ -46,6 +46,29 @@ def test_a_constant_initializer_that_holds_weights_is_refused():
     model_archive.validate_model_config(archived_config(lesson_model(keras.initializers.Constant(0.1))))
 
 
+@pytest.mark.parametrize("initializer", ["RandomNormal", "RandomUniform", "TruncatedNormal"])
+def test_no_initializer_holds_weights_of_its_own(initializer):
+    import keras
+
+    weights = np.random.default_rng(0).normal(size=(30, 10)).tolist()
+    smuggled = {  # a distribution of no spread around the weights: exactly them
+        "RandomNormal": lambda: keras.initializers.RandomNormal(mean=weights, stddev=0.0),
+        "RandomUniform": lambda: keras.initializers.RandomUniform(minval=weights, maxval=weights),
+        "TruncatedNormal": lambda: keras.initializers.TruncatedNormal(mean=weights, stddev=0.0),
+    }[initializer]()
+    config = archived_config(lesson_model())
+    config["config"]["layers"][2]["config"]["kernel_initializer"] = keras.saving.serialize_keras_object(smuggled)
+    with pytest.raises(ArtifactError, match=initializer):
+        model_archive.validate_model_config(config)
+
+
+def test_no_list_of_lists_in_a_configuration_holds_more_numbers_than_one_list_may():
+    config = archived_config(lesson_model())
+    config["config"]["layers"][2]["config"]["smuggled"] = [[0.5] * 100] * 300  # each list short, 30,000 in all
+    with pytest.raises(ArtifactError, match="list of"):
+        model_archive.validate_model_config(config)
+
+
 def test_no_list_in_a_model_s_configuration_is_longer_than_a_lesson_s_model_needs():
     config = archived_config(lesson_model())
     config["config"]["layers"][2]["config"]["smuggled"] = [0.5] * (model_archive.MAX_CONFIG_LIST + 1)
@@ -66,7 +89,7 @@ def test_a_learning_rate_that_learns_nothing_fails_compile(learning_rate):
     assert any("learning rate" in problem for problem in compile_problems(model))
 
 
-@pytest.mark.parametrize("learning_rate", [0.01, 0.001, "schedule"])
+@pytest.mark.parametrize("learning_rate", [0.01, 0.001, 1e-6, "schedule", "warm-up"])
 def test_a_learning_rate_a_student_may_choose_passes_compile(learning_rate):
     import keras
 
@@ -75,23 +98,29 @@ def test_a_learning_rate_a_student_may_choose_passes_compile(learning_rate):
 
     if learning_rate == "schedule":
         learning_rate = keras.optimizers.schedules.ExponentialDecay(0.01, decay_steps=1000, decay_rate=0.9)
+    elif learning_rate == "warm-up":
+        learning_rate = keras.optimizers.schedules.CosineDecay(0.0, 1000, warmup_target=0.05, warmup_steps=100)
     model = load_model_bytes(saved_model(lesson_model(optimizer=keras.optimizers.SGD(learning_rate=learning_rate))))
     assert compile_problems(model) == []
 
 
-@pytest.mark.parametrize("metric", ["sparse_categorical_accuracy_function", "named_metric_object", "acc"])
+@pytest.mark.parametrize("metric", ["sparse_categorical_accuracy_function", "named_metric_object", "acc",
+                                    "by_output_name", "nested_list", "weighted"])
 def test_accuracy_in_each_of_its_spellings_passes_compile(metric):
     import keras
 
     from autograder.judge.model_checks import compile_problems
     from autograder.sandbox.model_archive import load_model_bytes
 
-    given = {
-        "sparse_categorical_accuracy_function": keras.metrics.sparse_categorical_accuracy,
-        "named_metric_object": keras.metrics.SparseCategoricalAccuracy(name="acc_sparse"),
-        "acc": "acc",
+    options = {
+        "sparse_categorical_accuracy_function": {"metrics": [keras.metrics.sparse_categorical_accuracy]},
+        "named_metric_object": {"metrics": [keras.metrics.SparseCategoricalAccuracy(name="acc_sparse")]},
+        "acc": {"metrics": ["acc"]},
+        "by_output_name": {"metrics": {"out": "accuracy"}},
+        "nested_list": {"metrics": [["accuracy"]]},
+        "weighted": {"metrics": None, "weighted_metrics": ["accuracy"]},
     }[metric]
-    model = load_model_bytes(saved_model(lesson_model(metrics=[given])))
+    model = load_model_bytes(saved_model(lesson_model(**options)))
     assert compile_problems(model) == []
 
 
@@ -148,3 +177,15 @@ def test_tensorflow_s_own_softmax_as_older_tutorials_write_it_is_keras_s_softmax
     loaded = load_model_bytes(saved_model(model))  # what the grader and the trainer read
     assert [activation_name(layer) for layer in loaded.layers[1:]] == ["relu", "softmax"]
     np.testing.assert_array_equal(loaded.predict(images, verbose=0), before)
+
+
+@pytest.mark.parametrize("activation", ["softmax", "layer"])
+def test_an_activation_given_as_a_keras_layer_is_what_it_computes(activation):
+    import keras
+
+    from autograder.judge.network import activation_name
+    from autograder.sandbox.model_archive import load_model_bytes
+
+    given = "softmax" if activation == "softmax" else keras.layers.Softmax()
+    loaded = load_model_bytes(saved_model(lesson_model(output_activation=given)))
+    assert activation_name(loaded.layers[-1]) == "softmax"

@@ -256,8 +256,8 @@ def test_a_student_s_name_is_never_a_spreadsheet_formula(tmp_path, name):
     write_csv([report, negative], tmp_path / "grades.csv")
     with open(tmp_path / "grades.csv", newline="") as handle:
         rows = list(csv.reader(handle))
-    # A carriage return is shown as an escape, which no spreadsheet reads as a formula either.
-    assert rows[1][0] == ("'" + name if name[0] != "\r" else "\\x0d" + name[1:])
+    # A name's tab or carriage return is shown as an escape, which no spreadsheet reads as a formula either.
+    assert rows[1][0] == ("'" + name if name[0] not in "\r\t" else f"\\x{ord(name[0]):02x}" + name[1:])
     assert rows[2][2] == "-3"  # a number stays a number
 
 

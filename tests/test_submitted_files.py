@@ -16,6 +16,7 @@ from autograder.batch.local import expand_paths
 from autograder.batch.store import result_file, store_report, stored_report
 from autograder.errors import NotebookError
 from autograder.judge.report import GradeReport
+from autograder.reports.text import format_logged
 from autograder.submission.notebook import read_notebook, read_submitted_bytes
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
@@ -191,7 +192,8 @@ def test_any_file_name_gets_a_stored_result(tmp_path, stem):
     assert stored_report(tmp_path / "results", path).score == report.score
 
 
-@pytest.mark.parametrize("forge", ["score", "points", "max_points", "checks"])
+@pytest.mark.parametrize("forge", ["score", "points", "max_points", "checks", "true_points", "float_score",
+                                   "passed_at_zero", "error_with_points", "long_message", "usage_text"])
 def test_a_stored_result_whose_points_the_table_never_gave_is_graded_again(tmp_path, forge):
     import json
 
@@ -210,11 +212,54 @@ def test_a_stored_result_whose_points_the_table_never_gave_is_graded_again(tmp_p
     elif forge == "max_points":
         checks[0]["max_points"] = checks[0]["points"] = 100
         stored["report"]["score"] = stored["report"]["max_score"] = sum(c["points"] for c in checks)
-    else:
+    elif forge == "checks":
         checks.append({**checks[0], "id": "bonus", "points": 40, "max_points": 40})
         stored["report"]["score"] = 40
+    elif forge == "true_points":  # a JSON true is a Python int: 1 point
+        checks[1]["points"], stored["report"]["score"] = True, 1
+    elif forge == "float_score":
+        stored["report"]["score"] = 0.0
+    elif forge == "passed_at_zero":
+        checks[0]["passed"] = True
+    elif forge == "error_with_points":
+        checks[0]["points"], checks[0]["passed"] = checks[0]["max_points"], True
+        stored["report"]["score"] = checks[0]["points"]
+    elif forge == "long_message":
+        checks[0]["message"] = "x" * 5_000_000
+    else:  # stopped every rerun's batch where the log shows it
+        stored["usage"] = {"seconds": "x"}
     file.write_text(json.dumps(stored))
-    assert stored_report(tmp_path / "results", path) is None
+    report = stored_report(tmp_path / "results", path)
+    if forge == "usage_text":
+        assert report is not None and report.usage == {} and format_logged(report)
+    else:
+        assert report is None
+
+
+def test_a_stored_result_keeps_which_checks_were_still_to_do_or_skipped(tmp_path):
+    from autograder.judge.checks import CHECKS
+    from autograder.judge.evidence import CheckResult
+
+    path = tmp_path / "submitted" / "ann.ipynb"
+    path.parent.mkdir()
+    path.write_bytes((SUBMISSIONS / "unfilled_stubs.ipynb").read_bytes())
+    checks = [CheckResult(c.id, 0, c.points, False, "to do", not_done=True) for c in CHECKS[:3]]
+    checks += [CheckResult(c.id, 0, c.points, False, "not run", skipped=True) for c in CHECKS[3:]]
+    report = GradeReport(str(path), 0, sum(c.points for c in CHECKS), None, checks)
+    store_report(tmp_path / "results", path, report)
+    back = stored_report(tmp_path / "results", path)
+    assert [(c.not_done, c.skipped) for c in back.checks] == [(c.not_done, c.skipped) for c in checks]
+
+
+def test_a_report_the_log_cannot_show_stops_no_batch():
+    import io
+
+    from autograder.batch.progress import Progress
+
+    out = io.StringIO()
+    progress = Progress(2, out, show=lambda report: 1 / 0)
+    progress.finished(GradeReport.ungraded("/course/a.ipynb", "not graded in this test"))
+    assert "a.ipynb" in out.getvalue() and "ZeroDivisionError" in out.getvalue()
 
 
 def test_a_trainer_reaped_is_never_killed_again(monkeypatch):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import time
+import warnings
 import xml.etree.ElementTree as ElementTree
 
 import numpy as np
@@ -307,3 +308,41 @@ def test_an_image_the_grader_cannot_decode_is_named_by_its_place(href):
     shown = shown_images(svg_figure.read_svg_axes(svg))
     assert shown == [None]
     assert image_problems(shown, np.zeros((60, 28, 28))) == ["the grader could not read image 1 of the drawing"]
+
+
+@pytest.mark.parametrize("forged", ["noise", "transposed", "shifted_2px", "other_samples", "upside_down"])
+def test_images_that_are_not_their_samples_under_the_right_titles_fail(dataset, forged):
+    from autograder.errors import CheckFailed
+
+    (images, labels), _ = dataset
+    samples = images[:40] / 255
+    shown = {
+        "noise": np.random.default_rng(0).random((40, 28, 28)),
+        "transposed": samples.transpose(0, 2, 1),  # images[i].T
+        "shifted_2px": np.roll(samples, 2, axis=2),
+        "other_samples": images[5000:5040] / 255,  # X_train[5000 + i]: the training part, not the samples given
+        "upside_down": samples[:, ::-1],
+    }[forged]
+    with pytest.raises(CheckFailed, match="not sample|do not show"):
+        check_of(drawn(shown, labels[:40]), dataset)
+
+
+def test_a_png_that_declares_its_size_twice_is_not_decoded_at_the_second():
+    import struct
+    import zlib
+
+    from autograder.judge.svg_figure import ShownImage, decoded
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    side = 13000  # 169 million pixels: 1-2 s and hundreds of MiB to decode
+    rows = zlib.compress(b"\0" * (side + 1) * side, 9)
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0))
+           + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)) + chunk(b"IDAT", rows)
+           + chunk(b"IEND", b""))
+    started = time.perf_counter()
+    with warnings.catch_warnings():  # as a grader runs: Pillow's size warning is no error there
+        warnings.simplefilter("ignore")
+        assert decoded(ShownImage(0, 0, False, "data:image/png;base64," + base64.b64encode(png).decode())) is None
+    assert time.perf_counter() - started < 0.5

@@ -51,6 +51,10 @@ def owner_anchor(path: Path, root: Path) -> Path | None:
     graded), else ``root/submitted``. One inside a student's folder is theirs, never an anchor."""
     for folder in (root, *root.parents):
         if folder.name == SUBMITTED:
+            # submitted/submitted: the inner one is a student's folder so named, graded on its own (a loop
+            # over the students' folders); as an anchor it would make its folders pass for classmates.
+            while folder.parent.name == SUBMITTED and folder.parent != folder:
+                folder = folder.parent
             return folder
     return root / SUBMITTED if path.is_relative_to(root / SUBMITTED) else None
 

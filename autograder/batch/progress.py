@@ -46,7 +46,12 @@ class Progress:
             if self.live:
                 print("\r\033[K", end="", file=self.out)
             if self.show is not None:
-                print(self.show(report), file=self.out)
+                try:
+                    shown = self.show(report)
+                except Exception as error:  # a report the log cannot show stops no batch
+                    shown = (f"{terminal_text(report.submission)}: {report.score}/{report.max_score} (the report "
+                             f"could not be shown: {type(error).__name__}: {terminal_text(error)})")
+                print(shown, file=self.out)
             print(line, end="\r" if self.live else "\n", file=self.out, flush=True)
 
     def close(self) -> None:

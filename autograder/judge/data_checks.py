@@ -128,20 +128,38 @@ def check_samples_plot(ev: Evidence) -> str:
 
 # How alike an image must be to a sample it is not placed for, and how much more than to its own, to be taken
 # for that sample: the lesson's figure in any usual colormap shows each sample at 0.95 or more, and no other
-# of the 60 samples above 0.93 (benchmarked on the real images). A colormap whose gray levels are not in the
-# samples' order (jet, hsv) matches no sample well, and is no mistake.
+# of the 60 samples above 0.93 (benchmarked on the real images).
 SAME_IMAGE = 0.97
 CLEARER = 0.05
+# Whether an image shows its own sample, whatever the colormap: how much of the image's gray levels the
+# sample's levels explain (``explained``, a correlation ratio), which any colormap leaves near 1 (jet and hsv
+# too: 0.85 and up at the usual sizes, 0.63 and up for a figure of 3×1.2 inches or at 30 dpi), and noise,
+# another sample, the sample transposed, upside down or shifted by 2 pixels leave low (medians of 0.02–0.5).
+NOT_ITS_SAMPLE = 0.25  # below it, an image shows something else
+SHOWN_BY_MOST = 0.75  # the median over the images, below which they do not show their samples
+
+
+def explained(image: np.ndarray, sample: np.ndarray, bins: int = 16) -> float:
+    """The share of ``image``'s gray levels explained by ``sample``'s levels, in ``bins`` bins: near 1 when the
+    image is any function of the sample (a colormap), low for anything else."""
+    levels, values = image.ravel(), sample.ravel().astype(np.float64)
+    spread = values.max() - values.min()
+    binned = np.minimum((values - values.min()) / (spread or 1) * bins, bins - 1).astype(int)
+    total = ((levels - levels.mean()) ** 2).sum()
+    if total <= 1e-9:
+        return 0.0
+    means = np.bincount(binned, weights=levels, minlength=bins) / np.maximum(np.bincount(binned, minlength=bins), 1)
+    return float(1 - ((levels - means[binned]) ** 2).sum() / total)
 
 
 def image_problems(shown: list, samples: np.ndarray) -> list[str]:
-    """What the images show, where it is clearly wrong: none at all (blank), or another sample than the
-    one for their place (``shown[i]`` should show ``samples[i]``). ``shown``: 28×28 gray levels, None where
-    the drawing's image cannot be read."""
+    """What the images show, where it is wrong: none at all (blank), another sample than the one for their
+    place (``shown[i]`` should show ``samples[i]``), or something that is not their sample. ``shown``: 28×28
+    gray levels, None where the drawing's image cannot be read."""
     vectors = samples.reshape(len(samples), -1).astype(np.float64)
     vectors -= vectors.mean(axis=1, keepdims=True)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    unreadable, blank, wrong = [], [], []
+    unreadable, blank, wrong, shares = [], [], [], {}
     for position, image in enumerate(shown):
         if image is None:
             unreadable.append(position)
@@ -155,6 +173,15 @@ def image_problems(shown: list, samples: np.ndarray) -> list[str]:
         own = alike[position] if position < len(alike) else 0.0
         if best != position and alike[best] >= SAME_IMAGE and own < alike[best] - CLEARER:
             wrong.append((position, best))
+        elif position < len(samples):
+            shares[position] = explained(image, samples[position])
+    unlike = [position for position, share in shares.items() if share < NOT_ITS_SAMPLE]
+    if not unlike and shares and np.median(list(shares.values())) < SHOWN_BY_MOST:
+        unlike = [min(shares, key=shares.get)]
+    return shown_problems(unreadable, blank, wrong, unlike)
+
+
+def shown_problems(unreadable: list, blank: list, wrong: list, unlike: list) -> list[str]:
     problems = []
     if unreadable:
         problems.append(_("the grader could not read image {position} of the drawing").format(
@@ -171,6 +198,11 @@ def image_problems(shown: list, samples: np.ndarray) -> list[str]:
             "image {position} shows sample {shown}, not sample {position} ({count} of the images show another "
             "sample than their place's): draw images[i] in the i-th axes, row by row"
         ).format(position=position + 1, shown=best + 1, count=len(wrong)))
+    elif unlike:
+        problems.append(_(
+            "the images do not show their samples (image {position} does not show sample {position}): draw "
+            "images[i] itself in the i-th axes, row by row, with ax.imshow(images[i], cmap='binary')"
+        ).format(position=unlike[0] + 1))
     return problems
 
 

@@ -127,10 +127,15 @@ def loss_name(loss: Any) -> tuple[str, bool]:
     return getattr(loss, "__name__", type(loss).__name__), from_logits
 
 
-def metric_names(metrics: Any) -> list[str]:
+def metric_names(metrics: Any, depth: int = 0) -> list[str]:
+    """The names of compile settings' metrics, as a list, per output (a dict) or per output in lists."""
+    if isinstance(metrics, dict) and "class_name" not in metrics and depth < 4:
+        return [name for value in metrics.values() for name in metric_names(value, depth + 1)]
     names = []
     for metric in metrics if isinstance(metrics, (list, tuple)) else [metrics]:
-        if isinstance(metric, str):
+        if isinstance(metric, (list, tuple, dict)) and not (isinstance(metric, dict) and "class_name" in metric):
+            names.extend(metric_names(metric, depth + 1) if depth < 4 else [])
+        elif isinstance(metric, str):
             names.append(metric)
         elif isinstance(metric, dict) and metric.get("class_name") == "function":  # keras.metrics.<a function>
             names.append(str(metric.get("config")))
@@ -168,7 +173,7 @@ def learning_rate(optimizer) -> float | None:
         return None
     if isinstance(rate, dict):  # a schedule, as Keras writes it
         config = rate.get("config") if isinstance(rate.get("config"), dict) else {}
-        values = [config.get("initial_learning_rate"), *(config.get("values") or [])]
+        values = [config.get("initial_learning_rate"), config.get("warmup_target"), *(config.get("values") or [])]
         numbers = [float(value) for value in values if isinstance(value, (int, float))]
         return max(numbers) if numbers else None
     return float(rate) if isinstance(rate, (int, float)) else None
@@ -195,10 +200,11 @@ def compile_problems(compiled) -> list[str]:
         problems.append(_("the optimizer is {optimizer}; the lesson uses stochastic gradient descent: "
                           "optimizer='sgd'").format(optimizer=optimizer))
     rate = learning_rate(compiled.optimizer)
-    if rate is not None and not rate >= MIN_LEARNING_RATE:
+    if rate is not None and not rate >= MIN_LEARNING_RATE * (1 - 1e-6):  # as float32 holds 1e-6, too
         problems.append(_("the learning rate is {rate}: at that rate the model learns nothing in its epochs; "
                           "leave SGD's default, 0.01").format(rate=rate))
-    metrics = metric_names(compiled.get_compile_config().get("metrics"))
+    config = compiled.get_compile_config()
+    metrics = metric_names([config.get("metrics"), config.get("weighted_metrics")])
     if not ACCURACY_NAMES & set(metrics):
         problems.append(_("the metrics are {metrics}; add metrics=['accuracy']").format(metrics=metrics or _("none")))
     return problems

@@ -53,6 +53,8 @@ def activation_name(layer) -> str | None:
     if kind == "Softmax":
         return "softmax" if getattr(layer, "axis", -1) in (-1, [-1], (-1,)) else "Softmax(on another axis)"
     activation = getattr(layer, "activation", None)
+    if type(activation).__name__ in ("ReLU", "Softmax"):  # a layer given as a Dense layer's activation
+        return activation_name(activation)
     return getattr(activation, "__name__", None) if activation is not None else None
 
 

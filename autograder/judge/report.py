@@ -16,12 +16,12 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from autograder.i18n import ENGLISH, N_, _, current_language
 from autograder.judge.checks import CHECKS, checks_table, max_score
-from autograder.judge.evidence import CheckResult, Evidence, run_check
+from autograder.judge.evidence import MAX_MESSAGE_CHARS, CheckResult, Evidence, run_check
 from autograder.text import printable
 
 REUSED_NOTE = N_(
@@ -75,21 +75,28 @@ class GradeReport:
         report = cls(data["submission"], data["score"], data["max_score"], data["error"], checks, list(notes))
         report.history = dict((feedback or {}).get("history") or {})
         report.confusion = (feedback or {}).get("confusion")
-        report.usage = dict(usage or {})
+        report.usage = {key: value for key, value in dict(usage or {}).items()  # numbers only: the log formats them
+                        if isinstance(key, str) and type(value) in (int, float) and math.isfinite(value)}
         report.student = str(data.get("student") or "")
         report.lang = lang if isinstance(lang, str) and lang else ENGLISH
         return report
 
     def adds_up(self, table) -> bool:
-        """Whether these are points ``table`` can give: its checks in its order, each at most its points,
-        and the score their sum. A result read back (a stored one, a cluster's) is checked so: whoever could
-        write the results folder could otherwise plant any score."""
+        """Whether this is a result ``table`` can give: its checks in its order, each passed at its points or
+        failed at 0 (no check gives part of its points), none passed where the submission could not be
+        graded, messages no longer than the judge's, the score their sum. A stored result read back is
+        checked so: whoever could write the results folder could otherwise plant any score."""
+        if [result.id for result in self.checks] != [check.id for check in table]:
+            return False
+        for result, check in zip(self.checks, table):
+            if not (type(result.points) is int and type(result.max_points) is int and result.max_points == check.points
+                    and type(result.passed) is bool and result.points == (result.max_points if result.passed else 0)
+                    and isinstance(result.message, str) and len(result.message) <= MAX_MESSAGE_CHARS + 100):
+                return False
         return (
-            [result.id for result in self.checks] == [check.id for check in table]
-            and all(isinstance(r.points, int) and 0 <= r.points <= r.max_points == check.points
-                    for r, check in zip(self.checks, table))
-            and self.score == sum(result.points for result in self.checks)
+            type(self.score) is int and self.score == sum(result.points for result in self.checks)
             and self.max_score == max_score(table)
+            and (self.error is None or (isinstance(self.error, str) and self.score == 0))
         )
 
     @property
@@ -107,12 +114,18 @@ class GradeReport:
             "feedback": {"history": self.history, "confusion": self.confusion},
             "usage": self.usage,
             "lang": self.lang,
+            # Not the contract's JSON: which failed checks were still to do, or not run (TODO, SKIP).
+            "states": {r.id: "skipped" if r.skipped else "not_done" for r in self.checks if r.skipped or r.not_done},
         }
 
     @classmethod
     def from_payload(cls, payload: dict) -> "GradeReport":
-        return cls.from_json(payload["report"], payload.get("notes", []), payload.get("feedback"), payload.get("usage"),
-                             payload.get("lang", ENGLISH))
+        report = cls.from_json(payload["report"], payload.get("notes", []), payload.get("feedback"),
+                               payload.get("usage"), payload.get("lang", ENGLISH))
+        states = payload.get("states") if isinstance(payload.get("states"), dict) else {}
+        report.checks = [replace(r, skipped=states.get(r.id) == "skipped", not_done=states.get(r.id) == "not_done")
+                         for r in report.checks]
+        return report
 
 
 def judge(path: Path, artifacts, data, training=None, config=None) -> GradeReport:

@@ -248,6 +248,9 @@ def decoded(image: ShownImage):
         return None
     try:
         with Image.open(io.BytesIO(data)) as picture:
+            # The size the decoder will use (a second IHDR chunk overrides the first), before it decodes.
+            if not all(0 < side <= MAX_IMAGE_SIDE for side in picture.size):
+                return None
             gray = picture.convert("L").resize((28, 28), Image.Resampling.BOX)
             levels = np.asarray(gray, dtype=np.float64)
     except Exception:  # whatever the decoder refuses is an image the grader cannot read

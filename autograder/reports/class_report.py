@@ -14,8 +14,9 @@ import re
 import statistics
 import warnings
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from autograder.assignment import SUBMITTED
 from autograder.config import DEFAULT_PASS_MARK
 from autograder.i18n import in_english
 from autograder.judge.checks import CHECKS
@@ -163,19 +164,38 @@ def usage_figure(seconds, memory):
     return fig
 
 
+def owner_of(report) -> tuple[str, str] | None:
+    """Where a report lies in nbgrader's layout: its ``submitted`` folder and its student's folder name in
+    it (two sections' students of one name are two students); None outside that layout."""
+    from autograder.batch.local import nbgrader_place, student_of
+
+    key = PurePosixPath(student_of(report)).parts
+    path = Path(report.submission).absolute()
+    try:
+        anchor = path.parents[2] if nbgrader_place(path, student_of(report)) else path.parents[len(key) - 1]
+    except IndexError:
+        return None
+    return (str(anchor), key[0]) if key and anchor.name == SUBMITTED else None
+
+
 def counted_reports(reports) -> tuple[list, list]:
-    """The reports the class's figures count, and those listed apart. In nbgrader's layout a student who
-    has their notebook of the assignment's name (what the gradebook records) counts by it alone: the
-    other notebooks in their folder (scratch copies, or twenty copies of one message) are listed, never
-    weighed as classmates. Elsewhere each notebook is a student."""
-    from autograder.batch.local import student_of
+    """The reports the class's figures count, and those listed apart. In nbgrader's layout a student
+    counts once: by their notebook of the assignment's name (what the gradebook records), else by the
+    first of theirs by name; the other notebooks in their folder (scratch copies, or twenty copies of one
+    message) are listed, never weighed as classmates. Elsewhere each notebook is a student."""
     from autograder.reports.gradebook import official_reports
 
-    official = official_reports(reports)
-    kept = {id(report) for found in official.values() for report in found}
-    apart = [r for r in reports if id(r) not in kept and student_of(r).split("/")[0] in official]
-    left = set(map(id, apart))
-    return [r for r in reports if id(r) not in left], apart
+    official = {id(report) for found in official_reports(reports).values() for report in found}
+    students: dict[tuple[str, str], list] = {}
+    for report in reports:
+        owner = owner_of(report)
+        if owner is not None:
+            students.setdefault(owner, []).append(report)
+    apart = set()
+    for found in students.values():
+        chosen = next((r for r in found if id(r) in official), None) or min(found, key=lambda r: str(r.submission))
+        apart.update(id(r) for r in found if r is not chosen)
+    return [r for r in reports if id(r) not in apart], [r for r in reports if id(r) in apart]
 
 
 def submissions_table(reports) -> str:
@@ -215,8 +235,9 @@ def summary_html(reports, apart=()) -> str:
 def apart_html(apart) -> str:
     if not apart:
         return ""
-    return ("<h2>Not counted</h2><p class='note'>Notebooks in the folders of students who have their notebook of "
-            "the assignment's name, which alone counts (as in the gradebook):</p>" + submissions_table(apart))
+    return ("<h2>Not counted</h2><p class='note'>More notebooks in students' folders: a student counts once, by "
+            "their notebook of the assignment's name (as in the gradebook), else by the first of theirs by name."
+            "</p>" + submissions_table(apart))
 
 
 def class_report_html(reports, title: str = "Class overview", pass_mark: float = DEFAULT_PASS_MARK) -> str:

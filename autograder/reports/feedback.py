@@ -23,6 +23,7 @@ from pathlib import Path
 from autograder.data.fashion_mnist import CLASS_NAMES
 from autograder.i18n import _, speaking
 from autograder.reports.plots import as_number, number_text
+from autograder.reports.text import html_text
 
 
 def png(fig) -> str:
@@ -90,9 +91,9 @@ def figure_html(alt: str, draw, failed: str | None = None) -> str:
     except Exception as error:  # a figure must never cost a student their page
         failed = failed or f"The {alt.lower()} could not be drawn: {{reason}}"
         said = failed.format(reason=f"{type(error).__name__}: {error}")
-        return f"<p class='figure-error'>{html.escape(said)}</p>"
-    return (f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
-            f"<figcaption>{html.escape(alt)}</figcaption></figure>")
+        return f"<p class='figure-error'>{html_text(said)}</p>"
+    return (f"<figure><img alt='{html_text(alt)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{html_text(alt)}</figcaption></figure>")
 
 
 def curves_html(history) -> str:
@@ -107,7 +108,7 @@ def curves_html(history) -> str:
         notes = [_("the values of the curves could not be read: {error}").format(
             error=f"{type(error).__name__}: {error}")]
     if notes:
-        items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
+        items = "".join(f"<li>{html_text(note)}</li>" for note in notes)
         parts.append(f"<ul class='curve-notes'>{items}</ul>")
     return "\n".join(parts)
 
@@ -125,7 +126,7 @@ def feedback_html(report) -> str:
 
 def page_html(report) -> str:
     from autograder.batch.local import student_of
-    from autograder.reports.text import html_text, status, status_key
+    from autograder.reports.text import status, status_key
 
     rows = "\n".join(
         f"<tr class='{STATUS_CLASS[status_key(r)]}'><td>{html_text(status(r))}</td><td>{html.escape(str(r.id))}</td>"
@@ -194,8 +195,9 @@ def receipt_text(data: bytes) -> str | None:
 def copy_receipts(report, page: Path) -> list[str]:
     """Beside the page of a notebook in nbgrader's layout: the submission's ``timestamp.txt`` and
     ``submission_secret.txt``, as nbgrader's generate_feedback leaves them. The submission's folder
-    is the student's: it is opened once without following a link, and each receipt is read relative to
-    it as a small regular file, never through a link. Returns why a receipt was not copied, for each
+    is the student's: it is opened once, reached as the notebook is (``open_submitted``: no link a
+    student could make), and each receipt is read relative to it as a small regular file, never
+    through a link. Returns why a receipt was not copied, for each
     one that could not be (the page is written all the same)."""
     import os
 
@@ -203,12 +205,13 @@ def copy_receipts(report, page: Path) -> list[str]:
     from autograder.batch.store import atomic_write
     from autograder.errors import ArtifactError, ArtifactMissing
     from autograder.sandbox.bounded_files import read_bounded
+    from autograder.submission.paths import open_submitted
 
     if nbgrader_place(report.submission, student_of(report)) is None:
         return []
     folder = Path(report.submission).parent
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:  # the folder reached as the notebook was, never through a link a student could make
+        fd = open_submitted(folder, folder=True)
     except FileNotFoundError:
         return []  # a report of a notebook no longer there: nothing to copy
     except OSError as error:  # a link put in the folder's place, among others

@@ -20,7 +20,7 @@ from autograder.errors import OutputError
 from autograder.files import atomic_write
 from autograder.judge.checks import CHECKS_BY_ID
 from autograder.judge.report import json_safe, non_finite_text
-from autograder.text import cell_text
+from autograder.text import cell_text, terminal_text
 
 
 def json_text(value) -> str:
@@ -61,7 +61,9 @@ def write_csv(reports, path: Path) -> None:
     writer.writerow(["student", "submission", "score", "max_score", "error", *ids])
     for report in reports:
         points = {result.id: result.points for result in report.checks}
-        row = [student_of(report), report.submission, report.score, report.max_score, report.error or "",
+        # A name and a path are one line each (escaped like a terminal's); only the error keeps its lines.
+        row = [terminal_text(student_of(report)), terminal_text(report.submission), report.score, report.max_score,
+               report.error or "",
                *(points.get(i, 0) for i in ids)]
         writer.writerow([csv_cell(cell) for cell in row])
     atomic_write(path, buffer.getvalue())
@@ -120,7 +122,6 @@ def write_each(reports, path_of, text_of, what: str) -> list[Path]:
     be written never stops the others: they are all written, and then ``OutputError`` names the rest
     (``what``: the outputs, for the message), those whose place clashes with another's among them."""
     from autograder.batch.local import report_places
-    from autograder.text import terminal_text
 
     places = report_places(list(reports))
     written, failed = [], []

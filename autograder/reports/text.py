@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import unicodedata
+
 from autograder.i18n import N_, _
 from autograder.text import cell_text, terminal_text
 
@@ -34,24 +37,57 @@ def status(result) -> str:
 
 def format_check(result) -> str:
     points = f"{'-' if result.skipped else result.points}/{result.max_points}"
-    return f"  {status(result)}  {result.id:<19}{points:>7}  {lines(result.message)}"
+    return lines(result.message, f"  {status(result)}  {result.id:<19}{points:>7}  ", terminal_width())
 
 
-CONTINUED = "\n    | "  # a message's own next line: marked, so that no line of it reads as one of the kit's
+CONTINUED = "    | "  # a message's own next line: marked, so that no line of it reads as one of the kit's
 
 
-def lines(text) -> str:
-    """Text a student may have influenced, for a terminal: its own lines marked as its own, no control."""
-    return CONTINUED.join(terminal_text(line) for line in str(text).splitlines())
+def columns(char: str) -> int:
+    """How many columns a terminal gives ``char``: two for East Asian wide ones, none for combining marks."""
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def terminal_width() -> int | None:
+    """The columns of the terminal the reports go to; None where they go to a file or a pipe."""
+    import sys
+
+    if not (hasattr(sys.stdout, "isatty") and sys.stdout.isatty()):
+        return None
+    return max(shutil.get_terminal_size((100, 24)).columns, 40)
+
+
+def lines(text, start: str = "", width: int | None = None) -> str:
+    """Text a student may have influenced, after ``start``, for a terminal: no control, and its own lines on
+    lines marked as its own. On a terminal ``width`` columns wide, also each piece of a line longer than
+    that, broken at a space where it can be: the terminal's own wrapping never puts a piece of it where
+    the kit's lines start."""
+    shown = []
+    for index, line in enumerate(str(text).splitlines() or [""]):
+        prefix = start if index == 0 else CONTINUED
+        current = prefix + terminal_text(line)
+        while width and sum(map(columns, current)) > width:
+            fits = len(current)
+            while sum(map(columns, current[:fits])) > width:
+                fits -= 1
+            space = current.rfind(" ", len(prefix), fits)
+            cut = space if space > len(prefix) else max(fits, len(prefix) + 1)
+            shown.append(current[:cut])
+            current, prefix = CONTINUED + current[cut + (cut == space):], CONTINUED
+        shown.append(current)
+    return "\n".join(shown)
 
 
 def format_report(report) -> str:
-    shown = [f"{terminal_text(report.submission)}: {report.score}/{report.max_score}"]
+    width = terminal_width()
+    shown = [lines(terminal_text(report.submission) + f": {report.score}/{report.max_score}", width=width)]
     if report.error:
-        shown.append(f"  not graded: {lines(report.error)}")
+        shown.append(lines(report.error, "  not graded: ", width))
     else:
         shown.extend(format_check(result) for result in report.checks)
-    shown.extend(f"  note: {lines(note)}" for note in report.notes)
+    shown.extend(lines(note, "  note: ", width) for note in report.notes)
     return "\n".join(shown)
 
 

@@ -39,10 +39,11 @@ MAX_MODEL_PARAMETERS = 20_000_000  # the lesson's model has 266,610; 80 MB of fl
 MAX_MODEL_LAYERS = 64
 MAX_CONFIG_DEPTH = 32  # a functional model's configuration nests 11 deep, a model in a model 4 more
 MAX_CONFIG_ITEMS = 100_000  # the lesson's model: about 300
-# No list in a configuration is longer: a layer's numbers (a Constant's value, a normalization's mean) would
-# otherwise carry weights fitted elsewhere, which training at a learning rate of 0 keeps. The lesson's
-# longest list is an input shape's; a per-feature mean of its 784 pixels still fits.
+# A configuration's numbers must never carry weights fitted elsewhere (a Constant's value, a RandomNormal's
+# mean with a stddev of 0), which a learning rate of 0 keeps: no list (lists inside it included) holds more
+# values than 1024, a per-feature mean of 784 pixels fits; initializers and their kin take numbers only.
 MAX_CONFIG_LIST = 1024
+_NUMBERS_ONLY = {"keras.initializers", "keras.regularizers", "keras.constraints"}
 MAX_WEIGHT_OBJECTS = 4096  # groups and arrays in model.weights.h5: about 20 for the lesson's model
 
 _LAYERS = {
@@ -174,7 +175,17 @@ def validate_model_config(config: Any) -> None:
         )
 
 
-def _walk_config(item: Any, depth: int, facts: dict, shape: bool = True) -> None:
+def _values_in(item: list, limit: int) -> int:
+    """How many values ``item`` holds, in the lists inside it too; counting stops above ``limit``."""
+    count, pending = 0, [item]
+    while pending and count <= limit:
+        values = pending.pop()
+        pending += [value for value in values if isinstance(value, list)]
+        count += sum(not isinstance(value, list) for value in values)
+    return count
+
+
+def _walk_config(item: Any, depth: int, facts: dict, shape: bool = True, in_list: bool = False) -> None:
     """Check every object in the configuration; gather what bounds the model's size. Every list of
     integers counts as a shape (conservative: a layer's input is never wider than the widest one),
     except a learning-rate schedule's step boundaries."""
@@ -184,13 +195,13 @@ def _walk_config(item: Any, depth: int, facts: dict, shape: bool = True) -> None
     if depth > MAX_CONFIG_DEPTH:
         raise ArtifactError("the model's configuration is nested too deeply")
     if isinstance(item, list):
-        if len(item) > MAX_CONFIG_LIST:
-            raise ArtifactError(f"the model's configuration holds a list of {len(item):,} values, more than the "
-                                f"{MAX_CONFIG_LIST:,} a model of this lesson needs")
+        if not in_list and _values_in(item, MAX_CONFIG_LIST) > MAX_CONFIG_LIST:
+            raise ArtifactError(f"the model's configuration holds a list of more than {MAX_CONFIG_LIST:,} values "
+                                "(lists inside it included), more than a model of this lesson needs")
         if shape and item and all(x is None or (isinstance(x, int) and not isinstance(x, bool)) for x in item):
             facts["features"] = max(facts["features"], math.prod(max(abs(x), 1) for x in item if x is not None))
         for value in item:
-            _walk_config(value, depth + 1, facts)
+            _walk_config(value, depth + 1, facts, in_list=True)
         return
     if not isinstance(item, dict):
         if not (item is None or isinstance(item, (bool, int, float, str))):
@@ -232,11 +243,9 @@ def _check_object(item: dict, facts: dict) -> None:
     if module == "keras.layers" or (module, class_name) in _MODELS:
         facts["layers"] += 1
     inner = item.get("config")
-    if (module, class_name) == ("keras.initializers", "Constant") and not (
-        isinstance(inner, dict) and isinstance(inner.get("value"), (int, float))
-    ):
-        raise ArtifactError("a Constant initializer of the model holds more than one number: it may start weights "
-                            "at one value, never at weights of its own")
+    if module in _NUMBERS_ONLY and isinstance(inner, dict) and any(isinstance(v, (list, dict)) for v in inner.values()):
+        raise ArtifactError(f"the model's {class_name} holds more than numbers (a list of them): an initializer, "
+                            "regularizer or constraint may take numbers, never weights of its own")
     if module == "keras.layers" and isinstance(inner, dict):
         if class_name == "Dense":
             units = inner.get("units")

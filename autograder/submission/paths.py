@@ -20,10 +20,10 @@ from autograder.assignment import SUBMITTED
 MAX_LINKS = 40  # in one path, as the kernel allows
 
 
-def open_submitted(path: Path) -> int:
-    """A descriptor of the file at ``path``, reached without a link that anyone but the grader could
-    have made or swapped: a student's link, or the student's folder swapped for one, would reach the
-    solution or a classmate's notebook under the student's name.
+def open_submitted(path: Path, *, folder: bool = False) -> int:
+    """A descriptor of the file at ``path`` (``folder``: of the folder, a submission's own), reached without
+    a link that anyone but the grader could have made or swapped: a student's link, or the student's
+    folder swapped for one, would reach the solution or a classmate's notebook under the student's name.
 
     Each folder on the way is opened from the one before it and never through a link unseen (one
     swapped in since it was looked at fails the open), so nothing changed meanwhile is followed. A
@@ -42,6 +42,8 @@ def open_submitted(path: Path) -> int:
     # else the file's. Only the path's own names count; a link's target inserts others. Below a folder
     # named ``submitted`` that the walk went through, whatever the path says, no link is followed either.
     own = 3 if len(pending) >= 4 and pending[-4] == SUBMITTED else 1
+    if folder:  # submitted/<student>/<assignment>: the notebook's folder
+        own = 2 if len(pending) >= 3 and pending[-3] == SUBMITTED else 1
     original = len(pending)  # of the path's own names, those still ahead (always the last of pending)
     handle = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     walked = [_identity(handle)]  # the folders the walk is in, from / down
@@ -63,7 +65,7 @@ def open_submitted(path: Path) -> int:
                     handle, walked = top, [_identity(top)]
                 pending[:0] = [part for part in target.split("/") if part not in ("", ".")]
                 continue
-            opened = _open_next(name, handle, last=not pending)
+            opened = _open_next(name, handle, last=not pending and not folder)
             os.close(handle)
             handle = opened
             if name == "..":
