@@ -335,6 +335,9 @@ def interrupt(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     skip_slow_optional_imports()
+    for stream in (sys.stdout, sys.stderr):  # a log in latin-1 shows a Chinese name escaped, never stops on it
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     # A job scheduler's or `timeout`'s SIGTERM stops the grader as Ctrl-C does: its sandboxes are
     # killed and its temporary folders removed (by default SIGTERM would leave both behind).
     in_main_thread = threading.current_thread() is threading.main_thread()

@@ -33,7 +33,8 @@ def _unsafe(keep: str) -> re.Pattern:
     ranges, start = [], None
     for code in range(sys.maxunicode + 2):
         bad = code <= sys.maxunicode and code not in kept and (
-            category(chr(code)) in _INVISIBLE_CATEGORIES or code in drawn_as_nothing
+            category(chr(code)) in _INVISIBLE_CATEGORIES and not 0x20000 <= code <= 0x3FFFF  # newer ideographs
+            or code in drawn_as_nothing
         )
         if bad and start is None:
             start = code
@@ -70,3 +71,22 @@ def cell_text(value) -> str:
 def has_control(text: str) -> bool:
     """Whether ``text`` holds anything ``terminal_text`` would escape."""
     return _unsafe("").search(text) is not None
+
+
+# Blanks other than one space between words would make "alice" and "alice " two students.
+_BLANKS = re.compile(r"(?! )[\s\u2800\u3164]|^ | $|  ")
+
+
+def _lettered(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LM"
+
+
+def lookalike_id(name: str) -> bool:
+    """Whether a student id could show as another's: invisible characters (but the joiners Persian, Sinhala
+    or Malayalam names need between two letters), blanks other than single spaces between words, or a
+    space at either end."""
+    kept = "".join(char for index, char in enumerate(name) if not (
+        char in "\u200c\u200d" and 0 < index < len(name) - 1
+        and _lettered(name[index - 1]) and _lettered(name[index + 1])
+    ))
+    return has_control(kept) or _BLANKS.search(name) is not None

@@ -302,3 +302,40 @@ def test_no_line_of_a_message_reaches_the_start_of_a_terminal_line_by_wrapping(m
         assert sum(map(columns, line)) <= 80, line  # the terminal never wraps it
         assert line.startswith(("  PASS  ", "    | ")), line
     assert sum(line.startswith("  PASS  ") for line in shown.splitlines()) == len(CHECKS)
+
+
+def test_honest_names_that_need_joiners_or_newer_ideographs_are_written_and_lookalikes_are_not(gradebook):
+    from nbgrader.api import Gradebook
+
+    from autograder.errors import OutputError
+    from autograder.reports.gradebook import write_nbgrader_gradebook
+
+    persian, sinhala = "\u0645\u0647\u200c\u0633\u0627", "\u0dc1\u0dca\u200d\u0dbb\u0dd3"  # joiners between letters
+    honest = ["mah\u200csa", persian, sinhala, "li\U00031350", "Zoë Smith"]
+    lookalikes = ["alice ", " alice", "alice\u2800", "alice\u3000", "al\u00a0ice", "\u200calice"]
+    with pytest.raises(OutputError) as refused:
+        write_nbgrader_gradebook([report_for(name) for name in honest + lookalikes + ["alice"]], gradebook)
+    assert f"{len(lookalikes)} of {len(lookalikes)} not written" in str(refused.value)
+    with Gradebook(gradebook) as book:
+        assert sorted(student.id for student in book.students) == sorted(honest + ["alice"])
+
+
+def test_a_terminal_line_of_thousands_of_escaped_characters_is_wrapped_in_one_pass():
+    from autograder.reports.text import columns, lines
+
+    shown = lines("\U000e0061" * 2000 + "x" * 3000, "  FAIL  normalize           0/10  ", 80)
+    assert all(sum(map(columns, line)) <= 80 for line in shown.splitlines())
+    assert shown.replace("\n    | ", "").endswith("\\U000e0061" + "x" * 3000)
+
+
+def test_a_log_that_cannot_encode_a_name_shows_it_escaped_and_the_batch_goes_on(tmp_path):
+    import subprocess
+
+    folder = tmp_path / "submitted" / "张伟" / ASSIGNMENT_ID
+    folder.mkdir(parents=True)
+    (folder / NOTEBOOK_NAME).write_text("not a notebook")
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade", str(tmp_path / "submitted"), "--unsandboxed",
+                           "--results", str(tmp_path / "results")], capture_output=True,
+                          env={**os.environ, "PYTHONIOENCODING": "latin-1"}, timeout=300)
+    assert done.returncode == 0, done.stderr.decode("latin-1")[-2000:]
+    assert b"\\u5f20\\u4f1f" in done.stdout

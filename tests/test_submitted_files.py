@@ -503,3 +503,24 @@ def test_a_submission_a_cluster_lost_is_not_stored_but_graded_again_on_the_next_
     [report] = grade_on_cluster([path], "tcp://127.0.0.1:1", results=tmp_path / "results", progress=Progress(1, None))
     assert "cluster could not grade it" in report.error
     assert stored_report(tmp_path / "results", path) is None
+
+
+@pytest.mark.parametrize("planted", ["huge_number", "a_list", "no_states"])
+def test_a_stored_file_that_is_no_result_of_this_version_is_graded_again(tmp_path, planted):
+    import json
+
+    path = tmp_path / "submitted" / "mallory.ipynb"
+    path.parent.mkdir()
+    path.write_bytes((SUBMISSIONS / "unfilled_stubs.ipynb").read_bytes())
+    store_report(tmp_path / "results", path, GradeReport.ungraded(path, "not graded in this test"))
+    file = result_file(tmp_path / "results", path)
+    stored = json.loads(file.read_text())
+    if planted == "huge_number":  # math.isfinite raised OverflowError and stopped the batch
+        stored["usage"] = {"seconds": 10**400}
+    elif planted == "a_list":
+        stored = [stored]
+    else:  # an earlier version's, which kept no TODO and SKIP
+        del stored["states"]
+    file.write_text(json.dumps(stored))
+    report = stored_report(tmp_path / "results", path)
+    assert report is None or (planted == "huge_number" and report.usage == {})

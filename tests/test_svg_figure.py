@@ -219,7 +219,7 @@ def test_entity_declarations_are_refused():
 # --- what the images show ---------------------------------------------------------------------------------
 
 
-def drawn(images, labels, *, order="rows", cmap="binary", titles=None) -> str:
+def drawn(images, labels, *, order="rows", cmap="binary", titles=None, origin=None) -> str:
     """A 4×10 figure of ``images`` as a student draws it: axes made row by row, or column by column
     (``add_subplot`` at the same places), saved as probe.probe_samples_plot saves it."""
     import matplotlib
@@ -235,7 +235,7 @@ def drawn(images, labels, *, order="rows", cmap="binary", titles=None) -> str:
         for row, col in places:
             index = 10 * row + col
             ax = fig.add_subplot(4, 10, index + 1)
-            ax.imshow(images[index], cmap=cmap)
+            ax.imshow(images[index], cmap=cmap, origin=origin)
             ax.set_title((titles or [CLASS_NAMES[label] for label in labels])[index])
             ax.axis("off")
         drawing = io.StringIO()
@@ -258,11 +258,13 @@ def check_of(svg: str, dataset):
     return check_samples_plot(Evidence(Artifacts(values={"plot_svg": svg}), data))
 
 
-@pytest.mark.parametrize("order,cmap", [("rows", "binary"), ("columns", "binary"), ("rows", "jet"),
-                                        ("rows", "hsv"), ("columns", None)])
-def test_the_lesson_s_figure_passes_in_any_order_of_making_its_axes_and_any_colormap(dataset, order, cmap):
+@pytest.mark.parametrize("order,cmap,origin", [("rows", "binary", None), ("columns", "binary", None),
+                                               ("rows", "jet", None), ("rows", "hsv", None), ("rows", "flag", None),
+                                               ("columns", None, None), ("rows", "binary", "lower")])
+def test_the_lesson_s_figure_passes_in_any_order_of_making_its_axes_and_any_colormap(dataset, order, cmap, origin):
     (images, labels), _ = dataset
-    assert "40 images" in check_of(drawn(images[:40] / 255, labels[:40], order=order, cmap=cmap), dataset)
+    svg = drawn(images[:40] / 255, labels[:40], order=order, cmap=cmap, origin=origin)
+    assert "40 images" in check_of(svg, dataset)
 
 
 def test_one_image_shown_forty_times_under_the_right_titles_fails(dataset):
@@ -310,7 +312,7 @@ def test_an_image_the_grader_cannot_decode_is_named_by_its_place(href):
     assert image_problems(shown, np.zeros((60, 28, 28))) == ["the grader could not read image 1 of the drawing"]
 
 
-@pytest.mark.parametrize("forged", ["noise", "transposed", "shifted_2px", "other_samples", "upside_down"])
+@pytest.mark.parametrize("forged", ["noise", "transposed", "shifted_2px", "other_samples", "payload_in_the_background"])
 def test_images_that_are_not_their_samples_under_the_right_titles_fail(dataset, forged):
     from autograder.errors import CheckFailed
 
@@ -321,7 +323,7 @@ def test_images_that_are_not_their_samples_under_the_right_titles_fail(dataset, 
         "transposed": samples.transpose(0, 2, 1),  # images[i].T
         "shifted_2px": np.roll(samples, 2, axis=2),
         "other_samples": images[5000:5040] / 255,  # X_train[5000 + i]: the training part, not the samples given
-        "upside_down": samples[:, ::-1],
+        "payload_in_the_background": np.where(samples == 0, np.random.default_rng(1).random((40, 28, 28)), samples),
     }[forged]
     with pytest.raises(CheckFailed, match="not sample|do not show"):
         check_of(drawn(shown, labels[:40]), dataset)

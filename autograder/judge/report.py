@@ -76,7 +76,8 @@ class GradeReport:
         report.history = dict((feedback or {}).get("history") or {})
         report.confusion = (feedback or {}).get("confusion")
         report.usage = {key: value for key, value in dict(usage or {}).items()  # numbers only: the log formats them
-                        if isinstance(key, str) and type(value) in (int, float) and math.isfinite(value)}
+                        if isinstance(key, str) and (type(value) is float and math.isfinite(value)
+                                                     or type(value) is int and abs(value) < 2**53)}
         report.student = str(data.get("student") or "")
         report.lang = lang if isinstance(lang, str) and lang else ENGLISH
         return report

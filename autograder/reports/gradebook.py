@@ -32,17 +32,18 @@ def gradebook_entries(reports) -> tuple[dict[str, object], list[str]]:
     """The report to record for each student: only their notebook of the assignment's name in nbgrader's
     layout counts (a scratch notebook beside it, or a layout copied into their folder, is no grade), and a
     student with two such reports (the same student in two folders) gets neither: the refusals, named."""
-    from autograder.text import has_control, terminal_text
+    from autograder.text import lookalike_id, terminal_text
 
     found = official_reports(reports)
     refused = [f"student {terminal_text(repr(student))}: not written: {len(found[student])} submissions "
                f"({', '.join(terminal_text(r.submission) for r in found[student])})"
                for student in found if len(found[student]) > 1]
-    # A folder named with bytes that are not UTF-8, or with controls: no student id nbgrader could have made.
+    # A folder named with bytes that are not UTF-8, with controls or invisible characters: no student id nbgrader
+    # could have made, and one that could show as a classmate's.
     refused += [f"student {terminal_text(repr(student))}: not written: the folder's name is no nbgrader student id"
-                for student in found if len(found[student]) == 1 and has_control(student)]
+                for student in found if len(found[student]) == 1 and lookalike_id(student)]
     return {student: found[student][0] for student in found
-            if len(found[student]) == 1 and not has_control(student)}, refused
+            if len(found[student]) == 1 and not lookalike_id(student)}, refused
 
 
 def record(gradebook, notebook: str, student: str, report, missing: type) -> None:

@@ -44,10 +44,11 @@ CONTINUED = "    | "  # a message's own next line: marked, so that no line of it
 
 
 def columns(char: str) -> int:
-    """How many columns a terminal gives ``char``: two for East Asian wide ones, none for combining marks."""
+    """How many columns a terminal may give ``char``: two for East Asian wide ones, and for those whose width
+    the terminal's settings decide (ambiguous: counted wide, so the kit wraps first), none for combining marks."""
     if unicodedata.combining(char):
         return 0
-    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F", "A") else 1
 
 
 def terminal_width() -> int | None:
@@ -66,18 +67,37 @@ def lines(text, start: str = "", width: int | None = None) -> str:
     the kit's lines start."""
     shown = []
     for index, line in enumerate(str(text).splitlines() or [""]):
-        prefix = start if index == 0 else CONTINUED
-        current = prefix + terminal_text(line)
-        while width and sum(map(columns, current)) > width:
-            fits = len(current)
-            while sum(map(columns, current[:fits])) > width:
-                fits -= 1
-            space = current.rfind(" ", len(prefix), fits)
-            cut = space if space > len(prefix) else max(fits, len(prefix) + 1)
-            shown.append(current[:cut])
-            current, prefix = CONTINUED + current[cut + (cut == space):], CONTINUED
-        shown.append(current)
+        prefix, escaped = (start if index == 0 else CONTINUED), terminal_text(line)
+        shown.extend(pieces(prefix, escaped, width) if width else [prefix + escaped])
     return "\n".join(shown)
+
+
+def pieces(prefix: str, text: str, width: int) -> list[str]:
+    """``prefix`` and ``text`` in lines of at most ``width`` columns, the later ones after ``CONTINUED``,
+    broken at the last space where what follows it fits. In one pass: a student's line may be long."""
+    done, chars, used, space = [], list(prefix), [0], -1
+    for char in prefix:
+        used.append(used[-1] + columns(char))
+    floor = len(chars)
+    for char in text:
+        wide = columns(char)
+        if used[-1] + wide > width and len(chars) > floor:
+            if space > floor and len(CONTINUED) + used[-1] - used[space + 1] + wide <= width:
+                done.append("".join(chars[:space]))  # at the space: what follows it goes on
+                after = chars[space + 1:]
+            else:
+                done.append("".join(chars))
+                after = []
+            chars, used, space = list(CONTINUED) + after, [0], -1
+            for kept in chars:
+                used.append(used[-1] + columns(kept))
+            floor = len(CONTINUED)
+        if char == " ":
+            space = len(chars)
+        chars.append(char)
+        used.append(used[-1] + wide)
+    done.append("".join(chars))
+    return done
 
 
 def format_report(report) -> str:

@@ -40,10 +40,12 @@ MAX_MODEL_LAYERS = 64
 MAX_CONFIG_DEPTH = 32  # a functional model's configuration nests 11 deep, a model in a model 4 more
 MAX_CONFIG_ITEMS = 100_000  # the lesson's model: about 300
 # A configuration's numbers must never carry weights fitted elsewhere (a Constant's value, a RandomNormal's
-# mean with a stddev of 0), which a learning rate of 0 keeps: no list (lists inside it included) holds more
-# values than 1024, a per-feature mean of 784 pixels fits; initializers and their kin take numbers only.
+# mean with a stddev of 0, a Rescaling's scales as a Dense layer's activation), which a learning rate of 0
+# keeps: its lists hold 1024 values in all (the lesson's, about 30); initializers and their kin take numbers
+# only; an activation is a name, a function or an activation layer.
 MAX_CONFIG_LIST = 1024
 _NUMBERS_ONLY = {"keras.initializers", "keras.regularizers", "keras.constraints"}
+_ACTIVATION_LAYERS = {"ReLU", "Softmax", "LeakyReLU", "ELU"}
 MAX_WEIGHT_OBJECTS = 4096  # groups and arrays in model.weights.h5: about 20 for the lesson's model
 
 _LAYERS = {
@@ -162,7 +164,7 @@ def validate_model_config(config: Any) -> None:
     if not isinstance(config, dict) or (config.get("module"), config.get("class_name")) not in _MODELS:
         raise ArtifactError("the model's configuration does not describe a Keras Sequential or functional model")
     keras_modules_only(config)
-    facts = {"items": 0, "layers": 0, "features": 1, "dense": [], "per_feature": 0}
+    facts = {"items": 0, "layers": 0, "features": 1, "dense": [], "per_feature": 0, "listed": 0}
     _walk_config(config, 0, facts)
     if facts["layers"] > MAX_MODEL_LAYERS:
         raise ArtifactError(f"the model has more than {MAX_MODEL_LAYERS} layers")
@@ -175,17 +177,7 @@ def validate_model_config(config: Any) -> None:
         )
 
 
-def _values_in(item: list, limit: int) -> int:
-    """How many values ``item`` holds, in the lists inside it too; counting stops above ``limit``."""
-    count, pending = 0, [item]
-    while pending and count <= limit:
-        values = pending.pop()
-        pending += [value for value in values if isinstance(value, list)]
-        count += sum(not isinstance(value, list) for value in values)
-    return count
-
-
-def _walk_config(item: Any, depth: int, facts: dict, shape: bool = True, in_list: bool = False) -> None:
+def _walk_config(item: Any, depth: int, facts: dict, shape: bool = True) -> None:
     """Check every object in the configuration; gather what bounds the model's size. Every list of
     integers counts as a shape (conservative: a layer's input is never wider than the widest one),
     except a learning-rate schedule's step boundaries."""
@@ -195,13 +187,14 @@ def _walk_config(item: Any, depth: int, facts: dict, shape: bool = True, in_list
     if depth > MAX_CONFIG_DEPTH:
         raise ArtifactError("the model's configuration is nested too deeply")
     if isinstance(item, list):
-        if not in_list and _values_in(item, MAX_CONFIG_LIST) > MAX_CONFIG_LIST:
-            raise ArtifactError(f"the model's configuration holds a list of more than {MAX_CONFIG_LIST:,} values "
-                                "(lists inside it included), more than a model of this lesson needs")
+        facts["listed"] += sum(not isinstance(value, list) for value in item)
+        if facts["listed"] > MAX_CONFIG_LIST:
+            raise ArtifactError(f"the model's configuration holds more than {MAX_CONFIG_LIST:,} values in lists, "
+                                "more than a model of this lesson needs")
         if shape and item and all(x is None or (isinstance(x, int) and not isinstance(x, bool)) for x in item):
             facts["features"] = max(facts["features"], math.prod(max(abs(x), 1) for x in item if x is not None))
         for value in item:
-            _walk_config(value, depth + 1, facts, in_list=True)
+            _walk_config(value, depth + 1, facts)
         return
     if not isinstance(item, dict):
         if not (item is None or isinstance(item, (bool, int, float, str))):
@@ -246,6 +239,12 @@ def _check_object(item: dict, facts: dict) -> None:
     if module in _NUMBERS_ONLY and isinstance(inner, dict) and any(isinstance(v, (list, dict)) for v in inner.values()):
         raise ArtifactError(f"the model's {class_name} holds more than numbers (a list of them): an initializer, "
                             "regularizer or constraint may take numbers, never weights of its own")
+    activation = inner.get("activation") if module == "keras.layers" and isinstance(inner, dict) else None
+    if isinstance(activation, dict) and activation.get("class_name") != "function" and not (
+        activation.get("module") == "keras.layers" and activation.get("class_name") in _ACTIVATION_LAYERS
+    ):
+        raise ArtifactError(f"a layer's activation is a {str(activation.get('class_name'))[:60]}: an activation is "
+                            "a name ('relu'), one of Keras's activation functions, or an activation layer")
     if module == "keras.layers" and isinstance(inner, dict):
         if class_name == "Dense":
             units = inner.get("units")
