@@ -192,17 +192,20 @@ def test_any_file_name_gets_a_stored_result(tmp_path, stem):
     assert stored_report(tmp_path / "results", path).score == report.score
 
 
-@pytest.mark.parametrize("forge", ["score", "points", "max_points", "checks", "true_points", "float_score",
-                                   "passed_at_zero", "error_with_points", "long_message", "usage_text"])
-def test_a_stored_result_whose_points_the_table_never_gave_is_graded_again(tmp_path, forge):
-    import json
-
+def a_stored_result(tmp_path: Path) -> tuple[Path, Path, dict]:
+    """A stubs notebook, its result stored: the notebook, the result's file and what it holds."""
     path = tmp_path / "submitted" / "mallory.ipynb"
     path.parent.mkdir()
     path.write_bytes((SUBMISSIONS / "unfilled_stubs.ipynb").read_bytes())
     store_report(tmp_path / "results", path, GradeReport.ungraded(path, "not graded in this test"))
     file = result_file(tmp_path / "results", path)
-    stored = json.loads(file.read_text())
+    return path, file, json.loads(file.read_text())
+
+
+@pytest.mark.parametrize("forge", ["score", "points", "max_points", "checks", "true_points", "float_score",
+                                   "passed_at_zero", "error_with_points", "long_message", "usage_text"])
+def test_a_stored_result_whose_points_the_table_never_gave_is_graded_again(tmp_path, forge):
+    path, file, stored = a_stored_result(tmp_path)
     checks = stored["report"]["checks"]
     if forge == "score":  # where the sandbox cannot hide the results folder, a student's code can write it
         stored["report"]["score"] = 100
@@ -507,14 +510,7 @@ def test_a_submission_a_cluster_lost_is_not_stored_but_graded_again_on_the_next_
 
 @pytest.mark.parametrize("planted", ["huge_number", "a_list", "no_states"])
 def test_a_stored_file_that_is_no_result_of_this_version_is_graded_again(tmp_path, planted):
-    import json
-
-    path = tmp_path / "submitted" / "mallory.ipynb"
-    path.parent.mkdir()
-    path.write_bytes((SUBMISSIONS / "unfilled_stubs.ipynb").read_bytes())
-    store_report(tmp_path / "results", path, GradeReport.ungraded(path, "not graded in this test"))
-    file = result_file(tmp_path / "results", path)
-    stored = json.loads(file.read_text())
+    path, file, stored = a_stored_result(tmp_path)
     if planted == "huge_number":  # math.isfinite raised OverflowError and stopped the batch
         stored["usage"] = {"seconds": 10**400}
     elif planted == "a_list":
