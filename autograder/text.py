@@ -21,7 +21,7 @@ import unicodedata
 # what surrounds it.
 _INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs", "Cn", "Zl", "Zp"}
 _DRAWN_AS_NOTHING = [(0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x3164, 0x3164),
-                     (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xE0100, 0xE01EF)]
+                     (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0x16FE4, 0x16FE4), (0xE0100, 0xE01EF)]
 
 
 @functools.cache
@@ -33,7 +33,8 @@ def _unsafe(keep: str) -> re.Pattern:
     ranges, start = [], None
     for code in range(sys.maxunicode + 2):
         bad = code <= sys.maxunicode and code not in kept and (
-            category(chr(code)) in _INVISIBLE_CATEGORIES and not 0x20000 <= code <= 0x3FFFF  # newer ideographs
+            category(chr(code)) in _INVISIBLE_CATEGORIES
+            and not (0x20000 <= code <= 0x3FFFF and code & 0xFFFF < 0xFFFE)  # newer ideographs, not noncharacters
             or code in drawn_as_nothing
         )
         if bad and start is None:
@@ -77,16 +78,17 @@ def has_control(text: str) -> bool:
 _BLANKS = re.compile(r"(?! )[\s\u2800\u3164]|^ | $|  ")
 
 
-def _lettered(char: str) -> bool:
-    return unicodedata.category(char)[0] in "LM"
+def _joined_script(char: str) -> bool:
+    """A letter or mark of the scripts whose words need joiners (Hebrew to Myanmar: Arabic, Indic, Sinhala)."""
+    return 0x0590 <= ord(char) < 0x1100 and unicodedata.category(char)[0] in "LM"
 
 
 def lookalike_id(name: str) -> bool:
     """Whether a student id could show as another's: invisible characters (but the joiners Persian, Sinhala
-    or Malayalam names need between two letters), blanks other than single spaces between words, or a
-    space at either end."""
+    or Malayalam names need between two of their letters), blanks other than single spaces between words,
+    or a space at either end."""
     kept = "".join(char for index, char in enumerate(name) if not (
         char in "\u200c\u200d" and 0 < index < len(name) - 1
-        and _lettered(name[index - 1]) and _lettered(name[index + 1])
+        and _joined_script(name[index - 1]) and _joined_script(name[index + 1])
     ))
     return has_control(kept) or _BLANKS.search(name) is not None

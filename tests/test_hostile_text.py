@@ -311,8 +311,9 @@ def test_honest_names_that_need_joiners_or_newer_ideographs_are_written_and_look
     from autograder.reports.gradebook import write_nbgrader_gradebook
 
     persian, sinhala = "\u0645\u0647\u200c\u0633\u0627", "\u0dc1\u0dca\u200d\u0dbb\u0dd3"  # joiners between letters
-    honest = ["mah\u200csa", persian, sinhala, "li\U00031350", "Zoë Smith"]
-    lookalikes = ["alice ", " alice", "alice\u2800", "alice\u3000", "al\u00a0ice", "\u200calice"]
+    honest = [persian, sinhala, "li\U00031350", "Zoë Smith"]
+    lookalikes = ["alice ", " alice", "alice\u2800", "alice\u3000", "al\u00a0ice", "\u200calice", "al\u200dice",
+                  "al\u200cice", "alice\U0002fffe", "alice\U00016fe4"]
     with pytest.raises(OutputError) as refused:
         write_nbgrader_gradebook([report_for(name) for name in honest + lookalikes + ["alice"]], gradebook)
     assert f"{len(lookalikes)} of {len(lookalikes)} not written" in str(refused.value)
@@ -339,3 +340,11 @@ def test_a_log_that_cannot_encode_a_name_shows_it_escaped_and_the_batch_goes_on(
                           env={**os.environ, "PYTHONIOENCODING": "latin-1"}, timeout=300)
     assert done.returncode == 0, done.stderr.decode("latin-1")[-2000:]
     assert b"\\u5f20\\u4f1f" in done.stdout
+
+
+@pytest.mark.parametrize("wide", ["\u4dc0", "\u2630", "\U0001f1e6", "\U0001d300"])
+def test_characters_a_newer_terminal_draws_wide_are_counted_wide(wide):
+    from autograder.reports.text import columns
+
+    # Python 3.11 knows Unicode 14; terminals with Unicode 16's tables draw these two columns wide.
+    assert columns(wide) == 2

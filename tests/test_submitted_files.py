@@ -508,13 +508,20 @@ def test_a_submission_a_cluster_lost_is_not_stored_but_graded_again_on_the_next_
     assert stored_report(tmp_path / "results", path) is None
 
 
-@pytest.mark.parametrize("planted", ["huge_number", "a_list", "no_states"])
+@pytest.mark.parametrize("planted", ["huge_number", "a_list", "no_states", "unknown_language", "passed_yet_skipped"])
 def test_a_stored_file_that_is_no_result_of_this_version_is_graded_again(tmp_path, planted):
     path, file, stored = a_stored_result(tmp_path)
     if planted == "huge_number":  # math.isfinite raised OverflowError and stopped the batch
         stored["usage"] = {"seconds": 10**400}
     elif planted == "a_list":
         stored = [stored]
+    elif planted == "unknown_language":  # its feedback page and Gradescope results could never be written
+        stored["lang"] = "xx"
+    elif planted == "passed_yet_skipped":
+        for check in stored["report"]["checks"]:
+            check["points"], check["passed"] = check["max_points"], True
+        stored["report"]["score"], stored["report"]["error"] = stored["report"]["max_score"], None
+        stored["states"] = {check["id"]: "skipped" for check in stored["report"]["checks"]}
     else:  # an earlier version's, which kept no TODO and SKIP
         del stored["states"]
     file.write_text(json.dumps(stored))

@@ -17,6 +17,7 @@ from pathlib import Path
 from autograder import __version__
 from autograder.errors import NotebookError
 from autograder.files import atomic_write
+from autograder.i18n import known_language
 from autograder.judge.checks import checks_table
 from autograder.judge.report import GradeReport, json_safe
 from autograder.submission.notebook import read_submitted_bytes
@@ -77,8 +78,8 @@ def stored_report(results: Path | None, path: Path, config=None) -> GradeReport 
         # Without "states", an older version's: it would show the checks still to do as failed.
         if stored.get("digest") == digest(path, config) and "states" in stored:
             report = GradeReport.from_payload(stored)
-            if not report.adds_up(checks_table(config)):
-                return None
+            if not report.adds_up(checks_table(config)) or known_language(report.lang) != report.lang:
+                return None  # (a language the kit does not speak raises: graded again too)
             report.submission = str(path)  # as given: the file holds it as text strict JSON can hold
             report.notes.append(EARLIER_NOTE)
             return report

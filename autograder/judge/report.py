@@ -92,6 +92,7 @@ class GradeReport:
         for result, check in zip(self.checks, table):
             if not (type(result.points) is int and type(result.max_points) is int and result.max_points == check.points
                     and type(result.passed) is bool and result.points == (result.max_points if result.passed else 0)
+                    and not ((result.skipped or result.not_done) and result.passed)
                     and isinstance(result.message, str) and len(result.message) <= MAX_MESSAGE_CHARS + 100):
                 return False
         return (

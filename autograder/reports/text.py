@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import unicodedata
 
 from autograder.i18n import N_, _
 from autograder.text import cell_text, terminal_text
@@ -44,11 +43,10 @@ CONTINUED = "    | "  # a message's own next line: marked, so that no line of it
 
 
 def columns(char: str) -> int:
-    """How many columns a terminal may give ``char``: two for East Asian wide ones, and for those whose width
-    the terminal's settings decide (ambiguous: counted wide, so the kit wraps first), none for combining marks."""
-    if unicodedata.combining(char):
-        return 0
-    return 2 if unicodedata.east_asian_width(char) in ("W", "F", "A") else 1
+    """How many columns a terminal may give ``char``, counted high: one for printable ASCII, two for anything
+    else. Python's own tables are older than many terminals' (Unicode 16 made hexagrams and flags wide), and
+    ambiguous widths are the terminal's to choose: counted high, the kit only wraps a little early."""
+    return 1 if " " <= char <= "~" else 2
 
 
 def terminal_width() -> int | None:
