@@ -84,3 +84,36 @@ print(gc.isenabled())
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "True"
+
+
+def test_the_grader_s_tensorflow_import_beside_other_threads_drops_only_tensorflow_s_start_up_lines():
+    """The grader imports TensorFlow in a thread while its sandboxes run (autograder.batch.steps): its
+    start-up lines ("Could not find cuda drivers") must not reach the instructor's terminal, and what
+    the grader's other threads write to stderr meanwhile must, whole."""
+    code = """
+import os, sys, threading
+os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+from autograder.trainer.quiet import import_tensorflow_beside_threads
+done = threading.Event()
+def other_thread():
+    n = 0
+    while not done.is_set():
+        print(f"grader line {n}", file=sys.stderr, flush=True)
+        n += 1
+        done.wait(0.01)
+    print(n, flush=True)
+thread = threading.Thread(target=other_thread)
+thread.start()
+import_tensorflow_beside_threads()
+os.write(2, b"I0000 00:00:1.2   7 port.cc:1] after the import: not TensorFlow's start-up, kept\\n")
+done.set()
+thread.join()
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    count = int(result.stdout)
+    assert count > 10  # the thread wrote while TensorFlow loaded
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if line.startswith("grader line")] == [f"grader line {n}" for n in range(count)]
+    kept = "I0000 00:00:1.2   7 port.cc:1] after the import: not TensorFlow's start-up, kept"
+    assert [line for line in lines if not line.startswith("grader line")] == [kept]

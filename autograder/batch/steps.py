@@ -83,8 +83,8 @@ def run_in_sandbox(sub: Submission) -> GradeReport | None:
     for file in batch.input_files:  # read-only for the child: they are root's
         os.link(file, sub.scratch / "inputs" / file.name)
     with training_desk(sub.scratch, batch) as desk:
-        run = run_child(sub.scratch, batch.limits, hide=list(batch.hide), on_started=import_keras_meanwhile,
-                        stop=batch.stop, epochs=batch.config.epochs, lang=sub.language)
+        run = run_child(sub.scratch, batch.limits, hide=list(batch.hide), stop=batch.stop, epochs=batch.config.epochs,
+                        lang=sub.language)
     sub.training = desk.record
     if run.peak_memory_bytes:
         sub.usage["sandbox_peak_memory_mib"] = round(run.peak_memory_bytes / 2**20)
@@ -125,6 +125,7 @@ def read_back_artifacts(sub: Submission) -> GradeReport | None:
     from autograder.errors import ArtifactError
     from autograder.sandbox.artifacts import read_artifacts
 
+    keras_imported()  # the models among them are read with Keras
     try:
         sub.artifacts = read_artifacts(sub.scratch / "artifacts")
     except (ArtifactError, OSError, ValueError) as error:
@@ -219,7 +220,7 @@ def training_desk(folder: Path, batch: Batch):
     desk = None
     interrupted = False  # Ctrl-C or SIGTERM in this thread, or a fault: what the trainer runs is no result
     try:
-        desk = FitDesk(folder, trainer, batch.limits.training_seconds)
+        desk = FitDesk(folder, trainer, batch.limits.training_seconds, on_first_call=import_keras_meanwhile)
         yield desk
     except BaseException:
         interrupted = True
@@ -236,13 +237,28 @@ def training_desk(folder: Path, batch: Batch):
 
 
 def import_keras_meanwhile() -> None:
-    """Judging needs Keras. Imported in a thread once the first child runs, its 2.5 s cost nothing;
-    started earlier, it would hold the interpreter while the grader prepares that child."""
+    """Judging needs TensorFlow and Keras (5 s here). Imported in a thread once the first submission's
+    code calls ``fit``, they take a core its trainer leaves free; started earlier, they would slow
+    that child's own TensorFlow start, which every grading waits for."""
     global _keras_import
     with _keras_import_lock:
         if _keras_import is None:
-            _keras_import = threading.Thread(target=importlib.import_module, args=("keras",), daemon=True)
+            _keras_import = threading.Thread(target=import_keras, daemon=True, name="keras-import")
             _keras_import.start()
+
+
+def keras_imported() -> None:
+    """Keras in this process, imported as ``import_keras_meanwhile`` does (a submission that never
+    called ``fit`` started no import)."""
+    import_keras_meanwhile()
+    _keras_import.join()
+
+
+def import_keras() -> None:
+    from autograder.trainer.quiet import import_tensorflow_beside_threads
+
+    import_tensorflow_beside_threads()
+    importlib.import_module("keras")
 
 
 _keras_import: threading.Thread | None = None

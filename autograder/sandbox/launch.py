@@ -66,14 +66,13 @@ class SandboxRun:
 
 
 def run_child(
-    scratch: Path, limits: Limits, *, hide: list[Path] = (), on_started=None, stop: threading.Event | None = None,
+    scratch: Path, limits: Limits, *, hide: list[Path] = (), stop: threading.Event | None = None,
     epochs: int = EPOCHS, lang: str = ENGLISH,
 ) -> SandboxRun:
     """Run the sandbox child on a prepared scratch folder and wait for it, within the limits; the child
     asks ``train_model`` for ``epochs`` (the config's) and writes its messages in ``lang`` (the
     catalogue given to it compiled, as ``COMPILED_FILE``: it needs neither the ``.po`` files nor Babel).
 
-    ``on_started``: called once the child runs, for the grader's own work meanwhile.
     ``stop``: the batch's event, set when it is being stopped (see ``stop_running_sandboxes``).
     What the grader puts in the scratch folder must be there before this is called (the child
     sees it read-only, a socket excepted); what the child writes comes back in ``artifacts/``."""
@@ -90,8 +89,6 @@ def run_child(
     ) as box:
         child, report_read = _start(box, stop)
         tail, reader = _keep_tail(child)
-        if on_started is not None:
-            on_started()
         timed_out = _wait(child, limits.submission_seconds, reader)
         peak = reported_peak(report_read)
         cgroup_peak = box.cgroup_peak_memory_bytes()

@@ -228,8 +228,11 @@ class WarmTrainers:
 class FitDesk:
     """Serves one submission's ``fit`` calls on ``folder/trainer.sock`` until ``finish``."""
 
-    def __init__(self, folder: Path, trainer: TrainerProcess, training_seconds: float):
+    def __init__(self, folder: Path, trainer: TrainerProcess, training_seconds: float, on_first_call=None):
+        """``on_first_call``: called when the child first calls ``fit``, for the grader's own work while
+        its trainer trains."""
         self.trainer = trainer
+        self.on_first_call = on_first_call
         self.served = False  # the trainer ended this submission cleanly: it may serve another
         self.training_seconds = training_seconds
         self.spent = 0.0
@@ -266,6 +269,9 @@ class FitDesk:
             header, blobs = frames.decode(frames.reader(connection.recv), MAX_REQUEST_BYTES)
         except (frames.FrameError, OSError, ValueError):
             return  # a malformed request is no fit call: nothing was asked of the trainer
+        if self.on_first_call is not None:
+            self.on_first_call, on_first_call = None, self.on_first_call
+            on_first_call()
         reply, reply_blobs = self.train(header, blobs)
         self.spent += time.monotonic() - started
         try:

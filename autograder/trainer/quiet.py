@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import sys
+import threading
 import warnings
 
 
@@ -52,3 +54,61 @@ def quiet_tensorflow() -> None:
     drawn to files."""
     os.environ.setdefault("MPLBACKEND", "Agg")
     import_tensorflow_quietly(for_good=True)
+
+
+# What TensorFlow's C++ side writes while it loads: absl's notice, then lines in its log format
+# ("I0000 00:00:1796031016.555632   24224 port.cc:153] oneDNN custom operations are on...").
+START_UP_LINE = re.compile(
+    rb"WARNING: All log messages before absl::InitializeLog\(\)|[IWEF]\d{4} [\d:.]+ +\d+ [\w.-]+:\d+\] ")
+
+
+def import_tensorflow_beside_threads() -> None:
+    """``quiet_tensorflow`` for a process whose other threads may write to stderr meanwhile (the grader
+    once its first sandbox runs): only TensorFlow's start-up lines are kept from file descriptor 2,
+    every other line goes on to it, and Python's warnings filters are left alone."""
+    from autograder import import_for_good
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    if "tensorflow" in sys.modules:
+        return
+    with start_up_lines_dropped():
+        import_for_good("tensorflow")
+
+
+@contextlib.contextmanager
+def start_up_lines_dropped():
+    """File descriptor 2 through a pipe while held: a thread passes every line on but TensorFlow's
+    start-up lines (``START_UP_LINE``)."""
+    sys.stderr.flush()
+    read, write = os.pipe()
+    saved = os.dup(2)
+    out = os.dup(saved)
+    os.dup2(write, 2)
+    os.close(write)
+    passer = threading.Thread(target=_pass_on, args=(read, out), daemon=True, name="stderr-filter")
+    passer.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe's last writer gone (but for a process started meanwhile): the thread ends
+        os.close(saved)
+        passer.join(timeout=1.0)
+
+
+def _pass_on(read: int, out: int) -> None:
+    pending = b""
+    try:
+        while chunk := os.read(read, 65536):
+            *lines, pending = (pending + chunk).split(b"\n")
+            kept = b"".join(line + b"\n" for line in lines if not START_UP_LINE.match(line))
+            if kept:
+                os.write(out, kept)
+        if pending and not START_UP_LINE.match(pending):
+            os.write(out, pending)
+    except OSError:
+        pass
+    finally:
+        os.close(read)
+        os.close(out)
