@@ -219,9 +219,10 @@ def test_entity_declarations_are_refused():
 # --- what the images show ---------------------------------------------------------------------------------
 
 
-def drawn(images, labels, *, order="rows", cmap="binary", titles=None, origin=None) -> str:
+def drawn(images, labels, *, order="rows", cmap="binary", titles=None, origin=None, colorbar=None) -> str:
     """A 4×10 figure of ``images`` as a student draws it: axes made row by row, or column by column
-    (``add_subplot`` at the same places), saved as probe.probe_samples_plot saves it."""
+    (``add_subplot`` at the same places), saved as probe.probe_samples_plot saves it. ``colorbar``:
+    "each" beside each image, "one" for the figure, "below" one horizontal for the figure."""
     import matplotlib
     import matplotlib.pyplot as plt
 
@@ -235,9 +236,13 @@ def drawn(images, labels, *, order="rows", cmap="binary", titles=None, origin=No
         for row, col in places:
             index = 10 * row + col
             ax = fig.add_subplot(4, 10, index + 1)
-            ax.imshow(images[index], cmap=cmap, origin=origin)
+            shown = ax.imshow(images[index], cmap=cmap, origin=origin)
             ax.set_title((titles or [CLASS_NAMES[label] for label in labels])[index])
             ax.axis("off")
+            if colorbar == "each":
+                fig.colorbar(shown, ax=ax)
+        if colorbar in ("one", "below"):
+            fig.colorbar(shown, ax=fig.axes, orientation="horizontal" if colorbar == "below" else "vertical")
         drawing = io.StringIO()
         with matplotlib.rc_context({"svg.fonttype": "none", "svg.image_inline": True}):
             fig.savefig(drawing, format="svg")
@@ -265,6 +270,14 @@ def test_the_lesson_s_figure_passes_in_any_order_of_making_its_axes_and_any_colo
     (images, labels), _ = dataset
     svg = drawn(images[:40] / 255, labels[:40], order=order, cmap=cmap, origin=origin)
     assert "40 images" in check_of(svg, dataset)
+
+
+@pytest.mark.parametrize("colorbar", ["each", "one", "below"])
+def test_a_figure_with_colorbars_passes(dataset, colorbar):
+    """A colorbar is an axes with an image too (its gradient), untitled: drawn beside the samples, it is
+    none of them."""
+    (images, labels), _ = dataset
+    assert "40 images" in check_of(drawn(images[:40] / 255, labels[:40], colorbar=colorbar), dataset)
 
 
 def test_one_image_shown_forty_times_under_the_right_titles_fails(dataset):
@@ -348,3 +361,15 @@ def test_a_png_that_declares_its_size_twice_is_not_decoded_at_the_second():
         warnings.simplefilter("ignore")
         assert decoded(ShownImage(0, 0, False, "data:image/png;base64," + base64.b64encode(png).decode())) is None
     assert time.perf_counter() - started < 0.5
+
+
+def test_colorbars_are_looked_for_only_in_a_figure_of_a_grid_s_size(monkeypatch):
+    """Telling a colorbar from a sample decodes its image: a drawing of thousands of untitled images is
+    not decoded image by image (it fails its count as it is)."""
+    decoded = []
+    monkeypatch.setattr(svg_figure, "decoded", lambda image: decoded.append(image))
+    axes = [svg_figure.ShownAxes("", True, svg_figure.ShownImage(0.0, 0.0, False, "data:")) for _ in range(5000)]
+    assert svg_figure.without_colorbars(axes) == axes
+    assert decoded == []
+    assert svg_figure.without_colorbars(axes[:80]) == axes[:80]  # none decodes: none is a colorbar
+    assert len(decoded) == 80

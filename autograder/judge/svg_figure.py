@@ -35,6 +35,9 @@ MAX_TEXT_CHARS = 1024**2  # characters inside <text> elements: the titles are a 
 MAX_TITLE_CHARS = 4 * 1024**2  # characters of titles put together (nested groups repeat their texts)
 MAX_IMAGE_CHARS = 1024**2  # one image's inline PNG, base64: the lesson's are about 10,000 characters
 MAX_IMAGE_SIDE = 2048  # pixels: matplotlib draws each of the lesson's images about 100 pixels wide
+# Colorbars are looked for in a figure of at most this many axes with images (40 images, a colorbar each):
+# each is decoded to be told from a sample, and a figure of more fails its count whatever they are.
+MAX_AXES_WITH_COLORBARS = 80
 FEED_CHARS = 256 * 1024  # the parser gets the drawing in pieces, so that a bound stops it early
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -204,10 +207,10 @@ def read_svg_axes(svg: str) -> list[ShownAxes]:
 
 
 def read_svg_axes_checked(svg: str) -> list[ShownAxes]:
-    """``read_svg_axes`` for the check, in reading order: a drawing it cannot read fails the check with its
-    message."""
+    """``read_svg_axes`` for the check, in reading order, colorbars left out: a drawing it cannot read
+    fails the check with its message."""
     try:
-        return in_reading_order(read_svg_axes(svg))
+        return in_reading_order(without_colorbars(read_svg_axes(svg)))
     except FigureUnreadable as error:
         raise CheckFailed(str(error)) from None
 
@@ -219,6 +222,24 @@ def in_reading_order(axes: list[ShownAxes]) -> list[ShownAxes]:
     if any(a.image is None or a.image.left is None or a.image.top is None for a in axes):
         return list(axes)
     return sorted(axes, key=lambda a: (round(a.image.top, 1), round(a.image.left, 1)))
+
+
+def without_colorbars(axes: list[ShownAxes]) -> list[ShownAxes]:
+    """The axes but the colorbars (``fig.colorbar``): untitled, their image a gradient that changes along
+    one side only. A figure may draw one beside its samples; it is none of them."""
+    import numpy as np
+
+    if len(axes) > MAX_AXES_WITH_COLORBARS:
+        return axes
+
+    def colorbar(a: ShownAxes) -> bool:
+        gray = None if a.title or a.image is None else decoded(a.image)
+        if gray is None or np.ptp(gray) == 0:
+            return False
+        along = min(np.ptp(gray, axis=0).max(), np.ptp(gray, axis=1).max())  # the least change across a line
+        return bool(along <= 0.02 * np.ptp(gray))
+
+    return [a for a in axes if not colorbar(a)]
 
 
 def shown_images(axes: list[ShownAxes]):
