@@ -25,7 +25,8 @@ SVG_OPEN = '<svg xmlns="http://www.w3.org/2000/svg">'
 
 def oracle_read_svg_figure(svg: str) -> tuple[int, list[str], list[bool]]:
     """What read_svg_figure must say, the plain way (quadratic in nested groups); a parse error → ValueError.
-    A text inside a matplotlib.axis group (a tick label, an axis label) is no part of a title."""
+    A text inside a matplotlib.axis group (a tick label, an axis label) is no part of a title; an axis
+    group inside an inner axes group that shows an image (an inset colorbar) is that one's, not the outer's."""
     root = ElementTree.fromstring(svg)
     ns = "{http://www.w3.org/2000/svg}"
     parents = {child: parent for parent in root.iter() for child in parent}
@@ -37,6 +38,13 @@ def oracle_read_svg_figure(svg: str) -> tuple[int, list[str], list[bool]]:
                 return True
         return False
 
+    def in_inner_axes_with_image(element, group) -> bool:
+        while (element := parents[element]) is not group:
+            if element.tag == f"{ns}g" and (element.get("id") or "").startswith("axes_") and any(
+                    True for _ in element.iter(f"{ns}image")):
+                return True
+        return False
+
     titles, axes_on = [], []
     for group in root.iter(f"{ns}g"):
         if not (group.get("id") or "").startswith("axes_"):
@@ -45,7 +53,8 @@ def oracle_read_svg_figure(svg: str) -> tuple[int, list[str], list[bool]]:
             continue
         texts = ["".join(text.itertext()).strip() for text in group.iter(f"{ns}text") if not in_axis_lines(text)]
         titles.append(" ".join(t for t in texts if t))
-        axes_on.append(any((g.get("id") or "").startswith("matplotlib.axis") for g in group.iter(f"{ns}g")))
+        axes_on.append(any((g.get("id") or "").startswith("matplotlib.axis") and not in_inner_axes_with_image(g, group)
+                           for g in group.iter(f"{ns}g")))
     return len(titles), titles, axes_on
 
 
@@ -222,7 +231,8 @@ def test_entity_declarations_are_refused():
 def drawn(images, labels, *, order="rows", cmap="binary", titles=None, origin=None, colorbar=None) -> str:
     """A 4×10 figure of ``images`` as a student draws it: axes made row by row, or column by column
     (``add_subplot`` at the same places), saved as probe.probe_samples_plot saves it. ``colorbar``:
-    "each" beside each image, "one" for the figure, "below" one horizontal for the figure."""
+    "each" beside each image, "inset" beside each in an inset axes (as matplotlib's guide places one),
+    "one" for the figure, "below" one horizontal for the figure."""
     import matplotlib
     import matplotlib.pyplot as plt
 
@@ -241,6 +251,8 @@ def drawn(images, labels, *, order="rows", cmap="binary", titles=None, origin=No
             ax.axis("off")
             if colorbar == "each":
                 fig.colorbar(shown, ax=ax)
+            elif colorbar == "inset":
+                fig.colorbar(shown, cax=ax.inset_axes([1.02, 0, 0.08, 1]))
         if colorbar in ("one", "below"):
             fig.colorbar(shown, ax=fig.axes, orientation="horizontal" if colorbar == "below" else "vertical")
         drawing = io.StringIO()
@@ -272,7 +284,7 @@ def test_the_lesson_s_figure_passes_in_any_order_of_making_its_axes_and_any_colo
     assert "40 images" in check_of(svg, dataset)
 
 
-@pytest.mark.parametrize("colorbar", ["each", "one", "below"])
+@pytest.mark.parametrize("colorbar", ["each", "inset", "one", "below"])
 def test_a_figure_with_colorbars_passes(dataset, colorbar):
     """A colorbar is an axes with an image too (its gradient), untitled: drawn beside the samples, it is
     none of them."""
@@ -363,13 +375,24 @@ def test_a_png_that_declares_its_size_twice_is_not_decoded_at_the_second():
     assert time.perf_counter() - started < 0.5
 
 
-def test_colorbars_are_looked_for_only_in_a_figure_of_a_grid_s_size(monkeypatch):
+def test_colorbars_are_looked_for_only_in_a_figure_of_a_grid_s_size_and_among_strips(monkeypatch):
     """Telling a colorbar from a sample decodes its image: a drawing of thousands of untitled images is
-    not decoded image by image (it fails its count as it is)."""
+    not decoded image by image (it fails its count as it is), nor is an image that is no strip."""
+    import io
+
+    from PIL import Image
+
+    def png(width, height):
+        out = io.BytesIO()
+        Image.new("L", (width, height)).save(out, format="PNG")
+        return svg_figure.PNG_DATA + base64.b64encode(out.getvalue()).decode()
+
     decoded = []
     monkeypatch.setattr(svg_figure, "decoded", lambda image: decoded.append(image))
-    axes = [svg_figure.ShownAxes("", True, svg_figure.ShownImage(0.0, 0.0, False, "data:")) for _ in range(5000)]
-    assert svg_figure.without_colorbars(axes) == axes
+    square, strip = (svg_figure.ShownAxes("", True, svg_figure.ShownImage(0.0, 0.0, False, png(*size)))
+                     for size in ((2048, 2048), (4, 80)))
+    assert svg_figure.without_colorbars([square] * 5000) == [square] * 5000
+    assert svg_figure.without_colorbars([strip] * 81) == [strip] * 81
     assert decoded == []
-    assert svg_figure.without_colorbars(axes[:80]) == axes[:80]  # none decodes: none is a colorbar
-    assert len(decoded) == 80
+    assert svg_figure.without_colorbars([square] * 40 + [strip] * 40) == [square] * 40 + [strip] * 40
+    assert len(decoded) == 40  # the strips only: none decodes, so none is a colorbar

@@ -149,7 +149,9 @@ class _Reader:
             if self.open_axes:  # what lies inside an inner group lies inside the outer one too
                 outer = self.axes[self.open_axes[-1]]
                 outer[2] = outer[2] or group[2]
-                outer[3] = outer[3] or group[3]
+                # but for the ticks of an inner axes that shows an image (an inset colorbar): it is read
+                # as an axes of its own, with its own ticks
+                outer[3] = outer[3] or (group[3] and not group[2])
                 outer[4] = outer[4] or group[4]
 
     def data(self, text: str) -> None:
@@ -225,15 +227,19 @@ def in_reading_order(axes: list[ShownAxes]) -> list[ShownAxes]:
 
 
 def without_colorbars(axes: list[ShownAxes]) -> list[ShownAxes]:
-    """The axes but the colorbars (``fig.colorbar``): untitled, their image a gradient that changes along
-    one side only. A figure may draw one beside its samples; it is none of them."""
+    """The axes but the colorbars (``fig.colorbar``): untitled, their image a strip (one side at least
+    three times the other) whose gray level changes along its length only. A figure may draw one beside
+    its samples; it is none of them."""
     import numpy as np
 
     if len(axes) > MAX_AXES_WITH_COLORBARS:
         return axes
 
     def colorbar(a: ShownAxes) -> bool:
-        gray = None if a.title or a.image is None else decoded(a.image)
+        size = None if a.title or a.image is None else png_size(a.image)
+        if size is None or max(size) < 3 * min(size):
+            return False
+        gray = decoded(a.image)
         if gray is None or np.ptp(gray) == 0:
             return False
         along = min(np.ptp(gray, axis=0).max(), np.ptp(gray, axis=1).max())  # the least change across a line
@@ -247,25 +253,38 @@ def shown_images(axes: list[ShownAxes]):
     return [None if a.image is None else decoded(a.image) for a in axes]
 
 
-def decoded(image: ShownImage):
+def png_size(image: ShownImage) -> tuple[int, int] | None:
+    """The width and height an inline PNG's first header declares, if at most ``MAX_IMAGE_SIDE`` each;
+    read from its first characters (matplotlib breaks its lines), nothing decoded."""
     import base64
     import binascii
-    import io
     import struct
-
-    import numpy as np
-    from PIL import Image
 
     if image.png is None:
         return None
     try:
-        data = base64.b64decode(image.png[len(PNG_DATA):])
+        data = base64.b64decode("".join(image.png[len(PNG_DATA):len(PNG_DATA) + 256].split())[:32])
     except (binascii.Error, ValueError):
         return None
     if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24 or data[12:16] != b"IHDR":
         return None
-    width, height = struct.unpack(">II", data[16:24])  # checked before the decoder sizes anything
-    if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
+    width, height = struct.unpack(">II", data[16:24])
+    return (width, height) if 0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE else None
+
+
+def decoded(image: ShownImage):
+    import base64
+    import binascii
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    if png_size(image) is None:  # checked before the decoder sizes anything
+        return None
+    try:
+        data = base64.b64decode(image.png[len(PNG_DATA):])
+    except (binascii.Error, ValueError):
         return None
     try:
         with Image.open(io.BytesIO(data)) as picture:
