@@ -117,3 +117,56 @@ thread.join()
     assert [line for line in lines if line.startswith("grader line")] == [f"grader line {n}" for n in range(count)]
     kept = "I0000 00:00:1.2   7 port.cc:1] after the import: not TensorFlow's start-up, kept"
     assert [line for line in lines if not line.startswith("grader line")] == [kept]
+
+
+def fake_tensorflow(folder: Path, body: str) -> dict:
+    """An environment whose ``import tensorflow`` runs ``body`` (and whose ``import keras`` imports it)."""
+    (folder / "tensorflow").mkdir()
+    (folder / "tensorflow" / "__init__.py").write_text(body)
+    (folder / "keras").mkdir()
+    (folder / "keras" / "__init__.py").write_text("import tensorflow\n")
+    import os
+
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), *sys.path])}
+
+
+def test_the_grader_s_last_lines_reach_stderr_when_it_exits_while_tensorflow_loads(tmp_path):
+    """Ctrl-C or a fault while the grader's thread imports TensorFlow: its last words go through the filter's
+    pipe, and must come out before the process ends."""
+    env = fake_tensorflow(tmp_path, (
+        "import os, time\n"
+        "os.write(2, b'I0000 00:00:1.5   7 port.cc:153] a start-up line\\n')\n"
+        "time.sleep(5)\n"
+    ))
+    code = (
+        "import sys, threading, time\n"
+        "from autograder.trainer.quiet import import_tensorflow_beside_threads\n"
+        "threading.Thread(target=import_tensorflow_beside_threads, daemon=True).start()\n"
+        "time.sleep(0.5)\n"
+        "print('autograder: interrupted', file=sys.stderr)\n"
+        "sys.exit(130)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert (result.returncode, result.stderr) == (130, "autograder: interrupted\n")
+
+
+def test_an_import_of_tensorflow_that_failed_in_the_grader_s_thread_is_tried_again_quietly(tmp_path):
+    """The thread's import fails once (memory short for a moment): judging imports it again, TensorFlow's
+    start-up lines filtered as before, and nothing of the thread's failure reaches the instructor."""
+    env = fake_tensorflow(tmp_path, (
+        "import os, pathlib\n"
+        f"marker = pathlib.Path({str(tmp_path / 'tried')!r})\n"
+        "if not marker.exists():\n"
+        "    marker.touch()\n"
+        "    raise MemoryError('short for a moment')\n"
+        "os.write(2, b'I0000 00:00:1.5   7 port.cc:153] a start-up line\\n')\n"
+    ))
+    code = (
+        "import sys\n"
+        "from autograder.batch import steps\n"
+        "steps.import_keras_meanwhile()\n"
+        "steps.keras_imported()\n"
+        "print('keras' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "True\n", "")

@@ -16,6 +16,7 @@ import contextlib
 import importlib
 import os
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -243,15 +244,19 @@ def import_keras_meanwhile() -> None:
     global _keras_import
     with _keras_import_lock:
         if _keras_import is None:
-            _keras_import = threading.Thread(target=import_keras, daemon=True, name="keras-import")
+            _keras_import = threading.Thread(target=_import_keras_in_thread, daemon=True, name="keras-import")
             _keras_import.start()
 
 
 def keras_imported() -> None:
     """Keras in this process, imported as ``import_keras_meanwhile`` does (a submission that never
-    called ``fit`` started no import)."""
+    called ``fit`` started no import). Where the thread's import failed, it is tried again here, and
+    its error, if it fails again, is this submission's result."""
     import_keras_meanwhile()
     _keras_import.join()
+    if "keras" not in sys.modules:
+        with _keras_import_lock:
+            import_keras()
 
 
 def import_keras() -> None:
@@ -259,6 +264,13 @@ def import_keras() -> None:
 
     import_tensorflow_beside_threads()
     importlib.import_module("keras")
+
+
+def _import_keras_in_thread() -> None:
+    try:
+        import_keras()
+    except Exception:  # tried again by ``keras_imported``, where its error has a submission to go to
+        pass
 
 
 _keras_import: threading.Thread | None = None

@@ -6,6 +6,7 @@ Its C++ side writes to stderr while it loads, before absl's logging exists and w
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
@@ -81,20 +82,36 @@ def start_up_lines_dropped():
     """File descriptor 2 through a pipe while held: a thread passes every line on but TensorFlow's
     start-up lines (``START_UP_LINE``)."""
     sys.stderr.flush()
-    read, write = os.pipe()
-    saved = os.dup(2)
-    out = os.dup(saved)
+    fds = list(os.pipe())
+    try:
+        fds += [os.dup(2), os.dup(2)]
+        read, write, out, saved = fds
+        passer = threading.Thread(target=_pass_on, args=(read, out), daemon=True, name="stderr-filter")
+        passer.start()  # it owns ``read`` and ``out`` from here
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
     os.dup2(write, 2)
     os.close(write)
-    passer = threading.Thread(target=_pass_on, args=(read, out), daemon=True, name="stderr-filter")
-    passer.start()
-    try:
-        yield
-    finally:
+    restoring = threading.Lock()
+
+    def restore() -> None:
+        if not restoring.acquire(blocking=False):
+            return
         sys.stderr.flush()
         os.dup2(saved, 2)  # the pipe's last writer gone (but for a process started meanwhile): the thread ends
         os.close(saved)
         passer.join(timeout=1.0)
+
+    # A process ending meanwhile (Ctrl-C, a fault) runs this before its daemon threads stop: its last
+    # lines, in the pipe, still come out.
+    atexit.register(restore)
+    try:
+        yield
+    finally:
+        atexit.unregister(restore)
+        restore()
 
 
 def _pass_on(read: int, out: int) -> None:
