@@ -25,8 +25,7 @@ SVG_OPEN = '<svg xmlns="http://www.w3.org/2000/svg">'
 
 def oracle_read_svg_figure(svg: str) -> tuple[int, list[str], list[bool]]:
     """What read_svg_figure must say, the plain way (quadratic in nested groups); a parse error → ValueError.
-    A text inside a matplotlib.axis group (a tick label, an axis label) is no part of a title; an axis
-    group inside an inner axes group that shows an image (an inset colorbar) is that one's, not the outer's."""
+    A text inside a matplotlib.axis group (a tick label, an axis label) is no part of a title."""
     root = ElementTree.fromstring(svg)
     ns = "{http://www.w3.org/2000/svg}"
     parents = {child: parent for parent in root.iter() for child in parent}
@@ -38,13 +37,6 @@ def oracle_read_svg_figure(svg: str) -> tuple[int, list[str], list[bool]]:
                 return True
         return False
 
-    def in_inner_axes_with_image(element, group) -> bool:
-        while (element := parents[element]) is not group:
-            if element.tag == f"{ns}g" and (element.get("id") or "").startswith("axes_") and any(
-                    True for _ in element.iter(f"{ns}image")):
-                return True
-        return False
-
     titles, axes_on = [], []
     for group in root.iter(f"{ns}g"):
         if not (group.get("id") or "").startswith("axes_"):
@@ -53,8 +45,7 @@ def oracle_read_svg_figure(svg: str) -> tuple[int, list[str], list[bool]]:
             continue
         texts = ["".join(text.itertext()).strip() for text in group.iter(f"{ns}text") if not in_axis_lines(text)]
         titles.append(" ".join(t for t in texts if t))
-        axes_on.append(any((g.get("id") or "").startswith("matplotlib.axis") and not in_inner_axes_with_image(g, group)
-                           for g in group.iter(f"{ns}g")))
+        axes_on.append(any((g.get("id") or "").startswith("matplotlib.axis") for g in group.iter(f"{ns}g")))
     return len(titles), titles, axes_on
 
 
@@ -231,8 +222,9 @@ def test_entity_declarations_are_refused():
 def drawn(images, labels, *, order="rows", cmap="binary", titles=None, origin=None, colorbar=None) -> str:
     """A 4×10 figure of ``images`` as a student draws it: axes made row by row, or column by column
     (``add_subplot`` at the same places), saved as probe.probe_samples_plot saves it. ``colorbar``:
-    "each" beside each image, "inset" beside each in an inset axes (as matplotlib's guide places one),
-    "one" for the figure, "below" one horizontal for the figure."""
+    "each" beside each image, "stubby" beside each with ``aspect=3``, "one" for the figure, "below" one
+    horizontal for the figure; "overlay": ticks and a frame over each image, drawn by a transparent inset
+    axes whose only image is a gradient strip."""
     import matplotlib
     import matplotlib.pyplot as plt
 
@@ -251,8 +243,14 @@ def drawn(images, labels, *, order="rows", cmap="binary", titles=None, origin=No
             ax.axis("off")
             if colorbar == "each":
                 fig.colorbar(shown, ax=ax)
-            elif colorbar == "inset":
-                fig.colorbar(shown, cax=ax.inset_axes([1.02, 0, 0.08, 1]))
+            elif colorbar == "stubby":
+                fig.colorbar(shown, ax=ax, aspect=3)
+            elif colorbar == "overlay":
+                over = ax.inset_axes([0, 0, 1, 1])
+                over.set_facecolor("none")
+                over.imshow(np.linspace(0, 1, 30)[None, :], extent=(0, 1, 0, 0.02), aspect="auto", cmap="gray")
+                over.set_xlim(0, 1)
+                over.set_ylim(0, 1)
         if colorbar in ("one", "below"):
             fig.colorbar(shown, ax=fig.axes, orientation="horizontal" if colorbar == "below" else "vertical")
         drawing = io.StringIO()
@@ -284,12 +282,22 @@ def test_the_lesson_s_figure_passes_in_any_order_of_making_its_axes_and_any_colo
     assert "40 images" in check_of(svg, dataset)
 
 
-@pytest.mark.parametrize("colorbar", ["each", "inset", "one", "below"])
+@pytest.mark.parametrize("colorbar", ["each", "stubby", "one", "below"])
 def test_a_figure_with_colorbars_passes(dataset, colorbar):
     """A colorbar is an axes with an image too (its gradient), untitled: drawn beside the samples, it is
     none of them."""
     (images, labels), _ = dataset
     assert "40 images" in check_of(drawn(images[:40] / 255, labels[:40], colorbar=colorbar), dataset)
+
+
+def test_ticks_laid_over_each_image_by_an_inset_with_a_strip_of_its_own_fail(dataset):
+    """An inset axes's ticks are its parent's: one whose only image is a gradient strip (so that it passes
+    for a colorbar) draws its frame and ticks over the sample all the same."""
+    from autograder.errors import CheckFailed
+
+    (images, labels), _ = dataset
+    with pytest.raises(CheckFailed, match="the axes are on"):
+        check_of(drawn(images[:40] / 255, labels[:40], colorbar="overlay"), dataset)
 
 
 def test_one_image_shown_forty_times_under_the_right_titles_fails(dataset):
@@ -373,6 +381,12 @@ def test_a_png_that_declares_its_size_twice_is_not_decoded_at_the_second():
         warnings.simplefilter("ignore")
         assert decoded(ShownImage(0, 0, False, "data:image/png;base64," + base64.b64encode(png).decode())) is None
     assert time.perf_counter() - started < 0.5
+    # Within the bounds too, a second header is refused: the first is what the colorbar rule reads.
+    side = 2048
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 100, 8, 0, 0, 0, 0))
+           + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\0" * (side + 1) * side, 9)) + chunk(b"IEND", b""))
+    assert decoded(ShownImage(0, 0, False, "data:image/png;base64," + base64.b64encode(png).decode())) is None
 
 
 def test_colorbars_are_looked_for_only_in_a_figure_of_a_grid_s_size_and_among_strips(monkeypatch):
@@ -389,10 +403,11 @@ def test_colorbars_are_looked_for_only_in_a_figure_of_a_grid_s_size_and_among_st
 
     decoded = []
     monkeypatch.setattr(svg_figure, "decoded", lambda image: decoded.append(image))
-    square, strip = (svg_figure.ShownAxes("", True, svg_figure.ShownImage(0.0, 0.0, False, png(*size)))
-                     for size in ((2048, 2048), (4, 80)))
+    square, strip, wide = (svg_figure.ShownAxes("", True, svg_figure.ShownImage(0.0, 0.0, False, png(*size)))
+                           for size in ((2048, 2048), (4, 80), (2048, 1024)))
     assert svg_figure.without_colorbars([square] * 5000) == [square] * 5000
     assert svg_figure.without_colorbars([strip] * 81) == [strip] * 81
+    assert svg_figure.without_colorbars([wide] * 80) == [wide] * 80  # no strip matplotlib draws is that thick
     assert decoded == []
     assert svg_figure.without_colorbars([square] * 40 + [strip] * 40) == [square] * 40 + [strip] * 40
     assert len(decoded) == 40  # the strips only: none decodes, so none is a colorbar

@@ -38,6 +38,9 @@ MAX_IMAGE_SIDE = 2048  # pixels: matplotlib draws each of the lesson's images ab
 # Colorbars are looked for in a figure of at most this many axes with images (40 images, a colorbar each):
 # each is decoded to be told from a sample, and a figure of more fails its count whatever they are.
 MAX_AXES_WITH_COLORBARS = 80
+# And only among strips: one side at least twice the other, the short side at most this many pixels
+# (matplotlib draws a colorbar's gradient a few pixels wide: 4 at 100 dpi, about 40 at 300 dpi).
+MAX_COLORBAR_WIDTH = 256
 FEED_CHARS = 256 * 1024  # the parser gets the drawing in pieces, so that a bound stops it early
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -149,9 +152,7 @@ class _Reader:
             if self.open_axes:  # what lies inside an inner group lies inside the outer one too
                 outer = self.axes[self.open_axes[-1]]
                 outer[2] = outer[2] or group[2]
-                # but for the ticks of an inner axes that shows an image (an inset colorbar): it is read
-                # as an axes of its own, with its own ticks
-                outer[3] = outer[3] or (group[3] and not group[2])
+                outer[3] = outer[3] or group[3]  # an inset's ticks are drawn over its parent
                 outer[4] = outer[4] or group[4]
 
     def data(self, text: str) -> None:
@@ -227,9 +228,10 @@ def in_reading_order(axes: list[ShownAxes]) -> list[ShownAxes]:
 
 
 def without_colorbars(axes: list[ShownAxes]) -> list[ShownAxes]:
-    """The axes but the colorbars (``fig.colorbar``): untitled, their image a strip (one side at least
-    three times the other) whose gray level changes along its length only. A figure may draw one beside
-    its samples; it is none of them."""
+    """The axes but the colorbars (``fig.colorbar``): untitled, their image a strip (``MAX_COLORBAR_WIDTH``)
+    whose gray level changes along its length only. A figure may draw one beside its samples; it is none
+    of them. An inset colorbar (``cax=ax.inset_axes(...)``) is not told apart: its ticks are drawn over
+    its parent's place, as those of an inset laid over a sample to draw its frame would be."""
     import numpy as np
 
     if len(axes) > MAX_AXES_WITH_COLORBARS:
@@ -237,7 +239,7 @@ def without_colorbars(axes: list[ShownAxes]) -> list[ShownAxes]:
 
     def colorbar(a: ShownAxes) -> bool:
         size = None if a.title or a.image is None else png_size(a.image)
-        if size is None or max(size) < 3 * min(size):
+        if size is None or max(size) < 2 * min(size) or min(size) > MAX_COLORBAR_WIDTH:
             return False
         gray = decoded(a.image)
         if gray is None or np.ptp(gray) == 0:
@@ -280,7 +282,8 @@ def decoded(image: ShownImage):
     import numpy as np
     from PIL import Image
 
-    if png_size(image) is None:  # checked before the decoder sizes anything
+    declared = png_size(image)  # checked before the decoder sizes anything
+    if declared is None:
         return None
     try:
         data = base64.b64decode(image.png[len(PNG_DATA):])
@@ -288,8 +291,9 @@ def decoded(image: ShownImage):
         return None
     try:
         with Image.open(io.BytesIO(data)) as picture:
-            # The size the decoder will use (a second IHDR chunk overrides the first), before it decodes.
-            if not all(0 < side <= MAX_IMAGE_SIDE for side in picture.size):
+            # The size the decoder will use, before it decodes: a second IHDR chunk overrides the first,
+            # which the bounds and the colorbar rule read.
+            if picture.size != declared:
                 return None
             gray = picture.convert("L").resize((28, 28), Image.Resampling.BOX)
             levels = np.asarray(gray, dtype=np.float64)
