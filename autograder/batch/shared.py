@@ -75,7 +75,7 @@ def open_batch(
     from autograder.trainer.desk import WarmTrainers
     from autograder.trainer.quiet import quiet_tensorflow
 
-    if not sandbox:  # the notebooks' code imports it here; sandboxed, the first child's start does (batch.steps)
+    if not sandbox:  # the notebooks' code imports it here; sandboxed, a submission's first fit does (batch.steps)
         quiet_tensorflow()
     data = ReferenceData.load(data_dir)
     inputs = ProbeInputs.from_reference(data)

@@ -115,15 +115,17 @@ def start_up_lines_dropped():
 
 
 def _pass_on(read: int, out: int) -> None:
+    def write(data: bytes) -> None:
+        while data:
+            data = data[os.write(out, data):]
+
     pending = b""
     try:
         while chunk := os.read(read, 65536):
             *lines, pending = (pending + chunk).split(b"\n")
-            kept = b"".join(line + b"\n" for line in lines if not START_UP_LINE.match(line))
-            if kept:
-                os.write(out, kept)
-        if pending and not START_UP_LINE.match(pending):
-            os.write(out, pending)
+            write(b"".join(line + b"\n" for line in lines if not START_UP_LINE.match(line)))
+        if not START_UP_LINE.match(pending):
+            write(pending)
     except OSError:
         pass
     finally:
