@@ -93,7 +93,7 @@ def test_the_grader_s_tensorflow_import_beside_other_threads_drops_only_tensorfl
     code = """
 import os, sys, threading
 os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
-from autograder.trainer.quiet import import_tensorflow_beside_threads
+from autograder.trainer.quiet import quiet_tensorflow
 done = threading.Event()
 def other_thread():
     n = 0
@@ -104,7 +104,7 @@ def other_thread():
     print(n, flush=True)
 thread = threading.Thread(target=other_thread)
 thread.start()
-import_tensorflow_beside_threads()
+quiet_tensorflow(beside_threads=True)
 os.write(2, b"I0000 00:00:1.2   7 port.cc:1] after the import: not TensorFlow's start-up, kept\\n")
 done.set()
 thread.join()
@@ -140,8 +140,8 @@ def test_the_grader_s_last_lines_reach_stderr_when_it_exits_while_tensorflow_loa
     ))
     code = (
         "import sys, threading, time\n"
-        "from autograder.trainer.quiet import import_tensorflow_beside_threads\n"
-        "threading.Thread(target=import_tensorflow_beside_threads, daemon=True).start()\n"
+        "from autograder.trainer.quiet import quiet_tensorflow\n"
+        "threading.Thread(target=quiet_tensorflow, args=(True,), daemon=True).start()\n"
         "time.sleep(0.5)\n"
         "print('autograder: interrupted', file=sys.stderr)\n"
         "sys.exit(130)\n"

@@ -260,9 +260,9 @@ def keras_imported() -> None:
 
 
 def import_keras() -> None:
-    from autograder.trainer.quiet import import_tensorflow_beside_threads
+    from autograder.trainer.quiet import quiet_tensorflow
 
-    import_tensorflow_beside_threads()
+    quiet_tensorflow(beside_threads=True)
     importlib.import_module("keras")
 
 

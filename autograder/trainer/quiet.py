@@ -33,48 +33,36 @@ def silenced_stderr():
         os.close(saved_fd)
 
 
-def import_tensorflow_quietly(for_good: bool = False) -> None:
+def import_tensorflow_quietly(for_good: bool = False, beside_threads: bool = False) -> None:
     """Import TensorFlow with its C++ side's logging off. While it loads it writes to stderr before
     absl's logging exists ("All log messages before absl::InitializeLog()", "Could not find cuda
     drivers"), whatever TF_CPP_MIN_LOG_LEVEL says: stderr is silenced for the import itself.
     ``for_good``: kept out of the garbage collector's walks (``autograder.import_for_good``), for the
-    kit's own processes; a student's kernel imports it plainly."""
+    kit's own processes; a student's kernel imports it plainly. ``beside_threads``: for a process whose
+    other threads may write to stderr meanwhile (the grader once its sandboxes run): only TensorFlow's
+    start-up lines are kept from it (``start_up_lines_dropped``), and the warnings filters are left alone."""
     from autograder import import_for_good
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules:
-        with silenced_stderr():
+        with start_up_lines_dropped() if beside_threads else silenced_stderr():
             if for_good:
                 import_for_good("tensorflow")
             else:
                 import tensorflow  # noqa: F401
 
 
-def quiet_tensorflow() -> None:
+def quiet_tensorflow(beside_threads: bool = False) -> None:
     """The grader's processes: TensorFlow loaded without its start-up messages and for good, figures
     drawn to files."""
     os.environ.setdefault("MPLBACKEND", "Agg")
-    import_tensorflow_quietly(for_good=True)
+    import_tensorflow_quietly(for_good=True, beside_threads=beside_threads)
 
 
 # What TensorFlow's C++ side writes while it loads: absl's notice, then lines in its log format
 # ("I0000 00:00:1796031016.555632   24224 port.cc:153] oneDNN custom operations are on...").
 START_UP_LINE = re.compile(
     rb"WARNING: All log messages before absl::InitializeLog\(\)|[IWEF]\d{4} [\d:.]+ +\d+ [\w.-]+:\d+\] ")
-
-
-def import_tensorflow_beside_threads() -> None:
-    """``quiet_tensorflow`` for a process whose other threads may write to stderr meanwhile (the grader
-    once its first sandbox runs): only TensorFlow's start-up lines are kept from file descriptor 2,
-    every other line goes on to it, and Python's warnings filters are left alone."""
-    from autograder import import_for_good
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    if "tensorflow" in sys.modules:
-        return
-    with start_up_lines_dropped():
-        import_for_good("tensorflow")
 
 
 @contextlib.contextmanager
