@@ -89,6 +89,20 @@ def test_the_gradebook_s_csv_keeps_no_control_character_and_no_extra_row(tmp_pat
     assert "line one\nline two" in rows[2]  # a message's own lines stay, quoted
 
 
+def test_the_gradebook_s_csv_opens_with_its_chinese_text_in_a_spreadsheet(tmp_path):
+    from autograder.reports.formats import write_csv
+
+    report = report_for("王小明")
+    report.error = "笔记本无法读取"
+    write_csv([report], tmp_path / "grades.csv")
+    data = (tmp_path / "grades.csv").read_bytes()
+    # Excel takes a UTF-8 file for one in the system's code page unless it starts with the mark.
+    assert data.startswith(b"\xef\xbb\xbf")
+    with open(tmp_path / "grades.csv", newline="", encoding="utf-8-sig") as grades:
+        (row,) = csv.DictReader(grades)
+    assert row["student"] == "王小明" and row["error"] == "笔记本无法读取"
+
+
 def test_the_json_report_is_valid_for_a_strict_reader(tmp_path):
     from autograder.reports.formats import write_json
 

@@ -50,13 +50,16 @@ def write_json(reports, path: Path) -> None:
 
 
 def write_csv(reports, path: Path) -> None:
-    """A gradebook for a spreadsheet: one row per submission, the points of each check in its column."""
+    """A gradebook for a spreadsheet: one row per submission, the points of each check in its column.
+    It starts with a byte-order mark: without one, Excel reads a UTF-8 file in the system's code page
+    (GBK on a Chinese Windows) and garbles Chinese names and messages; Python reads it with ``utf-8-sig``."""
     import io
 
     from autograder.batch.local import student_of
 
     ids = list(CHECKS_BY_ID)
     buffer = io.StringIO()
+    buffer.write("\ufeff")
     writer = csv.writer(buffer)
     writer.writerow(["student", "submission", "score", "max_score", "error", *ids])
     for report in reports:
