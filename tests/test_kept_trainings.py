@@ -1,5 +1,6 @@
-"""The trainings kept across runs (``--trainings DIR``): only the grader's own folder, and copying
-never follows a link, waits on a FIFO or trips over another copy of the same process."""
+"""The trainings a batch's trainers store, and those kept across runs (``--trainings DIR``): within
+bounds no submission can push, only the grader's own folder, and copying never follows a link, waits
+on a FIFO or trips over another copy of the same process."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from autograder.errors import AutograderError
 from autograder.trainer import cache
-from autograder.trainer.cache import ENTRY_FILES, copy_entries, keep_entries
+from autograder.trainer.cache import ENTRY_FILES, TrainingCache, copy_entries, keep_entries
 
 KEY = "ab" * 32
 
@@ -242,3 +243,63 @@ def test_an_entry_whose_removal_another_batch_swept_away_is_kept_and_not_counted
     monkeypatch.setattr(os, "rename", swept_first)
     keep_entries(batch, kept, budget=100 * len(ENTRY_FILES))
     assert [p.name for p in kept.iterdir()] == ["b" * 64]  # still over budget after b: c went
+
+
+class FakeModel:
+    """What ``TrainingCache.store`` reads of a trained model: its variables and its optimizer's."""
+
+    def __init__(self, weight_bytes: int, optimizer_bytes: int = 0):
+        import numpy as np
+
+        self.variables = [np.ones(weight_bytes // 4, dtype="float32")]
+        self.optimizer = type("Optimizer", (), {"variables": [np.ones(optimizer_bytes // 4, dtype="float32")]})()
+
+
+def stored(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if cache.is_entry(path)) if folder.exists() else []
+
+
+def test_one_submission_s_trainings_fill_the_folder_only_to_its_bounds(tmp_path, monkeypatch):
+    """A train_model that calls fit again and again, each call a key of its own (the chain), on a
+    model near the largest a trainer allows: every call used to be stored, about 280 MB each, until
+    the disk was full and the classmates graded after it got 0."""
+    monkeypatch.setattr(cache, "SUBMISSION_STORED_BYTES", 10_000)
+    trainings = TrainingCache(tmp_path / "trainings")
+    kept = [trainings.store(f"{i:064x}", FakeModel(3_000, 1_000), {"loss": [1.0]}) for i in range(5)]
+    assert kept == [True, True, False, False, False]  # 4,016 bytes each
+    assert cache.folder_bytes(tmp_path / "trainings") <= 10_000
+
+    trainings.next_submission()  # a warm trainer's next submission has bounds of its own
+    assert trainings.store(f"{9:064x}", FakeModel(3_000), {"loss": [1.0]})
+
+
+def test_a_training_too_large_for_a_lesson_or_beyond_the_entries_bound_is_trained_but_not_stored(
+        tmp_path, monkeypatch):
+    trainings = TrainingCache(tmp_path / "trainings")
+    assert not trainings.store(KEY, FakeModel(cache.STORED_ENTRY_BYTES), {"loss": [1.0]})
+    assert trainings.cached(KEY) is None and stored(tmp_path / "trainings") == []
+
+    monkeypatch.setattr(cache, "SUBMISSION_STORED_ENTRIES", 3)
+    kept = [trainings.store(f"{i:064x}", FakeModel(16), {"loss": [1.0]}) for i in range(5)]
+    assert kept == [True, True, True, False, False]  # many small keys: inodes are a disk's too
+
+
+def test_the_batch_s_folder_stops_growing_at_its_bound_whoever_fills_it(tmp_path, monkeypatch):
+    """Several notebooks (one student's, or colluding classmates') each within their own bounds."""
+    monkeypatch.setattr(cache, "FOLDER_BYTES", 20_000)
+    folder = tmp_path / "trainings"
+    for student in range(6):
+        TrainingCache(folder).store(f"{student:064x}", FakeModel(4_000, 2_000), {"loss": [1.0]})
+    assert len(stored(folder)) == 3 and cache.folder_bytes(folder) <= 20_000
+
+
+def test_a_training_the_disk_has_no_room_for_is_left_out_and_the_training_stands(tmp_path, monkeypatch):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache.np, "savez", full)
+    folder = tmp_path / "trainings"
+    assert TrainingCache(folder).store(KEY, FakeModel(16), {"loss": [1.0]}) is False
+    assert not folder.exists() or list(folder.iterdir()) == []  # nothing half-written left behind

@@ -573,3 +573,24 @@ def json_copy(value):
     import json
 
     return json.loads(json.dumps(value))
+
+
+def test_a_submission_of_many_fit_calls_stores_its_trainings_only_to_its_bounds_and_trains_them_all(
+        small, tmp_path, monkeypatch):
+    """Each call of a chain is a key of its own, so a train_model looping on fit stored a training per
+    call with no end (a disk filled in about a minute with a large model): the trainer stores a
+    submission's trainings within bounds, each submission of a warm trainer its own."""
+    from autograder.trainer import cache
+
+    monkeypatch.setattr(cache, "SUBMISSION_STORED_ENTRIES", 2)
+    arrays, test = small
+    trainer = Trainer(arrays, test, cache=tmp_path / "cache")
+    client, model = client_for(trainer, arrays), lesson_model()
+    for _ in range(4):
+        fit(client, model, arrays, epochs=1)
+    assert all(call.trained and call.epochs_run == 1 for call in trainer.finish().calls)
+    assert len([p for p in (tmp_path / "cache").iterdir() if cache.is_entry(p)]) == 2
+
+    trainer.next_submission()
+    fit(client_for(trainer, arrays), lesson_model(optimizer="adam"), arrays, epochs=1)
+    assert len([p for p in (tmp_path / "cache").iterdir() if cache.is_entry(p)]) == 3

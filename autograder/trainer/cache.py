@@ -36,6 +36,14 @@ ENTRY_FILES = ("weights.npz", "optimizer.npz", "history.json")
 ENTRY_BYTES = 256 * 2**20  # per file: the lesson's model takes about 3 MiB; a larger one is not the kit's
 KEPT_BYTES = 2 * 2**30  # --trainings DIR at most; the lesson's trainings are 1-3 MiB each
 KEPT_ENTRY_BYTES = 64 * 2**20  # a larger training is this batch's only: it is no lesson's
+# What a batch's folder takes on, so that no submission can fill the disk through it (every fit call
+# of a chain is a key of its own): a submission's trainings are stored up to these bounds, then only
+# trained; the folder (the kept trainings copied at the start and the batch's) stops growing at
+# FOLDER_BYTES. A training not stored costs its replays, never a grade.
+STORED_ENTRY_BYTES = KEPT_ENTRY_BYTES  # the lesson's training takes 1-3 MiB
+SUBMISSION_STORED_BYTES = 256 * 2**20
+SUBMISSION_STORED_ENTRIES = 64  # the lesson makes 2-4 fit calls, one per training stored
+FOLDER_BYTES = 2 * KEPT_BYTES
 
 
 def is_entry(folder: Path) -> bool:
@@ -140,6 +148,19 @@ def keep_entries(trainings: Path, kept: Path, budget: int = KEPT_BYTES) -> int:
     return copied
 
 
+def folder_bytes(folder: Path) -> int:
+    """The bytes of the files one level down in ``folder``: its entries and what trainers are writing
+    (links not followed, what vanishes meanwhile not counted)."""
+    total = 0
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.is_dir(follow_symlinks=False):
+                    with os.scandir(entry.path) as files:
+                        total += sum(file.stat(follow_symlinks=False).st_size for file in files)
+    return total
+
+
 def _entry_bytes(folder: Path) -> int:
     return sum(os.lstat(folder / file).st_size for file in ENTRY_FILES)
 
@@ -167,6 +188,11 @@ class TrainingCache:
 
     def __init__(self, folder: Path | None):
         self.folder = folder
+        self.next_submission()
+
+    def next_submission(self) -> None:
+        """A warm trainer's turn to the next submission, whose trainings have their own bounds."""
+        self.stored_bytes = self.stored_entries = 0
 
     def cached(self, key: str):
         """The trainings folder's result for ``key``, written by a trainer (never by a child)."""
@@ -183,21 +209,38 @@ class TrainingCache:
             return None
         return weights, optimizer, history
 
-    def store(self, key: str, model, history: dict) -> None:
+    def store(self, key: str, model, history: dict) -> bool:
+        """Keep a training for replays, within the bounds of its submission and of the folder; whether
+        it was kept. A failure to write (a full disk) only leaves it out: the training stands."""
         if self.folder is None or (self.folder / key).exists():
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        # A name of its own: trainers share process ids (a PID namespace each), and what a killed one
-        # left is another user's, which this one cannot remove.
-        temporary = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{key}."))
-        os.chmod(temporary, 0o755)
+            return False
         # Every variable, not only the weights: a layer's seed generator (Dropout's) is state the next
         # call of the chain trains on, and a replay must leave the model as the training did.
-        np.savez(temporary / "weights.npz", **{f"w{i}": np.asarray(v) for i, v in enumerate(model.variables)})
-        variables = [np.asarray(v) for v in getattr(model.optimizer, "variables", [])]
-        np.savez(temporary / "optimizer.npz", **{f"v{i}": v for i, v in enumerate(variables)})
-        (temporary / "history.json").write_text(json.dumps({k: [float(x) for x in v] for k, v in history.items()}))
-        atomic_folder(temporary, self.folder / key)
+        weights = [np.asarray(v) for v in model.variables]
+        optimizer = [np.asarray(v) for v in getattr(model.optimizer, "variables", [])]
+        text = json.dumps({k: [float(x) for x in v] for k, v in history.items()})
+        size = sum(array.nbytes for array in weights + optimizer) + len(text)
+        if (size > STORED_ENTRY_BYTES or self.stored_entries >= SUBMISSION_STORED_ENTRIES
+                or self.stored_bytes + size > SUBMISSION_STORED_BYTES
+                or folder_bytes(self.folder) + size > FOLDER_BYTES):
+            return False
+        self.stored_bytes += size  # counted even if writing fails: a disk short of room stays so
+        self.stored_entries += 1
+        temporary = None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            # A name of its own: trainers share process ids (a PID namespace each), and what a killed one
+            # left is another user's, which this one cannot remove.
+            temporary = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{key}."))
+            os.chmod(temporary, 0o755)
+            np.savez(temporary / "weights.npz", **{f"w{i}": w for i, w in enumerate(weights)})
+            np.savez(temporary / "optimizer.npz", **{f"v{i}": v for i, v in enumerate(optimizer)})
+            (temporary / "history.json").write_text(text)
+            return atomic_folder(temporary, self.folder / key)
+        except OSError:
+            if temporary is not None:
+                shutil.rmtree(temporary, ignore_errors=True)
+            return False
 
     @contextlib.contextmanager
     def locked(self, key: str):

@@ -326,6 +326,7 @@ class Trainer:
         import keras
 
         self.forget()
+        self.cache.next_submission()
         keras.backend.clear_session()
         gc.collect()
 
