@@ -527,3 +527,28 @@ def test_a_stored_file_that_is_no_result_of_this_version_is_graded_again(tmp_pat
     file.write_text(json.dumps(stored))
     report = stored_report(tmp_path / "results", path)
     assert report is None or (planted == "huge_number" and report.usage == {})
+
+
+def test_a_result_the_disk_has_no_room_for_stops_no_batch(tmp_path, monkeypatch, real_data_dir):
+    """A full disk (the results folder's) once raised out of the batch, every sandbox stopped and no
+    report written: a result not kept is this run's only, and a rerun grades that notebook again."""
+    import errno
+
+    import autograder.batch.store
+    from autograder.batch.local import grade_notebooks
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(autograder.batch.store, "atomic_write", full)
+    paths = []
+    for student in ("alice", "bob", "carol"):
+        path = tmp_path / "submitted" / student / "fashion_mnist" / "fashion_mnist_classifier.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text("{not a notebook")
+        paths.append(path)
+    with pytest.warns(UserWarning, match="No space left on device"):
+        reports = grade_notebooks(paths, data_dir=real_data_dir, results=tmp_path / "results", workers=2)
+    assert [report.submission for report in reports] == [str(path) for path in paths]
+    assert all(report.error for report in reports)
+    assert all(stored_report(tmp_path / "results", path) is None for path in paths)

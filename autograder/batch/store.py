@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 from autograder import __version__
@@ -96,4 +97,8 @@ def store_report(results: Path | None, path: Path, report: GradeReport, config=N
     if results is None:
         return
     payload = {"digest": digest(path, config, graded), **report.payload()}
-    atomic_write(result_file(results, path), json.dumps(json_safe(payload), allow_nan=False))
+    try:
+        atomic_write(result_file(results, path), json.dumps(json_safe(payload), allow_nan=False))
+    except OSError as error:  # a full disk: the report stands for this run, the batch goes on
+        warnings.warn(f"{path}: its result was not kept in {results} ({error}); a rerun grades it again",
+                      stacklevel=2)
