@@ -22,7 +22,7 @@ import pytest
 from autograder.assignment import FUNCTIONS, NOTEBOOK_NAME, SOURCE_NOTEBOOK, STUDENT_NOTEBOOK
 from autograder.cli import main
 from autograder.judge.checks import CHECKS
-from autograder.submission.notebook import is_setup_cell, is_solution_cell
+from autograder.submission.cells import is_setup_cell, is_solution_cell
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
 REPO = Path(__file__).resolve().parent.parent

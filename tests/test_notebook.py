@@ -164,7 +164,7 @@ def test_the_set_up_cells_import_only_what_the_grading_sandbox_can_see():
     import ast
 
     from autograder.sandbox.view import CHILD_MODULES
-    from autograder.submission.notebook import cell_source
+    from autograder.submission.cells import cell_source
 
     visible = {"autograder." + name.replace("/", ".") for name in CHILD_MODULES} | {"autograder.data"}
     nb = read_notebook(SOURCE_NOTEBOOK)
@@ -258,7 +258,8 @@ def test_a_cell_whose_fields_are_not_what_jupyter_writes_is_refused_when_read(tm
 def test_code_beyond_what_the_lesson_needs_is_refused_before_python_parses_it(tmp_path):
     """The grader parses every code cell in its own process, one parse at a time for all its workers,
     at about 1 GB of memory per MB of dense code: a notebook's code is bounded when it is read."""
-    from autograder.submission.notebook import MAX_CELLS, MAX_CODE_CHARS, parse_cell
+    from autograder.submission.cells import parse_cell
+    from autograder.submission.notebook import MAX_CELLS, MAX_CODE_CHARS
 
     dense = edited_source_notebook(tmp_path, lambda nb: normalize_cell(nb).update(source="a\n" * MAX_CODE_CHARS))
     with pytest.raises(NotebookError, match="KiB of code"):
@@ -301,3 +302,61 @@ def test_sanitize_keeps_of_a_cell_s_metadata_only_what_grading_reads(tmp_path):
     cells = json.loads((tmp_path / "sanitized.ipynb").read_text())["cells"]
     assert all(set(cell["metadata"]) <= {"tags", "nbgrader"} for cell in cells)
     assert any("def normalize" in "".join(cell["source"]) for cell in cells)
+
+
+def added_cell(nb: dict, before: str, source: str) -> None:
+    """A code cell the student added, without nbgrader's metadata, before a solution cell."""
+    index = nb["cells"].index(solution_cell(nb, before))
+    nb["cells"].insert(index, {"cell_type": "code", "metadata": {}, "source": source, "outputs": [],
+                               "execution_count": None})
+
+
+def test_imports_constants_and_helpers_in_cells_the_student_added_run_and_their_calls_do_not(tmp_path):
+    """In Jupyter `import tensorflow as tf` or a helper in a cell of its own works; grading once ran
+    solution cells only, so such a notebook lost every check that used them ("name 'tf' is not defined")
+    while its own check cells showed them passing."""
+    nb = reference_json()
+    added_cell(nb, "normalize", "import math as m\nSCALE, NAMES = 255.0, ('a', 'b')\nRAISED = 1 / 0\n"
+                                "print('a call')\nimport os; os.abort()\n")
+    added_cell(nb, "normalize", "@staticmethod\ndef halve(x):\n    return x / 2\n\nhalve(2)\n")
+    solution_cell(nb, "normalize")["source"] = (
+        "def normalize(images):\n    return m.floor(SCALE) * images / SCALE / 255\n")
+    loaded = run_cells(write(tmp_path, nb))
+    assert loaded.cell_errors == []
+    assert loaded.function("normalize")(np.array([255.0])).tolist() == [1.0]
+    assert (loaded.namespace["NAMES"], callable(loaded.namespace["halve"])) == (("a", "b"), True)
+    assert "RAISED" not in loaded.namespace and "os" not in loaded.namespace  # a call's line: left out whole
+
+
+def test_an_added_cell_whose_import_fails_is_named_among_the_cell_errors(tmp_path):
+    nb = reference_json()
+    added_cell(nb, "normalize", "import a_module_nobody_installed\n")
+    loaded = run_cells(write(tmp_path, nb))
+    assert len(loaded.cell_errors) == 1 and "a_module_nobody_installed" in loaded.cell_errors[0]
+    assert not loaded.missing
+
+
+def test_ipython_help_and_display_work_as_in_jupyter(tmp_path):
+    nb = reference_json()
+    solution_cell(nb, "normalize")["source"] = (
+        "np.argmax?\n??np.argmax\nnp.linalg.norm??\n"
+        "def normalize(images):\n    display(images)\n    return images / 255\n"
+    )
+    loaded = run_cells(write(tmp_path, nb))
+    assert loaded.cell_errors == []
+    assert loaded.function("normalize")(np.array([255.0])).tolist() == [1.0]
+
+
+def test_sanitize_keeps_the_definitions_of_added_cells_and_never_the_lesson_s_or_the_tests(tmp_path):
+    from autograder.submission.sanitize import write_sanitized
+
+    def edit(nb):
+        added_cell(nb, "build_model", "import tensorflow as tf\nmodel = tf.keras.Sequential()\n")
+        for cell in nb["cells"]:
+            cell["metadata"].pop("nbgrader", None)  # an editor that strips metadata: the source still knows its cells
+
+    path = edited_source_notebook(tmp_path, edit)
+    write_sanitized(path, SOURCE_NOTEBOOK, tmp_path / "sanitized.ipynb")
+    sources = ["".join(cell["source"]) for cell in json.loads((tmp_path / "sanitized.ipynb").read_text())["cells"]]
+    assert "import tensorflow as tf\n\n" in sources
+    assert not any("nbgrader_cells" in source or "load_fashion_mnist()" in source for source in sources)

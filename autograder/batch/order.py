@@ -32,7 +32,8 @@ from pathlib import Path
 from autograder.assignment import BATCH_SIZE, EPOCHS, N_VALID
 from autograder.errors import NotebookError
 from autograder.limits import Limits
-from autograder.submission.notebook import cell_source, is_setup_cell, is_solution_cell, parse_cell, read_notebook
+from autograder.submission.cells import cell_source, is_setup_cell, is_solution_cell, parse_cell
+from autograder.submission.notebook import read_notebook
 
 TRAINING_IMAGES = 60_000 - N_VALID
 # Measured on this machine, one thread, the kit's fast path (benchmarks/optimizer_cost.py): an epoch

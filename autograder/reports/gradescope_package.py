@@ -89,7 +89,8 @@ def setup_notebook() -> str:
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from autograder.submission.notebook import is_setup_cell, read_notebook
+    from autograder.submission.cells import is_setup_cell
+    from autograder.submission.notebook import read_notebook
 
     source = read_notebook(SOURCE_NOTEBOOK)
     cells = [new_code_cell(cell.source, metadata=dict(cell.metadata)) for cell in source.cells if is_setup_cell(cell)]

@@ -42,6 +42,7 @@ CHILD_MODULES = (
     "data/fashion_mnist",  # the set-up cell does `from autograder.data import load_fashion_mnist`
     "data/inputs",
     "data/reference",
+    "submission/cells",
     "submission/notebook",
     "submission/paths",  # notebook imports it; the child reads nothing through it
     "sandbox/artifacts",

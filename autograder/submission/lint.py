@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 
 from autograder.i18n import _
-from autograder.submission.notebook import cell_source, parse_cell
+from autograder.submission.cells import cell_source, parse_cell
 
 RAW_TEST_IMAGES = "test_images"  # what the locked data cell calls the unscaled test images
 

@@ -1,17 +1,12 @@
 """Read an assignment notebook and load the functions it defines, without running its lesson.
 
-A notebook that follows the contract has set-up cells (tagged ``setup``: imports, ``CLASS_NAMES``,
-the seed) and one solution cell per function (nbgrader metadata ``solution: true``). Loading runs
-just those cells, in order, in a fresh namespace: the cells that load data, train for 30 epochs
-or draw plots are skipped, so loading takes as long as the imports.
-
-A cell that defines a contract function counts as a solution cell even when its nbgrader
-metadata is gone (some editors strip metadata), so a student is never marked down for that.
+Loading runs the set-up and solution cells, and the definitions of the other cells
+(``autograder.submission.cells``), in order, in a fresh namespace: the calls that load data, train
+for 30 epochs or draw plots never run, so loading takes as long as the imports.
 """
 
 from __future__ import annotations
 
-import ast
 import builtins
 import errno
 import json
@@ -19,7 +14,6 @@ import linecache
 import os
 import re
 import stat
-import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +24,16 @@ import nbformat
 from autograder.assignment import FUNCTIONS
 from autograder.errors import MissingFunctionError, NotebookError
 from autograder.i18n import _
+from autograder.submission.cells import (
+    cell_source,
+    definitions_of,
+    is_instructor_cell,
+    is_setup_cell,
+    is_solution_cell,
+    without_magics,
+)
 from autograder.submission.paths import open_submitted
 
-SETUP_TAG = "setup"
 MAX_NOTEBOOK_BYTES = 64 * 1024**2
 # Lists and objects in one another: Jupyter writes about 10 (widgets' state, a plot's layout), and
 # what reads a notebook afterwards recurses per level (nbformat's from_dict twice).
@@ -221,63 +222,6 @@ def deeper_than(value, limit: int) -> bool:
     return False
 
 
-def cell_source(cell: dict) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
-
-
-_parsing = threading.Lock()
-
-
-def parse_cell(source: str) -> ast.Module:
-    """A cell's code (its magics left out) as Python parses it, one thread at a time: CPython 3.11
-    keeps ast.parse's recursion count in state the threads share, and two workers parsing at once can
-    fail with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905).
-    Raises SyntaxError, also for code nested too deeply, which Python's parser gives up on with
-    RecursionError or MemoryError: to every reader of cells it is code that does not parse."""
-    with _parsing:
-        try:
-            return ast.parse(without_magics(source))
-        except (RecursionError, MemoryError) as error:
-            raise SyntaxError(f"code nested too deeply for Python to read ({type(error).__name__})") from None
-        except ValueError as error:  # a null byte, text that is not Unicode
-            raise SyntaxError(str(error)) from None
-
-
-def defined_functions(source: str) -> set[str]:
-    """Names of the contract functions a cell defines at its top level (none if it does not parse)."""
-    try:
-        tree = parse_cell(source)
-    except SyntaxError:
-        return set()
-    return {
-        node.name
-        for node in tree.body
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in FUNCTIONS
-    }
-
-
-def is_setup_cell(cell: dict) -> bool:
-    return cell.get("cell_type") == "code" and SETUP_TAG in cell.get("metadata", {}).get("tags", [])
-
-
-def is_solution_cell(cell: dict) -> bool:
-    if cell.get("cell_type") != "code":
-        return False
-    if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
-        return True
-    return bool(defined_functions(cell_source(cell)))
-
-
-def without_magics(source: str) -> str:
-    """Drop IPython magics and shell escapes (``%matplotlib inline``, ``!pip ...``).
-
-    They only matter in Jupyter, and plain Python cannot compile them. Each is replaced by an
-    empty line so that line numbers in error messages still match the cell.
-    """
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
-
-
 @dataclass
 class LoadedNotebook:
     """What running a notebook's set-up and solution cells produced."""
@@ -299,7 +243,8 @@ class LoadedNotebook:
 def run_cells(
     path: str | Path, nb: nbformat.NotebookNode | None = None, *, cell_seconds: float | None = None
 ) -> LoadedNotebook:
-    """Run the set-up and solution cells of a notebook in a fresh namespace.
+    """Run the set-up and solution cells of a notebook, and the definitions of its other code cells
+    that are not the instructor's, in a fresh namespace.
 
     A failing set-up cell is fatal (nothing else can run without the imports) and raises
     NotebookError. A failing solution cell is recorded and the others still run, so one
@@ -310,13 +255,19 @@ def run_cells(
 
     path = Path(path)
     nb = read_notebook(path) if nb is None else nb
-    namespace: dict[str, Any] = {"__name__": "__notebook__", "__builtins__": builtins}
+    # Jupyter's own name beside the builtins: a graded run shows nothing.
+    namespace: dict[str, Any] = {"__name__": "__notebook__", "__builtins__": builtins, "display": _display}
     loaded = LoadedNotebook(path, namespace)
     for index, cell in enumerate(nb.cells, start=1):
         setup = is_setup_cell(cell)
-        if not (setup or is_solution_cell(cell)):
+        if setup or is_solution_cell(cell):
+            source = without_magics(cell_source(cell))
+        elif cell.get("cell_type") == "code" and not is_instructor_cell(cell):
+            source = definitions_of(cell_source(cell))
+            if not source:
+                continue
+        else:
             continue
-        source = without_magics(cell_source(cell))
         filename = f"<{path.name} cell {index}>"
         # Named by the functions it defines (found by text: a cell with a syntax error has no AST).
         names = [n for n in re.findall(r"^def\s+(\w+)", source, flags=re.MULTILINE) if n in FUNCTIONS]
@@ -346,6 +297,10 @@ def run_cells(
                 raise NotebookError(path, _("the set-up {problem}").format(problem=problem)) from None
             loaded.cell_errors.append(problem)
     return loaded
+
+
+def _display(*objects, **options) -> None:
+    """IPython's ``display``, which Jupyter puts among the builtins, shows nothing where nobody looks."""
 
 
 def load_functions(path: str | Path, names: tuple[str, ...] = FUNCTIONS) -> dict[str, Callable]:

@@ -1,10 +1,12 @@
 """Sanitize a submission before anything of it runs: only the code the student was asked to write.
 
 The notebook that runs holds the set-up cells of the instructor's source notebook (so that a
-student cannot change the imports, the seed or ``CLASS_NAMES`` that the checks rely on) and the
-student's solution cells, in the student's order. Everything else — the lesson's calling cells,
-the test cells, markdown, outputs — is left out: none of it may influence a grade. This is the
-job nbgrader's ``OverwriteCells`` does for locked cells, done by construction.
+student cannot change the imports, the seed or ``CLASS_NAMES`` that the checks rely on), the
+student's solution cells and, of the student's other code cells, only their definitions (imports,
+functions, classes, constants: ``autograder.submission.cells.definitions_of``), in the student's
+order. Everything else — the lesson's calling cells and the test cells as the source has them, the
+calls in the student's own cells, markdown, outputs — is left out: none of it may influence a
+grade. This is the job nbgrader's ``OverwriteCells`` does for locked cells, done by construction.
 """
 
 from __future__ import annotations
@@ -14,19 +16,36 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder.submission.notebook import is_setup_cell, is_solution_cell, read_notebook
+from autograder.submission.cells import (
+    cell_source,
+    definitions_of,
+    is_instructor_cell,
+    is_setup_cell,
+    is_solution_cell,
+)
+from autograder.submission.notebook import read_notebook
 
 
 def sanitize(nb: nbformat.NotebookNode, source: nbformat.NotebookNode | None) -> nbformat.NotebookNode:
     setup_cells = [cell for cell in (source or nb).cells if is_setup_cell(cell)]
-    solution_cells = [cell for cell in nb.cells if is_solution_cell(cell) and not is_setup_cell(cell)]
-    cells = [
-        # Of the metadata, only what grading reads: anything else Jupyter's schema may refuse to write.
-        new_code_cell(source=cell.get("source", ""),
-                      metadata={k: v for k, v in cell.get("metadata", {}).items() if k in ("tags", "nbgrader")})
-        for cell in [*setup_cells, *solution_cells]
-    ]
+    # The source's own cells, wherever a student's copy lost their metadata: never the student's code.
+    lesson = {cell_source(cell) for cell in source.cells if not is_solution_cell(cell)} if source else set()
+    cells = [new_code_cell(source=cell_source(cell), metadata=graded_metadata(cell)) for cell in setup_cells]
+    for cell in nb.cells:
+        if is_setup_cell(cell):
+            continue
+        if is_solution_cell(cell):
+            cells.append(new_code_cell(source=cell_source(cell), metadata=graded_metadata(cell)))
+        elif cell.get("cell_type") == "code" and not is_instructor_cell(cell) and cell_source(cell) not in lesson:
+            definitions = definitions_of(cell_source(cell))
+            if definitions:
+                cells.append(new_code_cell(source=definitions))
     return new_notebook(cells=cells)
+
+
+def graded_metadata(cell) -> dict:
+    """Of the metadata, only what grading reads: anything else Jupyter's schema may refuse to write."""
+    return {k: v for k, v in cell.get("metadata", {}).items() if k in ("tags", "nbgrader")}
 
 
 def write_sanitized(path: Path, source_path: Path | None, destination: Path, raw: bytes | None = None) -> str | None:

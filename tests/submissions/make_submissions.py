@@ -416,6 +416,31 @@ def main() -> None:
             )
     nbformat.write(nb, HERE / "test_set_not_normalized.ipynb")
     write_expected("test_set_not_normalized", 100, {}, note="on test images that were not normalized")
+    # Imports, constants and a helper in cells the student added, as one does in Jupyter; IPython's
+    # help and display in the solution cells.
+    nb = fill(student, {
+        "build_model": build_model_with(
+            "tf.keras.Input(shape=(28, 28))", "tf.keras.layers.Flatten()",
+            'tf.keras.layers.Dense(300, activation="relu")', 'tf.keras.layers.Dense(100, activation="relu")',
+            'tf.keras.layers.Dense(10, activation="softmax")'),
+        "plot_samples": """
+def plot_samples(images, labels, n_rows=N_ROWS, n_cols=N_COLS):
+    fig = plt.figure(figsize=(n_cols * 1.2, n_rows * 1.2))
+    for index in range(n_rows * n_cols):
+        show_one(fig.add_subplot(n_rows, n_cols, index + 1), images[index], labels[index])
+    display(fig)
+    return fig
+""",
+        "compile_model": "keras.optimizers.SGD?\n" + CORRECT["compile_model"],
+    })
+    first = next(i for i, cell in enumerate(nb.cells) if cell.metadata.get("nbgrader", {}).get("solution"))
+    nb.cells[first:first] = [
+        nbformat.v4.new_code_cell("import tensorflow as tf\nN_ROWS, N_COLS = 4, 10\nprint(tf.__version__)"),
+        nbformat.v4.new_code_cell('def show_one(ax, image, label):\n    ax.imshow(image, cmap="binary")\n'
+                                  '    ax.axis("off")\n    ax.set_title(CLASS_NAMES[label], fontsize=8)'),
+    ]
+    nbformat.write(nb, HERE / "imports_and_a_helper_in_cells_of_their_own.ipynb")
+    write_expected("imports_and_a_helper_in_cells_of_their_own", 100, {})
     # The released notebook as it is: every stub unfinished.
     nbformat.write(student, HERE / "unfilled_stubs.ipynb")
     write_expected("unfilled_stubs", 0, {check: "not done yet" for check in ALL_CHECKS})

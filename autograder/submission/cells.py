@@ -1,0 +1,126 @@
+"""Which code of a notebook runs: its set-up cells, its solution cells, and the definitions of its
+other cells.
+
+A notebook that follows the contract has set-up cells (tagged ``setup``: imports, ``CLASS_NAMES``,
+the seed) and one solution cell per function (nbgrader metadata ``solution: true``). A cell that
+defines a contract function counts as a solution cell even when its nbgrader metadata is gone (some
+editors strip metadata), so a student is never marked down for that. Of the student's other cells
+only definitions run (``definitions_of``): in Jupyter the student ran them before the functions that
+use them, and their calls are the lesson's, which never count.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import threading
+
+from autograder.assignment import FUNCTIONS
+
+SETUP_TAG = "setup"
+
+
+def cell_source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+_parsing = threading.Lock()
+
+
+def parse_cell(source: str) -> ast.Module:
+    """A cell's code (its magics left out) as Python parses it, one thread at a time: CPython 3.11
+    keeps ast.parse's recursion count in state the threads share, and two workers parsing at once can
+    fail with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905).
+    Raises SyntaxError, also for code nested too deeply, which Python's parser gives up on with
+    RecursionError or MemoryError: to every reader of cells it is code that does not parse."""
+    with _parsing:
+        try:
+            return ast.parse(without_magics(source))
+        except (RecursionError, MemoryError) as error:
+            raise SyntaxError(f"code nested too deeply for Python to read ({type(error).__name__})") from None
+        except ValueError as error:  # a null byte, text that is not Unicode
+            raise SyntaxError(str(error)) from None
+
+
+def defined_functions(source: str) -> set[str]:
+    """Names of the contract functions a cell defines at its top level (none if it does not parse)."""
+    try:
+        tree = parse_cell(source)
+    except SyntaxError:
+        return set()
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in FUNCTIONS
+    }
+
+
+def is_setup_cell(cell: dict) -> bool:
+    return cell.get("cell_type") == "code" and SETUP_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def is_solution_cell(cell: dict) -> bool:
+    if cell.get("cell_type") != "code":
+        return False
+    if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+        return True
+    return bool(defined_functions(cell_source(cell)))
+
+
+# IPython's help: ``keras.optimizers.SGD?``, ``model.fit??``, ``?np.argmax``.
+_HELP = re.compile(r"\s*(\?{1,2}[\w.]+|[\w.]+(\(\))?\?{1,2})\s*")
+
+
+def without_magics(source: str) -> str:
+    """Drop IPython magics, shell escapes and help (``%matplotlib inline``, ``!pip ...``, ``SGD?``).
+
+    They only matter in Jupyter, and plain Python cannot compile them. Each is replaced by an
+    empty line so that line numbers in error messages still match the cell.
+    """
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) or _HELP.fullmatch(line) else line
+                     for line in source.split("\n"))
+
+
+def is_instructor_cell(cell: dict) -> bool:
+    """A cell nbgrader locks or grades (the lesson's data cell, the test cells): never the student's code."""
+    fields = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(fields.get("locked") or fields.get("grade")) and not fields.get("solution")
+
+
+DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def definitions_of(source: str) -> str:
+    """Of a code cell the lesson did not ask for (one the student added, or a calling cell of the
+    lesson), what the student's functions may use: its imports, functions, classes and constants
+    written as literals (``import tensorflow as tf`` or a helper in a cell of its own, as in Jupyter),
+    the other lines blank so that line numbers still match the cell; "" when none. Its calls (a
+    training, a plot) are the lesson's: they never run in grading. A line holding a definition and
+    another statement (``import x; x.run()``) is left out whole."""
+    try:
+        tree = parse_cell(source)
+    except SyntaxError:
+        return ""
+    lines = without_magics(source).split("\n")
+    kept, other = set(), set()
+    for node in tree.body:
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
+        (kept if isinstance(node, DEFINITIONS) or _is_constant(node) else other).update(
+            range(first, node.end_lineno + 1))
+    kept -= other
+    return "\n".join(line if number in kept else "" for number, line in enumerate(lines, start=1)) if kept else ""
+
+
+def _is_constant(node: ast.stmt) -> bool:
+    """``N_ROWS = 4``, ``N_ROWS, N_COLS = 4, 10``, ``NAMES: list = ["T-shirt", ...]``: names given a
+    literal value."""
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+    names = [name for t in targets for name in (t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t])]
+    if not targets or node.value is None or not all(isinstance(name, ast.Name) for name in names):
+        return False
+    try:
+        ast.literal_eval(node.value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
