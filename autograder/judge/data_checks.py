@@ -60,6 +60,11 @@ def check_split(ev: Evidence) -> str:
         raise CheckFailed(_(
             "the validation set came first: return ((X_train, y_train), (X_valid, y_valid)), training set first"
         ))
+    if y_train.shape == (N_VALID, 28, 28) and X_valid.shape == (n_train,):
+        raise CheckFailed(_(
+            "the arrays are grouped by kind, images with images: return ((X_train, y_train), (X_valid, y_valid)), "
+            "each set's images with its labels"
+        ))
     if X_train.shape != (n_train, 28, 28) or X_valid.shape != (N_VALID, 28, 28):
         raise CheckFailed(_(
             "X_train has shape {train} and X_valid {valid}; expected ({n_train}, 28, 28) and ({n_valid}, 28, 28)"
@@ -77,6 +82,10 @@ def check_split(ev: Evidence) -> str:
             if np.array_equal(labels, original):
                 raise CheckFailed(_("the labels were turned into {dtype}: keep them integer classes 0–9").format(
                     dtype=labels.dtype))
+    if np.allclose(X_valid, X[:N_VALID] / 255.0):
+        raise CheckFailed(_(
+            "the images were scaled again: `split_validation` is given normalized images, so split them as they are"
+        ))
     if np.array_equal(X_valid, X[-N_VALID:]):
         raise CheckFailed(_("the validation set was taken from the end: it must be the first {n_valid} images").format(
             n_valid=N_VALID))

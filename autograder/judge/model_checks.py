@@ -246,6 +246,11 @@ def check_predict_labels(ev: Evidence) -> str:
             "`predict_labels` returned probabilities (ten per image): return the class ids, "
             "np.argmax(model.predict(images), axis=-1)"
         ))
+    if predicted.shape == ():
+        raise CheckFailed(_(
+            "`predict_labels` returned one number: without axis=-1, np.argmax takes the arg-max of all the "
+            "predictions at once; use np.argmax(model.predict(images), axis=-1)"
+        ))
     if predicted.shape != (len(images),):
         raise CheckFailed(_(
             "`predict_labels` returned shape {shape}; expected one class id per image, ({count},)"

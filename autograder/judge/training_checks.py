@@ -76,6 +76,9 @@ def trained_chain(ev: Evidence) -> list:
     if record.error:
         raise CheckFailed(_("training failed: {reason}").format(reason=translated(record.error, record.error_fields)))
     if not calls:
+        failure = ev.artifacts.errors.get("training")
+        if isinstance(failure, str):  # before any fit: `compile_model` raised, `train_model` is missing, ...
+            raise CheckFailed(failure[:1000])
         raise CheckFailed(_("`train_model` never called model.fit on the model it was given"))
     return final_chain(calls)
 
@@ -128,7 +131,8 @@ def check_training(ev: Evidence) -> str:
     history = merged_history(chain)
     epochs = sum(call.epochs_run for call in chain)
     validated = True
-    if any(call.validation_split for call in chain):
+    # Keras reads validation_split only where no validation_data is given.
+    if any(call.validation_split and not call.validation for call in chain):
         validated = False
         problems.append(_(
             "validated on a slice of the training data (validation_split): pass validation_data=(X_valid, y_valid)"

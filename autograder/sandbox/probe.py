@@ -96,14 +96,14 @@ def plain_array(value: Any, what: str) -> np.ndarray:
     if value is None:
         raise StudentError(_("{what} returned None: add a `return` statement").format(what=what))
     try:
-        array = np.array(value, copy=True)
+        array = np.array(value, copy=True, order="C")  # a number stays one (shape ()), unlike ascontiguousarray's
     except Exception:
         raise StudentError(_("{what} returned a {kind}, which is not an array").format(
             what=what, kind=type(value).__name__)) from None
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise StudentError(_("{what} returned a {kind}, which is not an array of numbers").format(
             what=what, kind=type(value).__name__))
-    return np.ascontiguousarray(array)
+    return array
 
 
 def probe_normalize(p: Prober, inputs) -> None:

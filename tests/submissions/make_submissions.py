@@ -346,6 +346,51 @@ def build_model():
         100,
         {},
     ),
+    "validation_data_and_validation_split": (  # Keras reads the split only without validation_data
+        {
+            "train_model": """
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    return model.fit(X_train, y_train, epochs=epochs, validation_data=(X_valid, y_valid), validation_split=0.1)
+"""
+        },
+        100,
+        {},
+    ),
+    "split_scales_the_images_again": (
+        {
+            "split_validation": """
+def split_validation(images, labels, n_valid=5000):
+    X_valid, X_train = images[:n_valid] / 255.0, images[n_valid:] / 255.0
+    return (X_train, labels[n_valid:]), (X_valid, labels[:n_valid])
+"""
+        },
+        90,
+        {"split": "the images were scaled again"},
+    ),
+    "split_grouped_by_kind": (
+        {
+            "split_validation": """
+def split_validation(images, labels, n_valid=5000):
+    return (images[n_valid:], images[:n_valid]), (labels[n_valid:], labels[:n_valid])
+"""
+        },
+        90,
+        {"split": "grouped by kind"},
+    ),
+    "predict_returns_one_number": (
+        {"predict_labels": "\ndef predict_labels(model, images):\n    return np.argmax(model.predict(images))\n"},
+        95,
+        {"predict_labels": "returned one number"},
+    ),
+    "sgd_with_the_old_lr_argument": (  # Keras 3 refuses `lr`: nothing trains, and each check says why
+        {"compile_model": compile_with('"sparse_categorical_crossentropy"', "keras.optimizers.SGD(lr=0.01)")},
+        55,
+        {
+            "compile": "`compile_model` raised",
+            "training": "`compile_model` raised",
+            "test_accuracy": "no model to measure: training failed: `compile_model` raised",
+        },
+    ),
     # --- broken notebooks ------------------------------------------------------------------------
     "syntax_error_in_normalize": (
         {"normalize": "\ndef normalize(images)\n    return images / 255.0\n"},
