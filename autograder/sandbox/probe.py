@@ -14,6 +14,7 @@ Nothing here decides a grade; a probe that raises becomes a message in the stude
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from typing import Any, Callable
 
@@ -137,7 +138,8 @@ def probe_samples_plot(p: Prober, inputs) -> None:
 
     before = set(plt.get_fignums())
     try:
-        fig = p.call("plot_samples", inputs.train_scaled[:PLOT_SAMPLES], inputs.train_labels[:PLOT_SAMPLES])
+        with shown_as_in_jupyter(plt):
+            fig = p.call("plot_samples", inputs.train_scaled[:PLOT_SAMPLES], inputs.train_labels[:PLOT_SAMPLES])
         if not isinstance(fig, Figure):
             raise StudentError(_(
                 "`plot_samples` returned {kind}, not the Figure: create it with `fig, axes = plt.subplots(...)` "
@@ -156,6 +158,23 @@ def probe_samples_plot(p: Prober, inputs) -> None:
     finally:
         for number in set(plt.get_fignums()) - before:
             plt.close(number)
+
+
+@contextlib.contextmanager
+def shown_as_in_jupyter(plt):
+    """``plt.show()`` as Jupyter's inline backend does it (a window's too, once closed): the figures
+    shown are closed, so ``plt.show(); return plt.gcf()`` returns a new, empty figure here as in the
+    student's notebook, where its check cell says so. Agg's own show keeps them open."""
+    backend = plt._get_backend_mod()
+    own = vars(backend).get("show", None)
+    backend.show = staticmethod(lambda *args, **kwargs: plt.close("all"))
+    try:
+        yield
+    finally:
+        if own is None:
+            del backend.show
+        else:
+            backend.show = own
 
 
 def probe_build_model(p: Prober, inputs) -> None:

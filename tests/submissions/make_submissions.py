@@ -377,6 +377,39 @@ def split_validation(images, labels, n_valid=5000):
         90,
         {"split": "grouped by kind"},
     ),
+    "plot_shown_then_the_current_figure_returned": (  # in Jupyter plt.show() closes it: gcf() is a new one
+        {
+            "plot_samples": """
+def plot_samples(images, labels, n_rows=4, n_cols=10):
+    plt.figure(figsize=(n_cols * 1.2, n_rows * 1.2))
+    for index in range(n_rows * n_cols):
+        plt.subplot(n_rows, n_cols, index + 1)
+        plt.imshow(images[index], cmap="binary")
+        plt.axis("off")
+        plt.title(CLASS_NAMES[labels[index]], fontsize=8)
+    plt.show()
+    return plt.gcf()
+"""
+        },
+        95,
+        {"samples_plot": "the figure shows 0 images"},
+    ),
+    "plot_shown_then_its_figure_returned": (
+        {
+            "plot_samples": """
+def plot_samples(images, labels, n_rows=4, n_cols=10):
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(n_cols * 1.2, n_rows * 1.2))
+    for index, ax in enumerate(axes.flat):
+        ax.imshow(images[index], cmap="binary")
+        ax.set_axis_off()
+        ax.set_title(CLASS_NAMES[labels[index]], fontsize=8)
+    plt.show()
+    return fig
+"""
+        },
+        100,
+        {},
+    ),
     "predict_returns_one_number": (
         {"predict_labels": "\ndef predict_labels(model, images):\n    return np.argmax(model.predict(images))\n"},
         95,
