@@ -71,7 +71,8 @@ def shape_problems(model) -> list[str]:
     try:
         input_shape, output_shape = tuple(model.input_shape), tuple(model.output_shape)
     except Exception:
-        return [_("the model has no input shape, so Keras cannot build it: start with keras.Input(shape=(28, 28))")]
+        return [_("the model has no input shape, so it is built only once it sees data: start with "
+                  "keras.Input(shape=(28, 28))")]
     problems = []
     if input_shape != (None, 28, 28):
         problems.append(_(

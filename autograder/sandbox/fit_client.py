@@ -194,7 +194,13 @@ class FitClient:
         if not header.get("ok"):
             raise TrainingNotReproducible(refused(header))
         with np.load(io.BytesIO(reply["weights.npz"]), allow_pickle=False) as saved:
-            model.set_weights([saved[f"w{index}"] for index in range(len(saved.files))])
+            weights = [saved[f"w{index}"] for index in range(len(saved.files))]
+        if not getattr(model, "built", True):
+            # A model with no input shape, which plain Keras's fit builds on x, and the trainer's did. Built
+            # only now: sent built, it would not be the network `build_model` gives, by which the training is
+            # judged. Its batch dimension, no weight's, is left open, as Keras leaves it after a partial batch.
+            model.build((None, *np.shape(arguments["x"])[1:]))
+        model.set_weights(weights)
         history = keras.callbacks.History()
         history.set_model(model)
         history.history = {str(k): list(v) for k, v in (header.get("history") or {}).items()}

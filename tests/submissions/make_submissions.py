@@ -377,6 +377,11 @@ def split_validation(images, labels, n_valid=5000):
         90,
         {"split": "grouped by kind"},
     ),
+    "model_without_an_input_shape": (  # as older tutorials write it: Keras builds it on the first fit
+        {"build_model": build_model_with(FLATTEN, D300, D100, D10)},
+        75,
+        {"model_architecture": "built only once it sees data", "parameter_counts": "not built"},
+    ),
     "plot_shown_then_the_current_figure_returned": (  # in Jupyter plt.show() closes it: gcf() is a new one
         {
             "plot_samples": """
