@@ -49,7 +49,7 @@ def test_json_csv_and_gradescope_agree(tmp_path, real_data_dir, capsys):
     assert graded[0]["error"] is None and "not valid JSON" in graded[1]["error"]
     assert [entry["student"] for entry in graded] == ["ann", "ben"]
 
-    with open(tmp_path / "grades.csv", newline="") as handle:
+    with open(tmp_path / "grades.csv", newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     for row, entry in zip(rows, graded):
         assert row["submission"] == entry["submission"] and int(row["score"]) == entry["score"]
@@ -236,7 +236,7 @@ def test_a_class_with_nan_and_inf_gets_every_output_for_every_student(tmp_path, 
 
     graded = strict_json(outputs["json"].read_text())
     assert [entry["submission"] for entry in graded] == [r.submission for r in reports]
-    with open(outputs["csv"], newline="") as handle:
+    with open(outputs["csv"], newline="", encoding="utf-8-sig") as handle:
         assert [row["submission"] for row in csv.DictReader(handle)] == [r.submission for r in reports]
     for report in reports:
         results = strict_json((outputs["gradescope"] / place(report) / "results.json").read_text())
@@ -468,7 +468,7 @@ def test_every_json_and_csv_written_is_strict_and_shows_non_finite_numbers(tmp_p
     assert len(written) == 2
     assert strict_json(written[0].read_text())["score"] == "NaN"
     write_csv(reports, tmp_path / "grades.csv")
-    with open(tmp_path / "grades.csv", newline="") as handle:
+    with open(tmp_path / "grades.csv", newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert rows[0]["score"] == "NaN" and rows[0][CHECKS[0].id] == "Infinity" and rows[1]["score"] == "100"
 

@@ -120,7 +120,7 @@ def test_two_students_with_the_same_notebook_name_get_two_of_every_output(tmp_pa
         ("bob", str(submitted / "bob" / ASSIGNMENT_ID / NOTEBOOK_NAME)),
     ]
     assert graded[0]["score"] != graded[1]["score"]  # two different reports, not one written twice
-    with open(outputs["csv"], newline="") as handle:
+    with open(outputs["csv"], newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert [(row["student"], int(row["score"])) for row in rows] == [(e["student"], e["score"]) for e in graded]
     for entry in graded:
@@ -144,7 +144,7 @@ def test_ten_students_get_ten_pages_ten_gradescope_results_ten_rows_and_one_clas
     pages = sorted(outputs["feedback"].rglob("*.html"))
     assert pages == [outputs["feedback"] / s / ASSIGNMENT_ID / f"{STEM}.html" for s in sorted(students)]
     assert sorted(p.parent.parent.parent.name for p in outputs["gradescope"].rglob("results.json")) == sorted(students)
-    with open(outputs["csv"], newline="") as handle:
+    with open(outputs["csv"], newline="", encoding="utf-8-sig") as handle:
         assert sorted(row["student"] for row in csv.DictReader(handle)) == sorted(students)
     overview = outputs["class-report"].read_text()
     assert "10 submissions: 9 graded, 1 could not be graded." in overview
@@ -254,7 +254,7 @@ def test_a_student_s_name_is_never_a_spreadsheet_formula(tmp_path, name):
     negative = report_for(f"/course/submitted/y/{ASSIGNMENT_ID}/{NOTEBOOK_NAME}", 2)
     negative.score = -3
     write_csv([report, negative], tmp_path / "grades.csv")
-    with open(tmp_path / "grades.csv", newline="") as handle:
+    with open(tmp_path / "grades.csv", newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.reader(handle))
     # A name's tab or carriage return is shown as an escape, which no spreadsheet reads as a formula either.
     assert rows[1][0] == ("'" + name if name[0] not in "\r\t" else f"\\x{ord(name[0]):02x}" + name[1:])
