@@ -594,3 +594,30 @@ def test_a_submission_of_many_fit_calls_stores_its_trainings_only_to_its_bounds_
     trainer.next_submission()
     fit(client_for(trainer, arrays), lesson_model(optimizer="adam"), arrays, epochs=1)
     assert len([p for p in (tmp_path / "cache").iterdir() if cache.is_entry(p)]) == 3
+
+
+def test_a_submission_s_fit_calls_end_at_a_bound_with_a_message(tmp_path):
+    """A train_model looping on fit: each call is a trainer's round, a record the grader keeps and a
+    lock file among the batch's trainings, so the desk answers a bounded number of them."""
+    from autograder.trainer.desk import MAX_FIT_CALLS, FitDesk
+    from autograder.trainer.records import FitRecord
+
+    class QuickTrainer:
+        rounds = 0
+
+        def exchange(self, request, blobs, seconds, limit):
+            self.rounds += 1
+            return {"ok": True, "record": vars(FitRecord(trained=True, epochs_run=1))}, {}
+
+        def kill(self):
+            pass
+
+    trainer = QuickTrainer()
+    desk = FitDesk(tmp_path, trainer, training_seconds=60.0)
+    try:
+        replies = [desk.train({"arguments": {}}, {})[0] for _ in range(MAX_FIT_CALLS + 5)]
+    finally:
+        desk.finish(predict=False)
+    assert trainer.rounds == MAX_FIT_CALLS
+    assert all(reply["ok"] for reply in replies[:MAX_FIT_CALLS]) and not replies[MAX_FIT_CALLS]["ok"]
+    assert f"more than {MAX_FIT_CALLS} times" in desk.record.calls[-1].reason()

@@ -46,6 +46,9 @@ TRAINER_MODULES = (
     "trainer/cache", "trainer/fast_path", "trainer/records", "trainer/service",
 )
 MAX_PREDICTIONS_BYTES = 1024**2
+# A submission's fit calls: the lesson makes 2-4 (one a call per epoch: 32). Each is a trainer's round,
+# a record the grader keeps and a key among the batch's trainings, so a loop on fit must end somewhere.
+MAX_FIT_CALLS = 200
 STDERR_TAIL = 16 * 1024
 # A warm trainer serves at most this many submissions (what TensorFlow keeps between trainings
 # stays bounded), and only while its resident memory is under what a trainer holds after
@@ -282,6 +285,11 @@ class FitDesk:
     def train(self, header: dict, blobs: dict[str, bytes]) -> tuple[dict, dict[str, bytes]]:
         if self.record.error:
             return refusal(self.record.error, self.record.error_fields), {}
+        if len(self.record.calls) >= MAX_FIT_CALLS:
+            call = self.fail(N_("`model.fit` was called more than {count} times: the grader trains at most {count} "
+                                "calls of one submission"), count=str(MAX_FIT_CALLS))
+            self.record.calls.append(call)
+            return refusal(call.message, call.fields), {}
         request = {"op": "fit", "arguments": header.get("arguments")}
         try:
             reply, reply_blobs = self.trainer.exchange(request, blobs, self.left(), MAX_REQUEST_BYTES)
