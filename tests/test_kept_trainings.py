@@ -303,3 +303,12 @@ def test_a_training_the_disk_has_no_room_for_is_left_out_and_the_training_stands
     folder = tmp_path / "trainings"
     assert TrainingCache(folder).store(KEY, FakeModel(16), {"loss": [1.0]}) is False
     assert not folder.exists() or list(folder.iterdir()) == []  # nothing half-written left behind
+
+
+def test_a_disk_short_of_room_for_others_takes_no_training_however_little_the_folder_holds(tmp_path, monkeypatch):
+    """FOLDER_BYTES alone is a fixed 4 GiB: on a disk with less free, the students at their own bounds
+    could fill it before the folder did."""
+    monkeypatch.setattr(cache, "free_bytes", lambda folder: cache.FREE_BYTES + 1_000)
+    trainings = TrainingCache(tmp_path / "trainings")
+    assert trainings.store(f"{1:064x}", FakeModel(400), {"loss": [1.0]})
+    assert not trainings.store(f"{2:064x}", FakeModel(4_000), {"loss": [1.0]})

@@ -621,3 +621,21 @@ def test_a_submission_s_fit_calls_end_at_a_bound_with_a_message(tmp_path):
     assert trainer.rounds == MAX_FIT_CALLS
     assert all(reply["ok"] for reply in replies[:MAX_FIT_CALLS]) and not replies[MAX_FIT_CALLS]["ok"]
     assert f"more than {MAX_FIT_CALLS} times" in desk.record.calls[-1].reason()
+
+
+def test_a_disk_with_no_room_for_a_training_s_lock_file_still_trains_it(small, tmp_path, monkeypatch):
+    """Each new key takes a lock file, stored or not: on a disk out of room (or of inodes) the call was
+    refused ("No space left on device") and an honest classmate lost the training and test accuracy."""
+    import errno
+
+    from autograder.trainer import cache
+
+    def full(path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(cache, "_open_lock", full)
+    arrays, test = small
+    trainer = Trainer(arrays, test, cache=tmp_path / "cache")
+    fit(client_for(trainer, arrays), lesson_model(), arrays, epochs=1)
+    (call,) = trainer.finish().calls
+    assert call.trained and call.epochs_run == 1

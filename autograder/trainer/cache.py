@@ -44,6 +44,7 @@ STORED_ENTRY_BYTES = KEPT_ENTRY_BYTES  # the lesson's training takes 1-3 MiB
 SUBMISSION_STORED_BYTES = 256 * 2**20
 SUBMISSION_STORED_ENTRIES = 64  # the lesson makes 2-4 fit calls, one per training stored
 FOLDER_BYTES = 2 * KEPT_BYTES
+FREE_BYTES = 2 * 2**30  # nor below this room on its disk, which sandboxes' files and results share
 
 
 def is_entry(folder: Path) -> bool:
@@ -161,6 +162,13 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
+def free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder if folder.exists() else folder.parent).free
+    except OSError:
+        return 0
+
+
 def _entry_bytes(folder: Path) -> int:
     return sum(os.lstat(folder / file).st_size for file in ENTRY_FILES)
 
@@ -222,7 +230,7 @@ class TrainingCache:
         size = sum(array.nbytes for array in weights + optimizer) + len(text)
         if (size > STORED_ENTRY_BYTES or self.stored_entries >= SUBMISSION_STORED_ENTRIES
                 or self.stored_bytes + size > SUBMISSION_STORED_BYTES
-                or folder_bytes(self.folder) + size > FOLDER_BYTES):
+                or folder_bytes(self.folder) + size > FOLDER_BYTES or free_bytes(self.folder) - size < FREE_BYTES):
             return False
         self.stored_bytes += size  # counted even if writing fails: a disk short of room stays so
         self.stored_entries += 1
@@ -248,8 +256,12 @@ class TrainingCache:
         if self.folder is None:
             yield
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        handle = _open_lock(self.folder / f".{key}.lock")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle = _open_lock(self.folder / f".{key}.lock")
+        except OSError:  # a disk with no room for one more file: trained all the same, only not shared
+            yield
+            return
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
