@@ -542,13 +542,14 @@ def test_a_result_the_disk_has_no_room_for_stops_no_batch(tmp_path, monkeypatch,
 
     monkeypatch.setattr(autograder.batch.store, "atomic_write", full)
     paths = []
-    for student in ("alice", "bob", "carol"):
+    for student in ("alice", "bob", "x\nFORGED: 100/100\x1b[31m"):
         path = tmp_path / "submitted" / student / "fashion_mnist" / "fashion_mnist_classifier.ipynb"
         path.parent.mkdir(parents=True)
         path.write_text("{not a notebook")
         paths.append(path)
-    with pytest.warns(UserWarning, match="No space left on device"):
+    with pytest.warns(UserWarning, match="No space left on device") as warned:
         reports = grade_notebooks(paths, data_dir=real_data_dir, results=tmp_path / "results", workers=2)
+    assert not any(ch in str(w.message) for w in warned for ch in "\n\x1b")  # a folder's name forges no line
     assert [report.submission for report in reports] == [str(path) for path in paths]
     assert all(report.error for report in reports)
     assert all(stored_report(tmp_path / "results", path) is None for path in paths)

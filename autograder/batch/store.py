@@ -22,6 +22,7 @@ from autograder.i18n import known_language
 from autograder.judge.checks import checks_table
 from autograder.judge.report import GradeReport, json_safe
 from autograder.submission.notebook import read_submitted_bytes
+from autograder.text import terminal_text
 
 EARLIER_NOTE = "graded earlier: result read from the results folder"
 
@@ -100,5 +101,6 @@ def store_report(results: Path | None, path: Path, report: GradeReport, config=N
     try:
         atomic_write(result_file(results, path), json.dumps(json_safe(payload), allow_nan=False))
     except OSError as error:  # a full disk: the report stands for this run, the batch goes on
-        warnings.warn(f"{path}: its result was not kept in {results} ({error}); a rerun grades it again",
-                      stacklevel=2)
+        # The path as a terminal line shows it: a student's folder name is theirs, controls and all.
+        warnings.warn(f"{terminal_text(str(path))}: its result was not kept in {terminal_text(str(results))} "
+                      f"({terminal_text(str(error))}); a rerun grades it again", stacklevel=2)
