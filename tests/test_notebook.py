@@ -351,7 +351,7 @@ def test_sanitize_keeps_the_definitions_of_added_cells_and_never_the_lesson_s_or
     from autograder.submission.sanitize import write_sanitized
 
     def edit(nb):
-        added_cell(nb, "build_model", "import tensorflow as tf\nmodel = tf.keras.Sequential()\n")
+        added_cell(nb, "build_model", "import tensorflow as tf\nmodel = build_model()\n")
         for cell in nb["cells"]:
             cell["metadata"].pop("nbgrader", None)  # an editor that strips metadata: the source still knows its cells
 
@@ -360,3 +360,38 @@ def test_sanitize_keeps_the_definitions_of_added_cells_and_never_the_lesson_s_or
     sources = ["".join(cell["source"]) for cell in json.loads((tmp_path / "sanitized.ipynb").read_text())["cells"]]
     assert "import tensorflow as tf\n\n" in sources
     assert not any("nbgrader_cells" in source or "load_fashion_mnist()" in source for source in sources)
+
+
+def test_added_cells_keep_what_jupyter_would_and_run_none_of_the_lesson_s_calls(tmp_path):
+    """Aliases and objects made by calls are names a helper uses (``Dense = keras.layers.Dense``); a
+    failed import stops no helper after it and is named; a cell another language's magic runs (``%%script
+    false``, Jupyter's way to switch a cell off) is none of Python's; a lone carriage return ends a line
+    for every reader of the cell alike, so it cannot slip a call into a definition's line."""
+    nb = reference_json()
+    added_cell(nb, "normalize", "import a_module_nobody_installed\nDense = keras.layers.Dense\n"
+                                "rng = np.random.default_rng(0)\nmodel = build_model()\n"
+                                "X_new = X_test[:3]\ndef scale(x):\n    return x / 255\n")
+    added_cell(nb, "normalize", "%%script false\ndef scale(x):\n    return x\n")
+    added_cell(nb, "normalize", "import math\rCLASS_NAMES.reverse()\r")
+    loaded = run_cells(write(tmp_path, nb))
+    assert loaded.namespace["Dense"].__name__ == "Dense" and "rng" in loaded.namespace
+    assert "model" not in loaded.namespace and "X_new" not in loaded.namespace
+    assert loaded.namespace["scale"](255) == 1  # defined after the failed import, and not switched off
+    assert loaded.namespace["CLASS_NAMES"][0] == "T-shirt/top"
+    (error,) = loaded.cell_errors
+    assert "a_module_nobody_installed" in error
+
+
+def test_a_cell_above_the_set_up_runs_before_it_as_in_jupyter(tmp_path):
+    from autograder.submission.sanitize import write_sanitized
+
+    boots = ", ".join(['"Boot"'] * 10)
+
+    def edit(nb):
+        nb["cells"].insert(0, {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                               "source": f"CLASS_NAMES = [{boots}]\nimport math\n"})
+
+    path = edited_source_notebook(tmp_path, edit)
+    write_sanitized(path, SOURCE_NOTEBOOK, tmp_path / "sanitized.ipynb")
+    loaded = run_cells(tmp_path / "sanitized.ipynb")
+    assert loaded.namespace["CLASS_NAMES"][0] == "T-shirt/top" and "math" in loaded.namespace

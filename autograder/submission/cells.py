@@ -70,16 +70,24 @@ def is_solution_cell(cell: dict) -> bool:
 
 # IPython's help: ``keras.optimizers.SGD?``, ``model.fit??``, ``?np.argmax``.
 _HELP = re.compile(r"\s*(\?{1,2}[\w.]+|[\w.]+(\(\))?\?{1,2})\s*")
+# Cell magics that run the cell as Python in the notebook's namespace; the others (``%%script false``,
+# ``%%bash``, ``%%writefile``, ``%%html``) make it no Python at all.
+PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 
 
 def without_magics(source: str) -> str:
-    """Drop IPython magics, shell escapes and help (``%matplotlib inline``, ``!pip ...``, ``SGD?``).
+    """Drop IPython magics, shell escapes and help (``%matplotlib inline``, ``!pip ...``, ``SGD?``), and
+    the whole of a cell another language's cell magic runs.
 
     They only matter in Jupyter, and plain Python cannot compile them. Each is replaced by an
-    empty line so that line numbers in error messages still match the cell.
+    empty line so that line numbers in error messages still match the cell. Line ends are ``\\n``:
+    Python also ends a line at a lone ``\\r``, and every reader of a cell must count lines alike.
     """
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) or _HELP.fullmatch(line) else line
-                     for line in source.split("\n"))
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    first = next((line.strip() for line in lines if line.strip()), "")
+    if first.startswith("%%") and (first[2:].split() or [""])[0] not in PYTHON_CELL_MAGICS:
+        return "\n" * (len(lines) - 1)
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) or _HELP.fullmatch(line) else line for line in lines)
 
 
 def is_instructor_cell(cell: dict) -> bool:
@@ -93,11 +101,12 @@ DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef
 
 def definitions_of(source: str) -> str:
     """Of a code cell the lesson did not ask for (one the student added, or a calling cell of the
-    lesson), what the student's functions may use: its imports, functions, classes and constants
-    written as literals (``import tensorflow as tf`` or a helper in a cell of its own, as in Jupyter),
-    the other lines blank so that line numbers still match the cell; "" when none. Its calls (a
-    training, a plot) are the lesson's: they never run in grading. A line holding a definition and
-    another statement (``import x; x.run()``) is left out whole."""
+    lesson), what the student's functions may use: its imports, functions, classes and names it assigns
+    (``import tensorflow as tf``, ``Dense = keras.layers.Dense`` or a helper in a cell of its own, as in
+    Jupyter), the other lines blank so that line numbers still match the cell; "" when none. Its other
+    statements, and assignments from the contract's functions (``model = build_model()``, a training,
+    a plot), are the lesson's: they never run in grading. A line holding a kept statement and another
+    (``import x; x.run()``) is left out whole."""
     try:
         tree = parse_cell(source)
     except SyntaxError:
@@ -106,21 +115,18 @@ def definitions_of(source: str) -> str:
     kept, other = set(), set()
     for node in tree.body:
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
-        (kept if isinstance(node, DEFINITIONS) or _is_constant(node) else other).update(
+        (kept if isinstance(node, DEFINITIONS) or is_assignment(node) else other).update(
             range(first, node.end_lineno + 1))
     kept -= other
     return "\n".join(line if number in kept else "" for number, line in enumerate(lines, start=1)) if kept else ""
 
 
-def _is_constant(node: ast.stmt) -> bool:
-    """``N_ROWS = 4``, ``N_ROWS, N_COLS = 4, 10``, ``NAMES: list = ["T-shirt", ...]``: names given a
-    literal value."""
+def is_assignment(node: ast.stmt) -> bool:
+    """``N_ROWS, N_COLS = 4, 10``, ``layers = keras.layers``, ``rng = np.random.default_rng(42)``: names
+    given a value that calls none of the contract's functions."""
     targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
     names = [name for t in targets for name in (t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t])]
     if not targets or node.value is None or not all(isinstance(name, ast.Name) for name in names):
         return False
-    try:
-        ast.literal_eval(node.value)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
-    return True
+    return not any(isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name) and inner.func.id in FUNCTIONS
+                   for inner in ast.walk(node.value))

@@ -7,6 +7,7 @@ for 30 epochs or draw plots never run, so loading takes as long as the imports.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import errno
 import json
@@ -25,11 +26,13 @@ from autograder.assignment import FUNCTIONS
 from autograder.errors import MissingFunctionError, NotebookError
 from autograder.i18n import _
 from autograder.submission.cells import (
+    DEFINITIONS,
     cell_source,
     definitions_of,
     is_instructor_cell,
     is_setup_cell,
     is_solution_cell,
+    parse_cell,
     without_magics,
 )
 from autograder.submission.paths import open_submitted
@@ -260,13 +263,11 @@ def run_cells(
     loaded = LoadedNotebook(path, namespace)
     for index, cell in enumerate(nb.cells, start=1):
         setup = is_setup_cell(cell)
-        if setup or is_solution_cell(cell):
-            source = without_magics(cell_source(cell))
-        elif cell.get("cell_type") == "code" and not is_instructor_cell(cell):
-            source = definitions_of(cell_source(cell))
-            if not source:
-                continue
-        else:
+        added = not (setup or is_solution_cell(cell))
+        if added and (cell.get("cell_type") != "code" or is_instructor_cell(cell)):
+            continue
+        source = definitions_of(cell_source(cell)) if added else without_magics(cell_source(cell))
+        if not source:
             continue
         filename = f"<{path.name} cell {index}>"
         # Named by the functions it defines (found by text: a cell with a syntax error has no AST).
@@ -278,7 +279,7 @@ def run_cells(
         try:
             with warnings.catch_warnings(), time_limit(cell_seconds):
                 warnings.simplefilter("ignore")  # a student's warnings are theirs to read in Jupyter
-                exec(compile(source, filename, "exec"), namespace)
+                execute(source, filename, namespace, one_by_one=added)
         except TimeLimitExceeded:
             problem = _("{cell} ran longer than {seconds} s and was stopped (an endless loop?)").format(
                 cell=label, seconds=f"{cell_seconds:g}")
@@ -297,6 +298,25 @@ def run_cells(
                 raise NotebookError(path, _("the set-up {problem}").format(problem=problem)) from None
             loaded.cell_errors.append(problem)
     return loaded
+
+
+def execute(source: str, filename: str, namespace: dict, *, one_by_one: bool = False) -> None:
+    """Run a cell's code. ``one_by_one``: the definitions of a cell the lesson did not ask for, each
+    statement on its own, as far as they go: an assignment from the lesson's data, which grading never
+    loads, fails quietly and the helpers after it are still defined; the first import or definition
+    that failed is raised at the end, so that the student reads why."""
+    if not one_by_one:
+        exec(compile(source, filename, "exec"), namespace)
+        return
+    failed = None
+    for statement in parse_cell(source).body:
+        try:
+            exec(compile(ast.Module(body=[statement], type_ignores=[]), filename, "exec"), namespace)
+        except (Exception, SystemExit) as error:
+            if failed is None and isinstance(statement, DEFINITIONS):
+                failed = error
+    if failed is not None:
+        raise failed
 
 
 def _display(*objects, **options) -> None:

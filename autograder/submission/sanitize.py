@@ -3,8 +3,8 @@
 The notebook that runs holds the set-up cells of the instructor's source notebook (so that a
 student cannot change the imports, the seed or ``CLASS_NAMES`` that the checks rely on), the
 student's solution cells and, of the student's other code cells, only their definitions (imports,
-functions, classes, constants: ``autograder.submission.cells.definitions_of``), in the student's
-order. Everything else — the lesson's calling cells and the test cells as the source has them, the
+functions, classes, assigned names: ``autograder.submission.cells.definitions_of``), in the student's
+order, those above the set-up before it. Everything else — the lesson's calling cells and the test cells as the source has them, the
 calls in the student's own cells, markdown, outputs — is left out: none of it may influence a
 grade. This is the job nbgrader's ``OverwriteCells`` does for locked cells, done by construction.
 """
@@ -30,17 +30,21 @@ def sanitize(nb: nbformat.NotebookNode, source: nbformat.NotebookNode | None) ->
     setup_cells = [cell for cell in (source or nb).cells if is_setup_cell(cell)]
     # The source's own cells, wherever a student's copy lost their metadata: never the student's code.
     lesson = {cell_source(cell) for cell in source.cells if not is_solution_cell(cell)} if source else set()
-    cells = [new_code_cell(source=cell_source(cell), metadata=graded_metadata(cell)) for cell in setup_cells]
-    for cell in nb.cells:
+    # The set-up runs where the student's notebook has it, as in Jupyter: what a cell above it defines
+    # (its own CLASS_NAMES, say), the set-up redefines. The solution cells run after it whatever their place.
+    setup_at = next((index for index, cell in enumerate(nb.cells) if is_setup_cell(cell)), 0)
+    before, after = [], []
+    for index, cell in enumerate(nb.cells):
         if is_setup_cell(cell):
             continue
         if is_solution_cell(cell):
-            cells.append(new_code_cell(source=cell_source(cell), metadata=graded_metadata(cell)))
+            after.append(new_code_cell(source=cell_source(cell), metadata=graded_metadata(cell)))
         elif cell.get("cell_type") == "code" and not is_instructor_cell(cell) and cell_source(cell) not in lesson:
             definitions = definitions_of(cell_source(cell))
             if definitions:
-                cells.append(new_code_cell(source=definitions))
-    return new_notebook(cells=cells)
+                (before if index < setup_at else after).append(new_code_cell(source=definitions))
+    setup = [new_code_cell(source=cell_source(cell), metadata=graded_metadata(cell)) for cell in setup_cells]
+    return new_notebook(cells=[*before, *setup, *after])
 
 
 def graded_metadata(cell) -> dict:
