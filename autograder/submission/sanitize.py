@@ -4,9 +4,10 @@ The notebook that runs holds the set-up cells of the instructor's source noteboo
 student cannot change the imports, the seed or ``CLASS_NAMES`` that the checks rely on), the
 student's solution cells and, of the student's other code cells, only their definitions (imports,
 functions, classes, assigned names: ``autograder.submission.cells.definitions_of``), in the student's
-order, those above the set-up before it. Everything else — the lesson's calling cells and the test cells as the source has them, the
-calls in the student's own cells, markdown, outputs — is left out: none of it may influence a
-grade. This is the job nbgrader's ``OverwriteCells`` does for locked cells, done by construction.
+order, those above the set-up before it. Everything else — the lesson's calling cells and the test
+cells as the source has them, the student's calls of the contract's functions, markdown, outputs —
+is left out: none of it may influence a grade. This is the job nbgrader's ``OverwriteCells`` does
+for locked cells, done by construction.
 """
 
 from __future__ import annotations
