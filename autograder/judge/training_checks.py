@@ -151,6 +151,13 @@ def check_training(ev: Evidence) -> str:
         validated = False
         problems.append(_("the model was not validated on the validation set: pass "
                           "validation_data=(X_valid, y_valid)"))
+    elif validated and any(len(call.validation) != 2 or call.validation_steps is not None or call.validation_freq != 1
+                           for call in chain if call.validation):
+        validated = False
+        problems.append(_(
+            "the model was not validated on the whole validation set after every epoch: pass "
+            "validation_data=(X_valid, y_valid), without sample weights, validation_steps or validation_freq"
+        ))
     trained_on_the_arguments = not any(call.x != "X_train" or call.y != "y_train" for call in chain)
     if not trained_on_the_arguments:
         problems.append(_(

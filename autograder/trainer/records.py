@@ -37,6 +37,8 @@ class FitRecord:
     steps_per_epoch: int | None = None
     validation: list[str | None] | None = None  # what validation_data named: ["X_valid", "y_valid"]
     validation_split: float = 0.0
+    validation_steps: int | None = None  # as fit was given them: a part of the validation set
+    validation_freq: int = 1  # validated every this many epochs
     architecture: Any = None  # model_signature of its configuration
     compile: Any = None  # its compile settings, names aside
     seconds: float = 0.0

@@ -209,6 +209,8 @@ class Trainer:
             steps_per_epoch=fit_arguments.get("steps_per_epoch"),
             validation=[part["kit"] for part in described["validation_data"]] if described["validation_data"] else None,
             validation_split=float(fit_arguments.get("validation_split") or 0.0),
+            validation_steps=fit_arguments.get("validation_steps"),
+            validation_freq=fit_arguments.get("validation_freq", 1),
         )
         if not continues:
             self.start_chain({**rebuilt, "compile_config": config.get("compile_config")})

@@ -356,6 +356,29 @@ def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
         100,
         {},
     ),
+    "validated_once_on_one_batch": (
+        {
+            "train_model": """
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    return model.fit(X_train, y_train, epochs=epochs, validation_data=(X_valid, y_valid), validation_steps=1,
+                     validation_freq=epochs)
+"""
+        },
+        90,
+        {"training": "not validated on the whole validation set after every epoch"},
+    ),
+    "validation_samples_weighted": (
+        {
+            "train_model": """
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    weights = np.zeros(len(y_valid))
+    weights[:32] = 1.0
+    return model.fit(X_train, y_train, epochs=epochs, validation_data=(X_valid, y_valid, weights))
+"""
+        },
+        90,
+        {"training": "without sample weights"},
+    ),
     "split_scales_the_images_again": (
         {
             "split_validation": """
