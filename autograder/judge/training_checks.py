@@ -117,6 +117,31 @@ def compiled_config(ev: Evidence) -> dict | None:
         return None
 
 
+def validation_problems(ev: Evidence, chain: list, history: dict) -> tuple[bool, list[str]]:
+    """Whether the training graded validated on the whole validation set after every epoch, and what
+    is wrong with its validation or its history."""
+    validations = [call.validation for call in chain if call.validation]
+    # Keras reads validation_split only where no validation_data is given.
+    if any(call.validation_split and not call.validation for call in chain):
+        return False, [_(
+            "validated on a slice of the training data (validation_split): pass validation_data=(X_valid, y_valid)"
+        )]
+    if not any(key.startswith("val_") for key in history):
+        return False, [_("there is no validation data: pass validation_data=(X_valid, y_valid) to model.fit")]
+    if any(validation[:2] != ["X_valid", "y_valid"] for validation in validations):
+        return False, [_("the model was not validated on the validation set: pass validation_data=(X_valid, y_valid)")]
+    if any(len(call.validation) != 2 or call.validation_steps is not None or call.validation_freq != 1
+           for call in chain if call.validation):
+        return False, [_(
+            "the model was not validated on the whole validation set after every epoch: pass "
+            "validation_data=(X_valid, y_valid), without sample weights, validation_steps or validation_freq"
+        )]
+    if not accuracy_keys(compiled_config(ev)) & set(history) or not {"loss", "val_loss"} <= set(history):
+        return True, [_("the history records {keys}; expected loss, accuracy, val_loss and val_accuracy").format(
+            keys=sorted(history))]
+    return True, []
+
+
 def check_training(ev: Evidence) -> str:
     ev.produced("training")
     chain = trained_chain(ev)
@@ -130,34 +155,12 @@ def check_training(ev: Evidence) -> str:
         ).format(returned=record.get("returned")))
     history = merged_history(chain)
     epochs = sum(call.epochs_run for call in chain)
-    validated = True
-    # Keras reads validation_split only where no validation_data is given.
-    if any(call.validation_split and not call.validation for call in chain):
-        validated = False
-        problems.append(_(
-            "validated on a slice of the training data (validation_split): pass validation_data=(X_valid, y_valid)"
-        ))
-    elif not any(key.startswith("val_") for key in history):
-        validated = False
-        problems.append(_("there is no validation data: pass validation_data=(X_valid, y_valid) to model.fit"))
-    elif not accuracy_keys(compiled_config(ev)) & set(history) or not {"loss", "val_loss"} <= set(history):
-        problems.append(_("the history records {keys}; expected loss, accuracy, val_loss and val_accuracy").format(
-            keys=sorted(history)))
+    validated, validation = validation_problems(ev, chain, history)
+    problems += validation
     if epochs != ev.epochs:
         problems.append(_(
             "the model trained for {epochs} epochs; the assignment asks for {wanted}: pass epochs=epochs to model.fit"
         ).format(epochs=epochs, wanted=ev.epochs))
-    if validated and any(call.validation[:2] != ["X_valid", "y_valid"] for call in chain if call.validation):
-        validated = False
-        problems.append(_("the model was not validated on the validation set: pass "
-                          "validation_data=(X_valid, y_valid)"))
-    elif validated and any(len(call.validation) != 2 or call.validation_steps is not None or call.validation_freq != 1
-                           for call in chain if call.validation):
-        validated = False
-        problems.append(_(
-            "the model was not validated on the whole validation set after every epoch: pass "
-            "validation_data=(X_valid, y_valid), without sample weights, validation_steps or validation_freq"
-        ))
     trained_on_the_arguments = not any(call.x != "X_train" or call.y != "y_train" for call in chain)
     if not trained_on_the_arguments:
         problems.append(_(
