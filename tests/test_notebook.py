@@ -395,3 +395,28 @@ def test_a_cell_above_the_set_up_runs_before_it_as_in_jupyter(tmp_path):
     write_sanitized(path, SOURCE_NOTEBOOK, tmp_path / "sanitized.ipynb")
     loaded = run_cells(tmp_path / "sanitized.ipynb")
     assert loaded.namespace["CLASS_NAMES"][0] == "T-shirt/top" and "math" in loaded.namespace
+
+
+def test_an_added_cell_never_calls_the_notebook_s_own_functions_nor_trains(tmp_path):
+    """``history2 = experiment(30)``, a student's helper that builds and trains: where the data could be
+    reached (limits-only, `autograder check`) it trained again at load, 120 s a cell, until a notebook of
+    a few such cells ran past its limit and got 0."""
+    nb = reference_json()
+    added_cell(nb, "normalize", "from functools import partial\nCALLS = []\n"
+                                "def experiment(epochs):\n    CALLS.append(epochs)\n    return epochs\n"
+                                "history2 = experiment(30)\nalso = (experiment)(1)\n"
+                                "fitted = keras.Model.fit(None)\nrng = np.random.default_rng(0)\n"
+                                "Dense300 = partial(keras.layers.Dense, 300)\n")
+    loaded = run_cells(write(tmp_path, nb))
+    assert loaded.namespace["CALLS"] == [] and "history2" not in loaded.namespace and "also" not in loaded.namespace
+    assert "fitted" not in loaded.namespace and loaded.cell_errors == []
+    assert "rng" in loaded.namespace and loaded.namespace["Dense300"]().units == 300
+
+
+def test_a_python_cell_magic_and_a_continued_comparison_leave_a_solution_cell_whole(tmp_path):
+    nb = reference_json()
+    solution_cell(nb, "normalize")["source"] = (
+        "%%memit\ndef normalize(images):\n    assert (len(images)\n            != 0), 'empty'\n"
+        "    return images / 255\n")
+    loaded = run_cells(write(tmp_path, nb))
+    assert loaded.cell_errors == [] and loaded.function("normalize")(np.array([255.0])).tolist() == [1.0]

@@ -70,9 +70,13 @@ def is_solution_cell(cell: dict) -> bool:
 
 # IPython's help: ``keras.optimizers.SGD?``, ``model.fit??``, ``?np.argmax``.
 _HELP = re.compile(r"\s*(\?{1,2}[\w.]+|[\w.]+(\(\))?\?{1,2})\s*")
-# Cell magics that run the cell as Python in the notebook's namespace; the others (``%%script false``,
-# ``%%bash``, ``%%writefile``, ``%%html``) make it no Python at all.
-PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
+# Cell magics that hand the cell to another language or program (``%%script false`` is how Jupyter
+# switches a cell off): no Python runs in the notebook. The others (``%%time``, ``%%capture``,
+# ``%%memit``) run the cell as Python there.
+OTHER_LANGUAGE_CELL_MAGICS = {
+    "bash", "file", "html", "javascript", "js", "latex", "markdown", "perl", "pypy", "python", "python2",
+    "python3", "ruby", "script", "sh", "svg", "sx", "system", "writefile",
+}
 
 
 def without_magics(source: str) -> str:
@@ -85,9 +89,14 @@ def without_magics(source: str) -> str:
     """
     lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     first = next((line.strip() for line in lines if line.strip()), "")
-    if first.startswith("%%") and (first[2:].split() or [""])[0] not in PYTHON_CELL_MAGICS:
+    if first.startswith("%%") and (first[2:].split() or [""])[0].lower() in OTHER_LANGUAGE_CELL_MAGICS:
         return "\n" * (len(lines) - 1)
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) or _HELP.fullmatch(line) else line for line in lines)
+    return "\n".join("" if _is_magic(line) or _HELP.fullmatch(line) else line for line in lines)
+
+
+def _is_magic(line: str) -> bool:
+    code = line.lstrip()
+    return code.startswith(("%", "!")) and not code.startswith("!=")  # ``!=`` opens a continued comparison
 
 
 def is_instructor_cell(cell: dict) -> bool:
@@ -99,14 +108,14 @@ def is_instructor_cell(cell: dict) -> bool:
 DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-def definitions_of(source: str) -> str:
+def definitions_of(source: str, imported: set[str] = frozenset()) -> str:
     """Of a code cell the lesson did not ask for (one the student added, or a calling cell of the
     lesson), what the student's functions may use: its imports, functions, classes and names it assigns
     (``import tensorflow as tf``, ``Dense = keras.layers.Dense`` or a helper in a cell of its own, as in
-    Jupyter), the other lines blank so that line numbers still match the cell; "" when none. Its other
-    statements, and assignments from the contract's functions (``model = build_model()``, a training,
-    a plot), are the lesson's: they never run in grading. A line holding a kept statement and another
-    (``import x; x.run()``) is left out whole."""
+    Jupyter; ``is_assignment``, whose calls are all of the ``imported`` names), the other lines blank so
+    that line numbers still match the cell; "" when none. Its other statements (``model = build_model()``,
+    a training, a plot) are the lesson's: they never run in grading. A line holding a kept statement and
+    another (``import x; x.run()``) is left out whole."""
     try:
         tree = parse_cell(source)
     except SyntaxError:
@@ -115,18 +124,46 @@ def definitions_of(source: str) -> str:
     kept, other = set(), set()
     for node in tree.body:
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
-        (kept if isinstance(node, DEFINITIONS) or is_assignment(node) else other).update(
+        (kept if isinstance(node, DEFINITIONS) or is_assignment(node, imported) else other).update(
             range(first, node.end_lineno + 1))
     kept -= other
     return "\n".join(line if number in kept else "" for number, line in enumerate(lines, start=1)) if kept else ""
 
 
-def is_assignment(node: ast.stmt) -> bool:
+# What a call in an added cell may not be: a training or a prediction, which is the lesson's work.
+MODEL_WORK = {"fit", "evaluate", "predict", "train_on_batch", "test_on_batch", "predict_on_batch"}
+
+
+def is_assignment(node: ast.stmt, imported: set[str] = frozenset()) -> bool:
     """``N_ROWS, N_COLS = 4, 10``, ``layers = keras.layers``, ``rng = np.random.default_rng(42)``: names
-    given a value that calls none of the contract's functions."""
+    given a value whose calls are all of what the notebook imported (``np.``, ``keras.``, ``partial``),
+    never of a function the notebook defines (a student's ``experiment()`` would train again, as would
+    the contract's), nor a training or a prediction."""
     targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
     names = [name for t in targets for name in (t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t])]
     if not targets or node.value is None or not all(isinstance(name, ast.Name) for name in names):
         return False
-    return not any(isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name) and inner.func.id in FUNCTIONS
-                   for inner in ast.walk(node.value))
+    return all(_imported_call(inner.func, imported) for inner in ast.walk(node.value) if isinstance(inner, ast.Call))
+
+
+def _imported_call(callee: ast.expr, imported: set[str]) -> bool:
+    """A dotted name (``np.random.default_rng``) rooted in an imported name, not a model's work."""
+    if isinstance(callee, ast.Attribute) and callee.attr in MODEL_WORK:
+        return False
+    while isinstance(callee, ast.Attribute):
+        callee = callee.value
+    return isinstance(callee, ast.Name) and callee.id in imported and callee.id not in FUNCTIONS
+
+
+def imported_names(sources) -> set[str]:
+    """The names the import statements of these cells bind (``np`` for ``import numpy as np``)."""
+    names = set()
+    for source in sources:
+        try:
+            tree = parse_cell(source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return names

@@ -29,6 +29,7 @@ from autograder.submission.cells import (
     DEFINITIONS,
     cell_source,
     definitions_of,
+    imported_names,
     is_instructor_cell,
     is_setup_cell,
     is_solution_cell,
@@ -261,12 +262,13 @@ def run_cells(
     # Jupyter's own name beside the builtins: a graded run shows nothing.
     namespace: dict[str, Any] = {"__name__": "__notebook__", "__builtins__": builtins, "display": _display}
     loaded = LoadedNotebook(path, namespace)
+    imported = imported_names(cell_source(c) for c in nb.cells if c.get("cell_type") == "code")
     for index, cell in enumerate(nb.cells, start=1):
         setup = is_setup_cell(cell)
         added = not (setup or is_solution_cell(cell))
         if added and (cell.get("cell_type") != "code" or is_instructor_cell(cell)):
             continue
-        source = definitions_of(cell_source(cell)) if added else without_magics(cell_source(cell))
+        source = definitions_of(cell_source(cell), imported) if added else without_magics(cell_source(cell))
         if not source:
             continue
         filename = f"<{path.name} cell {index}>"

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autograder.assignment import MAX_EPOCHS
 from autograder.errors import TrainerTimeout
 from autograder.i18n import N_
 from autograder.sandbox import frames
@@ -46,9 +47,10 @@ TRAINER_MODULES = (
     "trainer/cache", "trainer/fast_path", "trainer/records", "trainer/service",
 )
 MAX_PREDICTIONS_BYTES = 1024**2
-# A submission's fit calls: the lesson makes 2-4 (one a call per epoch: 32). Each is a trainer's round,
-# a record the grader keeps and a key among the batch's trainings, so a loop on fit must end somewhere.
-MAX_FIT_CALLS = 200
+# A submission's fit calls: the lesson makes 2-4; one call per epoch makes the config's epochs (at most
+# MAX_EPOCHS) and the short call's few. Each is a trainer's round, a record the grader keeps and a key
+# among the batch's trainings, so a loop on fit must end somewhere.
+MAX_FIT_CALLS = MAX_EPOCHS + 24
 STDERR_TAIL = 16 * 1024
 # A warm trainer serves at most this many submissions (what TensorFlow keeps between trainings
 # stays bounded), and only while its resident memory is under what a trainer holds after
