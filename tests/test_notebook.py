@@ -420,3 +420,20 @@ def test_a_python_cell_magic_and_a_continued_comparison_leave_a_solution_cell_wh
         "    return images / 255\n")
     loaded = run_cells(write(tmp_path, nb))
     assert loaded.cell_errors == [] and loaded.function("normalize")(np.array([255.0])).tolist() == [1.0]
+
+
+def test_magics_are_read_where_ipython_reads_them_at_a_statement_s_start(tmp_path):
+    """A ``%`` that begins a continued line is Python's operator, a ``!pip`` inside an ``if`` leaves
+    the block a body, a ``%`` line inside a docstring is text; a statement that shares a line with a
+    call is left out whole, never cut in two; helpers may call Python's builtins."""
+    nb = reference_json()
+    solution_cell(nb, "normalize")["source"] = (
+        "import sys\nif 'google.colab' in sys.modules:\n    !pip install -q keras\n"
+        "def normalize(images):\n    '''Scale.\n    %s stays\n    '''\n    label = ('%s'\n             % 'x')\n"
+        "    return images / 255\n")
+    added_cell(nb, "normalize", "d = {\n    'a': 1}; experiment()\nSIZE = len(CLASS_NAMES)\n"
+                                "def helper():\n    return SIZE\n")
+    loaded = run_cells(write(tmp_path, nb))
+    assert loaded.cell_errors == [] and loaded.function("normalize")(np.array([255.0])).tolist() == [1.0]
+    assert "%s stays" in loaded.function("normalize").__doc__
+    assert loaded.namespace["helper"]() == 10 and "d" not in loaded.namespace

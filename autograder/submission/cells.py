@@ -12,8 +12,11 @@ use them, and their calls are the lesson's, which never count.
 from __future__ import annotations
 
 import ast
+import builtins
+import io
 import re
 import threading
+import tokenize
 
 from autograder.assignment import FUNCTIONS
 
@@ -83,20 +86,46 @@ def without_magics(source: str) -> str:
     """Drop IPython magics, shell escapes and help (``%matplotlib inline``, ``!pip ...``, ``SGD?``), and
     the whole of a cell another language's cell magic runs.
 
-    They only matter in Jupyter, and plain Python cannot compile them. Each is replaced by an
-    empty line so that line numbers in error messages still match the cell. Line ends are ``\\n``:
-    Python also ends a line at a lone ``\\r``, and every reader of a cell must count lines alike.
-    """
-    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    They only matter in Jupyter, and plain Python cannot compile them. Each is replaced by ``pass``
+    at its indentation (an ``if`` that only installs a package keeps a body), so that line numbers in
+    error messages still match the cell. As in IPython, a line is one only where a statement starts:
+    not inside brackets or a string, nor after a backslash (``("%s" \\n % name)`` is Python). Line
+    ends are ``\\n``: Python also ends a line at a lone ``\\r``, and every reader of a cell must count
+    lines alike."""
+    text = source.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
     first = next((line.strip() for line in lines if line.strip()), "")
     if first.startswith("%%") and (first[2:].split() or [""])[0].lower() in OTHER_LANGUAGE_CELL_MAGICS:
         return "\n" * (len(lines) - 1)
-    return "\n".join("" if _is_magic(line) or _HELP.fullmatch(line) else line for line in lines)
+    continued = _continued_lines(text)
+    return "\n".join(
+        line[:len(line) - len(line.lstrip())] + "pass"
+        if number not in continued and (line.lstrip().startswith(("%", "!")) or _HELP.fullmatch(line)) else line
+        for number, line in enumerate(lines, start=1)
+    )
 
 
-def _is_magic(line: str) -> bool:
-    code = line.lstrip()
-    return code.startswith(("%", "!")) and not code.startswith("!=")  # ``!=`` opens a continued comparison
+def _continued_lines(text: str) -> set[int]:
+    """The lines (from 1) that go on with a statement begun above: inside brackets or a string that
+    spans lines, or after a backslash. One pass of Python's tokenizer, which reads magics as odd tokens;
+    where it gives up, what it found so far."""
+    continued: set[int] = set()
+    depth = 0
+    try:
+        for kind, string, (row, _), (end_row, _), line in tokenize.generate_tokens(io.StringIO(text).readline):
+            if kind == tokenize.OP and string in "([{":
+                depth += 1
+            elif kind == tokenize.OP and string in ")]}":
+                depth = max(depth - 1, 0)
+            elif kind == tokenize.STRING:
+                continued.update(range(row + 1, end_row + 1))
+            elif kind == tokenize.NL and depth:
+                continued.add(row + 1)
+            if line.endswith("\\\n") and kind != tokenize.STRING:
+                continued.add(row + 1)
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return continued
 
 
 def is_instructor_cell(cell: dict) -> bool:
@@ -121,17 +150,20 @@ def definitions_of(source: str, imported: set[str] = frozenset()) -> str:
     except SyntaxError:
         return ""
     lines = without_magics(source).split("\n")
-    kept, other = set(), set()
-    for node in tree.body:
-        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
-        (kept if isinstance(node, DEFINITIONS) or is_assignment(node, imported) else other).update(
-            range(first, node.end_lineno + 1))
-    kept -= other
+    spans = [(node, range(min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))]),
+                          node.end_lineno + 1)) for node in tree.body]
+    keep = [isinstance(node, DEFINITIONS) or is_assignment(node, imported) for node, _ in spans]
+    other = {number for (_, span), kept in zip(spans, keep) if not kept for number in span}
+    # A kept statement sharing a line with another is left out whole, never cut in two.
+    kept = {number for (_, span), k in zip(spans, keep) if k and not other.intersection(span) for number in span}
     return "\n".join(line if number in kept else "" for number, line in enumerate(lines, start=1)) if kept else ""
 
 
 # What a call in an added cell may not be: a training or a prediction, which is the lesson's work.
 MODEL_WORK = {"fit", "evaluate", "predict", "train_on_batch", "test_on_batch", "predict_on_batch"}
+# Python's own functions an assignment may call (``len(CLASS_NAMES)``, ``dict(lr=0.01)``): all but
+# those that run code given as text or wait for a person.
+BUILTIN_CALLS = set(dir(builtins)) - {"exec", "eval", "compile", "__import__", "input", "breakpoint", "help"}
 
 
 def is_assignment(node: ast.stmt, imported: set[str] = frozenset()) -> bool:
@@ -143,7 +175,15 @@ def is_assignment(node: ast.stmt, imported: set[str] = frozenset()) -> bool:
     names = [name for t in targets for name in (t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t])]
     if not targets or node.value is None or not all(isinstance(name, ast.Name) for name in names):
         return False
-    return all(_imported_call(inner.func, imported) for inner in ast.walk(node.value) if isinstance(inner, ast.Call))
+    return all(_imported_call(inner.func, imported) for inner in _evaluated(node.value) if isinstance(inner, ast.Call))
+
+
+def _evaluated(node: ast.AST):
+    """The nodes of an expression Python evaluates now: a lambda's body runs only when it is called."""
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if not (isinstance(node, ast.Lambda) and child is node.body):
+            yield from _evaluated(child)
 
 
 def _imported_call(callee: ast.expr, imported: set[str]) -> bool:
@@ -156,8 +196,10 @@ def _imported_call(callee: ast.expr, imported: set[str]) -> bool:
 
 
 def imported_names(sources) -> set[str]:
-    """The names the import statements of these cells bind (``np`` for ``import numpy as np``)."""
-    names = set()
+    """What an assignment in an added cell may call: the names the import statements of these cells
+    bind (``np`` for ``import numpy as np``) and Python's builtins, less any name a cell defines
+    with ``def`` or ``class`` (a student's own ``summary``, imported once, then written to train)."""
+    names, defined = set(BUILTIN_CALLS), set()
     for source in sources:
         try:
             tree = parse_cell(source)
@@ -166,4 +208,6 @@ def imported_names(sources) -> set[str]:
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-    return names
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                defined.add(node.name)
+    return names - defined

@@ -277,7 +277,7 @@ def run_cells(
         label = (_("cell {index} ({names})").format(index=index, names=", ".join(f"`{n}`" for n in names)) if names
                  else _("cell {index}").format(index=index))
         # Registered so that tracebacks and inspect.getsource can show the student's own lines.
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        linecache.cache[filename] = (len(source), None, [line + "\n" for line in source.split("\n")], filename)
         try:
             with warnings.catch_warnings(), time_limit(cell_seconds):
                 warnings.simplefilter("ignore")  # a student's warnings are theirs to read in Jupyter
