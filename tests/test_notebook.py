@@ -437,3 +437,16 @@ def test_magics_are_read_where_ipython_reads_them_at_a_statement_s_start(tmp_pat
     assert loaded.cell_errors == [] and loaded.function("normalize")(np.array([255.0])).tolist() == [1.0]
     assert "%s stays" in loaded.function("normalize").__doc__
     assert loaded.namespace["helper"]() == 10 and "d" not in loaded.namespace
+
+
+def test_the_figures_a_cell_opens_are_closed_after_it_as_jupyter_s_inline_backend_does(tmp_path):
+    """The lesson's curve cell (``fig, ax = plt.subplots(...)``) and a student's own plots once left a
+    figure open per notebook loaded: a process that loads many (a batch run in-process, the test suite)
+    gathered them, and matplotlib's warning about more than 20 open figures failed later figures."""
+    import matplotlib.pyplot as plt
+
+    nb = reference_json()
+    added_cell(nb, "normalize", "fig, ax = plt.subplots(figsize=(8, 5))\nshown = plt.figure()\n")
+    before = set(plt.get_fignums())
+    loaded = run_cells(write(tmp_path, nb))
+    assert "fig" in loaded.namespace and set(plt.get_fignums()) == before

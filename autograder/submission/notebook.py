@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import errno
 import json
 import linecache
 import os
 import re
 import stat
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,7 +281,7 @@ def run_cells(
         # Registered so that tracebacks and inspect.getsource can show the student's own lines.
         linecache.cache[filename] = (len(source), None, [line + "\n" for line in source.split("\n")], filename)
         try:
-            with warnings.catch_warnings(), time_limit(cell_seconds):
+            with warnings.catch_warnings(), time_limit(cell_seconds), figures_closed_after():
                 warnings.simplefilter("ignore")  # a student's warnings are theirs to read in Jupyter
                 execute(source, filename, namespace, one_by_one=added)
         except TimeLimitExceeded:
@@ -300,6 +302,20 @@ def run_cells(
                 raise NotebookError(path, _("the set-up {problem}").format(problem=problem)) from None
             loaded.cell_errors.append(problem)
     return loaded
+
+
+@contextlib.contextmanager
+def figures_closed_after():
+    """As Jupyter's inline backend does after each cell: the figures a cell opened are shown, then
+    closed (``fig, ax = plt.subplots()`` in a student's cell leaves none open for the probes)."""
+    pyplot = sys.modules.get("matplotlib.pyplot")  # loading never imports it for this
+    before = set(pyplot.get_fignums()) if pyplot else set()
+    try:
+        yield
+    finally:
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        for number in set(pyplot.get_fignums()) - before if pyplot else ():
+            pyplot.close(number)
 
 
 def execute(source: str, filename: str, namespace: dict, *, one_by_one: bool = False) -> None:
