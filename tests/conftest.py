@@ -36,6 +36,19 @@ def dataset(real_data_dir):
 
 
 @pytest.fixture(scope="session")
+def small_split(dataset):
+    """A small split of the real data for a trainer in the test's process: 320 training and 64
+    validation images (the kit's array names), and 64 test images."""
+    import numpy as np
+
+    (train_images, train_labels), (test_images, _) = dataset
+    X = (train_images[:384] / 255.0).astype(np.float32)
+    y = train_labels[:384]
+    arrays = {"X_train": X[64:], "y_train": y[64:], "X_valid": X[:64], "y_valid": y[:64]}
+    return arrays, (test_images[:64] / 255.0).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
 def reference_functions():
     from autograder.assignment import SOURCE_NOTEBOOK
     from autograder.submission.notebook import load_functions
