@@ -120,7 +120,7 @@ def compiled_config(ev: Evidence) -> dict | None:
 def validation_problems(ev: Evidence, chain: list, history: dict) -> tuple[bool, list[str]]:
     """Whether the training graded validated on the whole validation set after every epoch, and what
     is wrong with its validation or its history."""
-    validations = [call.validation for call in chain if call.validation]
+    validated = [call for call in chain if call.validation]
     # Keras reads validation_split only where no validation_data is given.
     if any(call.validation_split and not call.validation for call in chain):
         return False, [_(
@@ -128,10 +128,10 @@ def validation_problems(ev: Evidence, chain: list, history: dict) -> tuple[bool,
         )]
     if not any(key.startswith("val_") for key in history):
         return False, [_("there is no validation data: pass validation_data=(X_valid, y_valid) to model.fit")]
-    if any(validation[:2] != ["X_valid", "y_valid"] for validation in validations):
+    if any(call.validation[:2] != ["X_valid", "y_valid"] for call in validated):
         return False, [_("the model was not validated on the validation set: pass validation_data=(X_valid, y_valid)")]
     if any(len(call.validation) != 2 or call.validation_steps is not None or call.validation_freq != 1
-           for call in chain if call.validation):
+           for call in validated):
         return False, [_(
             "the model was not validated on the whole validation set after every epoch: pass "
             "validation_data=(X_valid, y_valid), without sample weights, validation_steps or validation_freq"

@@ -134,6 +134,16 @@ def is_instructor_cell(cell: dict) -> bool:
     return bool(fields.get("locked") or fields.get("grade")) and not fields.get("solution")
 
 
+def cell_role(cell: dict) -> str | None:
+    """What of a cell runs, its code read once: "setup", "solution", "added" (a code cell of neither,
+    not the instructor's: only its definitions), or None (nothing)."""
+    if is_setup_cell(cell):
+        return "setup"
+    if is_solution_cell(cell):
+        return "solution"
+    return "added" if cell.get("cell_type") == "code" and not is_instructor_cell(cell) else None
+
+
 DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
@@ -195,14 +205,16 @@ def _imported_call(callee: ast.expr, imported: set[str]) -> bool:
     return isinstance(callee, ast.Name) and callee.id in imported and callee.id not in FUNCTIONS
 
 
-def imported_names(sources) -> set[str]:
-    """What an assignment in an added cell may call: the names the import statements of these cells
-    bind (``np`` for ``import numpy as np``) and Python's builtins, less any name a cell defines
+def imported_names(cells) -> set[str]:
+    """What an assignment in an added cell may call: the names the import statements of these code
+    cells bind (``np`` for ``import numpy as np``) and Python's builtins, less any name a cell defines
     with ``def`` or ``class`` (a student's own ``summary``, imported once, then written to train)."""
     names, defined = set(BUILTIN_CALLS), set()
-    for source in sources:
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
         try:
-            tree = parse_cell(source)
+            tree = parse_cell(cell_source(cell))
         except SyntaxError:
             continue
         for node in tree.body:

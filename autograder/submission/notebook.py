@@ -29,12 +29,10 @@ from autograder.errors import MissingFunctionError, NotebookError
 from autograder.i18n import _
 from autograder.submission.cells import (
     DEFINITIONS,
+    cell_role,
     cell_source,
     definitions_of,
     imported_names,
-    is_instructor_cell,
-    is_setup_cell,
-    is_solution_cell,
     parse_cell,
     without_magics,
 )
@@ -264,12 +262,12 @@ def run_cells(
     # Jupyter's own name beside the builtins: a graded run shows nothing.
     namespace: dict[str, Any] = {"__name__": "__notebook__", "__builtins__": builtins, "display": _display}
     loaded = LoadedNotebook(path, namespace)
-    imported = imported_names(cell_source(c) for c in nb.cells if c.get("cell_type") == "code")
+    imported = imported_names(nb.cells)
     for index, cell in enumerate(nb.cells, start=1):
-        setup = is_setup_cell(cell)
-        added = not (setup or is_solution_cell(cell))
-        if added and (cell.get("cell_type") != "code" or is_instructor_cell(cell)):
+        role = cell_role(cell)
+        if role is None:
             continue
+        setup, added = role == "setup", role == "added"
         source = definitions_of(cell_source(cell), imported) if added else without_magics(cell_source(cell))
         if not source:
             continue

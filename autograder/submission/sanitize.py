@@ -18,10 +18,10 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
 from autograder.submission.cells import (
+    cell_role,
     cell_source,
     definitions_of,
     imported_names,
-    is_instructor_cell,
     is_setup_cell,
     is_solution_cell,
 )
@@ -35,14 +35,13 @@ def sanitize(nb: nbformat.NotebookNode, source: nbformat.NotebookNode | None) ->
     # The set-up runs where the student's notebook has it, as in Jupyter: what a cell above it defines
     # (its own CLASS_NAMES, say), the set-up redefines. The solution cells run after it whatever their place.
     setup_at = next((index for index, cell in enumerate(nb.cells) if is_setup_cell(cell)), 0)
-    imported = imported_names(cell_source(c) for c in [*setup_cells, *nb.cells] if c.get("cell_type") == "code")
+    imported = imported_names([*setup_cells, *nb.cells])
     before, after = [], []
     for index, cell in enumerate(nb.cells):
-        if is_setup_cell(cell):
-            continue
-        if is_solution_cell(cell):
+        role = cell_role(cell)
+        if role == "solution":
             after.append(new_code_cell(source=cell_source(cell), metadata=graded_metadata(cell)))
-        elif cell.get("cell_type") == "code" and not is_instructor_cell(cell) and cell_source(cell) not in lesson:
+        elif role == "added" and cell_source(cell) not in lesson:
             definitions = definitions_of(cell_source(cell), imported)
             if definitions:
                 (before if index < setup_at else after).append(new_code_cell(source=definitions))
