@@ -205,18 +205,22 @@ def _imported_call(callee: ast.expr, imported: set[str]) -> bool:
     return isinstance(callee, ast.Name) and callee.id in imported and callee.id not in FUNCTIONS
 
 
+def code_trees(cells):
+    """Each code cell Python can parse, as (its number from 1, its tree)."""
+    for index, cell in enumerate(cells, start=1):
+        if cell.get("cell_type") == "code":
+            try:
+                yield index, parse_cell(cell_source(cell))
+            except SyntaxError:
+                continue
+
+
 def imported_names(cells) -> set[str]:
     """What an assignment in an added cell may call: the names the import statements of these code
     cells bind (``np`` for ``import numpy as np``) and Python's builtins, less any name a cell defines
     with ``def`` or ``class`` (a student's own ``summary``, imported once, then written to train)."""
     names, defined = set(BUILTIN_CALLS), set()
-    for cell in cells:
-        if cell.get("cell_type") != "code":
-            continue
-        try:
-            tree = parse_cell(cell_source(cell))
-        except SyntaxError:
-            continue
+    for _, tree in code_trees(cells):
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 
 from autograder.i18n import _
-from autograder.submission.cells import cell_source, parse_cell
+from autograder.submission.cells import code_trees
 
 RAW_TEST_IMAGES = "test_images"  # what the locked data cell calls the unscaled test images
 
@@ -32,13 +32,7 @@ def raw_names(tree: ast.AST) -> set[str]:
 
 def notebook_notes(nb) -> list[str]:
     notes = []
-    for index, cell in enumerate(nb.cells, start=1):
-        if cell.get("cell_type") != "code":
-            continue
-        try:
-            tree = parse_cell(cell_source(cell))
-        except SyntaxError:
-            continue
+    for index, tree in code_trees(nb.cells):
         raw = raw_names(tree)
         for node in ast.walk(tree):
             if (
