@@ -1,10 +1,12 @@
 """What the sandbox costs: grading one correct submission against training its model, in one run.
 
-Prints two JSON lines per round and the ratio of the totals: the seconds the fast path takes to
-train the reference solution's model (in a fresh process, as a grader would), and the seconds
-``grade_notebooks`` takes to grade the same solution in the sandbox, from the notebook to the
-report (start-up of the child, probes, training, artifacts, checks). Training and grading
-alternate, two rounds by default. The issue's goal: grading ≤ 1.2 × training.
+Prints three JSON lines per round and the ratios of the totals: the seconds the fast path takes to
+train the reference solution's model in a fresh process on the machine's cores, the same on the one
+thread a grading trainer has (``GRADING_THREADS``), and the seconds ``grade_notebooks`` takes to
+grade the same solution in the sandbox, from the notebook to the report (start-up of the child,
+probes, training, artifacts, checks). The three alternate, two rounds by default. The issue's goal:
+grading ≤ 1.2 × training on the machine's cores; one thread's training over it is the floor of
+that ratio while a grading trains on one thread.
 
     .venv/bin/python benchmarks/grade_sandboxed.py
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -22,12 +25,19 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "tests" / "submissions" / "passes_all.ipynb"
 
 
-def training_seconds() -> dict:
+def training_seconds(threads: int | None = None) -> dict:
+    """The fast path's training alone; on ``threads`` TensorFlow threads as a sandbox sets them, or
+    on all the machine's cores as TensorFlow picks."""
+    env = dict(os.environ)
+    if threads:
+        env.update({name: str(threads) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+                                                     "OMP_NUM_THREADS")})
     child = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "train_reference.py"), "--one", "fast"],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     return json.loads(child.stdout.strip().splitlines()[-1])
 
@@ -55,17 +65,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="training and grading alternate this many times")
     args = parser.parse_args()
     # Alternating, so that a slow minute of this shared machine lands on both sides alike.
-    trained, graded = [], []
+    from autograder.sandbox.launch import GRADING_THREADS
+
+    trained, one_thread, graded = [], [], []
     for round_ in range(1, args.rounds + 1):
-        train = training_seconds()
-        print(json.dumps({"setting": "train_fast_path", "round": round_, "seconds": train["seconds"],
-                          "test_accuracy": train["test_accuracy"]}), flush=True)
+        for setting, threads, seconds in (("train_fast_path", None, trained),
+                                          ("train_fast_path_grading_threads", GRADING_THREADS, one_thread)):
+            train = training_seconds(threads)
+            print(json.dumps({"setting": setting, "threads": threads or "default", "round": round_,
+                              "seconds": train["seconds"], "test_accuracy": train["test_accuracy"]}), flush=True)
+            seconds.append(train["seconds"])
         grade = grading_seconds()
         print(json.dumps({**grade, "round": round_}), flush=True)
-        trained.append(train["seconds"])
         graded.append(grade["seconds"])
     print(json.dumps({"setting": "ratio", "grading_over_training": round(sum(graded) / sum(trained), 2),
-                      "per_round": [round(g / t, 2) for g, t in zip(graded, trained)]}))
+                      "per_round": [round(g / t, 2) for g, t in zip(graded, trained)],
+                      "grading_threads_training_over_training": round(sum(one_thread) / sum(trained), 2)}))
 
 
 if __name__ == "__main__":
