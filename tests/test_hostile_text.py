@@ -362,3 +362,16 @@ def test_characters_a_newer_terminal_draws_wide_are_counted_wide(wide):
 
     # Python 3.11 knows Unicode 14; terminals with Unicode 16's tables draw these two columns wide.
     assert columns(wide) == 2
+
+
+def test_a_message_loses_the_terminal_styles_keras_writes_into_its_errors():
+    """Keras bolds parts of its exceptions (``\\x1b[1m``); a report's JSON, pages and Gradescope text
+    would carry the codes around the words."""
+    from autograder.judge.checks import CHECKS as TABLE
+    from autograder.judge.evidence import Evidence, run_check
+    from autograder.sandbox.artifacts import Artifacts
+
+    keras_error = "Exception encountered when calling Sequential.call().\n\n\x1b[1m'展平' is not valid\x1b[0m"
+    check = next(c for c in TABLE if c.id == "normalize")
+    result = run_check(check, Evidence(Artifacts(errors={"normalize": keras_error}), data=None))
+    assert not result.passed and "\x1b" not in result.message and "'展平' is not valid" in result.message

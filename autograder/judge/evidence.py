@@ -9,6 +9,7 @@ that trips over what the student built is still a result, never a crash of the g
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -88,9 +89,14 @@ class Evidence:
 MAX_MESSAGE_CHARS = 2000
 
 
+# Terminal colours and styles, as Keras writes them into its exceptions (``\x1b[1m`` bold): in a report's
+# JSON, web page or Gradescope text they are noise around the words.
+ANSI_STYLE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+
+
 def short(message) -> str:
-    """``message`` cut to ``MAX_MESSAGE_CHARS``, saying how long it was."""
-    text = str(message)
+    """``message`` without terminal styles, cut to ``MAX_MESSAGE_CHARS``, saying how long it was."""
+    text = ANSI_STYLE.sub("", str(message))
     if len(text) <= MAX_MESSAGE_CHARS:
         return text
     return _("{start}… (cut short: {total} characters in all)").format(start=text[:MAX_MESSAGE_CHARS],

@@ -10,11 +10,13 @@ settings are, names aside, so that the trainer and the checks compare models the
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from autograder.errors import Refused
 from autograder.i18n import N_, translated
 
 
@@ -148,6 +150,48 @@ def model_signature(config: Any) -> Any:
     if isinstance(config, dict) and isinstance(config.get("config"), dict):
         config["config"].pop("name", None)  # the model's own name, or a compile config's
     return walk(config, {})
+
+
+# TensorFlow's rules for a name scope (``tensorflow/python/framework/ops.py``): Keras's fit opens one at
+# the root for the model and for its optimizer, and one inside it for each layer and for the loss.
+ROOT_SCOPE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*")
+SCOPE_NAME = re.compile(r"[A-Za-z0-9_.\\/>-]*")
+
+
+def refuse_names_tensorflow_refuses(model_config: Any, compile_config: Any) -> None:
+    """Raise ``Refused`` for a name that TensorFlow refuses as a scope where Keras's ``fit`` opens one: the
+    model's, a layer's or a nested model's, the optimizer's, the loss's. Keras takes any name, but its
+    ``fit`` on TensorFlow fails on a layer named ``展平`` or a model named ``Fashion MNIST classifier``,
+    in the student's notebook as here; the kit's fast path alone would train the second, and a stored
+    training, whose key leaves names aside, would stand for the first. Metrics' names are free."""
+
+    def names(item: Any):
+        if isinstance(item, list):
+            for value in item:
+                yield from names(value)
+        elif isinstance(item, dict):
+            if isinstance(item.get("name"), str):
+                yield item["name"]
+            for value in item.values():
+                yield from names(value)
+
+    def named(item: Any) -> Any:
+        inner = item.get("config") if isinstance(item, dict) else None
+        return inner.get("name") if isinstance(inner, dict) else None
+
+    compile_config = compile_config if isinstance(compile_config, dict) else {}
+    if isinstance(model_config, dict):  # a saved model's compile settings beside its network: the metrics' names
+        model_config = {key: value for key, value in model_config.items() if key != "compile_config"}
+    roots = [named(model_config), named(compile_config.get("optimizer"))]
+    refused = [name for name in roots if isinstance(name, str) and not ROOT_SCOPE_NAME.fullmatch(name)]
+    refused += [name for name in (*names(model_config), *names(compile_config.get("loss")))
+                if not SCOPE_NAME.fullmatch(name)]
+    if refused:
+        raise Refused(N_(
+            "TensorFlow cannot train a model with the name {name}: the names of a model, its layers, its "
+            "optimizer and its loss may hold only the letters A-Z and a-z, digits and _ . - (a model's or an "
+            "optimizer's not starting with _ or -): change that name= or leave it out"
+        ), name=repr(refused[0][:80]))
 
 
 def reference(names: dict[str, str], name: Any) -> Any:

@@ -52,9 +52,10 @@ VALIDATION = ("X_valid", "y_valid")
 
 def model_config(model_bytes: bytes) -> dict:
     """The configuration of a ``.keras`` archive, bounded and allow-listed by ``autograder.sandbox.model_archive``
-    before anything builds it."""
+    before anything builds it, its names ones TensorFlow can train (before a stored training stands for it)."""
     from autograder.sandbox.bounded_files import load_json
     from autograder.sandbox.model_archive import read_model_archive, validate_model_config
+    from autograder.trainer.records import refuse_names_tensorflow_refuses
 
     try:
         members = read_model_archive(model_bytes)
@@ -62,6 +63,7 @@ def model_config(model_bytes: bytes) -> dict:
         validate_model_config(config)
     except ArtifactError as error:
         raise Refused(N_("the grader cannot train this model: {error}"), error=error) from None
+    refuse_names_tensorflow_refuses(config, config.get("compile_config"))
     return config
 
 
@@ -175,7 +177,6 @@ class Trainer:
         return array, None, digest
 
     def fit(self, arguments: Any, blobs: dict[str, bytes]) -> tuple[FitRecord, list[np.ndarray]]:
-
         if not isinstance(arguments, dict):
             raise Refused(N_("the fit call could not be read"))
         model_bytes = blobs.get("model.keras")

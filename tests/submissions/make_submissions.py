@@ -443,6 +443,21 @@ def plot_samples(images, labels, n_rows=4, n_cols=10):
         95,
         {"predict_labels": "returned one number"},
     ),
+    "layers_named_in_chinese": (  # TensorFlow's fit refuses the names, in the student's notebook as in grading
+        {"build_model": build_model_with(
+            INPUT, 'keras.layers.Flatten(name="展平")', 'keras.layers.Dense(300, activation="relu", name="隐藏层1")',
+            'keras.layers.Dense(100, activation="relu", name="隐藏层2")',
+            'keras.layers.Dense(10, activation="softmax", name="输出层")',
+        )},
+        70,
+        {"training": "TensorFlow cannot train a model with the name '展平'", "test_accuracy": "TensorFlow cannot train"},
+    ),
+    "model_named_with_spaces": (
+        {"build_model": build_model_with(INPUT, FLATTEN, D300, D100, D10).replace(
+            "    ])", '    ], name="Fashion MNIST classifier")')},
+        70,
+        {"training": "the name 'Fashion MNIST classifier'", "test_accuracy": "TensorFlow cannot train"},
+    ),
     "sgd_with_the_old_lr_argument": (  # Keras 3 refuses `lr`: nothing trains, and each check says why
         {"compile_model": compile_with('"sparse_categorical_crossentropy"', "keras.optimizers.SGD(lr=0.01)")},
         55,
