@@ -284,6 +284,14 @@ def _open_lock(path: Path) -> int:
             continue  # another trainer made it meanwhile
 
 
+def array_digest(array: np.ndarray) -> str:
+    """An array's digest, its dtype and shape included: how a training's key names its data."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256(f"{array.dtype}{array.shape}".encode())
+    digest.update(array.data)
+    return digest.hexdigest()
+
+
 def training_key(architecture: Any, compiled: Any, described: dict, previous: str | None, seed: int, fast: bool) -> str:
     """Everything a training's result depends on: the model's signature, its compile settings, every
     fit argument (arrays by content), the training it continues, the seed, the number of threads,

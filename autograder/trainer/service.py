@@ -24,7 +24,6 @@ from what the trainer itself computed: no submission can plant a result for anot
 from __future__ import annotations
 
 import gc
-import hashlib
 import io
 import json
 import os
@@ -40,7 +39,7 @@ from autograder.assignment import MAX_EPOCHS, N_VALID, SEED
 from autograder.errors import ArtifactError, Refused
 from autograder.i18n import N_
 from autograder.sandbox import frames
-from autograder.trainer.cache import TrainingCache, restore_optimizer, restore_variables, training_key
+from autograder.trainer.cache import TrainingCache, array_digest, restore_optimizer, restore_variables, training_key
 from autograder.trainer.records import FitRecord, TrainingRecord, compile_signature, model_signature, refusal
 
 # The model (at most model_archive.MAX_MODEL_BYTES, the lesson's 3 MiB) and arrays that are not the
@@ -68,13 +67,6 @@ def model_config(model_bytes: bytes) -> dict:
 
 
 # --- the trainer -------------------------------------------------------------------------------------
-
-
-def array_digest(array: np.ndarray) -> str:
-    array = np.ascontiguousarray(array)
-    digest = hashlib.sha256(f"{array.dtype}{array.shape}".encode())
-    digest.update(array.data)
-    return digest.hexdigest()
 
 
 class Trainer:
@@ -220,6 +212,8 @@ class Trainer:
         with self.cache.locked(key):  # a second trainer with this key waits, then replays the first's result
             cached = self.cache.cached(key)
             if cached is not None:
+                if not model.built:  # no input shape: Keras's fit builds it on x, as it did for the training stored
+                    model.build((None, *np.shape(fit_arguments["x"])[1:]))
                 variables, optimizer_variables, history = cached
                 restore_variables(model, variables)
                 restore_optimizer(model, optimizer_variables)
