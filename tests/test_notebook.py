@@ -124,9 +124,40 @@ def test_a_syntax_error_costs_only_its_own_function_and_says_where(tmp_path):
 
 def test_a_solution_cell_that_raises_is_reported(tmp_path):
     nb = reference_json()
-    solution_cell(nb, "plot_samples")["source"] = "undefined_helper()\ndef plot_samples(images, labels):\n    pass\n"
-    with pytest.raises(MissingFunctionError, match="raised NameError: name 'undefined_helper' is not defined"):
+    solution_cell(nb, "plot_samples")["source"] = (
+        "def broken(function):\n    raise ValueError('no')\n@broken\ndef plot_samples(images, labels):\n    pass\n")
+    with pytest.raises(MissingFunctionError, match="raised ValueError: no"):
         load_functions(write(tmp_path, nb))
+
+
+def test_a_line_of_a_solution_cell_that_fails_costs_not_the_function_after_it(tmp_path):
+    """Grading never loads the lesson's data: ``X_new = X_test[:3]`` above a ``def``, which worked in
+    Jupyter, fails there. The definition after it runs all the same; the failure is recorded, so that
+    the function's own failure can say why."""
+    nb = reference_json()
+    cell = solution_cell(nb, "predict_labels")
+    source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    cell["source"] = "X_new = X_test[:3]\n" + source + "\nprint(predict_labels(model, X_new))\n"
+    loaded = run_cells(write(tmp_path, nb))
+    assert loaded.function("predict_labels") is not None and loaded.missing == []
+    assert len(loaded.cell_errors) == 1 and "NameError: name 'X_test' is not defined" in loaded.cell_errors[0]
+
+
+def test_messages_number_a_cell_as_the_student_s_notebook_does(tmp_path):
+    """Grading runs a sanitized copy (the instructor's set-up first, the student's cells after it);
+    a message names the cell by its place in the notebook the student wrote."""
+    from autograder.submission.sanitize import sanitize
+
+    nb = reference_json()
+    cell = solution_cell(nb, "plot_samples")
+    number = nb["cells"].index(cell) + 1
+    cell["source"] = "def plot_samples(images, labels)\n    pass\n"
+    sanitized = sanitize(nbformat.reads(json.dumps(nb), as_version=4), read_notebook(SOURCE_NOTEBOOK))
+    assert nbformat.from_dict(sanitized).cells.index(next(
+        c for c in sanitized.cells if "plot_samples" in c.source)) + 1 != number  # another place there
+    loaded = run_cells(tmp_path / "submission.ipynb", sanitized)
+    assert loaded.cell_errors == [f"cell {number} (`plot_samples`) has a syntax error on line 1: expected ':'"]
+    assert run_cells(write(tmp_path, nb)).cell_errors == loaded.cell_errors  # as the student's own run says
 
 
 def test_a_set_up_cell_that_fails_stops_loading_with_its_reason(tmp_path):
@@ -294,13 +325,14 @@ def test_a_notebook_of_countless_small_objects_is_refused_before_python_builds_t
 def test_sanitize_keeps_of_a_cell_s_metadata_only_what_grading_reads(tmp_path):
     """Metadata Jupyter's schema refuses (``"jupyter": 3``) failed nbformat's writer in sanitize:
     the grader's fault said for the student's file. The sanitized cells carry their tags and
-    nbgrader's fields, all that grading reads."""
+    nbgrader's fields, all that grading reads, and the kit's own number of the cell in the student's notebook."""
     from autograder.submission.sanitize import write_sanitized
 
     path = edited_source_notebook(tmp_path, lambda nb: normalize_cell(nb)["metadata"].update(jupyter=3, junk=[1]))
     write_sanitized(path, SOURCE_NOTEBOOK, tmp_path / "sanitized.ipynb")
     cells = json.loads((tmp_path / "sanitized.ipynb").read_text())["cells"]
-    assert all(set(cell["metadata"]) <= {"tags", "nbgrader"} for cell in cells)
+    assert all(set(cell["metadata"]) <= {"tags", "nbgrader", "autograder"} for cell in cells)
+    assert all(set(cell["metadata"].get("autograder", {})) <= {"cell"} for cell in cells)
     assert any("def normalize" in "".join(cell["source"]) for cell in cells)
 
 
@@ -450,3 +482,16 @@ def test_the_figures_a_cell_opens_are_closed_after_it_as_jupyter_s_inline_backen
     before = set(plt.get_fignums())
     loaded = run_cells(write(tmp_path, nb))
     assert "fig" in loaded.namespace and set(plt.get_fignums()) == before
+
+
+def test_an_added_assignment_deeper_than_the_recursion_limit_is_read_as_python_reads_it(tmp_path):
+    """Python parses a sum of 2,000 terms; a recursive walk of it raised RecursionError in the grader's
+    sanitize, which failed the notebook (helper-53 F2). Whether the assignment runs is Python's affair:
+    compiled from its tree, statement by statement, it is too deep."""
+    from autograder.submission.sanitize import sanitize
+
+    nb = reference_json()
+    added_cell(nb, "normalize", "TOTAL = " + " + ".join(["len(CLASS_NAMES)"] * 2000) + "\n")
+    sanitized = sanitize(read_notebook(write(tmp_path, nb)), read_notebook(SOURCE_NOTEBOOK))
+    assert any(cell.source.startswith("TOTAL = len(CLASS_NAMES)") for cell in sanitized.cells)
+    assert run_cells(tmp_path / "submission.ipynb", sanitized).missing == []

@@ -48,6 +48,12 @@ def check_normalize(ev: Evidence) -> str:
             "`normalize` gives values from {low} to {high}, not images / 255 "
             "(0 to 1): divide the pixels by 255 and nothing else"
         ).format(low=f"{scaled.min():.4g}", high=f"{scaled.max():.4g}"))
+    dark = ev.array("normalize_dark_output")
+    if dark.shape != images.shape or not np.allclose(dark, (images // 2) / 255.0, atol=1e-6):
+        raise CheckFailed(_(
+            "`normalize` scales images by something of their own (their brightest pixel?), not by 255: images "
+            "whose brightest pixel is 127 do not come out as images / 255; divide the pixels by 255"
+        ))
     return _("{dtype} values in [0, 1], equal to images / 255, input unchanged").format(dtype=scaled.dtype)
 
 

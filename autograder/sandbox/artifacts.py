@@ -52,6 +52,7 @@ class Artifacts:
 ARRAYS = {
     "normalize_input_after": "normalize: the images it was given, after the call (unchanged unless it wrote into them)",
     "normalize_output": "normalize: what it returned",
+    "normalize_dark_output": "normalize: what it returned for the same images halved (integer division by 2)",
     "split_X_train": "split: split_validation's training images, on the kit's normalized training set",
     "split_y_train": "split: its training labels",
     "split_X_valid": "split: its validation images",

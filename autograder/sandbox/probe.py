@@ -78,7 +78,11 @@ class Prober:
         except StudentError:
             raise
         except (Exception, SystemExit) as error:  # sys.exit() in student code is a failure, not an exit
-            raise StudentError(describe_exception(name, error)) from None
+            message = describe_exception(name, error)
+            if isinstance(error, NameError) and self.cell_errors:  # a failed import names nothing, say
+                message = _("{message}; before that, {causes}").format(message=message,
+                                                                       causes="; ".join(self.cell_errors))
+            raise StudentError(message) from None
 
     def run(self, probe: str, body: Callable[[], None]) -> None:
         try:
@@ -112,6 +116,10 @@ def probe_normalize(p: Prober, inputs) -> None:
     result = p.call("normalize", images)
     p.artifacts.arrays["normalize_input_after"] = np.array(images, copy=True)
     p.artifacts.arrays["normalize_output"] = plain_array(result, "`normalize`")
+    # The same images darker, their brightest pixel 127: scaled by their own maximum or range, they come out
+    # otherwise than divided by 255, which the lesson's images, reaching 255, cannot tell.
+    dark = p.call("normalize", inputs.train_images[:NORMALIZE_SAMPLE] // 2)
+    p.artifacts.arrays["normalize_dark_output"] = plain_array(dark, "`normalize`")
 
 
 def unpack_split(result: Any) -> list[np.ndarray]:

@@ -189,11 +189,14 @@ def is_assignment(node: ast.stmt, imported: set[str] = frozenset()) -> bool:
 
 
 def _evaluated(node: ast.AST):
-    """The nodes of an expression Python evaluates now: a lambda's body runs only when it is called."""
-    yield node
-    for child in ast.iter_child_nodes(node):
-        if not (isinstance(node, ast.Lambda) and child is node.body):
-            yield from _evaluated(child)
+    """The nodes of an expression Python evaluates now: a lambda's body runs only when it is called. A
+    loop, not a recursion: Python parses sums of thousands of terms, deeper than the recursion limit."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(child for child in ast.iter_child_nodes(node)
+                     if not (isinstance(node, ast.Lambda) and child is node.body))
 
 
 def _imported_call(callee: ast.expr, imported: set[str]) -> bool:

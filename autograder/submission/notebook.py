@@ -251,8 +251,9 @@ def run_cells(
     that are not the instructor's, in a fresh namespace.
 
     A failing set-up cell is fatal (nothing else can run without the imports) and raises
-    NotebookError. A failing solution cell is recorded and the others still run, so one
-    broken function costs only its own checks. ``cell_seconds`` stops a cell that runs too long.
+    NotebookError. The statements of other cells run one at a time: a failure is recorded and the
+    definitions after it, and the other cells, still run, so one broken function costs only its own
+    checks. ``cell_seconds`` stops a cell that runs too long.
     """
     from autograder.errors import TimeLimitExceeded
     from autograder.limits import time_limit
@@ -271,17 +272,18 @@ def run_cells(
         source = definitions_of(cell_source(cell), imported) if added else without_magics(cell_source(cell))
         if not source:
             continue
-        filename = f"<{path.name} cell {index}>"
+        number, filename = cell_place(cell, index, path.name)
         # Named by the functions it defines (found by text: a cell with a syntax error has no AST).
         names = [n for n in re.findall(r"^def\s+(\w+)", source, flags=re.MULTILINE) if n in FUNCTIONS]
-        label = (_("cell {index} ({names})").format(index=index, names=", ".join(f"`{n}`" for n in names)) if names
-                 else _("cell {index}").format(index=index))
+        label = (_("cell {index} ({names})").format(index=number, names=", ".join(f"`{n}`" for n in names)) if names
+                 else _("cell {index}").format(index=number))
         # Registered so that tracebacks and inspect.getsource can show the student's own lines.
         linecache.cache[filename] = (len(source), None, [line + "\n" for line in source.split("\n")], filename)
         try:
             with warnings.catch_warnings(), time_limit(cell_seconds), figures_closed_after():
                 warnings.simplefilter("ignore")  # a student's warnings are theirs to read in Jupyter
-                execute(source, filename, namespace, one_by_one=added)
+                # A solution cell's every failure is the student's to read; an added cell's assignments fail quietly.
+                execute(source, filename, namespace, one_by_one=not setup, raised=DEFINITIONS if added else (ast.stmt,))
         except TimeLimitExceeded:
             problem = _("{cell} ran longer than {seconds} s and was stopped (an endless loop?)").format(
                 cell=label, seconds=f"{cell_seconds:g}")
@@ -302,6 +304,18 @@ def run_cells(
     return loaded
 
 
+def cell_place(cell, index: int, notebook: str) -> tuple[int, str]:
+    """A cell's number in the student's notebook, which messages name, and its file name for linecache,
+    one per cell. The number is ``index`` in a notebook as the student wrote it, or the one ``sanitize``
+    wrote into a cell it took: grading runs the student's cells in another order, after the instructor's
+    set-up cells, which have none."""
+    own = cell.get("metadata", {}).get("autograder")
+    number = own.get("cell") if isinstance(own, dict) else index
+    if type(number) is int and number > 0:
+        return number, f"<{notebook} cell {number}>"
+    return index, f"<{notebook} set-up cell {index}>"
+
+
 @contextlib.contextmanager
 def figures_closed_after():
     """As Jupyter's inline backend does after each cell: the figures a cell opened are shown, then
@@ -316,11 +330,12 @@ def figures_closed_after():
             pyplot.close(number)
 
 
-def execute(source: str, filename: str, namespace: dict, *, one_by_one: bool = False) -> None:
-    """Run a cell's code. ``one_by_one``: the definitions of a cell the lesson did not ask for, each
-    statement on its own, as far as they go: an assignment from the lesson's data, which grading never
-    loads, fails quietly and the helpers after it are still defined; the first import or definition
-    that failed is raised at the end, so that the student reads why."""
+def execute(source: str, filename: str, namespace: dict, *, one_by_one: bool = False,
+            raised: tuple[type[ast.stmt], ...] = DEFINITIONS) -> None:
+    """Run a cell's code. ``one_by_one``: each statement on its own, as far as they go. Grading never
+    loads the lesson's data, so a statement that reads it (``X_new = X_test[:3]`` above a ``def``)
+    fails where it worked in Jupyter; the definitions after it still run. The first failure of a
+    statement of the kinds ``raised`` is raised at the end, so that the student reads why."""
     if not one_by_one:
         exec(compile(source, filename, "exec"), namespace)
         return
@@ -329,7 +344,7 @@ def execute(source: str, filename: str, namespace: dict, *, one_by_one: bool = F
         try:
             exec(compile(ast.Module(body=[statement], type_ignores=[]), filename, "exec"), namespace)
         except (Exception, SystemExit) as error:
-            if failed is None and isinstance(statement, DEFINITIONS):
+            if failed is None and isinstance(statement, raised):
                 failed = error
     if failed is not None:
         raise failed

@@ -40,18 +40,21 @@ def sanitize(nb: nbformat.NotebookNode, source: nbformat.NotebookNode | None) ->
     for index, cell in enumerate(nb.cells):
         role = cell_role(cell)
         if role == "solution":
-            after.append(new_code_cell(source=cell_source(cell), metadata=graded_metadata(cell)))
+            after.append(new_code_cell(source=cell_source(cell), metadata=graded_metadata(cell, index)))
         elif role == "added" and cell_source(cell) not in lesson:
             definitions = definitions_of(cell_source(cell), imported)
             if definitions:
-                (before if index < setup_at else after).append(new_code_cell(source=definitions))
+                (before if index < setup_at else after).append(
+                    new_code_cell(source=definitions, metadata=graded_metadata({}, index)))
     setup = [new_code_cell(source=cell_source(cell), metadata=graded_metadata(cell)) for cell in setup_cells]
     return new_notebook(cells=[*before, *setup, *after])
 
 
-def graded_metadata(cell) -> dict:
-    """Of the metadata, only what grading reads: anything else Jupyter's schema may refuse to write."""
-    return {k: v for k, v in cell.get("metadata", {}).items() if k in ("tags", "nbgrader")}
+def graded_metadata(cell, index: int | None = None) -> dict:
+    """Of the metadata, only what grading reads (anything else Jupyter's schema may refuse to write), and
+    for a student's cell its number in the student's notebook (``index`` from 0), which messages name."""
+    kept = {k: v for k, v in cell.get("metadata", {}).items() if k in ("tags", "nbgrader")}
+    return kept if index is None else {**kept, "autograder": {"cell": index + 1}}
 
 
 def write_sanitized(path: Path, source_path: Path | None, destination: Path, raw: bytes | None = None) -> str | None:

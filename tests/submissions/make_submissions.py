@@ -150,6 +150,11 @@ def split_validation(images, labels, n_valid=5000):
         90,
         {"normalize": "scaled twice"},
     ),
+    "images_scaled_by_their_maximum": (  # the lesson's images reach 255, so only a darker one tells
+        {"normalize": "\ndef normalize(images):\n    return images / images.max()\n"},
+        90,
+        {"normalize": "not by 255: images whose brightest pixel is 127"},
+    ),
     "flatten_missing": (
         {"build_model": build_model_with(INPUT, D300, D100, D10)},
         45,
@@ -405,6 +410,26 @@ def split_validation(images, labels, n_valid=5000):
         75,
         {"model_architecture": "built only once it sees data", "parameter_counts": "not built"},
     ),
+    "model_without_an_input_shape_copied": (  # its training is replayed from the first one's, as built (helper-53)
+        {"build_model": build_model_with(FLATTEN, D300, D100, D10)},
+        75,
+        {"model_architecture": "built only once it sees data", "parameter_counts": "not built"},
+    ),
+    "data_read_above_a_def": (  # worked in Jupyter; grading never loads the lesson's data (helper-54 F6)
+        {"predict_labels": "X_new = X_test[:3]" + CORRECT["predict_labels"] + "print(predict_labels(model, X_new))\n"},
+        100,
+        {},
+    ),
+    "pandas_imported_for_the_curves": (  # Geron's curves; the grader has no pandas, and says so (helper-54 F2)
+        {"train_model": """import pandas as pd
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    history = model.fit(X_train, y_train, epochs=epochs, validation_data=(X_valid, y_valid))
+    pd.DataFrame(history.history).plot(figsize=(8, 5))
+    return history
+"""},
+        90,
+        {"training": "No module named 'pandas'"},
+    ),
     "plot_shown_then_the_current_figure_returned": (  # in Jupyter plt.show() closes it: gcf() is a new one
         {
             "plot_samples": """
@@ -450,7 +475,8 @@ def plot_samples(images, labels, n_rows=4, n_cols=10):
             'keras.layers.Dense(10, activation="softmax", name="输出层")',
         )},
         70,
-        {"training": "TensorFlow cannot train a model with the name '展平'", "test_accuracy": "TensorFlow cannot train"},
+        {"training": "TensorFlow cannot train a model with the name '展平'",
+         "test_accuracy": "TensorFlow cannot train"},
     ),
     "model_named_with_spaces": (
         {"build_model": build_model_with(INPUT, FLATTEN, D300, D100, D10).replace(
