@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 
+from autograder.assignment import FUNCTIONS
 from autograder.i18n import _
 from autograder.submission.cells import code_trees
 
@@ -31,6 +32,25 @@ def raw_names(tree: ast.AST) -> set[str]:
 
 
 def notebook_notes(nb) -> list[str]:
+    return [*raw_test_image_notes(nb), *defined_twice_notes(nb)]
+
+
+def defined_twice_notes(nb) -> list[str]:
+    """A function of the contract defined in two cells: grading runs the cells in the notebook's order,
+    so the last one counts, which need not be the one the student ran last in Jupyter."""
+    cells: dict[str, list[int]] = {}
+    for index, tree in code_trees(nb.cells):
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in FUNCTIONS:
+                if index not in cells.setdefault(node.name, []):
+                    cells[node.name].append(index)
+    return [_(
+        "`{name}` is defined in cells {cells}: the grader used the last one, as Jupyter does when the cells run "
+        "from top to bottom; delete the others"
+    ).format(name=name, cells=", ".join(map(str, numbers))) for name, numbers in cells.items() if len(numbers) > 1]
+
+
+def raw_test_image_notes(nb) -> list[str]:
     notes = []
     for index, tree in code_trees(nb.cells):
         raw = raw_names(tree)

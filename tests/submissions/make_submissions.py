@@ -581,13 +581,23 @@ def plot_samples(images, labels, n_rows=N_ROWS, n_cols=N_COLS):
         "compile_model": "keras.optimizers.SGD?\n" + CORRECT["compile_model"],
     })
     first = next(i for i, cell in enumerate(nb.cells) if cell.metadata.get("nbgrader", {}).get("solution"))
-    nb.cells[first:first] = [
-        nbformat.v4.new_code_cell("import tensorflow as tf\nN_ROWS, N_COLS = 4, 10\nprint(tf.__version__)"),
+    nb.cells[first:first] = [  # ids of their own, as Jupyter gives, fixed so that the file is made the same each time
+        nbformat.v4.new_code_cell("import tensorflow as tf\nN_ROWS, N_COLS = 4, 10\nprint(tf.__version__)",
+                                  id="36c8562a"),
         nbformat.v4.new_code_cell('def show_one(ax, image, label):\n    ax.imshow(image, cmap="binary")\n'
-                                  '    ax.axis("off")\n    ax.set_title(CLASS_NAMES[label], fontsize=8)'),
+                                  '    ax.axis("off")\n    ax.set_title(CLASS_NAMES[label], fontsize=8)',
+                                  id="0124c097"),
     ]
     nbformat.write(nb, HERE / "imports_and_a_helper_in_cells_of_their_own.ipynb")
     write_expected("imports_and_a_helper_in_cells_of_their_own", 100, {})
+    # A scratch cell at the end redefines a function: the grader runs the cells in order, so the last counts.
+    nb = fill(student, {})
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "def predict_labels(model, images):\n    return model.predict(images, verbose=0).argmax(axis=1)",
+        id="5c7a09d1"))
+    name = "predict_labels_defined_again_in_a_scratch_cell"
+    nbformat.write(nb, HERE / f"{name}.ipynb")
+    write_expected(name, 100, {}, note="`predict_labels` is defined in cells")
     # The released notebook as it is: every stub unfinished.
     nbformat.write(student, HERE / "unfilled_stubs.ipynb")
     write_expected("unfilled_stubs", 0, {check: "not done yet" for check in ALL_CHECKS})
