@@ -495,3 +495,27 @@ def test_an_added_assignment_deeper_than_the_recursion_limit_is_read_as_python_r
     sanitized = sanitize(read_notebook(write(tmp_path, nb)), read_notebook(SOURCE_NOTEBOOK))
     assert any(cell.source.startswith("TOTAL = len(CLASS_NAMES)") for cell in sanitized.cells)
     assert run_cells(tmp_path / "submission.ipynb", sanitized).missing == []
+
+
+def test_a_name_error_in_a_function_says_which_import_or_line_failed_before_it():
+    """``import pandas as pd`` in a solution cell (the grader has no pandas): the function is defined, and
+    its NameError alone would leave the student puzzled beside their own import."""
+    from autograder.errors import StudentError
+    from autograder.sandbox.probe import Prober
+
+    def train_model():
+        return pd.DataFrame()  # noqa: F821
+
+    def predict_labels():
+        return X_new  # noqa: F821
+
+    cell_errors = ["cell 31 (`train_model`) raised ModuleNotFoundError: No module named 'pandas'",
+                   "cell 40 (`predict_labels`) raised NameError: name 'X_new' is not defined",
+                   "cell 12 (`normalize`) raised ValueError: unrelated"]
+    prober = Prober({"train_model": train_model, "predict_labels": predict_labels}, cell_errors)
+    with pytest.raises(StudentError) as pandas:
+        prober.call("train_model")
+    assert "name 'pd' is not defined; before that, cell 31" in str(pandas.value) and "cell 12" not in str(pandas.value)
+    with pytest.raises(StudentError) as line:
+        prober.call("predict_labels")
+    assert "cell 40" in str(line.value) and "cell 12" not in str(line.value)

@@ -79,9 +79,10 @@ class Prober:
             raise
         except (Exception, SystemExit) as error:  # sys.exit() in student code is a failure, not an exit
             message = describe_exception(name, error)
-            if isinstance(error, NameError) and self.cell_errors:  # a failed import names nothing, say
-                message = _("{message}; before that, {causes}").format(message=message,
-                                                                       causes="; ".join(self.cell_errors))
+            causes = [cell for cell in self.cell_errors if isinstance(error, NameError) and (
+                "ImportError" in cell or "ModuleNotFoundError" in cell or f"'{error.name}'" in cell)]
+            if causes:  # the name a failed import would have given, or a line that failed to assign it
+                message = _("{message}; before that, {causes}").format(message=message, causes="; ".join(causes))
             raise StudentError(message) from None
 
     def run(self, probe: str, body: Callable[[], None]) -> None:
