@@ -519,3 +519,40 @@ def test_a_name_error_in_a_function_says_which_import_or_line_failed_before_it()
     with pytest.raises(StudentError) as line:
         prober.call("predict_labels")
     assert "cell 40" in str(line.value) and "cell 12" not in str(line.value)
+
+
+@pytest.mark.parametrize("tail", ["return images", "break", "def g(a, a):\n    pass"])
+def test_an_error_python_finds_compiling_the_cell_fails_the_whole_cell_as_in_jupyter(tmp_path, tail):
+    """Statement by statement, each compiled alone, a `return` outside a function after the def was
+    only that line's failure, and the function stood (helper-55 F5)."""
+    nb = reference_json()
+    cell = solution_cell(nb, "normalize")
+    cell["source"] = "def normalize(images):\n    return images / 255.0\n" + tail + "\n"
+    loaded = run_cells(write(tmp_path, nb))
+    assert loaded.missing == ["normalize"] and "syntax error on line 3" in loaded.cell_errors[0]
+
+
+def test_a_cell_is_compiled_without_the_grader_s_own_future_imports(tmp_path):
+    """The grader's modules use `from __future__ import annotations`; compile() passed it on to the
+    student's cell, where an annotation naming nothing then loaded, as it does not in Jupyter."""
+    nb = reference_json()
+    solution_cell(nb, "normalize")["source"] = "def normalize(images: NoSuchType):\n    return images / 255.0\n"
+    loaded = run_cells(write(tmp_path, nb))
+    assert loaded.missing == ["normalize"] and "name 'NoSuchType' is not defined" in loaded.cell_errors[0]
+
+
+def test_every_cell_of_a_sanitized_notebook_has_a_file_name_of_its_own(tmp_path):
+    """The instructor's set-up cells carry no student's number: named by their place in the sanitized
+    copy, they took the name of the student's cell of that number, whose lines a traceback then showed
+    as the set-up's (helper-55 F6)."""
+    from autograder.submission.notebook import cell_place
+    from autograder.submission.sanitize import sanitize
+
+    nb = reference_json()
+    for source in ("import os", "def scale(images):\n    return images / 255.0"):
+        nb["cells"].insert(1, {"cell_type": "code", "metadata": {}, "source": source, "outputs": [],
+                               "execution_count": None, "id": f"added{len(nb['cells'])}"})
+    sanitized = sanitize(read_notebook(write(tmp_path, nb)), read_notebook(SOURCE_NOTEBOOK))
+    places = [cell_place(cell, index, "n.ipynb") for index, cell in enumerate(sanitized.cells, start=1)]
+    assert len({name for _, name in places}) == len(places)
+    assert sum("set-up" in name for _, name in places) == 1

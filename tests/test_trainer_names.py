@@ -12,15 +12,15 @@ from autograder.sandbox.fit_client import FitClient, LocalTransport
 from autograder.trainer.service import Trainer
 
 
-def named_model(model=None, flatten=None, hidden=None, optimizer=None, loss=None, metric=None):
+def named_model(model=None, flatten=None, hidden=None, optimizer=None, loss=None, metric=None, inputs=None):
     import keras
 
     def name(value):
-        return {"name": value} if value else {}
+        return {"name": value} if value is not None else {}
 
     keras.utils.set_random_seed(42)
     network = keras.Sequential([
-        keras.Input(shape=(28, 28)),
+        keras.Input(shape=(28, 28), **name(inputs)),
         keras.layers.Flatten(**name(flatten)),
         keras.layers.Dense(30, activation="relu", **name(hidden)),
         keras.layers.Dense(10, activation="softmax"),
@@ -82,6 +82,8 @@ def test_a_stored_training_under_other_names_does_not_stand_for_a_refused_one(sm
 @pytest.mark.parametrize("names", [
     {"metric": "准确率"}, {"metric": "acc 1"}, {"hidden": "_hidden"}, {"hidden": "a-b.c"}, {"model": "model.v2"},
     {"flatten": "flatten_1", "hidden": "hidden_1", "model": "fashion_mnist", "optimizer": "sgd_1", "loss": "loss"},
+    {"inputs": "图像"}, {"inputs": "a b"},  # fit never calls an input layer (helper-55)
+    {"model": ""}, {"optimizer": ""},  # an empty name opens no scope
 ], ids=str)
 def test_names_keras_fit_takes_are_trained(small_split, names):
     arrays, test = small_split

@@ -336,13 +336,16 @@ def execute(source: str, filename: str, namespace: dict, *, one_by_one: bool = F
     loads the lesson's data, so a statement that reads it (``X_new = X_test[:3]`` above a ``def``)
     fails where it worked in Jupyter; the definitions after it still run. The first failure of a
     statement of the kinds ``raised`` is raised at the end, so that the student reads why."""
+    # Compiled whole first, as Jupyter compiles a cell: a `return` outside a function fails it all. Never
+    # with this module's own `from __future__` flags: the student's cell has none of them.
+    code = compile(source, filename, "exec", dont_inherit=True)
     if not one_by_one:
-        exec(compile(source, filename, "exec"), namespace)
+        exec(code, namespace)
         return
     failed = None
     for statement in parse_cell(source).body:
         try:
-            exec(compile(ast.Module(body=[statement], type_ignores=[]), filename, "exec"), namespace)
+            exec(compile(ast.Module(body=[statement], type_ignores=[]), filename, "exec", dont_inherit=True), namespace)
         except (Exception, SystemExit) as error:
             if failed is None and isinstance(statement, raised):
                 failed = error

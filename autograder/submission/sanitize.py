@@ -52,9 +52,10 @@ def sanitize(nb: nbformat.NotebookNode, source: nbformat.NotebookNode | None) ->
 
 def graded_metadata(cell, index: int | None = None) -> dict:
     """Of the metadata, only what grading reads (anything else Jupyter's schema may refuse to write), and
-    for a student's cell its number in the student's notebook (``index`` from 0), which messages name."""
+    the kit's own entry: for a student's cell its number in the student's notebook (``index`` from 0),
+    which messages name; none for the instructor's set-up cells."""
     kept = {k: v for k, v in cell.get("metadata", {}).items() if k in ("tags", "nbgrader")}
-    return kept if index is None else {**kept, "autograder": {"cell": index + 1}}
+    return {**kept, "autograder": {} if index is None else {"cell": index + 1}}
 
 
 def write_sanitized(path: Path, source_path: Path | None, destination: Path, raw: bytes | None = None) -> str | None:

@@ -169,7 +169,7 @@ def refuse_names_tensorflow_refuses(model_config: Any, compile_config: Any) -> N
         if isinstance(item, list):
             for value in item:
                 yield from names(value)
-        elif isinstance(item, dict):
+        elif isinstance(item, dict) and item.get("class_name") != "InputLayer":  # fit never calls an input
             if isinstance(item.get("name"), str):
                 yield item["name"]
             for value in item.values():
@@ -183,7 +183,8 @@ def refuse_names_tensorflow_refuses(model_config: Any, compile_config: Any) -> N
     if isinstance(model_config, dict):  # a saved model's compile settings beside its network: the metrics' names
         model_config = {key: value for key, value in model_config.items() if key != "compile_config"}
     roots = [named(model_config), named(compile_config.get("optimizer"))]
-    refused = [name for name in roots if isinstance(name, str) and not ROOT_SCOPE_NAME.fullmatch(name)]
+    # An empty name opens no scope at all.
+    refused = [name for name in roots if isinstance(name, str) and name and not ROOT_SCOPE_NAME.fullmatch(name)]
     refused += [name for name in (*names(model_config), *names(compile_config.get("loss")))
                 if not SCOPE_NAME.fullmatch(name)]
     if refused:
