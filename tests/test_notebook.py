@@ -556,3 +556,16 @@ def test_every_cell_of_a_sanitized_notebook_has_a_file_name_of_its_own(tmp_path)
     places = [cell_place(cell, index, "n.ipynb") for index, cell in enumerate(sanitized.cells, start=1)]
     assert len({name for _, name in places}) == len(places)
     assert sum("set-up" in name for _, name in places) == 1
+
+
+def test_a_future_import_holds_for_its_cell_and_the_cells_after_it_as_in_ipython(tmp_path):
+    """IPython compiles a notebook's cells with one compiler, which keeps a `from __future__` import; each
+    statement compiled on its own lost it (helper-56 F3)."""
+    nb = reference_json()
+    solution_cell(nb, "normalize")["source"] = (
+        "from __future__ import annotations\ndef normalize(images: NDArray) -> NDArray:\n    return images / 255.0\n")
+    solution_cell(nb, "split_validation")["source"] = (
+        "def split_validation(images: NDArray, labels, n_valid=5000):\n"
+        "    return (images[n_valid:], labels[n_valid:]), (images[:n_valid], labels[:n_valid])\n")
+    loaded = run_cells(write(tmp_path, nb))
+    assert loaded.missing == [] and loaded.cell_errors == []

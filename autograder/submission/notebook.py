@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import codeop
 import contextlib
 import errno
 import json
@@ -263,7 +264,7 @@ def run_cells(
     # Jupyter's own name beside the builtins: a graded run shows nothing.
     namespace: dict[str, Any] = {"__name__": "__notebook__", "__builtins__": builtins, "display": _display}
     loaded = LoadedNotebook(path, namespace)
-    imported = imported_names(nb.cells)
+    imported, compiler = imported_names(nb.cells), codeop.Compile()
     for index, cell in enumerate(nb.cells, start=1):
         role = cell_role(cell)
         if role is None:
@@ -283,7 +284,8 @@ def run_cells(
             with warnings.catch_warnings(), time_limit(cell_seconds), figures_closed_after():
                 warnings.simplefilter("ignore")  # a student's warnings are theirs to read in Jupyter
                 # A solution cell's every failure is the student's to read; an added cell's assignments fail quietly.
-                execute(source, filename, namespace, one_by_one=not setup, raised=DEFINITIONS if added else (ast.stmt,))
+                execute(source, filename, namespace, one_by_one=not setup, raised=DEFINITIONS if added else (ast.stmt,),
+                        compiler=compiler)
         except TimeLimitExceeded:
             problem = _("{cell} ran longer than {seconds} s and was stopped (an endless loop?)").format(
                 cell=label, seconds=f"{cell_seconds:g}")
@@ -331,21 +333,23 @@ def figures_closed_after():
 
 
 def execute(source: str, filename: str, namespace: dict, *, one_by_one: bool = False,
-            raised: tuple[type[ast.stmt], ...] = DEFINITIONS) -> None:
+            raised: tuple[type[ast.stmt], ...] = DEFINITIONS, compiler: codeop.Compile | None = None) -> None:
     """Run a cell's code. ``one_by_one``: each statement on its own, as far as they go. Grading never
     loads the lesson's data, so a statement that reads it (``X_new = X_test[:3]`` above a ``def``)
     fails where it worked in Jupyter; the definitions after it still run. The first failure of a
-    statement of the kinds ``raised`` is raised at the end, so that the student reads why."""
-    # Compiled whole first, as Jupyter compiles a cell: a `return` outside a function fails it all. Never
-    # with this module's own `from __future__` flags: the student's cell has none of them.
-    code = compile(source, filename, "exec", dont_inherit=True)
+    statement of the kinds ``raised`` is raised at the end, so that the student reads why.
+    ``compiler``: the notebook's, which keeps a ``from __future__`` import for the cells after it, as
+    IPython's does; never this module's own flags."""
+    compiler = compiler or codeop.Compile()
+    tree = parse_cell(source)  # Python's own words for a syntax error (codeop's parser says "incomplete input")
+    code = compiler(tree, filename, "exec")  # whole first, as Jupyter: a `return` outside a function fails it all
     if not one_by_one:
         exec(code, namespace)
         return
     failed = None
-    for statement in parse_cell(source).body:
+    for statement in tree.body:
         try:
-            exec(compile(ast.Module(body=[statement], type_ignores=[]), filename, "exec", dont_inherit=True), namespace)
+            exec(compiler(ast.Module(body=[statement], type_ignores=[]), filename, "exec"), namespace)
         except (Exception, SystemExit) as error:
             if failed is None and isinstance(statement, raised):
                 failed = error

@@ -153,9 +153,10 @@ def model_signature(config: Any) -> Any:
 
 
 # TensorFlow's rules for a name scope (``tensorflow/python/framework/ops.py``): Keras's fit opens one at
-# the root for the model and for its optimizer, and one inside it for each layer and for the loss.
-ROOT_SCOPE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*")
-SCOPE_NAME = re.compile(r"[A-Za-z0-9_.\\/>-]*")
+# the root for the model and for its optimizer, and one inside it for each layer and for the loss. Less
+# the backslash, which its scopes take and its nodes' names then refuse (and Keras's names the slash).
+ROOT_SCOPE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.>-]*")
+SCOPE_NAME = re.compile(r"[A-Za-z0-9_.>-]*")
 
 
 def refuse_names_tensorflow_refuses(model_config: Any, compile_config: Any) -> None:
@@ -179,10 +180,20 @@ def refuse_names_tensorflow_refuses(model_config: Any, compile_config: Any) -> N
         inner = item.get("config") if isinstance(item, dict) else None
         return inner.get("name") if isinstance(inner, dict) else None
 
+    def at_root(layer: Any):
+        """The names of scopes opened at the root: a model's, and under an empty name (which opens none)
+        its layers', and so on down."""
+        yield named(layer)
+        inner = layer.get("config") if isinstance(layer, dict) else None
+        if isinstance(inner, dict) and inner.get("name") == "" and isinstance(inner.get("layers"), list):
+            for child in inner["layers"]:
+                if isinstance(child, dict) and child.get("class_name") != "InputLayer":
+                    yield from at_root(child)
+
     compile_config = compile_config if isinstance(compile_config, dict) else {}
     if isinstance(model_config, dict):  # a saved model's compile settings beside its network: the metrics' names
         model_config = {key: value for key, value in model_config.items() if key != "compile_config"}
-    roots = [named(model_config), named(compile_config.get("optimizer"))]
+    roots = [*at_root(model_config), named(compile_config.get("optimizer"))]
     # An empty name opens no scope at all.
     refused = [name for name in roots if isinstance(name, str) and name and not ROOT_SCOPE_NAME.fullmatch(name)]
     refused += [name for name in (*names(model_config), *names(compile_config.get("loss")))

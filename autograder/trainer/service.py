@@ -217,6 +217,9 @@ class Trainer:
                 variables, optimizer_variables, history = cached
                 restore_variables(model, variables)
                 restore_optimizer(model, optimizer_variables)
+                # TensorFlow runs the model once, as training it would have: a name its graphs refuse fails here,
+                # the same call trained afresh fails, never the test set's predictions after a replay alone.
+                model.predict(fit_arguments["x"][:32], verbose=0)
                 record.reused = True
             else:
                 history = self.train(model, fit_arguments, position)
