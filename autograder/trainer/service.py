@@ -217,8 +217,7 @@ class Trainer:
                 variables, optimizer_variables, history = cached
                 restore_variables(model, variables)
                 restore_optimizer(model, optimizer_variables)
-                # TensorFlow runs the model once, as training it would have: a name its graphs refuse fails here,
-                # the same call trained afresh fails, never the test set's predictions after a replay alone.
+                # Run once by TensorFlow, as training afresh would: a name its graphs refuse fails this call, too.
                 model.predict(fit_arguments["x"][:32], verbose=0)
                 record.reused = True
             else:
