@@ -89,9 +89,13 @@ def main() -> None:
         monitor.running = False
         graded = json.loads((folder / "grades.json").read_text())
         stored = [json.loads(path.read_text()) for path in (folder / "results").glob("*.json")]
-        wrong_scores = sum(
-            entry["score"] != expected_score(students[Path(entry["submission"]).parent.parent.name]) for entry in graded
-        )
+        wrong_scores = [
+            {"style": style, "score": entry["score"], "expected": expected_score(style),
+             "failing": {check["id"]: check["message"][:200] for check in entry["checks"] if not check["passed"]}}
+            for entry in graded
+            for style in [students[Path(entry["submission"]).parent.parent.name]]
+            if entry["score"] != expected_score(style)
+        ]
         print(json.dumps({
             "submissions": len(graded),
             "workers": args.workers,
