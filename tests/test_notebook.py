@@ -569,3 +569,19 @@ def test_a_future_import_holds_for_its_cell_and_the_cells_after_it_as_in_ipython
         "    return (images[n_valid:], labels[n_valid:]), (images[:n_valid], labels[:n_valid])\n")
     loaded = run_cells(write(tmp_path, nb))
     assert loaded.missing == [] and loaded.cell_errors == []
+
+
+def test_a_student_s_own_base_exception_is_a_failure_of_their_cell_or_function_as_in_jupyter(tmp_path):
+    """IPython shows a traceback for any exception a cell raises, a ``BaseException`` subclass too,
+    and the kernel goes on: so does grading, for the cell and for a function called by a probe."""
+    from autograder.sandbox.probe import Prober
+
+    nb = reference_json()
+    solution_cell(nb, "normalize")["source"] = (
+        "class Stop(BaseException):\n    pass\nraise Stop('here')\ndef normalize(images):\n    raise Stop('no')\n")
+    loaded = run_cells(write(tmp_path, nb))
+    assert loaded.function("normalize") is not None
+    assert any("raised Stop: here" in error for error in loaded.cell_errors), loaded.cell_errors
+    prober = Prober({"normalize": loaded.function("normalize")}, loaded.cell_errors)
+    prober.run("normalize", lambda: prober.call("normalize", np.zeros((2, 28, 28), dtype=np.uint8)))
+    assert "`normalize` raised Stop at line 5 of your cell" in prober.artifacts.errors["normalize"]

@@ -77,7 +77,9 @@ class Prober:
             raise StudentError(str(error)) from None
         except StudentError:
             raise
-        except (Exception, SystemExit) as error:  # sys.exit() in student code is a failure, not an exit
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # sys.exit() or the student's own BaseException: a failure, not an exit
             message = describe_exception(name, error)
             causes = [cell for cell in self.cell_errors if isinstance(error, NameError) and (
                 "ImportError" in cell or "ModuleNotFoundError" in cell or f"'{error.name}'" in cell)]

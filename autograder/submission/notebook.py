@@ -26,7 +26,7 @@ from typing import Any, Callable
 import nbformat
 
 from autograder.assignment import FUNCTIONS
-from autograder.errors import MissingFunctionError, NotebookError
+from autograder.errors import NOT_THE_STUDENT_S, MissingFunctionError, NotebookError, TimeLimitExceeded
 from autograder.i18n import _
 from autograder.submission.cells import (
     DEFINITIONS,
@@ -256,7 +256,6 @@ def run_cells(
     definitions after it, and the other cells, still run, so one broken function costs only its own
     checks. ``cell_seconds`` stops a cell that runs too long.
     """
-    from autograder.errors import TimeLimitExceeded
     from autograder.limits import time_limit
 
     path = Path(path)
@@ -298,7 +297,9 @@ def run_cells(
             if setup:
                 raise NotebookError(path, _("the set-up {problem}").format(problem=problem)) from None
             loaded.cell_errors.append(problem)
-        except (Exception, SystemExit) as error:  # sys.exit() in a cell must not end the grader
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # sys.exit() in a cell must not end the grader
             problem = _("{cell} raised {error}").format(cell=label, error=f"{type(error).__name__}: {error}")
             if setup:
                 raise NotebookError(path, _("the set-up {problem}").format(problem=problem)) from None
@@ -350,7 +351,9 @@ def execute(source: str, filename: str, namespace: dict, *, one_by_one: bool = F
     for statement in tree.body:
         try:
             exec(compiler(ast.Module(body=[statement], type_ignores=[]), filename, "exec"), namespace)
-        except (Exception, SystemExit) as error:
+        except NOT_THE_STUDENT_S:
+            raise
+        except BaseException as error:
             if failed is None and isinstance(statement, raised):
                 failed = error
     if failed is not None:
