@@ -12,7 +12,8 @@ from autograder.sandbox.fit_client import FitClient, LocalTransport
 from autograder.trainer.service import Trainer
 
 
-def named_model(model=None, flatten=None, hidden=None, optimizer=None, loss=None, metric=None, inputs=None):
+def named_model(model=None, flatten=None, hidden=None, optimizer=None, loss=None, metric=None, inputs=None,
+                schedule=None):
     import keras
 
     def name(value):
@@ -27,7 +28,9 @@ def named_model(model=None, flatten=None, hidden=None, optimizer=None, loss=None
     ], **name(model))
     network.compile(
         loss=keras.losses.SparseCategoricalCrossentropy(**name(loss)),
-        optimizer=keras.optimizers.SGD(**name(optimizer)),
+        optimizer=keras.optimizers.SGD(**name(optimizer), **(
+            {} if schedule is None else
+            {"learning_rate": keras.optimizers.schedules.ExponentialDecay(0.01, 100, 0.9, name=schedule)})),
         metrics=[keras.metrics.SparseCategoricalAccuracy(**name(metric))],
     )
     return network
@@ -50,6 +53,8 @@ REFUSED = [
     ({"flatten": "flatten\\1"}, "flatten"),  # a scope takes a backslash, a node's name does not (helper-56)
     ({"optimizer": "sgd\\1"}, "sgd"),
     ({"model": "", "flatten": "_flatten"}, "_flatten"),  # under a model with no name, a layer's scope is at the root
+    ({"schedule": "衰减"}, "衰减"),  # a learning-rate schedule's scope, inside the optimizer's (helper-55)
+    ({"schedule": "decay 1"}, "decay 1"),
 ]
 
 
@@ -88,6 +93,7 @@ def test_a_stored_training_under_other_names_does_not_stand_for_a_refused_one(sm
     {"flatten": "flatten_1", "hidden": "hidden_1", "model": "fashion_mnist", "optimizer": "sgd_1", "loss": "loss"},
     {"inputs": "图像"}, {"inputs": "a b"},  # fit never calls an input layer (helper-55)
     {"model": ""}, {"optimizer": ""},  # an empty name opens no scope
+    {"schedule": "_decay"}, {"schedule": "-decay"},  # not at the root
 ], ids=str)
 def test_names_keras_fit_takes_are_trained(small_split, names):
     arrays, test = small_split

@@ -162,7 +162,8 @@ SCOPE_NAME = re.compile(r"[A-Za-z0-9_.>-]*")
 def refuse_names_tensorflow_refuses(model_config: Any, compile_config: Any) -> None:
     """Raise ``Refused`` for a name that TensorFlow refuses as a scope where Keras's ``fit`` opens one: the
     model's, a layer's or a nested model's, the optimizer's, the loss's. Keras takes any name, but its
-    ``fit`` on TensorFlow fails on a layer named ``展平`` or a model named ``Fashion MNIST classifier``,
+    ``fit`` on TensorFlow fails on a layer named ``展平`` or a model named ``Fashion MNIST classifier``
+    (or a learning-rate schedule named ``衰减``),
     in the student's notebook as here; the kit's fast path alone would train the second, and a stored
     training, whose key leaves names aside, would stand for the first. Metrics' names are free."""
 
@@ -196,13 +197,14 @@ def refuse_names_tensorflow_refuses(model_config: Any, compile_config: Any) -> N
     roots = [*at_root(model_config), named(compile_config.get("optimizer"))]
     # An empty name opens no scope at all.
     refused = [name for name in roots if isinstance(name, str) and name and not ROOT_SCOPE_NAME.fullmatch(name)]
-    refused += [name for name in (*names(model_config), *names(compile_config.get("loss")))
-                if not SCOPE_NAME.fullmatch(name)]
+    # Inside the optimizer's scope: a learning-rate schedule's.
+    refused += [name for part in (model_config, compile_config.get("loss"), compile_config.get("optimizer"))
+                for name in names(part) if not SCOPE_NAME.fullmatch(name)]
     if refused:
         raise Refused(N_(
             "TensorFlow cannot train a model with the name {name}: the names of a model, its layers, its "
-            "optimizer and its loss may hold only the letters A-Z and a-z, digits and _ . - (a model's or an "
-            "optimizer's not starting with _ or -): change that name= or leave it out"
+            "optimizer, its learning-rate schedule and its loss may hold only the letters A-Z and a-z, digits and "
+            "_ . - (a model's or an optimizer's not starting with _ or -): change that name= or leave it out"
         ), name=repr(refused[0][:80]))
 
 
