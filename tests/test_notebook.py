@@ -183,6 +183,19 @@ def test_magics_are_skipped_and_line_numbers_kept(tmp_path):
     assert functions["normalize"](np.array([255], dtype=np.uint8)).tolist() == [1.0]
 
 
+def test_a_shell_or_magic_output_assigned_to_a_name_leaves_the_cell_s_code_whole(tmp_path):
+    """IPython's ``files = !ls`` and ``folder = %pwd``: the name gets an empty list or None, and the
+    rest of the cell runs with its own line numbers."""
+    nb = reference_json()
+    solution_cell(nb, "normalize")["source"] = (
+        "files = !ls\nfolder = %pwd\ndef normalize(images):\n    return images / 255\nnormalize(1 / 0)\n")
+    loaded = run_cells(write(tmp_path, nb))
+    assert loaded.function("normalize")(np.array([255], dtype=np.uint8)).tolist() == [1.0]
+    assert loaded.namespace["files"] == [] and loaded.namespace["folder"] is None
+    assert len(loaded.cell_errors) == 1 and "line 5" not in loaded.cell_errors[0]
+    assert loaded.cell_errors[0].endswith("raised ZeroDivisionError: division by zero")
+
+
 def test_the_reference_notebook_is_valid_nbformat_4():
     nb = read_notebook(SOURCE_NOTEBOOK)
     nbformat.validate(nb)

@@ -73,6 +73,8 @@ def is_solution_cell(cell: dict) -> bool:
 
 # IPython's help: ``keras.optimizers.SGD?``, ``model.fit??``, ``?np.argmax``.
 _HELP = re.compile(r"\s*(\?{1,2}[\w.]+|[\w.]+(\(\))?\?{1,2})\s*")
+# A shell's or a magic's output given names, as IPython reads it: ``files = !ls``, ``folder = %pwd``.
+_ASSIGNED = re.compile(r"(?P<names>\s*[\w.]+(\s*,\s*[\w.]+)*)\s*=\s*(?P<kind>[!%])")
 # Cell magics that hand the cell to another language or program (``%%script false`` is how Jupyter
 # switches a cell off): no Python runs in the notebook. The others (``%%time``, ``%%capture``,
 # ``%%memit``) run the cell as Python there.
@@ -83,8 +85,8 @@ OTHER_LANGUAGE_CELL_MAGICS = {
 
 
 def without_magics(source: str) -> str:
-    """Drop IPython magics, shell escapes and help (``%matplotlib inline``, ``!pip ...``, ``SGD?``), and
-    the whole of a cell another language's cell magic runs.
+    """Drop IPython magics, shell escapes and help (``%matplotlib inline``, ``!pip ...``, ``SGD?``,
+    ``files = !ls``), and the whole of a cell another language's cell magic runs.
 
     They only matter in Jupyter, and plain Python cannot compile them. Each is replaced by ``pass``
     at its indentation (an ``if`` that only installs a package keeps a body), so that line numbers in
@@ -99,10 +101,18 @@ def without_magics(source: str) -> str:
         return "\n" * (len(lines) - 1)
     continued = _continued_lines(text)
     return "\n".join(
-        line[:len(line) - len(line.lstrip())] + "pass"
-        if number not in continued and (line.lstrip().startswith(("%", "!")) or _HELP.fullmatch(line)) else line
-        for number, line in enumerate(lines, start=1)
-    )
+        line if number in continued else _without_magic(line) for number, line in enumerate(lines, start=1))
+
+
+def _without_magic(line: str) -> str:
+    """A line where a statement starts, with Python in place of a magic: the names a shell's output is
+    given get an empty list (IPython's is a list of its lines), a magic's None."""
+    if line.lstrip().startswith(("%", "!")) or _HELP.fullmatch(line):
+        return line[:len(line) - len(line.lstrip())] + "pass"
+    assigned = _ASSIGNED.match(line)
+    if assigned:
+        return f"{assigned['names']} = {'[]' if assigned['kind'] == '!' else 'None'}"
+    return line
 
 
 def _continued_lines(text: str) -> set[int]:
