@@ -634,3 +634,53 @@ def test_a_disk_with_no_room_for_a_training_s_lock_file_still_trains_it(small, t
     fit(client_for(trainer, arrays), lesson_model(), arrays, epochs=1)
     (call,) = trainer.finish().calls
     assert call.trained and call.epochs_run == 1
+
+
+def output_named_model(output=None, loss_key="out"):
+    """The lesson's network, Functional, whose compile settings bind its loss to the output
+    layer by name, as Keras allows: ``loss={"out": ...}``."""
+    import keras
+
+    keras.utils.set_random_seed(42)
+    inputs = keras.Input(shape=(28, 28))
+    hidden = keras.layers.Dense(30, activation="relu")(keras.layers.Flatten()(inputs))
+    outputs = keras.layers.Dense(10, activation="softmax", **({"name": output} if output else {}))(hidden)
+    model = keras.Model(inputs, outputs)
+    model.compile(loss={loss_key: "sparse_categorical_crossentropy"}, optimizer="sgd", metrics=["accuracy"])
+    return model
+
+
+def test_a_loss_that_names_a_layer_the_model_lacks_fails_as_in_keras_even_beside_a_classmate_s_training(
+        small, tmp_path):
+    """The key leaves layers' names aside, but a loss or a metric given per output names its layer: a
+    classmate's training whose names match must not stand for one whose names Keras refuses."""
+    arrays, test = small
+    classmate, student = {"output": "out"}, {}  # the student's loss names a layer their model lacks (helper-57)
+    with pytest.raises(ValueError, match="Expected keys"):  # what the student's notebook shows
+        output_named_model(**student).fit(arrays["X_train"], arrays["y_train"], epochs=1, verbose=0)
+    stored = Trainer(arrays, test, cache=tmp_path)
+    fit(client_for(stored, arrays), output_named_model(**classmate), arrays, epochs=1)
+    assert stored.finish().calls[0].trained
+    trainer = Trainer(arrays, test, cache=tmp_path)
+    with pytest.raises(TrainingNotReproducible):
+        fit(client_for(trainer, arrays), output_named_model(**student), arrays, epochs=1)
+    assert not trainer.finish().calls[0].trained
+
+
+def test_a_classmate_s_training_stands_for_the_same_network_whatever_its_output_is_named(small, tmp_path):
+    arrays, test = small
+    stored = Trainer(arrays, test, cache=tmp_path)
+    fit(client_for(stored, arrays), output_named_model(output="out"), arrays, epochs=1)
+    trainer = Trainer(arrays, test, cache=tmp_path)
+    fit(client_for(trainer, arrays), output_named_model(output="head", loss_key="head"), arrays, epochs=1)
+    assert [r.calls[0].reused for r in (stored.finish(), trainer.finish())] == [False, True]
+
+
+def test_the_test_set_is_measured_alike_after_a_training_and_after_its_replay(small, tmp_path):
+    """Bit for bit: a near tie at the pass mark must not go one way fresh and the other way replayed."""
+    arrays, test = small
+    fresh, replayed = (Trainer(arrays, test, cache=tmp_path) for _ in range(2))
+    for trainer in (fresh, replayed):
+        fit(client_for(trainer, arrays), lesson_model(), arrays, epochs=1)
+    assert [trainer.record.calls[0].reused for trainer in (fresh, replayed)] == [False, True]
+    assert np.array_equal(fresh.test_outputs(), replayed.test_outputs())

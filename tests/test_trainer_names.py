@@ -118,3 +118,22 @@ def test_a_replay_fails_where_training_afresh_fails_whatever_the_name_rules_miss
     with pytest.raises(TrainingNotReproducible, match="展平"):
         fit(trainer, arrays, named_model(flatten="展平"))
     assert not trainer.finish().calls[0].trained
+
+
+def test_a_layer_under_an_unnamed_model_inside_a_named_one_is_refused_as_at_the_root(small_split):
+    """An empty name takes TensorFlow's scope back to the root, at any depth (helper-57)."""
+    import keras
+
+    def nested():
+        keras.utils.set_random_seed(42)
+        inner = keras.Sequential([keras.layers.Dense(30, activation="relu", name="_hidden")], name="")
+        model = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten(), inner,
+                                  keras.layers.Dense(10, activation="softmax")], name="outer")
+        model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+        return model
+
+    arrays, test = small_split
+    with pytest.raises(ValueError, match="valid"):
+        nested().fit(arrays["X_train"], arrays["y_train"], epochs=1, verbose=0)
+    with pytest.raises(TrainingNotReproducible, match="TensorFlow cannot train a model with the name '_hidden'"):
+        fit(Trainer(arrays, test), arrays, nested())

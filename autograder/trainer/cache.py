@@ -31,6 +31,7 @@ import numpy as np
 
 from autograder.errors import AutograderError
 from autograder.files import atomic_folder
+from autograder.trainer.records import bound_to_layers
 
 ENTRY_FILES = ("weights.npz", "optimizer.npz", "history.json")
 ENTRY_BYTES = 256 * 2**20  # per file: the lesson's model takes about 3 MiB; a larger one is not the kit's
@@ -292,10 +293,12 @@ def array_digest(array: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def training_key(architecture: Any, compiled: Any, described: dict, previous: str | None, seed: int, fast: bool) -> str:
-    """Everything a training's result depends on: the model's signature, its compile settings, every
-    fit argument (arrays by content), the training it continues, the seed, the number of threads,
-    the execution path, the libraries' versions and the kit's trainer code."""
+def training_key(architecture: Any, compiled: Any, described: dict, previous: str | None, seed: int, fast: bool,
+                 network: Any = None) -> str:
+    """Everything a training's result depends on: the model's signature, its compile settings (bound to
+    the layers of ``network``, its configuration, where they name one), every fit argument (arrays by
+    content), the training it continues, the seed, the number of threads, the execution path, the
+    libraries' versions and the kit's trainer code."""
     import keras
     import tensorflow as tf
 
@@ -306,7 +309,7 @@ def training_key(architecture: Any, compiled: Any, described: dict, previous: st
         "seed": seed,
         "fast": fast,
         "architecture": architecture,
-        "compile": compiled,
+        "compile": bound_to_layers(compiled, network),
         "arguments": described,
         "previous": previous,
     }

@@ -111,17 +111,15 @@ def model_signature(config: Any) -> Any:
     config = json.loads(json.dumps(config, default=list))  # a copy, tuples as lists
 
     def own_names(model: dict) -> dict[str, str]:
-        """A model's names for its own layers, each defined once, removed where defined. A model used
-        as a layer has names of its own, which may repeat the outer model's: each model its own table."""
-        names: dict[str, str] = {}
+        """A model's names for its own layers, removed where defined. A model used as a layer has names
+        of its own, which may repeat the outer model's: each model its own table."""
+        names = layer_numbers(model)
         inner = model.get("config")
         if isinstance(inner, dict):
             inner.pop("name", None)
             for layer in inner.get("layers") if isinstance(inner.get("layers"), list) else []:
                 if isinstance(layer, dict) and isinstance(layer.get("config"), dict):
-                    name = layer["config"].pop("name", None)
-                    if isinstance(name, str):
-                        names.setdefault(name, f"<layer {len(names)}>")
+                    layer["config"].pop("name", None)
                     layer.pop("name", None)  # a Functional model's layers name themselves twice
         return names
 
@@ -181,20 +179,23 @@ def refuse_names_tensorflow_refuses(model_config: Any, compile_config: Any) -> N
         inner = item.get("config") if isinstance(item, dict) else None
         return inner.get("name") if isinstance(inner, dict) else None
 
-    def at_root(layer: Any):
-        """The names of scopes opened at the root: a model's, and under an empty name (which opens none)
-        its layers', and so on down."""
-        yield named(layer)
-        inner = layer.get("config") if isinstance(layer, dict) else None
-        if isinstance(inner, dict) and inner.get("name") == "" and isinstance(inner.get("layers"), list):
-            for child in inner["layers"]:
-                if isinstance(child, dict) and child.get("class_name") != "InputLayer":
-                    yield from at_root(child)
+    def under_empty_names(item: Any):
+        """The names of the layers of every model named "", at any depth: an empty name takes the scope
+        back to the root."""
+        if isinstance(item, list):
+            for value in item:
+                yield from under_empty_names(value)
+        elif isinstance(item, dict):
+            if item.get("name") == "" and isinstance(item.get("layers"), list):
+                yield from (named(child) for child in item["layers"]
+                            if isinstance(child, dict) and child.get("class_name") != "InputLayer")
+            for value in item.values():
+                yield from under_empty_names(value)
 
     compile_config = compile_config if isinstance(compile_config, dict) else {}
     if isinstance(model_config, dict):  # a saved model's compile settings beside its network: the metrics' names
         model_config = {key: value for key, value in model_config.items() if key != "compile_config"}
-    roots = [*at_root(model_config), named(compile_config.get("optimizer"))]
+    roots = [named(model_config), *under_empty_names(model_config), named(compile_config.get("optimizer"))]
     # An empty name opens no scope at all.
     refused = [name for name in roots if isinstance(name, str) and name and not ROOT_SCOPE_NAME.fullmatch(name)]
     # Inside the optimizer's scope: a learning-rate schedule's.
@@ -206,6 +207,41 @@ def refuse_names_tensorflow_refuses(model_config: Any, compile_config: Any) -> N
             "optimizer, its learning-rate schedule and its loss may hold only the letters A-Z and a-z, digits and "
             "_ . - (a model's or an optimizer's not starting with _ or -): change that name= or leave it out"
         ), name=repr(refused[0][:80]))
+
+
+def layer_numbers(model: Any) -> dict[str, str]:
+    """A model's layers numbered by name, each name once, in the order its configuration defines them."""
+    names: dict[str, str] = {}
+    inner = model.get("config") if isinstance(model, dict) else None
+    layers = inner.get("layers") if isinstance(inner, dict) else None
+    for layer in layers if isinstance(layers, list) else []:
+        inner = layer.get("config") if isinstance(layer, dict) else None
+        name = inner.get("name") if isinstance(inner, dict) else None
+        if isinstance(name, str):
+            names.setdefault(name, f"<layer {len(names)}>")
+    return names
+
+
+PER_OUTPUT = ("loss", "loss_weights", "metrics", "weighted_metrics")
+
+
+def bound_to_layers(compiled: Any, model_config: Any) -> Any:
+    """Compile settings as a training's key holds them. A loss, a loss weight or a metric given per output
+    (``loss={"out": ...}``) names the output's layer, and Keras's ``fit`` refuses a name the model lacks;
+    so a name of one of the model's layers becomes that layer's number, as ``model_signature`` numbers it,
+    and any other name stays apart from every number."""
+    if not isinstance(compiled, dict):
+        return compiled
+    numbers = layer_numbers(model_config)
+
+    def bound(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        pairs = [([numbers[name]] if name in numbers else ["<not a layer>", name], setting)
+                 for name, setting in value.items()]
+        return sorted(pairs, key=lambda pair: json.dumps(pair[0]))
+
+    return {field: bound(value) if field in PER_OUTPUT else value for field, value in compiled.items()}
 
 
 def reference(names: dict[str, str], name: Any) -> Any:
