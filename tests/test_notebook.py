@@ -598,3 +598,22 @@ def test_a_student_s_own_base_exception_is_a_failure_of_their_cell_or_function_a
     prober = Prober({"normalize": loaded.function("normalize")}, loaded.cell_errors)
     prober.run("normalize", lambda: prober.call("normalize", np.zeros((2, 28, 28), dtype=np.uint8)))
     assert "`normalize` raised Stop at line 5 of your cell" in prober.artifacts.errors["normalize"]
+
+
+def test_a_name_a_failed_line_left_undefined_is_named_where_a_function_uses_it(tmp_path):
+    """``input_shape = X_train.shape[1:]`` above ``def build_model`` worked in Jupyter; grading never loads
+    the lesson's data. The function's NameError names the line that failed and why (helper-57)."""
+    from autograder.sandbox.probe import Prober
+
+    nb = reference_json()
+    cell = solution_cell(nb, "build_model")
+    source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    cell["source"] = "input_shape = X_train.shape[1:]\n" + source.replace("shape=(28, 28)", "shape=input_shape")
+    loaded = run_cells(write(tmp_path, nb))
+    (problem,) = loaded.cell_errors
+    assert "name 'X_train' is not defined" in problem and "'input_shape'" in problem
+    assert "without the lesson's other cells" in problem
+    prober = Prober({"build_model": loaded.function("build_model")}, loaded.cell_errors)
+    prober.run("build_model", lambda: prober.call("build_model"))
+    message = prober.artifacts.errors["build_model"]
+    assert "name 'input_shape' is not defined; before that, " in message and problem in message

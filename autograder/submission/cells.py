@@ -240,3 +240,21 @@ def imported_names(cells) -> set[str]:
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 defined.add(node.name)
     return names - defined
+
+
+def bound_names(statement: ast.stmt) -> list[str]:
+    """The names a statement of a cell binds, at any depth of its blocks (``if``, ``try``, ``with``):
+    what it defines, imports or assigns. A loop, not a recursion: a statement may nest deeply."""
+    names: list[str] = []
+    nodes: list[ast.AST] = [statement]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)  # what its body binds is its own
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.extend((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif not isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.append(node.id)
+            nodes.extend(reversed(list(ast.iter_child_nodes(node))))
+    return names

@@ -30,6 +30,7 @@ from autograder.errors import NOT_THE_STUDENT_S, MissingFunctionError, NotebookE
 from autograder.i18n import _
 from autograder.submission.cells import (
     DEFINITIONS,
+    bound_names,
     cell_role,
     cell_source,
     definitions_of,
@@ -279,12 +280,13 @@ def run_cells(
                  else _("cell {index}").format(index=number))
         # Registered so that tracebacks and inspect.getsource can show the student's own lines.
         linecache.cache[filename] = (len(source), None, [line + "\n" for line in source.split("\n")], filename)
+        unassigned: list[str] = []
         try:
             with warnings.catch_warnings(), time_limit(cell_seconds), figures_closed_after():
                 warnings.simplefilter("ignore")  # a student's warnings are theirs to read in Jupyter
                 # A solution cell's every failure is the student's to read; an added cell's assignments fail quietly.
                 execute(source, filename, namespace, one_by_one=not setup, raised=DEFINITIONS if added else (ast.stmt,),
-                        compiler=compiler)
+                        compiler=compiler, unassigned=unassigned)
         except TimeLimitExceeded:
             problem = _("{cell} ran longer than {seconds} s and was stopped (an endless loop?)").format(
                 cell=label, seconds=f"{cell_seconds:g}")
@@ -301,6 +303,11 @@ def run_cells(
             raise
         except BaseException as error:  # sys.exit() in a cell must not end the grader
             problem = _("{cell} raised {error}").format(cell=label, error=f"{type(error).__name__}: {error}")
+            if isinstance(error, NameError) and not setup:  # defined in Jupyter, by a cell grading does not run
+                problem += _(" (grading runs the solution cells without the lesson's other cells, its data among "
+                             "them: what a function uses must be one of its arguments or made inside it)")
+            if unassigned:  # a function that uses one of them then says why it is not defined
+                problem += _("; so {names} stayed undefined").format(names=", ".join(map(repr, unassigned)))
             if setup:
                 raise NotebookError(path, _("the set-up {problem}").format(problem=problem)) from None
             loaded.cell_errors.append(problem)
@@ -334,13 +341,15 @@ def figures_closed_after():
 
 
 def execute(source: str, filename: str, namespace: dict, *, one_by_one: bool = False,
-            raised: tuple[type[ast.stmt], ...] = DEFINITIONS, compiler: codeop.Compile | None = None) -> None:
+            raised: tuple[type[ast.stmt], ...] = DEFINITIONS, compiler: codeop.Compile | None = None,
+            unassigned: list[str] | None = None) -> None:
     """Run a cell's code. ``one_by_one``: each statement on its own, as far as they go. Grading never
     loads the lesson's data, so a statement that reads it (``X_new = X_test[:3]`` above a ``def``)
     fails where it worked in Jupyter; the definitions after it still run. The first failure of a
     statement of the kinds ``raised`` is raised at the end, so that the student reads why.
     ``compiler``: the notebook's, which keeps a ``from __future__`` import for the cells after it, as
-    IPython's does; never this module's own flags."""
+    IPython's does; never this module's own flags. ``unassigned`` gets the names the statements that
+    failed would have bound."""
     compiler = compiler or codeop.Compile()
     tree = parse_cell(source)  # Python's own words for a syntax error (codeop's parser says "incomplete input")
     code = compiler(tree, filename, "exec")  # whole first, as Jupyter: a `return` outside a function fails it all
@@ -356,6 +365,8 @@ def execute(source: str, filename: str, namespace: dict, *, one_by_one: bool = F
         except BaseException as error:
             if failed is None and isinstance(statement, raised):
                 failed = error
+            if unassigned is not None:
+                unassigned.extend(name for name in bound_names(statement) if name not in unassigned)
     if failed is not None:
         raise failed
 
