@@ -34,14 +34,18 @@ def quick_arrays(inputs) -> dict:
             "y_valid": y[:QUICK_VALID]}
 
 
-def judge_quick(record) -> None:
-    """Raise ``CheckFailed`` saying what the quick training's record shows was not honoured."""
+def judge_quick(record, returned) -> None:
+    """Raise ``CheckFailed`` saying what the quick training's record shows was not honoured, or that
+    ``train_model`` returned (``returned``: its type's name, or None for a History of its fit calls)
+    something else than the History."""
     from autograder.errors import CheckFailed
     from autograder.i18n import _
     from autograder.judge.evidence import Evidence
-    from autograder.judge.training_checks import trained_chain
+    from autograder.judge.training_checks import not_the_history, trained_chain
     from autograder.sandbox.artifacts import Artifacts
 
+    if returned is not None:
+        raise CheckFailed(not_the_history(returned))
     chain = trained_chain(Evidence(Artifacts(), None, record))
     epochs = sum(call.epochs_run for call in chain)
     if epochs != QUICK_EPOCHS:
@@ -80,9 +84,9 @@ def quick_training(functions: dict, inputs, cell_errors=()):
     trainer = Trainer(arrays, fast=False)  # Keras's own loop: nothing to compile for a few batches
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the student's own progress bars, if any
-            build_compile_train(Prober(functions, cell_errors), *arrays.values(),
-                                client=FitClient(LocalTransport(trainer)), epochs=QUICK_EPOCHS)
-        judge_quick(trainer.finish())
+            _, history, from_fit = build_compile_train(Prober(functions, cell_errors), *arrays.values(),
+                                                       client=FitClient(LocalTransport(trainer)), epochs=QUICK_EPOCHS)
+        judge_quick(trainer.finish(), None if from_fit else type(history).__name__)
     except StudentError as error:
         message = _("training failed ({what}): {error}").format(what=what(), error=error)
         return CheckResult(check.id, 0, check.points, False, message, not_done=error.not_done)

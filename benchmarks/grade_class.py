@@ -89,6 +89,12 @@ def main() -> None:
         monitor.running = False
         graded = json.loads((folder / "grades.json").read_text())
         stored = [json.loads(path.read_text()) for path in (folder / "results").glob("*.json")]
+        # The copies of one style: the first trains, the others replay it. More than one that trains lost reuse.
+        copies_training: dict[str, int] = {}
+        for result in stored:
+            if result["usage"].get("trainings_run", 0):
+                style = students[Path(result["submission"]).parent.parent.name]
+                copies_training[style] = copies_training.get(style, 0) + 1
         wrong_scores = [
             {"style": style, "score": entry["score"], "expected": expected_score(style),
              "failing": {check["id"]: check["message"][:200] for check in entry["checks"] if not check["passed"]}}
@@ -102,6 +108,8 @@ def main() -> None:
             "seconds": round(seconds, 1),
             "seconds_per_submission": round(seconds / len(graded), 2),
             "trainings_run": sum(result["usage"].get("trainings_run", 0) for result in stored),
+            "styles_whose_copies_trained_more_than_once": {
+                style: count for style, count in sorted(copies_training.items()) if count > 1},
             "scores_not_as_expected": wrong_scores,
             "largest_process_peak_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
             "machine_peak_in_use_mib": round((monitor.peak - monitor.baseline) / 2**20),

@@ -78,8 +78,10 @@ def notebook_with_train_model(tmp_path: Path, body: str) -> Path:
         ("return model.fit(X_train, y_train, epochs=epochs)", "there is no validation data"),
         ("return model.fit(X_train, y_train, epochs=epochs, validation_data=(X_train, y_train))",
          "not validated on the validation set"),
+        ("model.fit(X_train, y_train, epochs=epochs, validation_data=(X_valid, y_valid))",
+         "`train_model` returned NoneType: return the History object that model.fit returns"),
     ],
-    ids=["hard_coded_epochs", "no_validation", "validated_on_training_data"],
+    ids=["hard_coded_epochs", "no_validation", "validated_on_training_data", "history_not_returned"],
 )
 def test_the_quick_training_check_fails_a_train_model_that_ignores_its_arguments(capsys, tmp_path, body, expected):
     from autograder.cli import main
@@ -88,6 +90,23 @@ def test_the_quick_training_check_fails_a_train_model_that_ignores_its_arguments
     out = capsys.readouterr().out
     assert "FAIL  training" in out and expected in out, out
     assert "Score on the checks run: 70/80" in out
+
+
+def test_a_history_of_two_fit_calls_merged_into_the_first_is_the_history_fit_returned(capsys, tmp_path):
+    """Training in two calls and returning the first History, extended by the second: the check takes
+    a History any of the fit calls returned, not only the last's (helper-57 F5)."""
+    from autograder.cli import main
+
+    body = "\n    ".join([
+        "first = model.fit(X_train, y_train, epochs=epochs // 2, validation_data=(X_valid, y_valid))",
+        "rest = model.fit(X_train, y_train, epochs=epochs - epochs // 2, validation_data=(X_valid, y_valid))",
+        "for name, values in rest.history.items():",
+        "    first.history[name].extend(values)",
+        "return first",
+    ])
+    main(["check", str(notebook_with_train_model(tmp_path, body))])
+    out = capsys.readouterr().out
+    assert "SKIP  training" in out and "the quick check passed" in out, out
 
 
 def test_check_on_a_mistake_names_it(capsys):

@@ -142,6 +142,12 @@ def validation_problems(ev: Evidence, chain: list, history: dict) -> tuple[bool,
     return True, []
 
 
+def not_the_history(returned: object) -> str:
+    """What to say when ``train_model`` returned something else than a History its ``fit`` calls returned."""
+    return _("`train_model` returned {returned}: return the History object that model.fit returns").format(
+        returned=returned)
+
+
 def check_training(ev: Evidence) -> str:
     ev.produced("training")
     chain = trained_chain(ev)
@@ -150,9 +156,7 @@ def check_training(ev: Evidence) -> str:
         raise CheckFailed(_("the grader received no record of your training"))
     problems = []
     if not record.get("returned_the_history"):
-        problems.append(_(
-            "`train_model` returned {returned}: return the History object that model.fit returns"
-        ).format(returned=record.get("returned")))
+        problems.append(not_the_history(record.get("returned")))
     history = merged_history(chain)
     epochs = sum(call.epochs_run for call in chain)
     validated, validation = validation_problems(ev, chain, history)

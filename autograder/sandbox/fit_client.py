@@ -105,7 +105,7 @@ class FitClient:
         self.transport = transport
         self.known = dict(known or {})
         self.calls = 0
-        self.last_history = None  # what the last call returned, to tell whether train_model returned it
+        self.histories: list = []  # what each call returned, to tell whether train_model returned one
 
     @contextlib.contextmanager
     def installed(self, model):
@@ -206,7 +206,7 @@ class FitClient:
         history.history = {str(k): list(v) for k, v in (header.get("history") or {}).items()}
         history.epoch = list(header.get("epoch") or [])
         history.params = dict(header.get("params") or {})
-        self.last_history = history
+        self.histories.append(history)
         model.history = history  # as Keras's fit leaves it: `return model.history` returns this History
         return history
 

@@ -220,7 +220,8 @@ def build_compile_train(p: Prober, X_train, y_train, X_valid, y_valid, *, client
     """Build, compile and train with the student's functions, seeded as the lesson is, every
     ``fit`` call going to the kit's trainer through ``client`` (``autograder.sandbox.fit_client``).
 
-    Returns the compiled model and what ``train_model`` returned; raises ``StudentError`` saying
+    Returns the compiled model, what ``train_model`` returned and whether that is a History one of
+    its ``fit`` calls returned (two calls' merged into the first's is); raises ``StudentError`` saying
     which function failed and how."""
     import keras
 
@@ -230,9 +231,10 @@ def build_compile_train(p: Prober, X_train, y_train, X_valid, y_valid, *, client
     if compiled is None:
         raise StudentError(_("`compile_model` returned None: return the compiled model"))
     client.known = {"X_train": X_train, "y_train": y_train, "X_valid": X_valid, "y_valid": y_valid}
+    before = len(client.histories)
     with client.installed(compiled):
         history = p.call("train_model", compiled, X_train, y_train, X_valid, y_valid, epochs=epochs, seconds=seconds)
-    return compiled, history
+    return compiled, history, any(history is returned for returned in client.histories[before:])
 
 
 EPOCHS_PROBE = 2  # the epochs of the short call that proves train_model passes its epochs on
@@ -286,13 +288,13 @@ def probe_training(p: Prober, inputs, *, client, seconds=None, epochs: int = EPO
     # Where the short call's fit calls end among the trainer's records, even if the training fails.
     record = p.artifacts.values["training"] = {"epochs_probe_calls": client.calls, "epochs_probe_error": short_error}
     try:
-        _model, history = build_compile_train(p, X_train, y_train, X_valid, y_valid, client=client, seconds=seconds,
-                                         epochs=epochs)
+        _model, history, from_fit = build_compile_train(p, X_train, y_train, X_valid, y_valid, client=client,
+                                                     seconds=seconds, epochs=epochs)
     except StudentError as error:
         raise StudentError(_("training failed: {reason}").format(reason=error), error.not_done) from None
     record.update({
         "returned": type(history).__name__,
-        "returned_the_history": history is not None and history is client.last_history,
+        "returned_the_history": from_fit,
         "fit_calls": client.calls,
     })
 

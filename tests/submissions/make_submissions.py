@@ -420,6 +420,18 @@ def split_validation(images, labels, n_valid=5000):
         100,
         {},
     ),
+    "trained_in_two_calls_into_the_first_history": (  # any History its fit calls returned (helper-57 F5)
+        {"train_model": """
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    history = model.fit(X_train, y_train, epochs=epochs // 2, validation_data=(X_valid, y_valid))
+    more = model.fit(X_train, y_train, epochs=epochs - epochs // 2, validation_data=(X_valid, y_valid))
+    for name, values in more.history.items():
+        history.history[name].extend(values)
+    return history
+"""},
+        100,
+        {},
+    ),
     "pandas_imported_for_the_curves": (  # Geron's curves; the grader has no pandas, and says so (helper-54 F2)
         {"train_model": """import pandas as pd
 def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
