@@ -93,7 +93,7 @@ def main() -> None:
         copies_training: dict[str, int] = {}
         for result in stored:
             if result["usage"].get("trainings_run", 0):
-                style = students[Path(result["submission"]).parent.parent.name]
+                style = students[Path(result["report"]["submission"]).parent.parent.name]
                 copies_training[style] = copies_training.get(style, 0) + 1
         wrong_scores = [
             {"style": style, "score": entry["score"], "expected": expected_score(style),
