@@ -28,12 +28,6 @@ class TimeLimitExceeded(BaseException):
     `except Exception:` does not swallow it."""
 
 
-# What student code may raise that is not the student's failure: the kit's alarm, and the Ctrl-C of the
-# person running a self-check. Whatever else a cell or a function raises (sys.exit(), a student's own
-# BaseException subclass) IPython shows as a traceback and goes on, and so does grading.
-NOT_THE_STUDENT_S = (TimeLimitExceeded, KeyboardInterrupt)
-
-
 # --- the instructor's config -------------------------------------------------------------------------
 
 

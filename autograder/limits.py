@@ -36,6 +36,15 @@ class Limits:
         return asdict(self)
 
 
+def not_the_student_s(error: BaseException) -> bool:
+    """Whether an exception out of student code is not the student's failure: the kit's alarm, or the
+    Ctrl-C of the person running a self-check, a KeyboardInterrupt where SIGINT raises one. The sandbox
+    ignores SIGINT: there a KeyboardInterrupt is the student's own, which in Jupyter stops Run All. Anything
+    else a cell or a function raises IPython shows as a traceback and goes on, and so does grading."""
+    return isinstance(error, TimeLimitExceeded) or (
+        isinstance(error, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float | None):
     """Interrupt the block after ``seconds`` (main thread only; the sandbox's wall clock backs it up)."""

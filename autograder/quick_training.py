@@ -84,7 +84,7 @@ def quick_training(functions: dict, inputs, cell_errors=()):
     trainer = Trainer(arrays, fast=False)  # Keras's own loop: nothing to compile for a few batches
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the student's own progress bars, if any
-            _, history, from_fit = build_compile_train(Prober(functions, cell_errors), *arrays.values(),
+            _model, history, from_fit = build_compile_train(Prober(functions, cell_errors), *arrays.values(),
                                                        client=FitClient(LocalTransport(trainer)), epochs=QUICK_EPOCHS)
         judge_quick(trainer.finish(), None if from_fit else type(history).__name__)
     except StudentError as error:

@@ -617,3 +617,49 @@ def test_a_name_a_failed_line_left_undefined_is_named_where_a_function_uses_it(t
     prober.run("build_model", lambda: prober.call("build_model"))
     message = prober.artifacts.errors["build_model"]
     assert "name 'input_shape' is not defined; before that, " in message and problem in message
+
+
+def test_a_keyboard_interrupt_a_student_raises_in_the_sandbox_fails_its_cell_and_a_person_s_ctrl_c_stops(tmp_path):
+    """``raise KeyboardInterrupt`` stops Run All in Jupyter (helper-58 F3). The sandbox ignores SIGINT, so
+    there it can only be the student's: that cell fails. Where Ctrl-C raises one, the person means it."""
+    import signal
+
+    nb = reference_json()
+    solution_cell(nb, "normalize")["source"] = (
+        "class StopHere(KeyboardInterrupt):\n    pass\ndef normalize(images):\n    return images / 255\n"
+        "raise StopHere('stop Run All here')\n")
+    path = write(tmp_path, nb)
+    with pytest.raises(KeyboardInterrupt):
+        run_cells(path)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        loaded = run_cells(path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert loaded.function("normalize") is not None
+    assert [error.split(" raised ")[1] for error in loaded.cell_errors] == ["StopHere: stop Run All here"]
+
+
+@pytest.mark.parametrize("line, undefined", [
+    ("import numpy as np, no_such_module", "'no_such_module' stayed undefined"),
+    ("from no_such_module import *", None),
+    ("input_shape = X_train.shape[1:]\ninput_shape = (28, 28)", None),
+])
+def test_a_failed_line_names_as_left_undefined_only_names_that_are(tmp_path, line, undefined):
+    """What a failed statement bound before it failed, or a later line bound again, is defined (helper-58 F6)."""
+    nb = reference_json()
+    cell = solution_cell(nb, "normalize")
+    cell["source"] = line + "\n" + (cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"]))
+    (problem,) = run_cells(write(tmp_path, nb)).cell_errors
+    assert problem.endswith(undefined) if undefined else "stayed undefined" not in problem, problem
+
+
+def test_an_exception_whose_message_fails_or_never_ends_is_named_by_its_type(tmp_path):
+    nb = reference_json()
+    solution_cell(nb, "normalize")["source"] = (
+        "class Odd(Exception):\n    def __str__(self):\n        raise ValueError('no message')\n"
+        "class Endless(Exception):\n    def __str__(self):\n        while True:\n            pass\n"
+        "raise Odd()\n")
+    solution_cell(nb, "build_model")["source"] = "raise Endless()\n"
+    problems = run_cells(write(tmp_path, nb)).cell_errors
+    assert [problem.split(" raised ")[1] for problem in problems] == ["Odd", "Endless"]

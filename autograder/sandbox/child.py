@@ -359,7 +359,8 @@ def main(scratch: Path) -> int:
                          f"({limits['memory_bytes'] / 2**30:g} GiB): grade with a larger --memory-limit\n")
         return 1
 
-    # From here on the student's code runs in this process.
+    # From here on the student's code runs in this process, where no person can press Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from autograder.assignment import EPOCHS, FUNCTIONS
     from autograder.data.inputs import ProbeInputs
     from autograder.i18n import COMPILED_FILE, ENGLISH, load_compiled, speaking

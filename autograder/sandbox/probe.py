@@ -24,7 +24,7 @@ from autograder.assignment import EPOCHS, N_VALID, SEED
 from autograder.data.inputs import NORMALIZE_SAMPLE, PLOT_SAMPLES, SPLIT_SMALL
 from autograder.errors import StudentError, TimeLimitExceeded, TrainingNotReproducible
 from autograder.i18n import _
-from autograder.limits import time_limit
+from autograder.limits import not_the_student_s, time_limit
 from autograder.sandbox.artifacts import Artifacts
 
 
@@ -77,9 +77,9 @@ class Prober:
             raise StudentError(str(error)) from None
         except StudentError:
             raise
-        except KeyboardInterrupt:
-            raise
         except BaseException as error:  # sys.exit() or the student's own BaseException: a failure, not an exit
+            if not_the_student_s(error):
+                raise
             message = describe_exception(name, error)
             causes = [cell for cell in self.cell_errors if isinstance(error, NameError) and (
                 "ImportError" in cell or "ModuleNotFoundError" in cell or f"'{error.name}'" in cell)]

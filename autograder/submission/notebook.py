@@ -26,8 +26,9 @@ from typing import Any, Callable
 import nbformat
 
 from autograder.assignment import FUNCTIONS
-from autograder.errors import NOT_THE_STUDENT_S, MissingFunctionError, NotebookError, TimeLimitExceeded
+from autograder.errors import MissingFunctionError, NotebookError, TimeLimitExceeded
 from autograder.i18n import _
+from autograder.limits import not_the_student_s, time_limit
 from autograder.submission.cells import (
     DEFINITIONS,
     bound_names,
@@ -257,8 +258,6 @@ def run_cells(
     definitions after it, and the other cells, still run, so one broken function costs only its own
     checks. ``cell_seconds`` stops a cell that runs too long.
     """
-    from autograder.limits import time_limit
-
     path = Path(path)
     nb = read_notebook(path) if nb is None else nb
     # Jupyter's own name beside the builtins: a graded run shows nothing.
@@ -287,31 +286,46 @@ def run_cells(
                 # A solution cell's every failure is the student's to read; an added cell's assignments fail quietly.
                 execute(source, filename, namespace, one_by_one=not setup, raised=DEFINITIONS if added else (ast.stmt,),
                         compiler=compiler, unassigned=unassigned)
-        except TimeLimitExceeded:
-            problem = _("{cell} ran longer than {seconds} s and was stopped (an endless loop?)").format(
-                cell=label, seconds=f"{cell_seconds:g}")
-            if setup:
-                raise NotebookError(path, _("the set-up {problem}").format(problem=problem)) from None
-            loaded.cell_errors.append(problem)
-        except SyntaxError as error:
-            problem = _("{cell} has a syntax error on line {line}: {error}").format(
-                cell=label, line=error.lineno, error=error.msg)
-            if setup:
-                raise NotebookError(path, _("the set-up {problem}").format(problem=problem)) from None
-            loaded.cell_errors.append(problem)
-        except KeyboardInterrupt:
-            raise
         except BaseException as error:  # sys.exit() in a cell must not end the grader
-            problem = _("{cell} raised {error}").format(cell=label, error=f"{type(error).__name__}: {error}")
-            if isinstance(error, NameError) and not setup:  # defined in Jupyter, by a cell grading does not run
-                problem += _(" (grading runs the solution cells without the lesson's other cells, its data among "
-                             "them: what a function uses must be one of its arguments or made inside it)")
-            if unassigned:  # a function that uses one of them then says why it is not defined
-                problem += _("; so {names} stayed undefined").format(names=", ".join(map(repr, unassigned)))
+            if not_the_student_s(error) and not isinstance(error, TimeLimitExceeded):
+                raise
+            undefined = [name for name in unassigned if name not in namespace and name != "*"]
+            problem = cell_problem(label, error, cell_seconds, setup, undefined)
             if setup:
                 raise NotebookError(path, _("the set-up {problem}").format(problem=problem)) from None
             loaded.cell_errors.append(problem)
     return loaded
+
+
+def cell_problem(label: str, error: BaseException, cell_seconds: float | None, setup: bool,
+                 unassigned: list[str]) -> str:
+    """What a cell's failure is, for the student: ``unassigned``, the names its failed statements left
+    undefined, which a function that uses one then names."""
+    if isinstance(error, TimeLimitExceeded):
+        return _("{cell} ran longer than {seconds} s and was stopped (an endless loop?)").format(
+            cell=label, seconds=f"{cell_seconds:g}")
+    if isinstance(error, SyntaxError):
+        return _("{cell} has a syntax error on line {line}: {error}").format(
+            cell=label, line=error.lineno, error=error.msg)
+    problem = _("{cell} raised {error}").format(cell=label, error=error_text(error))
+    if isinstance(error, NameError) and not setup:  # defined in Jupyter, by a cell grading does not run
+        problem += _(" (grading runs the solution cells without the lesson's other cells, its data among "
+                     "them: what a function uses must be one of its arguments or made inside it)")
+    if unassigned:
+        problem += _("; so {names} stayed undefined").format(names=", ".join(map(repr, unassigned)))
+    return problem
+
+
+def error_text(error: BaseException) -> str:
+    """``Type: message`` of an exception the student's code raised, whose ``__str__`` is theirs too: it
+    may raise, or never return."""
+    try:
+        with time_limit(5):
+            return f"{type(error).__name__}: {error}"
+    except BaseException as failure:
+        if not_the_student_s(failure) and not isinstance(failure, TimeLimitExceeded):
+            raise
+        return type(error).__name__
 
 
 def cell_place(cell, index: int, notebook: str) -> tuple[int, str]:
@@ -360,9 +374,9 @@ def execute(source: str, filename: str, namespace: dict, *, one_by_one: bool = F
     for statement in tree.body:
         try:
             exec(compiler(ast.Module(body=[statement], type_ignores=[]), filename, "exec"), namespace)
-        except NOT_THE_STUDENT_S:
-            raise
         except BaseException as error:
+            if not_the_student_s(error):
+                raise
             if failed is None and isinstance(statement, raised):
                 failed = error
             if unassigned is not None:

@@ -192,9 +192,8 @@ class Trainer:
                     "the model's weights were changed between two fit calls; the grader trains with its own "
                     "code and can only continue a training it ran itself: do not set or load weights in train_model"
                 ))
-        position = self.position if continues else 0
-        key = training_key(architecture, compiled, described, self.key if continues else None, self.seed, self.fast,
-                           network=rebuilt)
+        position, previous = (self.position, self.key) if continues else (0, None)
+        key = training_key(architecture, compiled, described, previous, self.seed, self.fast, network=rebuilt)
         record = FitRecord(
             trained=True, continues=continues, key=key, architecture=architecture, compile=compiled,
             x=described["x"]["kit"], y=described["y"]["kit"], batch_size=fit_arguments.get("batch_size"),
