@@ -684,3 +684,47 @@ def test_the_test_set_is_measured_alike_after_a_training_and_after_its_replay(sm
         fit(client_for(trainer, arrays), lesson_model(), arrays, epochs=1)
     assert [trainer.record.calls[0].reused for trainer in (fresh, replayed)] == [False, True]
     assert np.array_equal(fresh.test_outputs(), replayed.test_outputs())
+
+
+def dict_output_model(flatten: str, loss_key: str):
+    """Outputs given as a dict, ``{"probs": ...}``: Keras matches a per-output loss to its keys, not to
+    the layers' names."""
+    import keras
+
+    keras.utils.set_random_seed(42)
+    inputs = keras.Input(shape=(28, 28))
+    hidden = keras.layers.Dense(30, activation="relu")(keras.layers.Flatten(name=flatten)(inputs))
+    model = keras.Model(inputs, {"probs": keras.layers.Dense(10, activation="softmax")(hidden)})
+    model.compile(loss={loss_key: "sparse_categorical_crossentropy"}, optimizer="sgd")
+    return model
+
+
+def test_a_loss_keyed_by_a_layer_s_name_on_outputs_given_as_a_dict_is_not_bound_to_that_layer(small, tmp_path):
+    """A layer named as the output's key, beside one that is not: Keras takes the first and refuses the
+    second, so the first's stored training must not stand for the second (helper-58 F2)."""
+    arrays, test = small
+    with pytest.raises(KeyError):
+        dict_output_model("flat", "flat").fit(arrays["X_train"], arrays["y_train"], epochs=1, verbose=0)
+    stored = Trainer(arrays, test, cache=tmp_path)
+    fit(client_for(stored, arrays), dict_output_model("probs", "probs"), arrays, epochs=1)
+    assert stored.finish().calls[0].trained
+    trainer = Trainer(arrays, test, cache=tmp_path)
+    with pytest.raises(TrainingNotReproducible):
+        fit(client_for(trainer, arrays), dict_output_model("flat", "flat"), arrays, epochs=1)
+    assert not trainer.finish().calls[0].reused
+
+
+def test_outputs_given_as_a_dict_are_numbered_as_a_list_s_are():
+    """Two processes that built other models before name the same network's layers apart (dense_1,
+    dense_3): a signature that kept them would keep a classmate's training from standing for it."""
+    first = without_compile_config(dict_output_model("probs", "probs"))
+    dict_output_model("probs", "probs")  # the next one's layers get other names
+    assert model_signature(first) == model_signature(without_compile_config(dict_output_model("probs", "probs")))
+
+
+def without_compile_config(model) -> dict:
+    import keras
+
+    config = keras.saving.serialize_keras_object(model)
+    config.pop("compile_config", None)
+    return config

@@ -55,6 +55,7 @@ REFUSED = [
     ({"model": "", "flatten": "_flatten"}, "_flatten"),  # under a model with no name, a layer's scope is at the root
     ({"schedule": "衰减"}, "衰减"),  # a learning-rate schedule's scope, inside the optimizer's (helper-55)
     ({"schedule": "decay 1"}, "decay 1"),
+    ({"optimizer": "", "schedule": "_decay"}, "_decay"),  # an optimizer with no name leaves it at the root (helper-58)
 ]
 
 

@@ -139,9 +139,8 @@ def model_signature(config: Any) -> Any:
                 continue
             if key == "keras_history" and isinstance(value, list) and value:
                 value = [reference(scope, value[0]), *value[1:]]
-            elif key in ("input_layers", "output_layers") and isinstance(value, list):
-                value = [[reference(scope, v[0]), *v[1:]] if isinstance(v, list) and v else reference(scope, v)
-                         for v in value]
+            elif key in ("input_layers", "output_layers"):
+                value = wired(scope, value)
             result[key] = walk(value, scope)
         return result
 
@@ -195,7 +194,10 @@ def refuse_names_tensorflow_refuses(model_config: Any, compile_config: Any) -> N
     compile_config = compile_config if isinstance(compile_config, dict) else {}
     if isinstance(model_config, dict):  # a saved model's compile settings beside its network: the metrics' names
         model_config = {key: value for key, value in model_config.items() if key != "compile_config"}
-    roots = [named(model_config), *under_empty_names(model_config), named(compile_config.get("optimizer"))]
+    optimizer = compile_config.get("optimizer")
+    roots = [named(model_config), *under_empty_names(model_config), named(optimizer)]
+    if named(optimizer) == "":  # an optimizer that opens no scope leaves its schedule's at the root
+        roots += names(optimizer)
     # An empty name opens no scope at all.
     refused = [name for name in roots if isinstance(name, str) and name and not ROOT_SCOPE_NAME.fullmatch(name)]
     # Inside the optimizer's scope: a learning-rate schedule's.
@@ -230,8 +232,9 @@ def bound_to_layers(compiled: Any, model_config: Any) -> Any:
     (``loss={"out": ...}``) names the output's layer, and Keras's ``fit`` refuses a name the model lacks;
     so a name of one of the model's layers becomes that layer's number, as ``model_signature`` numbers it,
     and any other name stays apart from every number."""
-    if not isinstance(compiled, dict):
-        return compiled
+    inner = model_config.get("config") if isinstance(model_config, dict) else None
+    if not isinstance(compiled, dict) or isinstance(inner, dict) and isinstance(inner.get("output_layers"), dict):
+        return compiled  # outputs given as a dict: Keras matches those names to its keys, not to layers
     numbers = layer_numbers(model_config)
 
     def bound(value: Any) -> Any:
@@ -242,6 +245,16 @@ def bound_to_layers(compiled: Any, model_config: Any) -> Any:
         return sorted(pairs, key=lambda pair: json.dumps(pair[0]))
 
     return {field: bound(value) if field in PER_OUTPUT else value for field, value in compiled.items()}
+
+
+def wired(names: dict[str, str], value: Any) -> Any:
+    """A model's inputs or outputs, ``[name, node, tensor]`` each, in a list or a dict (``{"probs": ...}``),
+    their layers numbered."""
+    if isinstance(value, dict):
+        return {key: wired(names, item) for key, item in value.items()}
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        return [reference(names, value[0]), *value[1:]]
+    return [wired(names, item) for item in value] if isinstance(value, list) else value
 
 
 def reference(names: dict[str, str], name: Any) -> Any:
