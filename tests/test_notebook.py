@@ -663,3 +663,16 @@ def test_an_exception_whose_message_fails_or_never_ends_is_named_by_its_type(tmp
     solution_cell(nb, "build_model")["source"] = "raise Endless()\n"
     problems = run_cells(write(tmp_path, nb)).cell_errors
     assert [problem.split(" raised ")[1] for problem in problems] == ["Odd", "Endless"]
+
+
+def test_a_line_timed_with_the_time_magic_runs_as_in_ipython(tmp_path):
+    """``%time`` runs its code and gives its value: ``history = %time model.fit(...)`` in train_model
+    trains, and ``%time model.fit(...)`` too (helper-58 F5)."""
+    nb = reference_json()
+    solution_cell(nb, "normalize")["source"] = (
+        "def normalize(images):\n    scaled = %time images / 255\n    %time scaled.setflags(write=False)\n"
+        "    return scaled\n")
+    loaded = run_cells(write(tmp_path, nb))
+    assert loaded.cell_errors == []
+    scaled = loaded.function("normalize")(np.array([255.0]))
+    assert scaled.tolist() == [1.0] and not scaled.flags.writeable

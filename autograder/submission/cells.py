@@ -73,6 +73,8 @@ def is_solution_cell(cell: dict) -> bool:
 
 # IPython's help: ``keras.optimizers.SGD?``, ``model.fit??``, ``?np.argmax``.
 _HELP = re.compile(r"\s*(\?{1,2}[\w.]+|[\w.]+(\(\))?\?{1,2})\s*")
+# ``%time`` runs its code and gives its value: ``history = %time model.fit(...)``.
+_TIMED = re.compile(r"(?P<indent>\s*)(?P<names>[\w.]+(\s*,\s*[\w.]+)*\s*=\s*)?%time\s+(?P<code>\S.*)")
 # A shell's or a magic's output given names, as IPython reads it: ``files = !ls``, ``folder = %pwd``.
 _ASSIGNED = re.compile(r"(?P<names>\s*[\w.]+(\s*,\s*[\w.]+)*)\s*=\s*(?P<kind>[!%])")
 # Cell magics that hand the cell to another language or program (``%%script false`` is how Jupyter
@@ -106,7 +108,10 @@ def without_magics(source: str) -> str:
 
 def _without_magic(line: str) -> str:
     """A line where a statement starts, with Python in place of a magic: the names a shell's output is
-    given get an empty list (IPython's is a list of its lines), a magic's None."""
+    given get an empty list (IPython's is a list of its lines), a magic's None; ``%time`` leaves its code."""
+    timed = _TIMED.fullmatch(line)
+    if timed:
+        return f"{timed['indent']}{timed['names'] or ''}{timed['code']}"
     if line.lstrip().startswith(("%", "!")) or _HELP.fullmatch(line):
         return line[:len(line) - len(line.lstrip())] + "pass"
     assigned = _ASSIGNED.match(line)
