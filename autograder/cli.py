@@ -12,7 +12,7 @@ from autograder import __version__, skip_slow_optional_imports
 from autograder.assignment import EPOCHS, SEED, SOURCE_NOTEBOOK
 from autograder.demo import DEFAULT_PLOT
 from autograder.errors import AutograderError, OutputError
-from autograder.limits import DEFAULT_RESULTS, Limits
+from autograder.limits import DEFAULT_RESULTS, STOPPED, Limits, stopped_by_a_person
 
 
 def sqlite_file(url: str | None) -> Path | None:
@@ -326,10 +326,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
-
-
-def interrupt(signum, frame):
-    raise KeyboardInterrupt
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,9 +336,11 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     # A job scheduler's or `timeout`'s SIGTERM stops the grader as Ctrl-C does: its sandboxes are
-    # killed and its temporary folders removed (by default SIGTERM would leave both behind).
+    # killed and its temporary folders removed (by default SIGTERM would leave both behind). Both are
+    # marked as the person's: a KeyboardInterrupt a student's code raises is only that code's failure.
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, interrupt) if in_main_thread else None
+    STOPPED.clear()
+    previous = [signal.signal(number, stopped_by_a_person) for number in STOP_SIGNALS] if in_main_thread else []
     try:
         return args.run(args)
     except AutograderError as error:
@@ -352,8 +351,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return INTERRUPTED
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for number, handler in zip(STOP_SIGNALS, previous):
+            signal.signal(number, handler)
 
 
 if __name__ == "__main__":

@@ -36,13 +36,35 @@ class Limits:
         return asdict(self)
 
 
+# Set by the command line's handler of Ctrl-C and SIGTERM (``stopped_by_a_person``), never in a sandbox.
+STOPPED = threading.Event()
+
+
+def stopped_by_a_person(signum, frame):
+    """The command line's Ctrl-C and SIGTERM: marked as the person's, then a KeyboardInterrupt."""
+    STOPPED.set()
+    raise KeyboardInterrupt
+
+
 def not_the_student_s(error: BaseException) -> bool:
-    """Whether an exception out of student code is not the student's failure: the kit's alarm, or the
-    Ctrl-C of the person running a self-check, a KeyboardInterrupt where SIGINT raises one. The sandbox
-    ignores SIGINT: there a KeyboardInterrupt is the student's own, which in Jupyter stops Run All. Anything
-    else a cell or a function raises IPython shows as a traceback and goes on, and so does grading."""
-    return isinstance(error, TimeLimitExceeded) or (
-        isinstance(error, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    """Whether an exception out of student code is not the student's failure: the kit's alarm, or a person
+    stopping the command (``stopped_by_a_person``). A KeyboardInterrupt the student raises, a way to stop
+    Run All in Jupyter, is the student's; anything else a cell or a function raises IPython shows as a
+    traceback and goes on, and so does grading."""
+    return isinstance(error, TimeLimitExceeded) or (isinstance(error, KeyboardInterrupt) and STOPPED.is_set())
+
+
+def exception_words(error: BaseException) -> tuple[str, str]:
+    """The class name and the message of an exception student code raised, both bounded: its class and
+    its ``__str__`` are the student's too, and may raise or never return."""
+    name = type.__dict__["__name__"].__get__(type(error))  # the class's own, never a metaclass's property
+    try:
+        with time_limit(5):
+            return name, str(str(error))
+    except BaseException as failure:
+        if not_the_student_s(failure) and not isinstance(failure, TimeLimitExceeded):
+            raise
+        return name, ""
 
 
 @contextlib.contextmanager

@@ -619,25 +619,28 @@ def test_a_name_a_failed_line_left_undefined_is_named_where_a_function_uses_it(t
     assert "name 'input_shape' is not defined; before that, " in message and problem in message
 
 
-def test_a_keyboard_interrupt_a_student_raises_in_the_sandbox_fails_its_cell_and_a_person_s_ctrl_c_stops(tmp_path):
-    """``raise KeyboardInterrupt`` stops Run All in Jupyter (helper-58 F3). The sandbox ignores SIGINT, so
-    there it can only be the student's: that cell fails. Where Ctrl-C raises one, the person means it."""
+def test_a_keyboard_interrupt_a_student_raises_fails_its_cell_and_a_person_s_ctrl_c_stops(tmp_path):
+    """``raise KeyboardInterrupt`` stops Run All in Jupyter (helper-58 F3): in grading and in a self-check
+    alike, that cell fails. A person's Ctrl-C, which the command line's handler marks, stops loading."""
     import signal
+
+    from autograder.limits import STOPPED, stopped_by_a_person
 
     nb = reference_json()
     solution_cell(nb, "normalize")["source"] = (
         "class StopHere(KeyboardInterrupt):\n    pass\ndef normalize(images):\n    return images / 255\n"
         "raise StopHere('stop Run All here')\n")
-    path = write(tmp_path, nb)
-    with pytest.raises(KeyboardInterrupt):
-        run_cells(path)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        loaded = run_cells(path)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    loaded = run_cells(write(tmp_path, nb))
     assert loaded.function("normalize") is not None
     assert [error.split(" raised ")[1] for error in loaded.cell_errors] == ["StopHere: stop Run All here"]
+    solution_cell(nb, "normalize")["source"] = "import signal\nsignal.raise_signal(signal.SIGINT)\n"
+    previous = signal.signal(signal.SIGINT, stopped_by_a_person)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_cells(write(tmp_path, nb))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        STOPPED.clear()
 
 
 @pytest.mark.parametrize("line, undefined", [
@@ -655,14 +658,26 @@ def test_a_failed_line_names_as_left_undefined_only_names_that_are(tmp_path, lin
 
 
 def test_an_exception_whose_message_fails_or_never_ends_is_named_by_its_type(tmp_path):
+    """Its class and its ``__str__`` are the student's: either may raise, or never return (helper-59 F3)."""
+    from autograder.sandbox.probe import Prober
+
     nb = reference_json()
     solution_cell(nb, "normalize")["source"] = (
         "class Odd(Exception):\n    def __str__(self):\n        raise ValueError('no message')\n"
         "class Endless(Exception):\n    def __str__(self):\n        while True:\n            pass\n"
         "raise Odd()\n")
-    solution_cell(nb, "build_model")["source"] = "raise Endless()\n"
-    problems = run_cells(write(tmp_path, nb)).cell_errors
-    assert [problem.split(" raised ")[1] for problem in problems] == ["Odd", "Endless"]
+    solution_cell(nb, "build_model")["source"] = (
+        "class Named(type):\n    @property\n    def __name__(cls):\n        raise SystemExit('all good, score 100')\n"
+        "class Odd(Exception, metaclass=Named):\n    pass\nraise Endless()\n")
+    solution_cell(nb, "compile_model")["source"] = "raise Odd()\n"
+    solution_cell(nb, "train_model")["source"] = (
+        "def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):\n    raise Endless()\n")
+    loaded = run_cells(write(tmp_path, nb))
+    assert [problem.split(" raised ")[1] for problem in loaded.cell_errors] == ["Odd", "Endless", "Odd"]
+    prober = Prober({"train_model": loaded.function("train_model")})
+    prober.run("training", lambda: prober.call("train_model", None, None, None, None, None))
+    message = prober.artifacts.errors["training"]
+    assert message == "`train_model` raised Endless at line 2 of your cell (raise Endless()): "
 
 
 def test_a_line_timed_with_the_time_magic_runs_as_in_ipython(tmp_path):
@@ -671,7 +686,8 @@ def test_a_line_timed_with_the_time_magic_runs_as_in_ipython(tmp_path):
     nb = reference_json()
     solution_cell(nb, "normalize")["source"] = (
         "def normalize(images):\n    scaled = %time images / 255\n    %time scaled.setflags(write=False)\n"
-        "    return scaled\n")
+        "    runs = {}\n    runs['scaled'] = %time scaled\n    return runs['scaled']\n"
+        "print('= %d' % 3)\n")  # Python, as it stays
     loaded = run_cells(write(tmp_path, nb))
     assert loaded.cell_errors == []
     scaled = loaded.function("normalize")(np.array([255.0]))

@@ -109,6 +109,22 @@ def test_a_history_of_two_fit_calls_merged_into_the_first_is_the_history_fit_ret
     assert "SKIP  training" in out and "the quick check passed" in out, out
 
 
+def test_a_keyboard_interrupt_in_a_cell_fails_that_cell_in_a_self_check_as_in_grading(capsys, tmp_path):
+    """The student's own ``raise KeyboardInterrupt`` (a way to stop Run All) is not the person's Ctrl-C
+    (helper-59 F4)."""
+    import nbformat
+
+    from autograder.cli import main
+
+    nb = nbformat.read(SUBMISSIONS / "passes_all.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "normalize")
+    cell.source += "\nraise KeyboardInterrupt\n"
+    path = tmp_path / "submission.ipynb"
+    nbformat.write(nb, path)
+    assert main(["check", str(path)]) != 130
+    assert "PASS  normalize" in capsys.readouterr().out
+
+
 def test_check_on_a_mistake_names_it(capsys):
     from autograder.cli import main
 

@@ -24,7 +24,7 @@ from autograder.assignment import EPOCHS, N_VALID, SEED
 from autograder.data.inputs import NORMALIZE_SAMPLE, PLOT_SAMPLES, SPLIT_SMALL
 from autograder.errors import StudentError, TimeLimitExceeded, TrainingNotReproducible
 from autograder.i18n import _
-from autograder.limits import not_the_student_s, time_limit
+from autograder.limits import exception_words, not_the_student_s, time_limit
 from autograder.sandbox.artifacts import Artifacts
 
 
@@ -37,12 +37,13 @@ def describe_exception(name: str, error: BaseException) -> str:
         if frame.filename.startswith("<") and " cell " in frame.filename:
             where = (frame.lineno, (frame.line or "").strip())
             break
-    text = str(error).strip().splitlines()
-    summary = text[0][:300] if text else ""
+    kind, text = exception_words(error)
+    lines = text.strip().splitlines()
+    summary = lines[0][:300] if lines else ""
     if where is None:
-        return _("`{name}` raised {error}: {summary}").format(name=name, error=type(error).__name__, summary=summary)
+        return _("`{name}` raised {error}: {summary}").format(name=name, error=kind, summary=summary)
     return _("`{name}` raised {error} at line {line} of your cell ({code}): {summary}").format(
-        name=name, error=type(error).__name__, line=where[0], code=where[1], summary=summary)
+        name=name, error=kind, line=where[0], code=where[1], summary=summary)
 
 
 class Prober:
@@ -96,7 +97,7 @@ class Prober:
                 self.artifacts.not_done.add(probe)
         except Exception as error:  # what the student returned tripped the probe: still a result
             self.artifacts.errors[probe] = _("what `{probe}` produced could not be read: {error}").format(
-                probe=probe, error=f"{type(error).__name__}: {error}")
+                probe=probe, error=": ".join(exception_words(error)))
 
 
 def plain_array(value: Any, what: str) -> np.ndarray:

@@ -73,10 +73,10 @@ def is_solution_cell(cell: dict) -> bool:
 
 # IPython's help: ``keras.optimizers.SGD?``, ``model.fit??``, ``?np.argmax``.
 _HELP = re.compile(r"\s*(\?{1,2}[\w.]+|[\w.]+(\(\))?\?{1,2})\s*")
-# ``%time`` runs its code and gives its value: ``history = %time model.fit(...)``.
-_TIMED = re.compile(r"(?P<indent>\s*)(?P<names>[\w.]+(\s*,\s*[\w.]+)*\s*=\s*)?%time\s+(?P<code>\S.*)")
-# A shell's or a magic's output given names, as IPython reads it: ``files = !ls``, ``folder = %pwd``.
-_ASSIGNED = re.compile(r"(?P<names>\s*[\w.]+(\s*,\s*[\w.]+)*)\s*=\s*(?P<kind>[!%])")
+# A shell's or a magic's output assigned, as IPython reads it: ``files = !ls``, ``runs["h"] = %time fit()``.
+_ASSIGNED = re.compile(r"\s*(?P<target>[^=]+?)\s*=\s*(?P<kind>[!%])(?P<magic>.*)")
+# ``%time`` runs its code and gives its value.
+_TIMED = re.compile(r"time\s+(?P<code>\S.*)")
 # Cell magics that hand the cell to another language or program (``%%script false`` is how Jupyter
 # switches a cell off): no Python runs in the notebook. The others (``%%time``, ``%%capture``,
 # ``%%memit``) run the cell as Python there.
@@ -107,17 +107,29 @@ def without_magics(source: str) -> str:
 
 
 def _without_magic(line: str) -> str:
-    """A line where a statement starts, with Python in place of a magic: the names a shell's output is
-    given get an empty list (IPython's is a list of its lines), a magic's None; ``%time`` leaves its code."""
-    timed = _TIMED.fullmatch(line)
+    """A line where a statement starts, with Python in place of a magic: a shell's output assigned is an
+    empty list (IPython's is a list of its lines), a magic's None, and ``%time`` leaves its code. A line
+    that is Python stays as it is."""
+    indent, code = line[:len(line) - len(line.lstrip())], line.strip()
+    assigned = _ASSIGNED.fullmatch(line)
+    if assigned and _is_python(f"{assigned['target']} = None") and not _is_python(code):
+        timed = _TIMED.fullmatch(assigned["magic"].strip()) if assigned["kind"] == "%" else None
+        value = timed["code"] if timed else "[]" if assigned["kind"] == "!" else "None"
+        return f"{indent}{assigned['target']} = {value}"
+    timed = _TIMED.fullmatch(code[1:]) if code.startswith("%") else None
     if timed:
-        return f"{timed['indent']}{timed['names'] or ''}{timed['code']}"
-    if line.lstrip().startswith(("%", "!")) or _HELP.fullmatch(line):
-        return line[:len(line) - len(line.lstrip())] + "pass"
-    assigned = _ASSIGNED.match(line)
-    if assigned:
-        return f"{assigned['names']} = {'[]' if assigned['kind'] == '!' else 'None'}"
+        return indent + timed["code"]
+    if code.startswith(("%", "!")) or _HELP.fullmatch(line):
+        return indent + "pass"
     return line
+
+
+def _is_python(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def _continued_lines(text: str) -> set[int]:

@@ -28,7 +28,7 @@ import nbformat
 from autograder.assignment import FUNCTIONS
 from autograder.errors import MissingFunctionError, NotebookError, TimeLimitExceeded
 from autograder.i18n import _
-from autograder.limits import not_the_student_s, time_limit
+from autograder.limits import exception_words, not_the_student_s, time_limit
 from autograder.submission.cells import (
     DEFINITIONS,
     bound_names,
@@ -307,25 +307,14 @@ def cell_problem(label: str, error: BaseException, cell_seconds: float | None, s
     if isinstance(error, SyntaxError):
         return _("{cell} has a syntax error on line {line}: {error}").format(
             cell=label, line=error.lineno, error=error.msg)
-    problem = _("{cell} raised {error}").format(cell=label, error=error_text(error))
+    name, message = exception_words(error)
+    problem = _("{cell} raised {error}").format(cell=label, error=f"{name}: {message}" if message else name)
     if isinstance(error, NameError) and not setup:  # defined in Jupyter, by a cell grading does not run
         problem += _(" (grading runs the solution cells without the lesson's other cells, its data among "
                      "them: what a function uses must be one of its arguments or made inside it)")
     if unassigned:
         problem += _("; so {names} stayed undefined").format(names=", ".join(map(repr, unassigned)))
     return problem
-
-
-def error_text(error: BaseException) -> str:
-    """``Type: message`` of an exception the student's code raised, whose ``__str__`` is theirs too: it
-    may raise, or never return."""
-    try:
-        with time_limit(5):
-            return f"{type(error).__name__}: {error}"
-    except BaseException as failure:
-        if not_the_student_s(failure) and not isinstance(failure, TimeLimitExceeded):
-            raise
-        return type(error).__name__
 
 
 def cell_place(cell, index: int, notebook: str) -> tuple[int, str]:

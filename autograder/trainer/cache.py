@@ -31,7 +31,7 @@ import numpy as np
 
 from autograder.errors import AutograderError
 from autograder.files import atomic_folder
-from autograder.trainer.records import bound_to_layers
+from autograder.trainer.records import compile_as_keyed
 
 ENTRY_FILES = ("weights.npz", "optimizer.npz", "history.json")
 ENTRY_BYTES = 256 * 2**20  # per file: the lesson's model takes about 3 MiB; a larger one is not the kit's
@@ -295,8 +295,8 @@ def array_digest(array: np.ndarray) -> str:
 
 def training_key(architecture: Any, compiled: Any, described: dict, previous: str | None, seed: int, fast: bool,
                  network: Any = None) -> str:
-    """Everything a training's result depends on: the model's signature, its compile settings (bound to
-    the layers of ``network``, its configuration, where they name one), every fit argument (arrays by
+    """Everything a training's result depends on: the model's signature, its compile settings (with the
+    names of ``network``, its configuration, where they name its outputs), every fit argument (arrays by
     content), the training it continues, the seed, the number of threads, the execution path, the
     libraries' versions and the kit's trainer code."""
     import keras
@@ -309,7 +309,7 @@ def training_key(architecture: Any, compiled: Any, described: dict, previous: st
         "seed": seed,
         "fast": fast,
         "architecture": architecture,
-        "compile": bound_to_layers(compiled, network),
+        "compile": compile_as_keyed(compiled, network),
         "arguments": described,
         "previous": previous,
     }

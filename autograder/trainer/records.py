@@ -227,24 +227,15 @@ def layer_numbers(model: Any) -> dict[str, str]:
 PER_OUTPUT = ("loss", "loss_weights", "metrics", "weighted_metrics")
 
 
-def bound_to_layers(compiled: Any, model_config: Any) -> Any:
+def compile_as_keyed(compiled: Any, network: Any) -> Any:
     """Compile settings as a training's key holds them. A loss, a loss weight or a metric given per output
-    (``loss={"out": ...}``) names the output's layer, and Keras's ``fit`` refuses a name the model lacks;
-    so a name of one of the model's layers becomes that layer's number, as ``model_signature`` numbers it,
-    and any other name stays apart from every number."""
-    inner = model_config.get("config") if isinstance(model_config, dict) else None
-    if not isinstance(compiled, dict) or isinstance(inner, dict) and isinstance(inner.get("output_layers"), dict):
-        return compiled  # outputs given as a dict: Keras matches those names to its keys, not to layers
-    numbers = layer_numbers(model_config)
-
-    def bound(value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        pairs = [([numbers[name]] if name in numbers else ["<not a layer>", name], setting)
-                 for name, setting in value.items()]
-        return sorted(pairs, key=lambda pair: json.dumps(pair[0]))
-
-    return {field: bound(value) if field in PER_OUTPUT else value for field, value in compiled.items()}
+    (``loss={"out": ...}``) names an output, as Keras reads it: a layer, or a key of outputs given as a
+    dict, at any depth of nested models; its ``fit`` refuses a name it cannot find. Where one is given
+    so, the key holds the network's configuration with its names (``network``), which decide what
+    those names mean: only copies that name alike share a training."""
+    if isinstance(compiled, dict) and any(isinstance(compiled.get(field), dict) for field in PER_OUTPUT):
+        return {"compile": compiled, "network, names and all": network}
+    return compiled
 
 
 def wired(names: dict[str, str], value: Any) -> Any:
