@@ -692,3 +692,32 @@ def test_a_line_timed_with_the_time_magic_runs_as_in_ipython(tmp_path):
     assert loaded.cell_errors == []
     scaled = loaded.function("normalize")(np.array([255.0]))
     assert scaled.tolist() == [1.0] and not scaled.flags.writeable
+
+
+@pytest.mark.parametrize("line", [" " * 30_000, "a" + " " * 30_000 + "= !x", "x" + " =" * 15_000])
+def test_a_long_line_is_read_for_magics_in_linear_time(line):
+    """Loading reads every line of a student's cell in the grader's own process (helper-60 F1): a pattern
+    that backtracks took hours on a line of spaces. Seconds here are a bound a blowup breaks, not a timing."""
+    from autograder.limits import time_limit
+    from autograder.submission.cells import without_magics
+
+    with time_limit(20):
+        assert len(without_magics(line).split("\n")) == 1
+
+
+def test_a_message_of_the_student_s_own_str_class_is_read_as_a_plain_str():
+    from autograder.limits import exception_words
+
+    class Text(str):
+        def __str__(self):
+            return self
+
+        def strip(self, *args):
+            raise SystemExit("escaped")
+
+    class Raised(Exception):
+        def __str__(self):
+            return Text("boom")
+
+    kind, message = exception_words(Raised())
+    assert (kind, message, type(message)) == ("Raised", "boom", str)

@@ -73,8 +73,6 @@ def is_solution_cell(cell: dict) -> bool:
 
 # IPython's help: ``keras.optimizers.SGD?``, ``model.fit??``, ``?np.argmax``.
 _HELP = re.compile(r"\s*(\?{1,2}[\w.]+|[\w.]+(\(\))?\?{1,2})\s*")
-# A shell's or a magic's output assigned, as IPython reads it: ``files = !ls``, ``runs["h"] = %time fit()``.
-_ASSIGNED = re.compile(r"\s*(?P<target>[^=]+?)\s*=\s*(?P<kind>[!%])(?P<magic>.*)")
 # ``%time`` runs its code and gives its value.
 _TIMED = re.compile(r"time\s+(?P<code>\S.*)")
 # Cell magics that hand the cell to another language or program (``%%script false`` is how Jupyter
@@ -111,11 +109,13 @@ def _without_magic(line: str) -> str:
     empty list (IPython's is a list of its lines), a magic's None, and ``%time`` leaves its code. A line
     that is Python stays as it is."""
     indent, code = line[:len(line) - len(line.lstrip())], line.strip()
-    assigned = _ASSIGNED.fullmatch(line)
-    if assigned and _is_python(f"{assigned['target']} = None") and not _is_python(code):
-        timed = _TIMED.fullmatch(assigned["magic"].strip()) if assigned["kind"] == "%" else None
-        value = timed["code"] if timed else "[]" if assigned["kind"] == "!" else "None"
-        return f"{indent}{assigned['target']} = {value}"
+    # A shell's or a magic's output assigned, as IPython reads it: ``files = !ls``, ``runs["h"] = %time fit()``.
+    # Split at the first "=", not by a pattern: a line of the student's is read in linear time.
+    target, equals, magic = (part.strip() for part in code.partition("="))
+    if equals and target and magic[:1] in ("!", "%") and _is_python(f"{target} = None") and not _is_python(code):
+        timed = _TIMED.fullmatch(magic[1:].strip()) if magic[0] == "%" else None
+        value = timed["code"] if timed else "[]" if magic[0] == "!" else "None"
+        return f"{indent}{target} = {value}"
     timed = _TIMED.fullmatch(code[1:]) if code.startswith("%") else None
     if timed:
         return indent + timed["code"]
