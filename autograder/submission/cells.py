@@ -89,8 +89,9 @@ def without_magics(source: str) -> str:
     ``files = !ls``), and the whole of a cell another language's cell magic runs.
 
     They only matter in Jupyter, and plain Python cannot compile them. Each is replaced by ``pass``
-    at its indentation (an ``if`` that only installs a package keeps a body), so that line numbers in
-    error messages still match the cell. As in IPython, a line is one only where a statement starts:
+    at its indentation (an ``if`` that only installs a package keeps a body), or by the Python IPython
+    would run in its place (``_without_magic``), so that line numbers in error messages still match the
+    cell. As in IPython, a line is one only where a statement starts:
     not inside brackets or a string, nor after a backslash (``("%s" \\n % name)`` is Python). Line
     ends are ``\\n``: Python also ends a line at a lone ``\\r``, and every reader of a cell must count
     lines alike."""
