@@ -54,13 +54,16 @@ def not_the_student_s(error: BaseException) -> bool:
     return isinstance(error, TimeLimitExceeded) or (isinstance(error, KeyboardInterrupt) and STOPPED.is_set())
 
 
+MESSAGE_CHARACTERS = 2000  # of a student exception's message: a message the student reads, not a file
+
+
 def exception_words(error: BaseException) -> tuple[str, str]:
     """The class name and the message of an exception student code raised, both bounded: its class and
     its ``__str__`` are the student's too, and may raise or never return."""
     name = type.__dict__["__name__"].__get__(type(error))  # the class's own, never a metaclass's property
     try:
         with time_limit(5):
-            return name, str.__getitem__(str(error), slice(None))  # a str, never the student's subclass of it
+            return name, str.__getitem__(str(error), slice(MESSAGE_CHARACTERS))  # a str, never a subclass of it
     except BaseException as failure:
         if not_the_student_s(failure) and not isinstance(failure, TimeLimitExceeded):
             raise

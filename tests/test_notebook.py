@@ -721,3 +721,4 @@ def test_a_message_of_the_student_s_own_str_class_is_read_as_a_plain_str():
 
     kind, message = exception_words(Raised())
     assert (kind, message, type(message)) == ("Raised", "boom", str)
+    assert len(exception_words(ValueError("x" * 10**6))[1]) == 2000  # bounded in length too (helper-61 F4)

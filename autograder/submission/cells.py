@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import io
 import re
 import threading
@@ -84,6 +85,7 @@ OTHER_LANGUAGE_CELL_MAGICS = {
 }
 
 
+@functools.lru_cache(maxsize=64)  # loading and sanitizing read each cell about ten times (64 KiB at most)
 def without_magics(source: str) -> str:
     """Drop IPython magics, shell escapes and help (``%matplotlib inline``, ``!pip ...``, ``SGD?``,
     ``files = !ls``), and the whole of a cell another language's cell magic runs.
