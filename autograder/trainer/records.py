@@ -111,15 +111,17 @@ def model_signature(config: Any) -> Any:
     config = json.loads(json.dumps(config, default=list))  # a copy, tuples as lists
 
     def own_names(model: dict) -> dict[str, str]:
-        """A model's names for its own layers, removed where defined. A model used as a layer has names
-        of its own, which may repeat the outer model's: each model its own table."""
-        names = layer_numbers(model)
+        """A model's names for its own layers, each defined once, removed where defined. A model used
+        as a layer has names of its own, which may repeat the outer model's: each model its own table."""
+        names: dict[str, str] = {}
         inner = model.get("config")
         if isinstance(inner, dict):
             inner.pop("name", None)
             for layer in inner.get("layers") if isinstance(inner.get("layers"), list) else []:
                 if isinstance(layer, dict) and isinstance(layer.get("config"), dict):
-                    layer["config"].pop("name", None)
+                    name = layer["config"].pop("name", None)
+                    if isinstance(name, str):
+                        names.setdefault(name, f"<layer {len(names)}>")
                     layer.pop("name", None)  # a Functional model's layers name themselves twice
         return names
 
@@ -209,19 +211,6 @@ def refuse_names_tensorflow_refuses(model_config: Any, compile_config: Any) -> N
             "optimizer, its learning-rate schedule and its loss may hold only the letters A-Z and a-z, digits and "
             "_ . - (a model's or an optimizer's not starting with _ or -): change that name= or leave it out"
         ), name=repr(refused[0][:80]))
-
-
-def layer_numbers(model: Any) -> dict[str, str]:
-    """A model's layers numbered by name, each name once, in the order its configuration defines them."""
-    names: dict[str, str] = {}
-    inner = model.get("config") if isinstance(model, dict) else None
-    layers = inner.get("layers") if isinstance(inner, dict) else None
-    for layer in layers if isinstance(layers, list) else []:
-        inner = layer.get("config") if isinstance(layer, dict) else None
-        name = inner.get("name") if isinstance(inner, dict) else None
-        if isinstance(name, str):
-            names.setdefault(name, f"<layer {len(names)}>")
-    return names
 
 
 PER_OUTPUT = ("loss", "loss_weights", "metrics", "weighted_metrics")
