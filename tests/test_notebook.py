@@ -722,3 +722,33 @@ def test_a_message_of_the_student_s_own_str_class_is_read_as_a_plain_str():
     kind, message = exception_words(Raised())
     assert (kind, message, type(message)) == ("Raised", "boom", str)
     assert len(exception_words(ValueError("x" * 10**6))[1]) == 2000  # bounded in length too (helper-61 F4)
+
+
+@pytest.mark.parametrize("source", [
+    'text = """line\n%s""" \\\n% (7,)\n',  # a backslash after a string that spans lines (helper-61 F2)
+    'text = """line\n%s"""\\\n% (7,)\n',
+    "text = ('%s'\n% (7,))\n",
+    "text = '%s' \\\n% (7,)\n",
+])
+def test_a_cell_that_is_python_is_never_rewritten(source):
+    from autograder.submission.cells import without_magics
+
+    compile(source, "<cell>", "exec")
+    assert without_magics(source) == source
+
+
+def test_a_comment_that_ends_in_a_backslash_continues_nothing():
+    """A comment ends its line whatever its last character: the magic below it is read as one."""
+    from autograder.submission.cells import without_magics
+
+    assert without_magics("# data in C:\\data\\\n%matplotlib inline\nx = 1  # C:\\\n!pip list\n") == (
+        "# data in C:\\data\\\npass\nx = 1  # C:\\\npass\n")
+
+
+def test_a_magic_that_goes_on_after_a_backslash_is_dropped_whole():
+    """IPython joins the lines of ``!pip install \\`` and ``numpy``: the second is the magic's, not Python."""
+    from autograder.submission.cells import without_magics
+
+    assert without_magics("!pip install \\\n    numpy \\\n    pandas\nfiles = !ls \\\n-la\nx = 1\n") == (
+        "pass\n\n\nfiles = []\n\nx = 1\n")
+    assert without_magics("%time x = sum([1,\\\n 2])\n") == "x = sum([1,\\\n 2])\n"

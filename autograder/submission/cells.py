@@ -94,7 +94,8 @@ def without_magics(source: str) -> str:
     at its indentation (an ``if`` that only installs a package keeps a body), or by the Python IPython
     would run in its place (``_without_magic``), so that line numbers in error messages still match the
     cell. As in IPython, a line is one only where a statement starts:
-    not inside brackets or a string, nor after a backslash (``("%s" \\n % name)`` is Python). Line
+    not inside brackets or a string, nor after a backslash outside a comment (``("%s" \\n % name)``
+    is Python); a magic's own lines joined by backslashes go with it. Line
     ends are ``\\n``: Python also ends a line at a lone ``\\r``, and every reader of a cell must count
     lines alike."""
     text = source.replace("\r\n", "\n").replace("\r", "\n")
@@ -103,8 +104,17 @@ def without_magics(source: str) -> str:
     if first.startswith("%%") and (first[2:].split() or [""])[0].lower() in OTHER_LANGUAGE_CELL_MAGICS:
         return "\n" * (len(lines) - 1)
     continued = _continued_lines(text)
-    return "\n".join(
-        line if number in continued else _without_magic(line) for number, line in enumerate(lines, start=1))
+    kept, joined = [], False  # joined: the line goes on with a magic, and is dropped with it
+    for number, line in enumerate(lines, start=1):
+        if joined or number in continued:
+            kept.append("" if joined else line)
+            joined = joined and line.endswith("\\")
+            continue
+        python = _without_magic(line)
+        # IPython joins a magic's lines that end in a backslash (``!pip install \\`` then ``numpy``).
+        joined = python != line and line.endswith("\\") and not python.endswith("\\")
+        kept.append(python)
+    return "\n".join(kept)
 
 
 def _without_magic(line: str) -> str:
@@ -140,21 +150,27 @@ def _continued_lines(text: str) -> set[int]:
     spans lines, or after a backslash. One pass of Python's tokenizer, which reads magics as odd tokens;
     where it gives up, what it found so far."""
     continued: set[int] = set()
-    depth = 0
+    ended: set[int] = set()  # rows the tokenizer ended a line on: a backslash there was in a comment
+    depth = read = 0
     try:
-        for kind, string, (row, _), (end_row, _), line in tokenize.generate_tokens(io.StringIO(text).readline):
+        for kind, string, (row, _), (end_row, _), _line in tokenize.generate_tokens(io.StringIO(text).readline):
             if kind == tokenize.OP and string in "([{":
                 depth += 1
             elif kind == tokenize.OP and string in ")]}":
                 depth = max(depth - 1, 0)
             elif kind == tokenize.STRING:
                 continued.update(range(row + 1, end_row + 1))
-            elif kind == tokenize.NL and depth:
-                continued.add(row + 1)
-            if line.endswith("\\\n") and kind != tokenize.STRING:
-                continued.add(row + 1)
+            elif kind in (tokenize.NEWLINE, tokenize.NL):
+                ended.add(row)
+                if depth:
+                    continued.add(row + 1)
+            read = end_row
     except (tokenize.TokenError, SyntaxError):
         pass
+    # A backslash joins a line to the next only where no line ended: not in a comment, and after a
+    # string that spans lines as after any other token.
+    continued.update(number + 1 for number, line in enumerate(text.split("\n")[:read], start=1)
+                     if line.endswith("\\") and number not in ended)
     return continued
 
 
