@@ -746,3 +746,18 @@ def test_a_loss_keyed_by_a_nested_model_s_name_is_not_read_as_its_output_s_key(s
     with pytest.raises(TrainingNotReproducible):
         fit(client_for(trainer, arrays), nested_dict_output_model("f1"), arrays, epochs=1)
     assert not trainer.finish().calls[0].reused
+
+
+@pytest.mark.parametrize("setting", ["loss", "metrics"])
+def test_a_dict_shaped_like_a_saved_loss_is_refused_as_keras_refuses_it(small, setting):
+    """Keras reads a dict given to compile as one entry per output, and fails on {"class_name": ...};
+    saved and loaded, the same dict reads as a loss object, which trained for 100 (helper-58)."""
+    import keras
+
+    arrays, test = small
+    model = lesson_model()
+    saved = keras.losses.SparseCategoricalCrossentropy() if setting == "loss" else keras.metrics.Accuracy()
+    shaped = dict(keras.saving.serialize_keras_object(saved))
+    model.compile(**{"loss": "sparse_categorical_crossentropy", "optimizer": "sgd", setting: shaped})
+    with pytest.raises(TrainingNotReproducible, match=f"`{setting}` is a dict, .*'class_name'"):
+        fit(client_for(Trainer(arrays, test), arrays), model, arrays, epochs=1)

@@ -164,6 +164,7 @@ class FitClient:
             ).format(names=names))
         if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
             raise TrainingNotReproducible(_("the model is not compiled: call model.compile(...) before model.fit"))
+        refuse_dicts_read_as_objects(model)
         blobs: dict[str, bytes] = {}
         described: dict[str, Any] = {name: self.describe(arguments.get(name), name, blobs) for name in FIT_ARRAYS}
         validation = arguments.get("validation_data")
@@ -209,6 +210,21 @@ class FitClient:
         self.histories.append(history)
         model.history = history  # as Keras's fit leaves it: `return model.history` returns this History
         return history
+
+
+def refuse_dicts_read_as_objects(model: Any) -> None:
+    """Keras reads a dict given to compile as one entry per output, named by its keys, and fails on
+    {"class_name": ...}; the saved model the trainer loads holds the same dict, which loading reads as
+    the object it describes. Refused, as Keras refuses it, rather than trained."""
+    given = getattr(getattr(model, "_compile_config", None), "config", None)
+    for setting in ("loss", "loss_weights", "metrics", "weighted_metrics"):
+        value = given.get(setting) if isinstance(given, dict) else None
+        if isinstance(value, dict) and "class_name" in value:
+            raise TrainingNotReproducible(_(
+                "`{setting}` is a dict, which Keras reads as one entry per output of the model, named by its keys "
+                "({keys}), and these are not your model's outputs: pass the {setting} itself, for example {example}"
+            ).format(setting=setting, keys=", ".join(repr(str(key))[:40] for key in list(value)[:6]),
+                     example="keras.losses.SparseCategoricalCrossentropy()" if "loss" in setting else '["accuracy"]'))
 
 
 def refused(header: dict) -> str:
