@@ -761,3 +761,31 @@ def test_a_dict_shaped_like_a_saved_loss_is_refused_as_keras_refuses_it(small, s
     model.compile(**{"loss": "sparse_categorical_crossentropy", "optimizer": "sgd", setting: shaped})
     with pytest.raises(TrainingNotReproducible, match=f"`{setting}` is a dict, .*'class_name'"):
         fit(client_for(Trainer(arrays, test), arrays), model, arrays, epochs=1)
+
+
+def test_a_network_of_bfloat16_layers_trains_and_replays_as_in_keras(small, tmp_path):
+    """NumPy has no bfloat16 of its own: saved as it is, the weights read back as raw bytes that no model
+    takes, and the training Keras runs failed in the kit (helper-58)."""
+    import keras
+
+    arrays, test = small
+
+    def bfloat16_model():
+        keras.utils.set_random_seed(42)
+        model = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten(),
+                                  keras.layers.Dense(30, activation="relu", dtype="bfloat16"),
+                                  keras.layers.Dense(10, activation="softmax")])
+        model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+        return model
+
+    first, replayed = (Trainer(arrays, test, cache=tmp_path / "cache") for _ in range(2))
+    models = [bfloat16_model(), bfloat16_model()]
+    for trainer, model in zip((first, replayed), models):
+        fit(client_for(trainer, arrays), model, arrays, epochs=1)
+    records = [trainer.finish() for trainer in (first, replayed)]
+    assert [record.calls[0].reused for record in records] == [False, True]
+    assert records[0].calls[0].history == records[1].calls[0].history
+    assert np.array_equal(records[0].predictions, records[1].predictions)
+    assert str(models[1].layers[1].kernel.dtype) == "bfloat16"
+    assert all(np.array_equal(np.asarray(a, "float32"), np.asarray(b, "float32"))
+               for a, b in zip(models[0].get_weights(), models[1].get_weights()))

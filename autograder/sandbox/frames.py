@@ -72,3 +72,18 @@ def reader(receive: Callable[[int], bytes]) -> Callable[[int], bytes]:
         return b"".join(chunks)
 
     return read_exactly
+
+
+def npz(arrays: list, prefix: str) -> bytes:
+    """Arrays as one .npz blob (``{prefix}0``, ``{prefix}1``…) that ``np.load`` reads back as numbers: a
+    dtype NumPy has not of its own (ml_dtypes' bfloat16, ``isbuiltin == 2``) goes as float32, which holds
+    it exactly, and a model's variable takes it back in its own dtype."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    arrays = [np.asarray(array) for array in arrays]
+    np.savez(buffer, **{f"{prefix}{index}": array.astype(np.float32) if array.dtype.isbuiltin == 2 else array
+                        for index, array in enumerate(arrays)})
+    return buffer.getvalue()

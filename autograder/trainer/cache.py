@@ -31,6 +31,7 @@ import numpy as np
 
 from autograder.errors import AutograderError
 from autograder.files import atomic_folder
+from autograder.sandbox import frames
 from autograder.trainer.records import compile_as_keyed
 
 ENTRY_FILES = ("weights.npz", "optimizer.npz", "history.json")
@@ -242,8 +243,8 @@ class TrainingCache:
             # left is another user's, which this one cannot remove.
             temporary = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{key}."))
             os.chmod(temporary, 0o755)
-            np.savez(temporary / "weights.npz", **{f"w{i}": w for i, w in enumerate(weights)})
-            np.savez(temporary / "optimizer.npz", **{f"v{i}": v for i, v in enumerate(optimizer)})
+            (temporary / "weights.npz").write_bytes(frames.npz(weights, "w"))
+            (temporary / "optimizer.npz").write_bytes(frames.npz(optimizer, "v"))
             (temporary / "history.json").write_text(text)
             return atomic_folder(temporary, self.folder / key)
         except OSError:

@@ -129,8 +129,6 @@ class Trainer:
         if weights is None:  # the message in the catalogue's words: the student's side says it in theirs
             self.end_chain()
             return {**refusal(record.message, record.fields), "record": asdict(record)}, {}
-        buffer = io.BytesIO()
-        np.savez(buffer, **{f"w{index}": w for index, w in enumerate(weights)})
         history = getattr(self.model, "history", None)
         reply = {
             "ok": True,
@@ -139,7 +137,7 @@ class Trainer:
             "epoch": list(range(len(next(iter(record.history.values()), [])))),
             "params": dict(getattr(history, "params", None) or {}),
         }
-        return reply, {"weights.npz": buffer.getvalue()}
+        return reply, {"weights.npz": frames.npz(weights, "w")}
 
     def data(self, description: Any, name: str, blobs: dict[str, bytes]) -> tuple[np.ndarray | None, str | None, str]:
         """The array an argument names: (array, the kit's name for it or None, its digest)."""
