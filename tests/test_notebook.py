@@ -752,3 +752,29 @@ def test_a_magic_that_goes_on_after_a_backslash_is_dropped_whole():
     assert without_magics("!pip install \\\n    numpy \\\n    pandas\nfiles = !ls \\\n-la\nx = 1\n") == (
         "pass\n\n\nfiles = []\n\nx = 1\n")
     assert without_magics("%time x = sum([1,\\\n 2])\n") == "x = sum([1,\\\n 2])\n"
+
+
+@pytest.mark.parametrize("ending", ["", " +"])
+def test_the_grader_parses_a_cell_s_text_once_however_many_readers_read_it(tmp_path, monkeypatch, ending):
+    """Ordering, sanitizing and linting read each cell about ten times in the grader's own process, and
+    a 64 KiB f-string takes Python's parser about a second: three such cells cost 22 s (helper-62 F1),
+    whether they parse or not."""
+    import ast
+    from collections import Counter
+
+    from autograder.batch.order import estimate_and_trees
+    from autograder.batch.steps import lint_notes
+    from autograder.submission.sanitize import write_sanitized
+
+    nb = reference_json()
+    for copy in range(3):
+        nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                            "source": f'slow_{copy} = f"' + "{a}" * 2000 + '"' + ending + "\n"})
+    path = write(tmp_path, nb)
+    parsed, parse = Counter(), ast.parse
+    monkeypatch.setattr(ast, "parse", lambda text, *args, **kw: parsed.update([text]) or parse(text, *args, **kw))
+    estimate_and_trees(path)
+    write_sanitized(path, SOURCE_NOTEBOOK, tmp_path / "sanitized.ipynb")
+    lint_notes(path)
+    slow = {text: count for text, count in parsed.items() if "{a}{a}" in text}
+    assert slow and max(slow.values()) == 1, sorted(slow.values())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import collections
 import functools
 import io
 import re
@@ -30,6 +31,12 @@ def cell_source(cell: dict) -> str:
 
 
 _parsing = threading.Lock()
+# Each cell's tree or SyntaxError, the latest first out: ordering, sanitizing and linting read a cell
+# about ten times, and a 64 KiB f-string takes Python's parser a second. Bounded by the text they
+# come from, one notebook's code at most (notebook.MAX_CODE_CHARS): about 75 MiB of trees.
+_TREES: collections.OrderedDict[str, ast.Module | SyntaxError] = collections.OrderedDict()
+_TREES_CHARS = 256 * 1024
+_trees_chars = 0
 
 
 def parse_cell(source: str) -> ast.Module:
@@ -37,14 +44,30 @@ def parse_cell(source: str) -> ast.Module:
     keeps ast.parse's recursion count in state the threads share, and two workers parsing at once can
     fail with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905).
     Raises SyntaxError, also for code nested too deeply, which Python's parser gives up on with
-    RecursionError or MemoryError: to every reader of cells it is code that does not parse."""
+    RecursionError or MemoryError: to every reader of cells it is code that does not parse.
+    The tree is shared by the readers of the same text, which never change it."""
+    global _trees_chars
     with _parsing:
-        try:
-            return ast.parse(without_magics(source))
-        except (RecursionError, MemoryError) as error:
-            raise SyntaxError(f"code nested too deeply for Python to read ({type(error).__name__})") from None
-        except ValueError as error:  # a null byte, text that is not Unicode
-            raise SyntaxError(str(error)) from None
+        parsed = _TREES.pop(source, None)
+        if parsed is None:
+            parsed, _trees_chars = _parsed(source), _trees_chars + len(source)
+        _TREES[source] = parsed
+        while _trees_chars > _TREES_CHARS and len(_TREES) > 1:
+            _trees_chars -= len(_TREES.popitem(last=False)[0])
+    if isinstance(parsed, SyntaxError):
+        raise type(parsed)(*parsed.args)  # a new one each time: a raised exception collects tracebacks
+    return parsed
+
+
+def _parsed(source: str) -> ast.Module | SyntaxError:
+    try:
+        return ast.parse(without_magics(source))
+    except SyntaxError as error:  # IndentationError too, kept as such
+        return error.with_traceback(None)
+    except (RecursionError, MemoryError) as error:
+        return SyntaxError(f"code nested too deeply for Python to read ({type(error).__name__})")
+    except ValueError as error:  # a null byte, text that is not Unicode
+        return SyntaxError(str(error))
 
 
 def defined_functions(source: str) -> set[str]:
