@@ -778,3 +778,24 @@ def test_the_grader_parses_a_cell_s_text_once_however_many_readers_read_it(tmp_p
     lint_notes(path)
     slow = {text: count for text, count in parsed.items() if "{a}{a}" in text}
     assert slow and max(slow.values()) == 1, sorted(slow.values())
+
+
+@pytest.mark.parametrize("source, python", [
+    # A magic's brackets and quotes are the magic's: IPython reads the cell again after each magic it
+    # rewrites, and so does the kit (helper-62 F3).
+    ("!echo :(\n%matplotlib inline\ndef normalize():\n    return 1\n", "pass\npass\ndef normalize():\n    return 1\n"),
+    ("!echo '''\ns = '''\n%matplotlib inline\n'''\n", "pass\ns = '''\n%matplotlib inline\n'''\n"),
+    ("!pip install a \\\nx = (1,\n%matplotlib inline\n", "pass\n\npass\n"),
+    # A cell magic's first line is never joined to the body (helper-62 F2).
+    ("%%time \\\nhistory = 1\ny = 2\n", "pass\nhistory = 1\ny = 2\n"),
+    # The assignment is at the first "=" outside brackets and strings (helper-62 F4).
+    ('runs["lr=0.01"] = %time f()\n', 'runs["lr=0.01"] = f()\n'),
+    ("runs[f(a=1)] = !ls\n", "runs[f(a=1)] = []\n"),
+    # A cell pasted indented as a whole runs in IPython, which takes the common indentation away.
+    ("    x = 1\n\n    if x:\n        y = 2\n", "x = 1\n\nif x:\n    y = 2\n"),
+    ("model.layers[0]?\nmodel.layers[-1].get_weights??\n", "pass\npass\n"),
+])
+def test_a_cell_reads_as_ipython_reads_it(source, python):
+    from autograder.submission.cells import without_magics
+
+    assert without_magics(source) == python

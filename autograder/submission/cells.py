@@ -17,6 +17,7 @@ import collections
 import functools
 import io
 import re
+import textwrap
 import threading
 import tokenize
 
@@ -96,7 +97,7 @@ def is_solution_cell(cell: dict) -> bool:
 
 
 # IPython's help: ``keras.optimizers.SGD?``, ``model.fit??``, ``?np.argmax``.
-_HELP = re.compile(r"\s*(\?{1,2}[\w.]+|[\w.]+(\(\))?\?{1,2})\s*")
+_HELP = re.compile(r"\s*(\?{1,2}[\w.]+|%{0,2}[\w.]+(\[-?[0-9]+\][\w.]*)*(\(\))?\?{1,2})\s*")
 # ``%time`` runs its code and gives its value.
 _TIMED = re.compile(r"time\s+(?P<code>\S.*)")
 # Cell magics that hand the cell to another language or program (``%%script false`` is how Jupyter
@@ -116,28 +117,61 @@ def without_magics(source: str) -> str:
     They only matter in Jupyter, and plain Python cannot compile them. Each is replaced by ``pass``
     at its indentation (an ``if`` that only installs a package keeps a body), or by the Python IPython
     would run in its place (``_without_magic``), so that line numbers in error messages still match the
-    cell. As in IPython, a line is one only where a statement starts:
-    not inside brackets or a string, nor after a backslash outside a comment (``("%s" \\n % name)``
-    is Python); a magic's own lines joined by backslashes go with it. Line
-    ends are ``\\n``: Python also ends a line at a lone ``\\r``, and every reader of a cell must count
-    lines alike."""
+    cell. The cell is read as IPython reads it (``_as_ipython_reads``), and a cell indented as a whole
+    loses its common indentation, as there. Line ends are ``\\n``: Python also ends a line at a lone
+    ``\\r``, and every reader of a cell must count lines alike."""
     text = source.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
-    first = next((line.strip() for line in lines if line.strip()), "")
+    first = next((line for line in text.split("\n") if line.strip()), "")
+    lines = (textwrap.dedent(text) if first[:1].isspace() else text).split("\n")  # else Python fails it
+    first = first.strip()
     if first.startswith("%%") and (first[2:].split() or [""])[0].lower() in OTHER_LANGUAGE_CELL_MAGICS:
         return "\n" * (len(lines) - 1)
-    continued = _continued_lines(text)
-    kept, joined = [], False  # joined: the line goes on with a magic, and is dropped with it
-    for number, line in enumerate(lines, start=1):
-        if joined or number in continued:
-            kept.append("" if joined else line)
-            joined = joined and line.endswith("\\")
-            continue
-        python = _without_magic(line)
-        # IPython joins a magic's lines that end in a backslash (``!pip install \\`` then ``numpy``).
-        joined = python != line and line.endswith("\\") and not python.endswith("\\")
+    return "\n".join(_as_ipython_reads(lines))
+
+
+def _as_ipython_reads(lines: list[str]) -> list[str]:
+    """The lines, a magic's in Python's place. As in IPython, a line is a magic's only where a statement
+    starts (not inside brackets or a string, nor after a backslash outside a comment), and a magic's own
+    lines joined by backslashes go with it. Python's tokenizer reads each line after it is rewritten,
+    as IPython tokenizes the cell again after each magic: a magic's brackets and quotes are never
+    Python's. One pass, in linear time; where the tokenizer gives up, each line after is a statement's."""
+    kept: list[str] = []
+    starts, joined = True, False  # joined: the line goes on with a magic, and is dropped with it
+
+    def readline() -> str:
+        nonlocal starts, joined
+        if len(kept) == len(lines):
+            return ""
+        line = lines[len(kept)]
+        if joined:
+            python, joined = "", line.endswith("\\")
+        elif starts:
+            python = _without_magic(line)
+            # IPython joins a magic's lines that end in a backslash (``!pip install \\`` then ``numpy``),
+            # never a cell magic's first line to its body.
+            joined = (python != line and line.endswith("\\") and not python.endswith("\\")
+                      and not line.lstrip().startswith("%%"))
+        else:
+            python = line
+        starts = False
         kept.append(python)
-    return "\n".join(kept)
+        return python + "\n"
+
+    depth = 0
+    try:
+        for kind, string, *_ in tokenize.generate_tokens(readline):
+            if kind == tokenize.OP and string in "([{":
+                depth += 1
+            elif kind == tokenize.OP and string in ")]}":
+                depth = max(depth - 1, 0)
+            elif kind in (tokenize.NEWLINE, tokenize.NL) and not depth:
+                starts = True
+    except (tokenize.TokenError, SyntaxError):
+        starts = True
+    while len(kept) < len(lines):
+        readline()
+        starts = True
+    return kept
 
 
 def _without_magic(line: str) -> str:
@@ -146,9 +180,8 @@ def _without_magic(line: str) -> str:
     that is Python stays as it is."""
     indent, code = line[:len(line) - len(line.lstrip())], line.strip()
     # A shell's or a magic's output assigned, as IPython reads it: ``files = !ls``, ``runs["h"] = %time fit()``.
-    # Split at the first "=", not by a pattern: a line of the student's is read in linear time.
-    target, equals, magic = (part.strip() for part in code.partition("="))
-    if equals and target and magic[:1] in ("!", "%") and _is_python(f"{target} = None") and not _is_python(code):
+    target, magic = _assigned(code) if any(mark in code.partition("=")[2] for mark in "!%") else ("", "")
+    if magic[:1] in ("!", "%") and _is_python(f"{target} = None") and not _is_python(code):
         timed = _TIMED.fullmatch(magic[1:].strip()) if magic[0] == "%" else None
         value = timed["code"] if timed else "[]" if magic[0] == "!" else "None"
         return f"{indent}{target} = {value}"
@@ -160,41 +193,31 @@ def _without_magic(line: str) -> str:
     return line
 
 
+def _assigned(code: str) -> tuple[str, str]:
+    """(target, value) of a line split at its first "=" outside brackets and strings, as IPython finds
+    an assignment; ("", "") if none. Tokens up to that "=" only: linear in the line."""
+    depth = 0
+    try:
+        for kind, string, _start, (_row, column), _line in tokenize.generate_tokens(io.StringIO(code).readline):
+            if kind == tokenize.OP and string in "([{":
+                depth += 1
+            elif kind == tokenize.OP and string in ")]}":
+                depth -= 1
+            elif kind == tokenize.OP and string == "=" and depth == 0:
+                return code[:column - 1].strip(), code[column:].strip()
+            elif kind in (tokenize.NEWLINE, tokenize.NL):
+                break
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return "", ""
+
+
 def _is_python(code: str) -> bool:
     try:
         ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return True
-
-
-def _continued_lines(text: str) -> set[int]:
-    """The lines (from 1) that go on with a statement begun above: inside brackets or a string that
-    spans lines, or after a backslash. One pass of Python's tokenizer, which reads magics as odd tokens;
-    where it gives up, what it found so far."""
-    continued: set[int] = set()
-    ended: set[int] = set()  # rows the tokenizer ended a line on: a backslash there was in a comment
-    depth = read = 0
-    try:
-        for kind, string, (row, _), (end_row, _), _line in tokenize.generate_tokens(io.StringIO(text).readline):
-            if kind == tokenize.OP and string in "([{":
-                depth += 1
-            elif kind == tokenize.OP and string in ")]}":
-                depth = max(depth - 1, 0)
-            elif kind == tokenize.STRING:
-                continued.update(range(row + 1, end_row + 1))
-            elif kind in (tokenize.NEWLINE, tokenize.NL):
-                ended.add(row)
-                if depth:
-                    continued.add(row + 1)
-            read = end_row
-    except (tokenize.TokenError, SyntaxError):
-        pass
-    # A backslash joins a line to the next only where no line ended: not in a comment, and after a
-    # string that spans lines as after any other token.
-    continued.update(number + 1 for number, line in enumerate(text.split("\n")[:read], start=1)
-                     if line.endswith("\\") and number not in ended)
-    return continued
 
 
 def is_instructor_cell(cell: dict) -> bool:
