@@ -108,6 +108,9 @@ def main() -> None:
             "seconds": round(seconds, 1),
             "seconds_per_submission": round(seconds / len(graded), 2),
             "trainings_run": sum(result["usage"].get("trainings_run", 0) for result in stored),
+            # Trained, not kept for replays (a bound of cache.py or a full disk): a copy trains again.
+            "trainings_not_stored": sum(result["usage"].get("trainings_run", 0) - result["usage"].get(
+                "trainings_stored", 0) for result in stored),
             "styles_whose_copies_trained_more_than_once": {
                 style: count for style, count in sorted(copies_training.items()) if count > 1},
             "scores_not_as_expected": wrong_scores,

@@ -49,6 +49,7 @@ def test_two_notebooks_agreeing_on_a_poisoned_training_spoil_no_classmate(tmp_pa
     assert scores == {"eve": 80, "mallory": 100, "trudy": 100, "ann": 100, "bob": 100}
     # Two descriptions of the 30 epochs, two trainings: what the others replay is the trainer's own result.
     assert sum(r.usage["trainings_run"] for r in reports.values()) == 3  # and the short check of epochs, once
+    assert sum(r.usage["trainings_stored"] for r in reports.values()) == 3
     assert sum(any("training reused" in note for note in r.notes) for r in reports.values()) == 3
 
 

@@ -288,7 +288,7 @@ def test_an_identical_description_is_replayed_from_the_trainer_s_own_cache(small
     assert [r.calls[0].reused for r in records] == [False, True, False]
     assert records[0].calls[0].history == records[1].calls[0].history
     assert np.array_equal(records[0].predictions, records[1].predictions)
-    assert [r.trainings_run for r in records] == [1, 0, 1]
+    assert [r.trainings_run for r in records] == [1, 0, 1] == [r.trainings_stored for r in records]
 
 
 def test_trainings_kept_from_an_earlier_run_are_replayed_and_only_complete_ones_are_copied(small, tmp_path):
@@ -789,3 +789,19 @@ def test_a_network_of_bfloat16_layers_trains_and_replays_as_in_keras(small, tmp_
     assert str(models[1].layers[1].kernel.dtype) == "bfloat16"
     assert all(np.array_equal(np.asarray(a, "float32"), np.asarray(b, "float32"))
                for a, b in zip(models[0].get_weights(), models[1].get_weights()))
+
+
+def test_a_warm_trainer_s_next_submission_has_the_store_bounds_of_its_own(small, tmp_path, monkeypatch):
+    """The bounds on what one submission stores are a submission's: counted over a warm trainer's 25
+    uses, its later submissions would store nothing, and their copies would train again."""
+    from autograder.trainer import cache
+
+    monkeypatch.setattr(cache, "SUBMISSION_STORED_ENTRIES", 1)
+    arrays, test = small
+    warm = Trainer(arrays, test, cache=tmp_path / "cache")
+    fit(client_for(warm, arrays), lesson_model(), arrays, epochs=1)
+    warm.finish()
+    warm.next_submission()
+    fit(client_for(warm, arrays), lesson_model(optimizer="adam"), arrays, epochs=1)
+    assert warm.finish().trainings_stored == 1
+    assert len([entry for entry in (tmp_path / "cache").iterdir() if not entry.name.startswith(".")]) == 2

@@ -143,6 +143,7 @@ def judge(path: Path, artifacts, data, training=None, config=None) -> GradeRepor
         report.history = training.history()
         report.confusion = confusion_matrix(training.predictions, data)
         report.usage["trainings_run"] = training.trainings_run
+        report.usage["trainings_stored"] = training.trainings_stored
         if training.reused:
             report.notes.append(_(REUSED_NOTE))
     return report

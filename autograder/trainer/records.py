@@ -29,6 +29,7 @@ class FitRecord:
     fields: dict[str, str] = field(default_factory=dict)  # what fills its {fields} (see errors.Refused)
     continues: bool = False  # continues the training of the call before it
     reused: bool = False  # replayed from the cache of identical trainings
+    stored: bool = False  # trained and kept there, for identical calls to replay
     key: str | None = None
     epochs_run: int = 0
     history: dict[str, list[float]] = field(default_factory=dict)
@@ -97,6 +98,10 @@ class TrainingRecord:
     @property
     def trainings_run(self) -> int:
         return sum(1 for call in self.calls if call.trained and not call.reused)
+
+    @property
+    def trainings_stored(self) -> int:
+        return sum(1 for call in self.calls if call.stored)
 
 
 # --- what a model is, names aside ------------------------------------------------------------------

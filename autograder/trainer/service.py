@@ -219,7 +219,7 @@ class Trainer:
                 record.reused = True
             else:
                 history = self.train(model, fit_arguments, position)
-                self.cache.store(key, model, history)
+                record.stored = self.cache.store(key, model, history)
         record.history = {str(k): [float(v) for v in values] for k, values in history.items()}
         record.epochs_run = max((len(v) for v in record.history.values()), default=0)
         self.position, self.key = position + 1, key
