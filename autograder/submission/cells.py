@@ -49,9 +49,13 @@ def parse_cell(source: str) -> ast.Module:
     The tree is shared by the readers of the same text, which never change it."""
     global _trees_chars
     with _parsing:
+        parsed = _TREES.get(source)
+    python = without_magics(source) if parsed is None else None  # outside the lock: other workers go on
+    with _parsing:
         parsed = _TREES.pop(source, None)
         if parsed is None:
-            parsed, _trees_chars = _parsed(source), _trees_chars + len(source)
+            parsed, _trees_chars = _parsed(python if python is not None else without_magics(source)), \
+                _trees_chars + len(source)
         _TREES[source] = parsed
         while _trees_chars > _TREES_CHARS and len(_TREES) > 1:
             _trees_chars -= len(_TREES.popitem(last=False)[0])
@@ -60,9 +64,9 @@ def parse_cell(source: str) -> ast.Module:
     return parsed
 
 
-def _parsed(source: str) -> ast.Module | SyntaxError:
+def _parsed(python: str) -> ast.Module | SyntaxError:
     try:
-        return ast.parse(without_magics(source))
+        return ast.parse(python)
     except SyntaxError as error:  # IndentationError too, kept as such
         return error.with_traceback(None)
     except (RecursionError, MemoryError) as error:
@@ -99,7 +103,10 @@ def is_solution_cell(cell: dict) -> bool:
 # IPython's help: ``keras.optimizers.SGD?``, ``model.fit??``, ``?np.argmax``.
 _HELP = re.compile(r"\s*(\?{1,2}[\w.]+|%{0,2}[\w.]+(\[-?[0-9]+\][\w.]*)*(\(\))?\?{1,2})\s*")
 # ``%time`` runs its code and gives its value.
-_TIMED = re.compile(r"time\s+(?P<code>\S.*)")
+_TIMED = re.compile(r"%time\s+(?=\S)")
+# Python 3.11's tokenizer reads a run of spaces again at each of its characters before a character it
+# has no token for ($, ?, !): quadratic in the run. One space tokenizes alike, in linear time.
+_SPACES = re.compile(r"[ \t\f]{2,}")
 # Cell magics that hand the cell to another language or program (``%%script false`` is how Jupyter
 # switches a cell off): no Python runs in the notebook. The others (``%%time``, ``%%capture``,
 # ``%%memit``) run the cell as Python there.
@@ -120,12 +127,13 @@ def without_magics(source: str) -> str:
     cell. The cell is read as IPython reads it (``_as_ipython_reads``), and a cell indented as a whole
     loses its common indentation, as there. Line ends are ``\\n``: Python also ends a line at a lone
     ``\\r``, and every reader of a cell must count lines alike."""
-    text = source.replace("\r\n", "\n").replace("\r", "\n")
-    first = next((line for line in text.split("\n") if line.strip()), "")
-    lines = (textwrap.dedent(text) if first[:1].isspace() else text).split("\n")  # else Python fails it
-    first = first.strip()
-    if first.startswith("%%") and (first[2:].split() or [""])[0].lower() in OTHER_LANGUAGE_CELL_MAGICS:
-        return "\n" * (len(lines) - 1)
+    lines = textwrap.dedent(source.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
+    number, first = next(((n, line) for n, line in enumerate(lines) if line.strip()), (0, ""))
+    if first.startswith("%%"):
+        if (first[2:].split() or [""])[0].lower() in OTHER_LANGUAGE_CELL_MAGICS:
+            return "\n" * (len(lines) - 1)
+        # The body of a cell magic that runs Python is a cell of its own to IPython, indented or not.
+        lines[number + 1:] = textwrap.dedent("\n".join(lines[number + 1:])).split("\n")
     return "\n".join(_as_ipython_reads(lines))
 
 
@@ -153,9 +161,10 @@ def _as_ipython_reads(lines: list[str]) -> list[str]:
                       and not line.lstrip().startswith("%%"))
         else:
             python = line
+        indent = len(python) - len(python.lstrip()) if starts else 0
         starts = False
         kept.append(python)
-        return python + "\n"
+        return python[:indent] + _SPACES.sub(" ", python[indent:]) + "\n"
 
     depth = 0
     try:
@@ -182,29 +191,40 @@ def _without_magic(line: str) -> str:
     # A shell's or a magic's output assigned, as IPython reads it: ``files = !ls``, ``runs["h"] = %time fit()``.
     target, magic = _assigned(code) if any(mark in code.partition("=")[2] for mark in "!%") else ("", "")
     if magic[:1] in ("!", "%") and _is_python(f"{target} = None") and not _is_python(code):
-        timed = _TIMED.fullmatch(magic[1:].strip()) if magic[0] == "%" else None
-        value = timed["code"] if timed else "[]" if magic[0] == "!" else "None"
-        return f"{indent}{target} = {value}"
-    timed = _TIMED.fullmatch(code[1:]) if code.startswith("%") else None
-    if timed:
-        return indent + timed["code"]
+        value = _untimed(magic)
+        return f"{indent}{target} = {'[]' if value[:1] == '!' else 'None' if value[:1] == '%' else value}"
+    if _untimed(code) != code:  # what it times, read as a line of its own: a magic too
+        return _without_magic(indent + _untimed(code))
     if code.startswith(("%", "!")) or _HELP.fullmatch(line):
         return indent + "pass"
     return line
 
 
+def _untimed(code: str) -> str:
+    """What ``%time`` (``%time %time``...) runs: its code, which gives its value."""
+    position = 0
+    while timed := _TIMED.match(code, position):
+        position = timed.end()
+    return code[position:]
+
+
 def _assigned(code: str) -> tuple[str, str]:
     """(target, value) of a line split at its first "=" outside brackets and strings, as IPython finds
-    an assignment; ("", "") if none. Tokens up to that "=" only: linear in the line."""
+    an assignment; ("", "") if none. Tokens up to that "=" only (of the line with its runs of spaces
+    made one): linear in the line."""
     depth = 0
+    squeezed = _SPACES.sub(" ", code)
     try:
-        for kind, string, _start, (_row, column), _line in tokenize.generate_tokens(io.StringIO(code).readline):
+        for kind, string, _start, (_row, column), _line in tokenize.generate_tokens(io.StringIO(squeezed).readline):
             if kind == tokenize.OP and string in "([{":
                 depth += 1
             elif kind == tokenize.OP and string in ")]}":
                 depth -= 1
             elif kind == tokenize.OP and string == "=" and depth == 0:
-                return code[:column - 1].strip(), code[column:].strip()
+                at = -1  # the same "=" in the line: spaces are all that squeezing took away
+                for _nth in range(squeezed.count("=", 0, column)):
+                    at = code.index("=", at + 1)
+                return code[:at].strip(), code[at + 1:].strip()
             elif kind in (tokenize.NEWLINE, tokenize.NL):
                 break
     except (tokenize.TokenError, SyntaxError):
