@@ -41,22 +41,23 @@ _trees_chars = 0
 
 
 def parse_cell(source: str) -> ast.Module:
-    """A cell's code (its magics left out) as Python parses it, one thread at a time: CPython 3.11
-    keeps ast.parse's recursion count in state the threads share, and two workers parsing at once can
-    fail with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905).
+    """A cell's code, its magics left out (``without_magics``), as Python parses it (``parse_python``)."""
+    return parse_python(without_magics(source))
+
+
+def parse_python(python: str) -> ast.Module:
+    """Python's tree of ``python``, parsed one thread at a time: CPython 3.11 keeps ast.parse's
+    recursion count in state the threads share, and two workers parsing at once can fail with
+    "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905).
     Raises SyntaxError, also for code nested too deeply, which Python's parser gives up on with
     RecursionError or MemoryError: to every reader of cells it is code that does not parse.
     The tree is shared by the readers of the same text, which never change it."""
     global _trees_chars
     with _parsing:
-        parsed = _TREES.get(source)
-    python = without_magics(source) if parsed is None else None  # outside the lock: other workers go on
-    with _parsing:
-        parsed = _TREES.pop(source, None)
+        parsed = _TREES.pop(python, None)
         if parsed is None:
-            parsed, _trees_chars = _parsed(python if python is not None else without_magics(source)), \
-                _trees_chars + len(source)
-        _TREES[source] = parsed
+            parsed, _trees_chars = _parsed(python), _trees_chars + len(python)
+        _TREES[python] = parsed
         while _trees_chars > _TREES_CHARS and len(_TREES) > 1:
             _trees_chars -= len(_TREES.popitem(last=False)[0])
     if isinstance(parsed, SyntaxError):

@@ -36,7 +36,7 @@ from autograder.submission.cells import (
     cell_source,
     definitions_of,
     imported_names,
-    parse_cell,
+    parse_python,
     without_magics,
 )
 from autograder.submission.paths import open_submitted
@@ -346,7 +346,8 @@ def figures_closed_after():
 def execute(source: str, filename: str, namespace: dict, *, one_by_one: bool = False,
             raised: tuple[type[ast.stmt], ...] = DEFINITIONS, compiler: codeop.Compile | None = None,
             unassigned: list[str] | None = None) -> None:
-    """Run a cell's code. ``one_by_one``: each statement on its own, as far as they go. Grading never
+    """Run a cell's code, its magics left out already (read twice, a cell might not read alike: the
+    grader's reading is the child's). ``one_by_one``: each statement on its own, as far as they go. Grading never
     loads the lesson's data, so a statement that reads it (``X_new = X_test[:3]`` above a ``def``)
     fails where it worked in Jupyter; the definitions after it still run. The first failure of a
     statement of the kinds ``raised`` is raised at the end, so that the student reads why.
@@ -354,7 +355,7 @@ def execute(source: str, filename: str, namespace: dict, *, one_by_one: bool = F
     IPython's does; never this module's own flags. ``unassigned`` gets the names the statements that
     failed would have bound."""
     compiler = compiler or codeop.Compile()
-    tree = parse_cell(source)  # Python's own words for a syntax error (codeop's parser says "incomplete input")
+    tree = parse_python(source)  # Python's own words for a syntax error (codeop's parser says "incomplete input")
     code = compiler(tree, filename, "exec")  # whole first, as Jupyter: a `return` outside a function fails it all
     if not one_by_one:
         exec(code, namespace)
