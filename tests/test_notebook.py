@@ -700,6 +700,9 @@ def test_a_line_timed_with_the_time_magic_runs_as_in_ipython(tmp_path):
     # no token for: minutes per line, with the lock every worker's parsing waits on (helper-63 F1).
     "x = 1" + " " * 30_000 + "$", "(" + " " * 30_000 + "?", "x = %ls" + "\t" * 30_000 + "`",
     "a" + " " * 30_000 + "??", "f(\n" + " " * 30_000 + "$)", "y = (" + " " * 30_000 + "!) = %ls",
+    # Whitespace the tokenizer does not take for indentation: after \v, or on a line a stray closing
+    # bracket makes a continuation to the tokenizer (helper-65 F1).
+    "\v" + " " * 30_000 + "$", "\xa0" + " " * 30_000 + "$", ")\n" + " " * 30_000 + "$", "]\n" + "\t" * 30_000 + "?",
 ])
 def test_a_long_line_is_read_for_magics_in_linear_time(line):
     """Loading reads every line of a student's cell in the grader's own process (helper-60 F1): a pattern
@@ -806,6 +809,11 @@ def test_the_grader_parses_a_cell_s_text_once_however_many_readers_read_it(tmp_p
     # A cell magic's body indented as a whole, and whitespace-only lines, as IPython 9 reads them (F3).
     ("%%time\n    x = 1\n    y = 2\n", "pass\nx = 1\ny = 2\n"),
     ("s = '''a\n   \nb'''\n", "s = '''a\n\nb'''\n"),
+    # A cell magic's body is a cell to IPython, its own first line a cell magic too (helper-65 F2).
+    ("%%time\n%%script false\nraise SystemExit\n", "\n\n\n"),
+    ("%%capture\n  %%time\n    x = 1\n", "pass\npass\nx = 1\n"),
+    # IPython parts a magic's name from its code at a space; %time gives None for a shell line (F3, F4).
+    ("%time\tx = 1\nx = %time !ls\n", "pass\nx = None\n"),
 ])
 def test_a_cell_reads_as_ipython_reads_it(source, python):
     from autograder.submission.cells import without_magics

@@ -104,7 +104,7 @@ def is_solution_cell(cell: dict) -> bool:
 # IPython's help: ``keras.optimizers.SGD?``, ``model.fit??``, ``?np.argmax``.
 _HELP = re.compile(r"\s*(\?{1,2}[\w.]+|%{0,2}[\w.]+(\[-?[0-9]+\][\w.]*)*(\(\))?\?{1,2})\s*")
 # ``%time`` runs its code and gives its value.
-_TIMED = re.compile(r"%time\s+(?=\S)")
+_TIMED = re.compile(r"%time +(?=\S)")  # IPython parts a magic's name from its code at a space
 # Python 3.11's tokenizer reads a run of spaces again at each of its characters before a character it
 # has no token for ($, ?, !): quadratic in the run. One space tokenizes alike, in linear time.
 _SPACES = re.compile(r"[ \t\f]{2,}")
@@ -129,13 +129,20 @@ def without_magics(source: str) -> str:
     loses its common indentation, as there. Line ends are ``\\n``: Python also ends a line at a lone
     ``\\r``, and every reader of a cell must count lines alike."""
     lines = textwrap.dedent(source.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
-    number, first = next(((n, line) for n, line in enumerate(lines) if line.strip()), (0, ""))
-    if first.startswith("%%"):
-        if (first[2:].split() or [""])[0].lower() in OTHER_LANGUAGE_CELL_MAGICS:
+    body = 0  # where the cell IPython runs as Python begins: a cell magic's body is a cell of its own
+    while (first := _first_line(lines, body)) is not None and lines[first].startswith("%%"):
+        if (lines[first][2:].split() or [""])[0].lower() in OTHER_LANGUAGE_CELL_MAGICS:
             return "\n" * (len(lines) - 1)
-        # The body of a cell magic that runs Python is a cell of its own to IPython, indented or not.
-        lines[number + 1:] = textwrap.dedent("\n".join(lines[number + 1:])).split("\n")
+        body = first + 1
+        following = _first_line(lines, body)
+        if following is not None and lines[following][:1].isspace():  # indented as a whole
+            lines[body:] = textwrap.dedent("\n".join(lines[body:])).split("\n")
     return "\n".join(_as_ipython_reads(lines))
+
+
+def _first_line(lines: list[str], start: int) -> int | None:
+    """The number of the first line from ``start`` that is not blank."""
+    return next((number for number in range(start, len(lines)) if lines[number].strip()), None)
 
 
 def _as_ipython_reads(lines: list[str]) -> list[str]:
@@ -162,7 +169,7 @@ def _as_ipython_reads(lines: list[str]) -> list[str]:
                       and not line.lstrip().startswith("%%"))
         else:
             python = line
-        indent = len(python) - len(python.lstrip()) if starts else 0
+        indent = len(python) - len(python.lstrip(" \t\f")) if starts else 0  # what the tokenizer takes for it
         starts = False
         kept.append(python)
         return python[:indent] + _SPACES.sub(" ", python[indent:]) + "\n"
@@ -173,11 +180,14 @@ def _as_ipython_reads(lines: list[str]) -> list[str]:
             if kind == tokenize.OP and string in "([{":
                 depth += 1
             elif kind == tokenize.OP and string in ")]}":
-                depth = max(depth - 1, 0)
+                depth -= 1
+                if depth < 0:  # a bracket closed that never opened: Python fails the cell, and the tokenizer
+                    break  # would read each line after as a continuation, its indentation unsqueezed
             elif kind in (tokenize.NEWLINE, tokenize.NL) and not depth:
                 starts = True
     except (tokenize.TokenError, SyntaxError):
-        starts = True
+        pass
+    starts = True
     while len(kept) < len(lines):
         readline()
         starts = True
@@ -192,8 +202,8 @@ def _without_magic(line: str) -> str:
     # A shell's or a magic's output assigned, as IPython reads it: ``files = !ls``, ``runs["h"] = %time fit()``.
     target, magic = _assigned(code) if any(mark in code.partition("=")[2] for mark in "!%") else ("", "")
     if magic[:1] in ("!", "%") and _is_python(f"{target} = None") and not _is_python(code):
-        value = _untimed(magic)
-        return f"{indent}{target} = {'[]' if value[:1] == '!' else 'None' if value[:1] == '%' else value}"
+        value = _untimed(magic)  # a shell line's output is a list; timed, None, as a magic's
+        return f"{indent}{target} = {'[]' if magic[:1] == '!' else 'None' if value[:1] in '!%' else value}"
     if _untimed(code) != code:  # what it times, read as a line of its own: a magic too
         return _without_magic(indent + _untimed(code))
     if code.startswith(("%", "!")) or _HELP.fullmatch(line):
