@@ -703,6 +703,9 @@ def test_a_line_timed_with_the_time_magic_runs_as_in_ipython(tmp_path):
     # Whitespace the tokenizer does not take for indentation: after \v, or on a line a stray closing
     # bracket makes a continuation to the tokenizer (helper-65 F1).
     "\v" + " " * 30_000 + "$", "\xa0" + " " * 30_000 + "$", ")\n" + " " * 30_000 + "$", "]\n" + "\t" * 30_000 + "?",
+    # A quote never closed, every other one escaped: the tokenizer's string pattern reads to the end of
+    # the line from each (helper-67 F1).
+    "'\\" * 30_000 + "'", '"\\' * 30_000 + '"', "f(\n" + "'\\" * 30_000, "'\\" * 30_000 + "' = %x",
 ])
 def test_a_long_line_is_read_for_magics_in_linear_time(line):
     """Loading reads every line of a student's cell in the grader's own process (helper-60 F1): a pattern
@@ -814,6 +817,10 @@ def test_the_grader_parses_a_cell_s_text_once_however_many_readers_read_it(tmp_p
     ("%%capture\n  %%time\n    x = 1\n", "pass\npass\nx = 1\n"),
     # IPython parts a magic's name from its code at a space; %time gives None for a shell line (F3, F4).
     ("%time\tx = 1\nx = %time !ls\n", "pass\nx = None\n"),
+    ("%time \tx = 1\n", "x = 1\n"),
+    # A cell magic IPython does not know fails the cell there: nothing runs (helper-67 F4).
+    ("%%TIME\nx = 1\n", "\n\n"), ("%%cython\ndef f():\n    return 1\n", "\n\n\n"),
+    ("%%timeit -n 1\nx = 1\n", "pass\nx = 1\n"),
 ])
 def test_a_cell_reads_as_ipython_reads_it(source, python):
     from autograder.submission.cells import without_magics

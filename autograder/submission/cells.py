@@ -104,17 +104,21 @@ def is_solution_cell(cell: dict) -> bool:
 # IPython's help: ``keras.optimizers.SGD?``, ``model.fit??``, ``?np.argmax``.
 _HELP = re.compile(r"\s*(\?{1,2}[\w.]+|%{0,2}[\w.]+(\[-?[0-9]+\][\w.]*)*(\(\))?\?{1,2})\s*")
 # ``%time`` runs its code and gives its value.
-_TIMED = re.compile(r"%time +(?=\S)")  # IPython parts a magic's name from its code at a space
-# Python 3.11's tokenizer reads a run of spaces again at each of its characters before a character it
-# has no token for ($, ?, !): quadratic in the run. One space tokenizes alike, in linear time.
+_TIMED = re.compile(r"%time (?=\s*\S)\s*")  # IPython parts a magic's name from its code at a space
+# Python 3.11's tokenizer is quadratic on two shapes of a line, and reads each alike made short: a run
+# of spaces before a character it has no token for ($, ?, !), which it reads again at each space, as
+# one space; and a quote never closed, from which its string pattern reads to the line's end, again
+# at each quote escaped after it, so an escaped quote or backslash is a backslash and "_" to it.
 _SPACES = re.compile(r"[ \t\f]{2,}")
-# Cell magics that hand the cell to another language or program (``%%script false`` is how Jupyter
-# switches a cell off): no Python runs in the notebook. The others (``%%time``, ``%%capture``,
-# ``%%memit``) run the cell as Python there.
-OTHER_LANGUAGE_CELL_MAGICS = {
-    "bash", "file", "html", "javascript", "js", "latex", "markdown", "perl", "pypy", "python", "python2",
-    "python3", "ruby", "script", "sh", "svg", "sx", "system", "writefile",
-}
+_ESCAPED = re.compile(r"\\['\"\\]")
+# Cell magics that run their cell as Python in the notebook (``%%time``, ``%%capture``). Any other
+# (``%%bash``, ``%%script false``, which is how Jupyter switches a cell off, ``%%writefile``, one IPython
+# does not know) runs no Python there.
+PYTHON_CELL_MAGICS = {"capture", "debug", "memit", "prun", "time", "timeit"}
+
+
+def _for_the_tokenizer(line: str) -> str:
+    return _SPACES.sub(" ", _ESCAPED.sub("\\\\_", line))
 
 
 @functools.lru_cache(maxsize=64)  # loading and sanitizing read each cell about ten times (64 KiB at most)
@@ -131,7 +135,7 @@ def without_magics(source: str) -> str:
     lines = textwrap.dedent(source.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
     body = 0  # where the cell IPython runs as Python begins: a cell magic's body is a cell of its own
     while (first := _first_line(lines, body)) is not None and lines[first].startswith("%%"):
-        if (lines[first][2:].split() or [""])[0].lower() in OTHER_LANGUAGE_CELL_MAGICS:
+        if (lines[first][2:].split() or [""])[0] not in PYTHON_CELL_MAGICS:
             return "\n" * (len(lines) - 1)
         body = first + 1
         following = _first_line(lines, body)
@@ -172,7 +176,7 @@ def _as_ipython_reads(lines: list[str]) -> list[str]:
         indent = len(python) - len(python.lstrip(" \t\f")) if starts else 0  # what the tokenizer takes for it
         starts = False
         kept.append(python)
-        return python[:indent] + _SPACES.sub(" ", python[indent:]) + "\n"
+        return python[:indent] + _for_the_tokenizer(python[indent:]) + "\n"
 
     depth = 0
     try:
@@ -224,7 +228,7 @@ def _assigned(code: str) -> tuple[str, str]:
     an assignment; ("", "") if none. Tokens up to that "=" only (of the line with its runs of spaces
     made one): linear in the line."""
     depth = 0
-    squeezed = _SPACES.sub(" ", code)
+    squeezed = _for_the_tokenizer(code)
     try:
         for kind, string, _start, (_row, column), _line in tokenize.generate_tokens(io.StringIO(squeezed).readline):
             if kind == tokenize.OP and string in "([{":
@@ -232,7 +236,7 @@ def _assigned(code: str) -> tuple[str, str]:
             elif kind == tokenize.OP and string in ")]}":
                 depth -= 1
             elif kind == tokenize.OP and string == "=" and depth == 0:
-                at = -1  # the same "=" in the line: spaces are all that squeezing took away
+                at = -1  # the same "=" in the line: squeezing took spaces, quotes and backslashes only
                 for _nth in range(squeezed.count("=", 0, column)):
                     at = code.index("=", at + 1)
                 return code[:at].strip(), code[at + 1:].strip()
