@@ -805,3 +805,32 @@ def test_a_warm_trainer_s_next_submission_has_the_store_bounds_of_its_own(small,
     fit(client_for(warm, arrays), lesson_model(optimizer="adam"), arrays, epochs=1)
     assert warm.finish().trainings_stored == 1
     assert len([entry for entry in (tmp_path / "cache").iterdir() if not entry.name.startswith(".")]) == 2
+
+
+def test_keras_s_own_callbacks_that_only_watch_the_training_are_trained_without(small, tmp_path, monkeypatch):
+    """ModelCheckpoint, CSVLogger, TensorBoard change nothing in a training: it is the one without them,
+    replayed as such, and the checkpoint holds the model the training left, for code that loads it
+    (helper-66: 70 for a correct notebook). A subclass may change anything: refused."""
+    import keras
+
+    arrays, test = small
+    monkeypatch.chdir(tmp_path)
+    plain, watched = (Trainer(arrays, test, cache=tmp_path / "cache") for _ in range(2))
+    fit(client_for(plain, arrays), lesson_model(), arrays, epochs=1)
+    model = lesson_model()
+    fit(client_for(watched, arrays), model, arrays, epochs=1, callbacks=[
+        keras.callbacks.ModelCheckpoint("best.keras", save_best_only=True), keras.callbacks.CSVLogger("log.csv"),
+        keras.callbacks.ModelCheckpoint("epoch_{epoch:02d}.weights.h5", save_weights_only=True)])
+    first, second = plain.finish(), watched.finish()
+    assert second.calls[0].reused and second.calls[0].key == first.calls[0].key
+    reloaded = keras.models.load_model("best.keras")
+    assert all(np.array_equal(a, b) for a, b in zip(reloaded.get_weights(), model.get_weights()))
+    assert (tmp_path / "epoch_01.weights.h5").is_file()
+
+    class Watching(keras.callbacks.ModelCheckpoint):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = True
+
+    with pytest.raises(TrainingNotReproducible, match="cannot run your callbacks .Watching"):
+        fit(client_for(Trainer(arrays, test), arrays), lesson_model(), arrays, epochs=1,
+            callbacks=[Watching("x.keras")])

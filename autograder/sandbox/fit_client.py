@@ -40,6 +40,10 @@ PLAIN_ARGUMENTS = (
 )
 
 
+# Keras's own callbacks that only watch a training (write a checkpoint, a log): the training is the one
+# without them. Any other, a subclass of these too, may change it, and is refused.
+WATCHING_CALLBACKS = ("CSVLogger", "History", "ModelCheckpoint", "ProgbarLogger", "TensorBoard")
+
 class SocketTransport:
     """Frames to the grader over the sandbox's Unix socket."""
 
@@ -156,8 +160,11 @@ class FitClient:
 
         arguments = dict(arguments)
         arguments.pop("self", None)
-        if arguments.get("callbacks"):
-            names = ", ".join(type(callback).__name__ for callback in arguments["callbacks"])
+        callbacks = arguments.get("callbacks") or []
+        callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+        watching = {getattr(keras.callbacks, name) for name in WATCHING_CALLBACKS}
+        if any(type(callback) not in watching for callback in callbacks):  # a subclass may change anything
+            names = ", ".join(type(callback).__name__ for callback in callbacks if type(callback) not in watching)
             raise TrainingNotReproducible(_(
                 "the grader trains your model with its own code and cannot run your callbacks ({names}): "
                 "remove callbacks= from model.fit"
@@ -209,7 +216,24 @@ class FitClient:
         history.params = dict(header.get("params") or {})
         self.histories.append(history)
         model.history = history  # as Keras's fit leaves it: `return model.history` returns this History
+        for callback in callbacks:
+            if type(callback) is keras.callbacks.ModelCheckpoint:
+                checkpoint(callback, model, history)
         return history
+
+
+def checkpoint(callback: Any, model: Any, history: Any) -> None:
+    """What a ModelCheckpoint would have left for the code after ``fit`` that loads it: the model as the
+    training left it, which is the model graded (not the best epoch's, with ``save_best_only``)."""
+    logs = {name: values[-1] for name, values in history.history.items() if values}
+    try:
+        path = str(callback.filepath).format(epoch=len(history.epoch), batch=None, **logs)
+        if callback.save_weights_only:
+            model.save_weights(path)
+        else:
+            model.save(path)
+    except Exception:  # a path Keras would not write either: code that loads it fails as it would there
+        pass
 
 
 def refuse_dicts_read_as_objects(model: Any) -> None:

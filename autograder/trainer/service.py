@@ -10,7 +10,8 @@ description (``autograder.sandbox.fit_client``): the model's configuration and c
   Keras gives that configuration under the kit's seed, whatever the student's process claims;
 - a second ``fit`` call continues the trainer's own model when the student's model still holds
   the weights the trainer handed back; weights changed in between cannot be reproduced and are
-  refused with a message, as are the student's callbacks and data the trainer cannot read;
+  refused with a message, as are the student's callbacks (but Keras's own that only watch it,
+  which the child leaves out) and data the trainer cannot read;
 - each epoch runs on the kit's fast path (``autograder.trainer.fast_path``), seeded, on the kit's own
   copies of the arrays named by the call;
 - finally it predicts the test images with the model it trained, for the judge.

@@ -432,6 +432,18 @@ def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
         100,
         {},
     ),
+    "checkpointed_with_keras_callbacks": (  # they only watch the training; the best model reloaded (helper-66)
+        {"train_model": """
+def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
+    checkpoint_cb = keras.callbacks.ModelCheckpoint("my_keras_model.keras", save_best_only=True)
+    history = model.fit(X_train, y_train, epochs=epochs, validation_data=(X_valid, y_valid),
+                        callbacks=[checkpoint_cb, keras.callbacks.CSVLogger("training.csv")])
+    model.set_weights(keras.models.load_model("my_keras_model.keras").get_weights())  # roll back to the best
+    return history
+"""},
+        100,
+        {},
+    ),
     "pandas_imported_for_the_curves": (  # Geron's curves; the grader has no pandas, and says so (helper-54 F2)
         {"train_model": """import pandas as pd
 def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):
