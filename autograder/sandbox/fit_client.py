@@ -160,15 +160,7 @@ class FitClient:
 
         arguments = dict(arguments)
         arguments.pop("self", None)
-        callbacks = arguments.get("callbacks") or []
-        callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
-        watching = {getattr(keras.callbacks, name) for name in WATCHING_CALLBACKS}
-        if any(type(callback) not in watching for callback in callbacks):  # a subclass may change anything
-            names = ", ".join(type(callback).__name__ for callback in callbacks if type(callback) not in watching)
-            raise TrainingNotReproducible(_(
-                "the grader trains your model with its own code and cannot run your callbacks ({names}): "
-                "remove callbacks= from model.fit"
-            ).format(names=names))
+        callbacks = watching_callbacks(arguments.get("callbacks"))
         if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
             raise TrainingNotReproducible(_("the model is not compiled: call model.compile(...) before model.fit"))
         refuse_dicts_read_as_objects(model)
@@ -220,6 +212,21 @@ class FitClient:
             if type(callback) is keras.callbacks.ModelCheckpoint:
                 checkpoint(callback, model, history)
         return history
+
+
+def watching_callbacks(given: Any) -> list:
+    """The callbacks fit was given, all Keras's own that only watch (WATCHING_CALLBACKS), or refused."""
+    import keras
+
+    callbacks = list(given) if isinstance(given, (list, tuple)) else [given] if given else []
+    watching = {getattr(keras.callbacks, name) for name in WATCHING_CALLBACKS}
+    if any(type(callback) not in watching for callback in callbacks):  # a subclass may change anything
+        names = ", ".join(type(callback).__name__ for callback in callbacks if type(callback) not in watching)
+        raise TrainingNotReproducible(_(
+            "the grader trains your model with its own code and cannot run your callbacks ({names}): "
+            "remove callbacks= from model.fit"
+        ).format(names=names))
+    return callbacks
 
 
 def checkpoint(callback: Any, model: Any, history: Any) -> None:
