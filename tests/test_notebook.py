@@ -826,3 +826,20 @@ def test_a_cell_reads_as_ipython_reads_it(source, python):
     from autograder.submission.cells import without_magics
 
     assert without_magics(source) == python
+
+
+def test_a_function_that_reads_a_variable_of_the_lesson_is_told_to_use_its_arguments(tmp_path):
+    """In Jupyter `X_test` is a global of the lesson's cells; grading runs none of them (helper-66)."""
+    import types
+
+    from autograder.sandbox.probe import Prober
+
+    nb = reference_json()
+    solution_cell(nb, "train_model")["source"] = (
+        "def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):\n"
+        "    return model.fit(X_train, y_train, epochs=epochs, validation_data=(X_test, y_test))\n")
+    prober = Prober({"train_model": run_cells(write(tmp_path, nb)).function("train_model")})
+    model = types.SimpleNamespace(fit=lambda *args, **kwargs: None)
+    prober.run("training", lambda: prober.call("train_model", model, None, None, None, None))
+    message = prober.artifacts.errors["training"]
+    assert "NameError" in message and "`X_test` is a variable of the lesson's other cells" in message, message

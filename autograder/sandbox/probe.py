@@ -27,6 +27,10 @@ from autograder.i18n import _
 from autograder.limits import exception_words, not_the_student_s, time_limit
 from autograder.sandbox.artifacts import Artifacts
 
+# The lesson's own variables (the tutorial's cells): a function that reads one worked in Jupyter.
+LESSON_VARIABLES = {"X_train_full", "y_train_full", "X_train", "y_train", "X_valid", "y_valid", "X_test", "y_test",
+                    "X_new", "y_new", "y_proba", "y_pred", "model", "history", "fashion_mnist", "class_names"}
+
 
 def describe_exception(name: str, error: BaseException) -> str:
     """`name` raised X at line N of your cell (code): message — or "not done yet" for a stub."""
@@ -86,6 +90,10 @@ class Prober:
                 "ImportError" in cell or "ModuleNotFoundError" in cell or f"'{error.name}'" in cell)]
             if causes:  # the name a failed import would have given, or a line that failed to assign it
                 message = _("{message}; before that, {causes}").format(message=message, causes="; ".join(causes))
+            elif isinstance(error, NameError) and getattr(error, "name", None) in LESSON_VARIABLES:
+                message = _(
+                    "{message} (`{variable}` is a variable of the lesson's other cells, which grading does not run: "
+                    "use what the function is given, its arguments)").format(message=message, variable=error.name)
             raise StudentError(message) from None
 
     def run(self, probe: str, body: Callable[[], None]) -> None:
