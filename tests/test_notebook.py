@@ -820,7 +820,10 @@ def test_the_grader_parses_a_cell_s_text_once_however_many_readers_read_it(tmp_p
     ("%time \tx = 1\n", "x = 1\n"),
     # A cell magic IPython does not know fails the cell there: nothing runs (helper-67 F4).
     ("%%TIME\nx = 1\n", "\n\n"), ("%%cython\ndef f():\n    return 1\n", "\n\n\n"),
-    ("%%timeit -n 1\nx = 1\n", "pass\nx = 1\n"),
+    # %%timeit runs its body inside a function: nothing it defines stays; IPython parts a cell magic's
+    # name at a space (helper-68 F3).
+    ("%%timeit -n 1\ndef f():\n    return 1\n", "\n\n\n"), ("%%capture\tout\nx = 1\n", "\n\n"),
+    ("%%capture out\nx = 1\n", "pass\nx = 1\n"),
 ])
 def test_a_cell_reads_as_ipython_reads_it(source, python):
     from autograder.submission.cells import without_magics
@@ -843,3 +846,10 @@ def test_a_function_that_reads_a_variable_of_the_lesson_is_told_to_use_its_argum
     prober.run("training", lambda: prober.call("train_model", model, None, None, None, None))
     message = prober.artifacts.errors["training"]
     assert "NameError" in message and "`X_test` is a variable of the lesson's other cells" in message, message
+    # A name the function itself should have assigned is not the lesson's to give (helper-68 F4).
+    solution_cell(nb, "train_model")["source"] = (
+        "def train_model(model, X_train, y_train, X_valid, y_valid, epochs=30):\n"
+        "    model.fit(X_train, y_train, epochs=epochs)\n    return history\n")
+    prober = Prober({"train_model": run_cells(write(tmp_path, nb)).function("train_model")})
+    prober.run("training", lambda: prober.call("train_model", model, None, None, None, None))
+    assert "lesson's other cells" not in prober.artifacts.errors["training"]

@@ -834,3 +834,31 @@ def test_keras_s_own_callbacks_that_only_watch_the_training_are_trained_without(
     with pytest.raises(TrainingNotReproducible, match="cannot run your callbacks .Watching"):
         fit(client_for(Trainer(arrays, test), arrays), lesson_model(), arrays, epochs=1,
             callbacks=[Watching("x.keras")])
+
+
+def test_a_history_given_as_a_callback_is_the_one_fit_fills_and_returns(small):
+    """Keras fills a History it is given and returns it (helper-68 F1): the kit did neither."""
+    import keras
+
+    arrays, test = small
+    model, given = lesson_model(), keras.callbacks.History()
+    returned = fit(client_for(Trainer(arrays, test), arrays), model, arrays, epochs=1, callbacks=[given])
+    assert returned is given and len(given.history["loss"]) == 1 and given.epoch == [0]
+
+
+def test_a_watching_callback_with_a_method_of_its_own_is_refused(small):
+    """Keras calls a method set on the instance: it may stop or change the training (helper-68 F2)."""
+    import keras
+
+    arrays, test = small
+    model = lesson_model()
+    checkpoint = keras.callbacks.ModelCheckpoint("c.keras")
+    checkpoint.on_epoch_end = lambda epoch, logs=None: setattr(model, "stop_training", True)
+
+    class Hiding(list):
+        def __iter__(self):
+            return iter([])
+
+    for callbacks in ([checkpoint], Hiding([keras.callbacks.EarlyStopping()])):
+        with pytest.raises(TrainingNotReproducible, match="cannot run your callbacks"):
+            fit(client_for(Trainer(arrays, test), arrays), model, arrays, epochs=1, callbacks=callbacks)

@@ -201,9 +201,12 @@ class FitClient:
             # judged. Its batch dimension, no weight's, is left open, as Keras leaves it after a partial batch.
             model.build((None, *np.shape(arguments["x"])[1:]))
         model.set_weights(weights)
-        history = keras.callbacks.History()
+        # A History fit was given is the one Keras fills (appending, as over several calls) and returns.
+        history = next((c for c in callbacks if type(c) is keras.callbacks.History), keras.callbacks.History())
         history.set_model(model)
-        history.history = {str(k): list(v) for k, v in (header.get("history") or {}).items()}
+        history.history = history.history if isinstance(history.history, dict) else {}
+        for name, values in (header.get("history") or {}).items():
+            history.history.setdefault(str(name), []).extend(values)
         history.epoch = list(header.get("epoch") or [])
         history.params = dict(header.get("params") or {})
         self.histories.append(history)
@@ -218,10 +221,16 @@ def watching_callbacks(given: Any) -> list:
     """The callbacks fit was given, all Keras's own that only watch (WATCHING_CALLBACKS), or refused."""
     import keras
 
-    callbacks = list(given) if isinstance(given, (list, tuple)) else [given] if given else []
+    callbacks = list(given) if type(given) in (list, tuple) else [given] if given else []
     watching = {getattr(keras.callbacks, name) for name in WATCHING_CALLBACKS}
-    if any(type(callback) not in watching for callback in callbacks):  # a subclass may change anything
-        names = ", ".join(type(callback).__name__ for callback in callbacks if type(callback) not in watching)
+
+    def changing(callback: Any) -> bool:  # a subclass, or a method set on the instance, may change anything
+        own = getattr(callback, "__dict__", None)
+        return type(callback) not in watching or not isinstance(own, dict) or any(
+            callable(getattr(type(callback), name, None)) for name in own)
+
+    if any(changing(callback) for callback in callbacks):
+        names = ", ".join(type(callback).__name__ for callback in callbacks if changing(callback))
         raise TrainingNotReproducible(_(
             "the grader trains your model with its own code and cannot run your callbacks ({names}): "
             "remove callbacks= from model.fit"

@@ -27,9 +27,10 @@ from autograder.i18n import _
 from autograder.limits import exception_words, not_the_student_s, time_limit
 from autograder.sandbox.artifacts import Artifacts
 
-# The lesson's own variables (the tutorial's cells): a function that reads one worked in Jupyter.
+# The lesson's data (the tutorial's cells): a function that reads it worked in Jupyter. Not ``model`` or
+# ``history``, which a function that fails on them should have assigned itself.
 LESSON_VARIABLES = {"X_train_full", "y_train_full", "X_train", "y_train", "X_valid", "y_valid", "X_test", "y_test",
-                    "X_new", "y_new", "y_proba", "y_pred", "model", "history", "fashion_mnist", "class_names"}
+                    "X_new", "y_new", "fashion_mnist"}
 
 
 def describe_exception(name: str, error: BaseException) -> str:

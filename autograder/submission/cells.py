@@ -114,7 +114,7 @@ _ESCAPED = re.compile(r"\\['\"\\]")
 # Cell magics that run their cell as Python in the notebook (``%%time``, ``%%capture``). Any other
 # (``%%bash``, ``%%script false``, which is how Jupyter switches a cell off, ``%%writefile``, one IPython
 # does not know) runs no Python there.
-PYTHON_CELL_MAGICS = {"capture", "debug", "memit", "prun", "time", "timeit"}
+PYTHON_CELL_MAGICS = {"capture", "debug", "memit", "prun", "time"}  # %%timeit's runs in a function: none stays
 
 
 def _for_the_tokenizer(line: str) -> str:
@@ -135,7 +135,7 @@ def without_magics(source: str) -> str:
     lines = textwrap.dedent(source.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
     body = 0  # where the cell IPython runs as Python begins: a cell magic's body is a cell of its own
     while (first := _first_line(lines, body)) is not None and lines[first].startswith("%%"):
-        if (lines[first][2:].split() or [""])[0] not in PYTHON_CELL_MAGICS:
+        if lines[first][2:].rstrip().partition(" ")[0] not in PYTHON_CELL_MAGICS:  # IPython's split of its name
             return "\n" * (len(lines) - 1)
         body = first + 1
         following = _first_line(lines, body)
