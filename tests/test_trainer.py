@@ -841,24 +841,30 @@ def test_a_history_given_as_a_callback_is_the_one_fit_fills_and_returns(small):
     import keras
 
     arrays, test = small
-    model, given = lesson_model(), keras.callbacks.History()
-    returned = fit(client_for(Trainer(arrays, test), arrays), model, arrays, epochs=1, callbacks=[given])
+    model, given, last = lesson_model(), keras.callbacks.History(), keras.callbacks.History()
+    client = client_for(Trainer(arrays, test), arrays)
+    returned = fit(client, model, arrays, epochs=1, callbacks=[given])
     assert returned is given and len(given.history["loss"]) == 1 and given.epoch == [0]
+    returned = fit(client, model, arrays, epochs=1, callbacks=[given, last])  # both filled, the last returned
+    assert returned is last and len(given.history["loss"]) == 2 and len(last.history["loss"]) == 1
 
 
-def test_a_watching_callback_with_a_method_of_its_own_is_refused(small):
+def test_a_watching_callback_with_a_method_of_its_own_is_refused(small, tmp_path, monkeypatch):
     """Keras calls a method set on the instance: it may stop or change the training (helper-68 F2)."""
     import keras
 
     arrays, test = small
+    monkeypatch.chdir(tmp_path)
     model = lesson_model()
     checkpoint = keras.callbacks.ModelCheckpoint("c.keras")
     checkpoint.on_epoch_end = lambda epoch, logs=None: setattr(model, "stop_training", True)
+    monitored = keras.callbacks.ModelCheckpoint("m.keras")
+    monitored.monitor_op = lambda a, b: setattr(model, "stop_training", True)  # Keras calls it each epoch (helper-69)
 
     class Hiding(list):
         def __iter__(self):
             return iter([])
 
-    for callbacks in ([checkpoint], Hiding([keras.callbacks.EarlyStopping()])):
+    for callbacks in ([checkpoint], [monitored], Hiding([keras.callbacks.EarlyStopping()])):
         with pytest.raises(TrainingNotReproducible, match="cannot run your callbacks"):
             fit(client_for(Trainer(arrays, test), arrays), model, arrays, epochs=1, callbacks=callbacks)

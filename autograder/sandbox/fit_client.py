@@ -201,20 +201,30 @@ class FitClient:
             # judged. Its batch dimension, no weight's, is left open, as Keras leaves it after a partial batch.
             model.build((None, *np.shape(arguments["x"])[1:]))
         model.set_weights(weights)
-        # A History fit was given is the one Keras fills (appending, as over several calls) and returns.
-        history = next((c for c in callbacks if type(c) is keras.callbacks.History), keras.callbacks.History())
-        history.set_model(model)
-        history.history = history.history if isinstance(history.history, dict) else {}
-        for name, values in (header.get("history") or {}).items():
-            history.history.setdefault(str(name), []).extend(values)
-        history.epoch = list(header.get("epoch") or [])
-        history.params = dict(header.get("params") or {})
-        self.histories.append(history)
+        self.histories.extend(filled := filled_histories(callbacks, model, header))
+        history = filled[-1]
         model.history = history  # as Keras's fit leaves it: `return model.history` returns this History
         for callback in callbacks:
             if type(callback) is keras.callbacks.ModelCheckpoint:
                 checkpoint(callback, model, history)
         return history
+
+
+def filled_histories(callbacks: list, model: Any, header: dict) -> list:
+    """Each History fit was given, filled from the trainer's reply as Keras fills it (appending, as over
+    several calls), or a new one: the last is the one fit returns."""
+    import keras
+
+    histories = [c for c in callbacks if type(c) is keras.callbacks.History] or [keras.callbacks.History()]
+    for history in histories:
+        history.set_model(model)
+        kept = history.history if type(history.history) is dict else {}
+        history.history = {str(k): list(v) for k, v in kept.items() if type(v) is list}
+        for name, values in (header.get("history") or {}).items():
+            history.history.setdefault(str(name), []).extend(values)
+        history.epoch = list(header.get("epoch") or [])
+        history.params = dict(header.get("params") or {})
+    return histories
 
 
 def watching_callbacks(given: Any) -> list:
@@ -224,10 +234,11 @@ def watching_callbacks(given: Any) -> list:
     callbacks = list(given) if type(given) in (list, tuple) else [given] if given else []
     watching = {getattr(keras.callbacks, name) for name in WATCHING_CALLBACKS}
 
-    def changing(callback: Any) -> bool:  # a subclass, or a method set on the instance, may change anything
-        own = getattr(callback, "__dict__", None)
-        return type(callback) not in watching or not isinstance(own, dict) or any(
-            callable(getattr(type(callback), name, None)) for name in own)
+    def changing(callback: Any) -> bool:  # a subclass, or a function set on the instance, may change anything
+        own = getattr(callback, "__dict__", None)  # Keras sets no function there before it runs the callback
+        return type(callback) not in watching or type(own) is not dict or any(
+            not isinstance(name, str) or callable(value) and not isinstance(value, keras.Model)
+            for name, value in own.items())
 
     if any(changing(callback) for callback in callbacks):
         names = ", ".join(type(callback).__name__ for callback in callbacks if changing(callback))
