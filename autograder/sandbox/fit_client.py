@@ -44,6 +44,7 @@ PLAIN_ARGUMENTS = (
 # without them. Any other, a subclass of these too, may change it, and is refused.
 WATCHING_CALLBACKS = ("CSVLogger", "History", "ModelCheckpoint", "ProgbarLogger", "TensorBoard")
 
+
 class SocketTransport:
     """Frames to the grader over the sandbox's Unix socket."""
 
@@ -201,8 +202,9 @@ class FitClient:
             # judged. Its batch dimension, no weight's, is left open, as Keras leaves it after a partial batch.
             model.build((None, *np.shape(arguments["x"])[1:]))
         model.set_weights(weights)
-        self.histories.extend(filled := filled_histories(callbacks, model, header))
-        history = filled[-1]
+        histories = filled_histories(callbacks, model, header)
+        self.histories.extend(histories)
+        history = histories[-1]
         model.history = history  # as Keras's fit leaves it: `return model.history` returns this History
         for callback in callbacks:
             if type(callback) is keras.callbacks.ModelCheckpoint:
@@ -240,8 +242,9 @@ def watching_callbacks(given: Any) -> list:
             not isinstance(name, str) or callable(value) and not isinstance(value, keras.Model)
             for name, value in own.items())
 
-    if any(changing(callback) for callback in callbacks):
-        names = ", ".join(type(callback).__name__ for callback in callbacks if changing(callback))
+    unreproducible = [type(callback).__name__ for callback in callbacks if changing(callback)]
+    if unreproducible:
+        names = ", ".join(unreproducible)
         raise TrainingNotReproducible(_(
             "the grader trains your model with its own code and cannot run your callbacks ({names}): "
             "remove callbacks= from model.fit"

@@ -191,10 +191,9 @@ def _as_ipython_reads(lines: list[str]) -> list[str]:
                 starts = True
     except (tokenize.TokenError, SyntaxError):
         pass
-    starts = True
     while len(kept) < len(lines):
-        readline()
         starts = True
+        readline()
     return kept
 
 
@@ -208,8 +207,9 @@ def _without_magic(line: str) -> str:
     if magic[:1] in ("!", "%") and _is_python(f"{target} = None") and not _is_python(code):
         value = _untimed(magic)  # a shell line's output is a list; timed, None, as a magic's
         return f"{indent}{target} = {'[]' if magic[:1] == '!' else 'None' if value[:1] in '!%' else value}"
-    if _untimed(code) != code:  # what it times, read as a line of its own: a magic too
-        return _without_magic(indent + _untimed(code))
+    timed = _untimed(code)
+    if timed != code:  # what it times, read as a line of its own: a magic too
+        return _without_magic(indent + timed)
     if code.startswith(("%", "!")) or _HELP.fullmatch(line):
         return indent + "pass"
     return line
