@@ -820,12 +820,14 @@ def test_keras_s_own_callbacks_that_only_watch_the_training_are_trained_without(
     model = lesson_model()
     fit(client_for(watched, arrays), model, arrays, epochs=1, callbacks=[
         keras.callbacks.ModelCheckpoint("best.keras", save_best_only=True), keras.callbacks.CSVLogger("log.csv"),
-        keras.callbacks.ModelCheckpoint("epoch_{epoch:02d}.weights.h5", save_weights_only=True)])
+        keras.callbacks.ModelCheckpoint("epoch_{epoch:02d}.weights.h5", save_weights_only=True),
+        keras.callbacks.ModelCheckpoint("training_1/cp.weights.h5", save_weights_only=True)])  # helper-71 D1
     first, second = plain.finish(), watched.finish()
     assert second.calls[0].reused and second.calls[0].key == first.calls[0].key
     reloaded = keras.models.load_model("best.keras")
     assert all(np.array_equal(a, b) for a, b in zip(reloaded.get_weights(), model.get_weights()))
     assert (tmp_path / "epoch_01.weights.h5").is_file()
+    model.load_weights("training_1/cp.weights.h5")  # Keras makes the folder; the tutorial loads it back
 
     class Watching(keras.callbacks.ModelCheckpoint):
         def on_epoch_end(self, epoch, logs=None):

@@ -346,7 +346,7 @@ def test_a_demo_training_says_which_function_failed(reference_functions, dataset
 
 
 def judged_training(short_epochs=2, short_x="X_valid", short_validation=("X_train", "y_train"), probe_calls=1,
-                    claimed=None):
+                    claimed=None, graded_continues=False):
     """check_training on a record of a correct 30-epoch training after the short call described."""
     from autograder.judge.checks import CHECKS_BY_ID
     from autograder.judge.evidence import Evidence, run_check
@@ -364,6 +364,7 @@ def judged_training(short_epochs=2, short_x="X_valid", short_validation=("X_trai
 
     short = [call(short_epochs, short_x, short_validation, probe_model_signature())][:probe_calls]
     calls = [*short, call(30, "X_train", ["X_valid", "y_valid"], "the student's network")]
+    calls[-1].continues = graded_continues
     artifacts = Artifacts(values={"training": {
         "returned": "History", "returned_the_history": True, "fit_calls": len(calls),
         "epochs_probe_calls": probe_calls if claimed is None else claimed, "epochs_probe_error": None,
@@ -389,3 +390,11 @@ def test_the_training_check_proves_that_epochs_and_the_arrays_given_are_used():
     # call of the training graded among them.
     inflated = judged_training(short_epochs=30, probe_calls=1, claimed=2)
     assert "ignores its epochs argument" in inflated.message and "never called" not in inflated.message
+
+
+def test_a_training_graded_that_goes_on_from_the_short_call_s_weights_fails():
+    """A `train_model` that sets the weights the short call left on the model graded trains on from them
+    (the trainer continues its own chain): epochs on the validation set that no record of the training
+    graded counts (helper-71 L2)."""
+    went_on = judged_training(graded_continues=True)
+    assert not went_on.passed and "went on from the weights of an earlier call" in went_on.message

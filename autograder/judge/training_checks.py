@@ -80,7 +80,13 @@ def trained_chain(ev: Evidence) -> list:
         if isinstance(failure, str):  # before any fit: `compile_model` raised, `train_model` is missing, ...
             raise CheckFailed(failure[:1000])
         raise CheckFailed(_("`train_model` never called model.fit on the model it was given"))
-    return final_chain(calls)
+    chain = final_chain(calls)
+    if chain[0].continues:  # from the weights the short call left: epochs the record of the training never counts
+        raise CheckFailed(_(
+            "the model graded went on from the weights of an earlier call of `train_model`: train the model it is "
+            "given from the weights `build_model` gave it"
+        ))
+    return chain
 
 
 def same_model_as_built(ev: Evidence, chain: list) -> None:

@@ -258,6 +258,7 @@ def checkpoint(callback: Any, model: Any, history: Any) -> None:
     logs = {name: values[-1] for name, values in history.history.items() if values}
     try:
         path = str(callback.filepath).format(epoch=len(history.epoch), batch=None, **logs)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)  # as Keras's checkpoint makes its folder
         if callback.save_weights_only:
             model.save_weights(path)
         else:
