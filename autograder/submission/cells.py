@@ -103,6 +103,10 @@ def is_solution_cell(cell: dict) -> bool:
 
 # IPython's help: ``keras.optimizers.SGD?``, ``model.fit??``, ``?np.argmax``.
 _HELP = re.compile(r"\s*(\?{1,2}[\w.]+|%{0,2}[\w.]+(\[-?[0-9]+\][\w.]*)*(\(\))?\?{1,2})\s*")
+# Help asked after a name, which IPython sees only where Python's line ends (``a?`` then U+2028 is no help).
+_HELP_AFTER = re.compile(r"\s*[\w.]+(\[-?[0-9]+\][\w.]*)*(\(\))?\?{1,2}\s*")
+# Help on a cell magic (``%%time?``) is a line of help, not a cell magic.
+_CELL_MAGIC_HELP = re.compile(r"%%\w+\?")
 # ``%time`` runs its code and gives its value.
 _TIMED = re.compile(r"%time (?=\s*\S)\s*")  # IPython parts a magic's name from its code at a space
 # Python 3.11's tokenizer is quadratic on two shapes of a line, and reads each alike made short: a run
@@ -115,6 +119,8 @@ _ESCAPED = re.compile(r"\\['\"\\]")
 # (``%%bash``, ``%%script false``, which is how Jupyter switches a cell off, ``%%writefile``, one IPython
 # does not know) runs no Python there.
 PYTHON_CELL_MAGICS = {"capture", "debug", "memit", "prun", "time"}  # %%timeit's runs in a function: none stays
+# The line ends of str.splitlines, at which IPython splits a cell ("\r" made "\n" before); Python's is "\n".
+_LINE_ENDS = "\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 
 def _for_the_tokenizer(line: str) -> str:
@@ -129,24 +135,29 @@ def without_magics(source: str) -> str:
     They only matter in Jupyter, and plain Python cannot compile them. Each is replaced by ``pass``
     at its indentation (an ``if`` that only installs a package keeps a body), or by the Python IPython
     would run in its place (``_without_magic``), so that line numbers in error messages still match the
-    cell. The cell is read as IPython reads it (``_as_ipython_reads``), and a cell indented as a whole
-    loses its common indentation, as there. Line ends are ``\\n``: Python also ends a line at a lone
-    ``\\r``, and every reader of a cell must count lines alike."""
-    lines = textwrap.dedent(source.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
-    body = 0  # where the cell IPython runs as Python begins: a cell magic's body is a cell of its own
-    while (first := _first_line(lines, body)) is not None and lines[first].startswith("%%"):
-        if lines[first][2:].rstrip().partition(" ")[0] not in PYTHON_CELL_MAGICS:  # IPython's split of its name
-            return "\n" * (len(lines) - 1)
-        body = first + 1
-        following = _first_line(lines, body)
-        if following is not None and lines[following][:1].isspace():  # indented as a whole
-            lines[body:] = textwrap.dedent("\n".join(lines[body:])).split("\n")
-    return "\n".join(_as_ipython_reads(lines))
+    cell. The cell is read as IPython reads it (``_as_ipython_reads``): split at every line end
+    ``str.splitlines`` knows, where a magic's line ends though Python's goes on (a form feed, U+2028);
+    its blank first lines dropped, its common indentation removed. Line ends are ``\\n``: Python also
+    ends a line at a lone ``\\r``, and every reader of a cell must count lines alike."""
+    return "".join(_cell(source.replace("\r\n", "\n").replace("\r", "\n").splitlines(keepends=True)))
 
 
-def _first_line(lines: list[str], start: int) -> int | None:
-    """The number of the first line from ``start`` that is not blank."""
-    return next((number for number in range(start, len(lines)) if lines[number].strip()), None)
+def _cell(lines: list[str]) -> list[str]:
+    """A cell's lines, each ending as it did, as IPython runs them: a Python cell magic's body is a cell
+    of its own there, and another's runs no Python at all. A line IPython drops is kept blank, its line
+    end only if it is Python's."""
+    kept: list[str] = []
+    newlines = "".join(lines).count("\n")
+    while True:
+        first = next((number for number, line in enumerate(lines) if not line.isspace()), len(lines))
+        kept.extend("\n" if line.endswith("\n") else "" for line in lines[:first])
+        lines = textwrap.dedent("".join(lines[first:])).splitlines(keepends=True)
+        if not lines or not lines[0].startswith("%%") or _CELL_MAGIC_HELP.match(lines[0]):
+            return kept + _as_ipython_reads(lines)
+        if lines[0][2:].rstrip().partition(" ")[0] not in PYTHON_CELL_MAGICS:  # IPython's split of its name
+            return ["\n" * newlines]
+        kept.append("pass\n" if lines[0][-1] in _LINE_ENDS else "pass")
+        lines = lines[1:]
 
 
 def _as_ipython_reads(lines: list[str]) -> list[str]:
@@ -154,7 +165,8 @@ def _as_ipython_reads(lines: list[str]) -> list[str]:
     starts (not inside brackets or a string, nor after a backslash outside a comment), and a magic's own
     lines joined by backslashes go with it. Python's tokenizer reads each line after it is rewritten,
     as IPython tokenizes the cell again after each magic: a magic's brackets and quotes are never
-    Python's. One pass, in linear time; where the tokenizer gives up, each line after is a statement's."""
+    Python's. One pass, in linear time. Where the tokenizer gives up, each line after is a statement's;
+    where it stops (at a line of spaces that Python's line end does not end), IPython finds no magic."""
     kept: list[str] = []
     starts, joined = True, False  # joined: the line goes on with a magic, and is dropped with it
 
@@ -163,22 +175,27 @@ def _as_ipython_reads(lines: list[str]) -> list[str]:
         if len(kept) == len(lines):
             return ""
         line = lines[len(kept)]
+        end = line[-1] if line[-1] in _LINE_ENDS else ""
+        code = line[:len(line) - len(end)]
+        magic = joined
         if joined:
-            python, joined = "", line.endswith("\\")
-        elif starts:
-            python = _without_magic(line)
+            python, joined = "", line.endswith("\\\n")
+        elif starts and (end in "\n" or not _HELP_AFTER.fullmatch(code)):  # "?" ends help where Python's line ends
+            python = _without_magic(code)
+            magic = python != code
             # IPython joins a magic's lines that end in a backslash (``!pip install \\`` then ``numpy``),
             # never a cell magic's first line to its body.
-            joined = (python != line and line.endswith("\\") and not python.endswith("\\")
-                      and not line.lstrip().startswith("%%"))
+            joined = (magic and line.endswith("\\\n") and not python.endswith("\\")
+                      and not code.lstrip().startswith("%%"))
         else:
-            python = line
+            python = code
+        end = "\n" if end and magic else end  # IPython's line in a magic's place ends as Python's
         indent = len(python) - len(python.lstrip(" \t\f")) if starts else 0  # what the tokenizer takes for it
         starts = False
-        kept.append(python)
-        return python[:indent] + _for_the_tokenizer(python[indent:]) + "\n"
+        kept.append(python + end)
+        return python[:indent] + _for_the_tokenizer(python[indent:]) + (end or "\n")
 
-    depth = 0
+    depth, gave_up = 0, True
     try:
         for kind, string, *_ in tokenize.generate_tokens(readline):
             if kind == tokenize.OP and string in "([{":
@@ -189,10 +206,12 @@ def _as_ipython_reads(lines: list[str]) -> list[str]:
                     break  # would read each line after as a continuation, its indentation unsqueezed
             elif kind in (tokenize.NEWLINE, tokenize.NL) and not depth:
                 starts = True
+        else:
+            gave_up = False
     except (tokenize.TokenError, SyntaxError):
         pass
     while len(kept) < len(lines):
-        starts = True
+        starts = gave_up
         readline()
     return kept
 
@@ -204,10 +223,12 @@ def _without_magic(line: str) -> str:
     indent, code = line[:len(line) - len(line.lstrip())], line.strip()
     # A shell's or a magic's output assigned, as IPython reads it: ``files = !ls``, ``runs["h"] = %time fit()``.
     target, magic = _assigned(code) if any(mark in code.partition("=")[2] for mark in "!%") else ("", "")
-    if magic[:1] in ("!", "%") and _is_python(f"{target} = None") and not _is_python(code):
+    if magic[:1] in ("!", "%"):  # never Python: what IPython makes of it fails as it does where the target is not
         value = _untimed(magic)  # a shell line's output is a list; timed, None, as a magic's
         return f"{indent}{target} = {'[]' if magic[:1] == '!' else 'None' if value[:1] in '!%' else value}"
     timed = _untimed(code)
+    if timed == "\\":  # its code is on the lines the backslash joins, at any indentation: one line to IPython
+        return f"{indent}if 1: \\"
     if timed != code:  # what it times, read as a line of its own: a magic too
         return _without_magic(indent + timed)
     if code.startswith(("%", "!")) or _HELP.fullmatch(line):
@@ -245,14 +266,6 @@ def _assigned(code: str) -> tuple[str, str]:
     except (tokenize.TokenError, SyntaxError):
         pass
     return "", ""
-
-
-def _is_python(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
 
 
 def is_instructor_cell(cell: dict) -> bool:
