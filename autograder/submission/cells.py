@@ -145,19 +145,21 @@ def without_magics(source: str) -> str:
 def _cell(lines: list[str]) -> list[str]:
     """A cell's lines, each ending as it did, as IPython runs them: a Python cell magic's body is a cell
     of its own there, and another's runs no Python at all. A line IPython drops is kept blank, its line
-    end only if it is Python's."""
+    end only if it is Python's. Linear in the lines: a body is dedented again only where indented (the
+    first dedent emptied every line of spaces), so each of its lines loses one character at least."""
     kept: list[str] = []
-    newlines = "".join(lines).count("\n")
+    start = 0
     while True:
-        first = next((number for number, line in enumerate(lines) if not line.isspace()), len(lines))
-        kept.extend("\n" if line.endswith("\n") else "" for line in lines[:first])
-        lines = textwrap.dedent("".join(lines[first:])).splitlines(keepends=True)
-        if not lines or not lines[0].startswith("%%") or _CELL_MAGIC_HELP.match(lines[0]):
-            return kept + _as_ipython_reads(lines)
-        if lines[0][2:].rstrip().partition(" ")[0] not in PYTHON_CELL_MAGICS:  # IPython's split of its name
-            return ["\n" * newlines]
-        kept.append("pass\n" if lines[0][-1] in _LINE_ENDS else "pass")
-        lines = lines[1:]
+        first = next((number for number in range(start, len(lines)) if not lines[number].isspace()), len(lines))
+        kept.extend("\n" if line.endswith("\n") else "" for line in lines[start:first])
+        if start == 0 or lines[first:first + 1] and lines[first][:1] in " \t":
+            lines = lines[:first] + textwrap.dedent("".join(lines[first:])).splitlines(keepends=True)
+        if first == len(lines) or not lines[first].startswith("%%") or _CELL_MAGIC_HELP.match(lines[first]):
+            return kept + _as_ipython_reads(lines[first:])
+        if lines[first][2:].rstrip().partition(" ")[0] not in PYTHON_CELL_MAGICS:  # IPython's split of its name
+            return ["\n" * "".join(lines).count("\n")]
+        kept.append("pass\n" if lines[first][-1] in _LINE_ENDS else "pass")
+        start = first + 1
 
 
 def _as_ipython_reads(lines: list[str]) -> list[str]:
