@@ -119,6 +119,8 @@ _ESCAPED = re.compile(r"\\['\"\\]")
 # (``%%bash``, ``%%script false``, which is how Jupyter switches a cell off, ``%%writefile``, one IPython
 # does not know) runs no Python there.
 PYTHON_CELL_MAGICS = {"capture", "debug", "memit", "prun", "time"}  # %%timeit's runs in a function: none stays
+# Cell magics in a chain, each the next's cell: IPython's own recursion fails a few hundred deep.
+NESTED_CELL_MAGICS = 100
 # The line ends of str.splitlines, at which IPython splits a cell ("\r" made "\n" before); Python's is "\n".
 _LINE_ENDS = "\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
@@ -145,21 +147,23 @@ def without_magics(source: str) -> str:
 def _cell(lines: list[str]) -> list[str]:
     """A cell's lines, each ending as it did, as IPython runs them: a Python cell magic's body is a cell
     of its own there, and another's runs no Python at all. A line IPython drops is kept blank, its line
-    end only if it is Python's. Linear in the lines: a body is dedented again only where indented (the
-    first dedent emptied every line of spaces), so each of its lines loses one character at least."""
+    end only if it is Python's. A body is dedented again only where indented (the first dedent emptied
+    every line of spaces), and cell magics nest at most NESTED_CELL_MAGICS deep: bounded work."""
     kept: list[str] = []
     start = 0
-    while True:
+    for _depth in range(NESTED_CELL_MAGICS + 1):
         first = next((number for number in range(start, len(lines)) if not lines[number].isspace()), len(lines))
         kept.extend("\n" if line.endswith("\n") else "" for line in lines[start:first])
         if start == 0 or lines[first:first + 1] and lines[first][:1] in " \t":
             lines = lines[:first] + textwrap.dedent("".join(lines[first:])).splitlines(keepends=True)
         if first == len(lines) or not lines[first].startswith("%%") or _CELL_MAGIC_HELP.match(lines[first]):
             return kept + _as_ipython_reads(lines[first:])
-        if lines[first][2:].rstrip().partition(" ")[0] not in PYTHON_CELL_MAGICS:  # IPython's split of its name
-            return ["\n" * "".join(lines).count("\n")]
+        name, _space, arguments = lines[first][2:].rstrip().partition(" ")  # IPython's split of its name
+        if name not in PYTHON_CELL_MAGICS or name == "time" and arguments.strip():  # %%time takes no statement
+            break
         kept.append("pass\n" if lines[first][-1] in _LINE_ENDS else "pass")
         start = first + 1
+    return ["\n" * "".join(lines).count("\n")]
 
 
 def _as_ipython_reads(lines: list[str]) -> list[str]:
@@ -171,17 +175,23 @@ def _as_ipython_reads(lines: list[str]) -> list[str]:
     where it stops (at a line of spaces that Python's line end does not end), IPython finds no magic."""
     kept: list[str] = []
     starts, joined = True, False  # joined: the line goes on with a magic, and is dropped with it
+    timing: str | None = None  # the indentation of a %time whose code is the next line
 
     def readline() -> str:
-        nonlocal starts, joined
+        nonlocal starts, joined, timing
         if len(kept) == len(lines):
             return ""
         line = lines[len(kept)]
         end = line[-1] if line[-1] in _LINE_ENDS else ""
         code = line[:len(line) - len(end)]
-        magic = joined
+        magic = joined or timing is not None
         if joined:
             python, joined = "", line.endswith("\\\n")
+        elif timing is not None:  # IPython joins it to its %time: what %time runs, in its place
+            python, timing = _without_magic(timing + code.strip()), None
+        elif starts and line.endswith("\\\n") and code.strip() != "\\" and _untimed(code.strip()) == "\\":
+            python, magic = code[:len(code) - len(code.lstrip())] + "pass", True
+            timing = python[:-len("pass")]
         elif starts and (end in "\n" or not _HELP_AFTER.fullmatch(code)):  # "?" ends help where Python's line ends
             python = _without_magic(code)
             magic = python != code
@@ -229,8 +239,6 @@ def _without_magic(line: str) -> str:
         value = _untimed(magic)  # a shell line's output is a list; timed, None, as a magic's
         return f"{indent}{target} = {'[]' if magic[:1] == '!' else 'None' if value[:1] in '!%' else value}"
     timed = _untimed(code)
-    if timed == "\\":  # its code is on the lines the backslash joins, at any indentation: one line to IPython
-        return f"{indent}if 1: \\"
     if timed != code:  # what it times, read as a line of its own: a magic too
         return _without_magic(indent + timed)
     if code.startswith(("%", "!")) or _HELP.fullmatch(line):
