@@ -346,7 +346,7 @@ def test_a_demo_training_says_which_function_failed(reference_functions, dataset
 
 
 def judged_training(short_epochs=2, short_x="X_valid", short_validation=("X_train", "y_train"), probe_calls=1,
-                    claimed=None, graded_continues=False):
+                    claimed=None, graded_continues=False, probe_errors=None):
     """check_training on a record of a correct 30-epoch training after the short call described."""
     from autograder.judge.checks import CHECKS_BY_ID
     from autograder.judge.evidence import Evidence, run_check
@@ -365,7 +365,7 @@ def judged_training(short_epochs=2, short_x="X_valid", short_validation=("X_trai
     short = [call(short_epochs, short_x, short_validation, probe_model_signature())][:probe_calls]
     calls = [*short, call(30, "X_train", ["X_valid", "y_valid"], "the student's network")]
     calls[-1].continues = graded_continues
-    artifacts = Artifacts(values={"training": {
+    artifacts = Artifacts(errors=dict(probe_errors or {}), values={"training": {
         "returned": "History", "returned_the_history": True, "fit_calls": len(calls),
         "epochs_probe_calls": probe_calls if claimed is None else claimed, "epochs_probe_error": None,
     }})
@@ -398,3 +398,13 @@ def test_a_training_graded_that_goes_on_from_the_short_call_s_weights_fails():
     graded counts (helper-71 L2)."""
     went_on = judged_training(graded_continues=True)
     assert not went_on.passed and "went on from the weights of an earlier call" in went_on.message
+
+
+@pytest.mark.parametrize("probe, function", [("build_model", "build_model"), ("compile", "compile_model"),
+                                             ("model:built", "build_model")])
+def test_a_training_whose_model_the_grader_could_not_compare_with_build_model_s_fails(probe, function):
+    """A `build_model` that fails when the grader calls it alone and builds another network for the
+    training: the comparison that proves the model trained is the one checked was skipped, and a
+    network of 50 units kept training and test_accuracy (helper-73 F1)."""
+    unproven = judged_training(probe_errors={probe: "it raised"})
+    assert not unproven.passed and f"cannot be shown to be the one `{function}` gives" in unproven.message

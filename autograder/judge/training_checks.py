@@ -92,6 +92,12 @@ def trained_chain(ev: Evidence) -> list:
 def same_model_as_built(ev: Evidence, chain: list) -> None:
     """The model the trainer trained is the one ``build_model`` built, compiled as ``compile_model`` compiles."""
     built, compiled = ev.artifacts.models.get("built"), ev.artifacts.models.get("compiled")
+    for probe, model, function in (("build_model", "built", "build_model"), ("compile", "compiled", "compile_model")):
+        if model not in ev.artifacts.models and {probe, f"model:{model}"} & set(ev.artifacts.errors):
+            raise CheckFailed(_(  # the one comparison that proves the training is of the model checked (helper-73)
+                "the model trained cannot be shown to be the one `{function}` gives, as `{function}` failed when the "
+                "grader called it on its own: it must give the same model each time"
+            ).format(function=function))
     if built is not None:
         config = without_compile(built)
         if model_signature(config) != chain[0].architecture:
