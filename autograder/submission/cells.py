@@ -109,6 +109,8 @@ _HELP_AFTER = re.compile(r"\s*[\w.]+(\[-?[0-9]+\][\w.]*)*(\(\))?\?{1,2}\s*")
 _CELL_MAGIC_HELP = re.compile(r"%%\w+\?")
 # ``%time`` runs its code and gives its value.
 _TIMED = re.compile(r"%time (?=\s*\S)\s*")  # IPython parts a magic's name from its code at a space
+# ``%time \`` (``%time\`` too): its code is the line the backslash joins, which IPython times.
+_TIMED_NEXT_LINE = re.compile(r"(%time +)*%time *\\")
 # Python 3.11's tokenizer is quadratic on two shapes of a line, and reads each alike made short: a run
 # of spaces before a character it has no token for ($, ?, !), which it reads again at each space, as
 # one space; and a quote never closed, from which its string pattern reads to the line's end, again
@@ -119,8 +121,9 @@ _ESCAPED = re.compile(r"\\['\"\\]")
 # (``%%bash``, ``%%script false``, which is how Jupyter switches a cell off, ``%%writefile``, one IPython
 # does not know) runs no Python there.
 PYTHON_CELL_MAGICS = {"capture", "debug", "memit", "prun", "time"}  # %%timeit's runs in a function: none stays
-# Cell magics in a chain, each the next's cell: IPython's own recursion fails a few hundred deep.
-NESTED_CELL_MAGICS = 100
+# Cell magics in a chain, each the next's cell: a notebook nests two or three, IPython's own recursion
+# fails a few hundred deep, and each level costs a reading of the rest of the cell.
+NESTED_CELL_MAGICS = 16
 # The line ends of str.splitlines, at which IPython splits a cell ("\r" made "\n" before); Python's is "\n".
 _LINE_ENDS = "\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
@@ -189,7 +192,7 @@ def _as_ipython_reads(lines: list[str]) -> list[str]:
             python, joined = "", line.endswith("\\\n")
         elif timing is not None:  # IPython joins it to its %time: what %time runs, in its place
             python, timing = _without_magic(timing + code.strip()), None
-        elif starts and line.endswith("\\\n") and code.strip() != "\\" and _untimed(code.strip()) == "\\":
+        elif starts and line.endswith("\\\n") and _TIMED_NEXT_LINE.fullmatch(code.strip()):
             python, magic = code[:len(code) - len(code.lstrip())] + "pass", True
             timing = python[:-len("pass")]
         elif starts and (end in "\n" or not _HELP_AFTER.fullmatch(code)):  # "?" ends help where Python's line ends
