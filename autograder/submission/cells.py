@@ -105,12 +105,10 @@ def is_solution_cell(cell: dict) -> bool:
 _HELP = re.compile(r"\s*(\?{1,2}[\w.]+|%{0,2}[\w.]+(\[-?[0-9]+\][\w.]*)*(\(\))?\?{1,2})\s*")
 # Help asked after a name, which IPython sees only where Python's line ends (``a?`` then U+2028 is no help).
 _HELP_AFTER = re.compile(r"\s*[\w.]+(\[-?[0-9]+\][\w.]*)*(\(\))?\?{1,2}\s*")
-# Help on a cell magic (``%%time?``) is a line of help, not a cell magic.
-_CELL_MAGIC_HELP = re.compile(r"%%\w+\?")
+_CELL_MAGIC_HELP = re.compile(r"%%\w+\?")  # help on a cell magic (``%%time?``), not a cell magic
 # ``%time`` runs its code and gives its value.
 _TIMED = re.compile(r"%time (?=\s*\S)\s*")  # IPython parts a magic's name from its code at a space
-# ``%time \`` (``%time\`` too): its code is the line the backslash joins, which IPython times.
-_TIMED_NEXT_LINE = re.compile(r"(%time +)*%time *\\")
+_TIMED_NEXT_LINE = re.compile(r"(%time +)*%time *\\")  # ``%time \``: IPython times the line it joins
 # Python 3.11's tokenizer is quadratic on two shapes of a line, and reads each alike made short: a run
 # of spaces before a character it has no token for ($, ?, !), which it reads again at each space, as
 # one space; and a quote never closed, from which its string pattern reads to the line's end, again
@@ -121,9 +119,7 @@ _ESCAPED = re.compile(r"\\['\"\\]")
 # (``%%bash``, ``%%script false``, which is how Jupyter switches a cell off, ``%%writefile``, one IPython
 # does not know) runs no Python there.
 PYTHON_CELL_MAGICS = {"capture", "debug", "memit", "prun", "time"}  # %%timeit's runs in a function: none stays
-# Cell magics in a chain, each the next's cell: a notebook nests two or three, IPython's own recursion
-# fails a few hundred deep, and each level costs a reading of the rest of the cell.
-NESTED_CELL_MAGICS = 16
+NESTED_CELL_MAGICS = 16  # cell magics in a chain: a notebook nests 2 or 3; each reads the rest of the cell
 # The line ends of str.splitlines, at which IPython splits a cell ("\r" made "\n" before); Python's is "\n".
 _LINE_ENDS = "\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
