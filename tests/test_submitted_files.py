@@ -202,6 +202,35 @@ def a_stored_result(tmp_path: Path) -> tuple[Path, Path, dict]:
     return path, file, json.loads(file.read_text())
 
 
+def test_a_stored_result_counts_only_for_the_kit_s_code_and_the_run_s_limits_sandbox_and_data(tmp_path, monkeypatch):
+    """A rerun from the same results folder handed back a score the kit no longer gives: after an upgrade
+    whose judge closed a hole (100 where the kit now gives 90), and after timeouts on a busy machine, rerun
+    with a longer time limit (0 again) (helper-75 F1, F2)."""
+    from autograder.batch import store
+    from autograder.limits import Limits
+
+    path, _file, _stored = a_stored_result(tmp_path)
+    results, same = tmp_path / "results", store.run_settings()
+    store_report(results, path, GradeReport.ungraded(path, "not graded in this test"), settings=same)
+    assert stored_report(results, path, settings=same) is not None
+    for other in (store.run_settings(Limits(submission_seconds=1800)), store.run_settings(sandbox=False),
+                  store.run_settings(data_dir=tmp_path)):
+        assert stored_report(results, path, settings=other) is None
+    monkeypatch.setattr(store, "kit_code", lambda: "an upgraded kit")
+    assert stored_report(results, path, settings=same) is None
+
+
+def test_the_kit_s_code_digest_changes_with_any_file_of_the_kit(tmp_path):
+    from autograder.batch import store
+
+    kit = tmp_path / "autograder"
+    shutil.copytree(store.KIT, kit, ignore=shutil.ignore_patterns("__pycache__"))
+    before = store.code_digest(kit)
+    judge = kit / "judge" / "training_checks.py"
+    judge.write_text(judge.read_text() + "\n# a fixed check\n")
+    assert store.code_digest(kit) != before and store.code_digest(kit, "keras 4") != store.code_digest(kit)
+
+
 @pytest.mark.parametrize("forge", ["score", "points", "max_points", "checks", "true_points", "float_score",
                                    "passed_at_zero", "error_with_points", "long_message", "usage_text"])
 def test_a_stored_result_whose_points_the_table_never_gave_is_graded_again(tmp_path, forge):
@@ -342,11 +371,14 @@ def test_a_notebook_swapped_while_it_is_graded_has_its_result_stored_for_the_byt
         return judge(*args, **kwargs)
 
     monkeypatch.setattr(autograder.batch.steps, "judge", swapped_back_while_judged)
+    from autograder.batch.store import run_settings
+
     [report] = grade_notebooks([path], data_dir=real_data_dir, results=tmp_path / "results")
     assert report.score > 0 and not report.error
-    assert stored_report(tmp_path / "results", path) is None  # the stubs were never graded
+    settings = run_settings(data_dir=real_data_dir)
+    assert stored_report(tmp_path / "results", path, settings=settings) is None  # the stubs were never graded
     path.write_text(earning_without_training())
-    assert stored_report(tmp_path / "results", path).score == report.score
+    assert stored_report(tmp_path / "results", path, settings=settings).score == report.score
 
 
 def test_a_cluster_stores_each_result_for_the_bytes_it_sent(tmp_path, recording_cluster, monkeypatch):
@@ -462,7 +494,7 @@ def test_a_link_loop_swapped_in_while_the_class_is_graded_stops_no_classmate_and
     turns her assignment's folder into a link to itself, and trudy hers into a link to bob's: every path
     the grader names its outputs by, hides from the sandbox or stores under must be the path as given,
     never where links lead (a loop raises; a link to a classmate's folder names the classmate's)."""
-    from autograder.batch.store import stored_report
+    from autograder.batch.store import run_settings, stored_report
     from autograder.cli import main
 
     submitted = tmp_path / "submitted"
@@ -477,7 +509,7 @@ def test_a_link_loop_swapped_in_while_the_class_is_graded_stops_no_classmate_and
     status = main(["grade", *named, "--workers", "2", "--results", str(results), "--feedback", str(feedback),
                    "--data-dir", str(real_data_dir)])
     assert status == 0, capsys.readouterr().err
-    bob = stored_report(results, Path(named[0]))
+    bob = stored_report(results, Path(named[0]), settings=run_settings(data_dir=real_data_dir))
     assert bob is not None and bob.score > 0 and not bob.error
     assert len(list(results.glob("*.json"))) == 3
     assert (feedback / "bob" / "fashion_mnist").is_dir()

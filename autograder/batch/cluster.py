@@ -87,9 +87,10 @@ def grade_task(content: bytes, name: str, plugin: str) -> dict:
 
 def grade_on_cluster(
     notebooks: list[Path], scheduler: str, *, data_dir=None, limits=None, sandbox: bool = True, reuse: bool = True,
-    results: Path | None = None, progress: Progress, config=None,
+    results: Path | None = None, progress: Progress, config=None, settings: str = "",
 ) -> list[GradeReport]:
-    """Submit every notebook not already graded to the cluster; collect reports in the order given."""
+    """Submit every notebook not already graded to the cluster; collect reports in the order given.
+    ``settings``: the run's, for the results store (autograder.batch.store.run_settings)."""
     from distributed import Client
 
     reports: dict[Path, GradeReport] = {}
@@ -98,15 +99,15 @@ def grade_on_cluster(
         client.register_plugin(WorkerBatch(data_dir=str(data_dir) if data_dir else None, limits=limits or Limits(),
                                            sandbox=sandbox, reuse=reuse, config=config), name=plugin)
         try:
-            futures = submit_all(client, notebooks, plugin, results, progress, reports, config, limits)
-            collect(futures, results, progress, reports, config)
+            futures = submit_all(client, notebooks, plugin, results, progress, reports, config, limits, settings)
+            collect(futures, results, progress, reports, config, settings)
         finally:
             client.unregister_worker_plugin(plugin)
     return [reports[path] for path in notebooks]
 
 
 def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Progress, reports: dict,
-               config=None, limits=None) -> dict:
+               config=None, limits=None, settings: str = "") -> dict:
     """One task per notebook not stored yet; the longest expected first, in the queue and by Dask's
     priority (autograder.batch.order). Returns the futures, each with its notebook and the bytes sent."""
     from autograder.batch.order import start_order
@@ -115,7 +116,7 @@ def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Pr
     for index, estimate in start_order(notebooks, epochs=(config or Config()).epochs,
                                        training_limit=(limits or Limits()).training_seconds):
         path = notebooks[index]
-        stored = stored_report(results, path, config)
+        stored = stored_report(results, path, config, settings)
         if stored is not None:
             reports[path] = stored
             progress.finished(stored)
@@ -131,7 +132,7 @@ def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Pr
     return futures
 
 
-def collect(futures: dict, results, progress: Progress, reports: dict, config=None) -> None:
+def collect(futures: dict, results, progress: Progress, reports: dict, config=None, settings: str = "") -> None:
     """Each report as it arrives: stored at once, shown, kept for the list in the order given. A report
     the cluster did not send (a worker lost) is this run's result only: a rerun grades it again."""
     from distributed import as_completed
@@ -146,6 +147,6 @@ def collect(futures: dict, results, progress: Progress, reports: dict, config=No
                     path, _("the cluster could not grade it: {error}").format(error=f"{type(error).__name__}: {error}"),
                     table=checks_table(config))
         else:
-            store_report(results, path, report, config, content)
+            store_report(results, path, report, config, content, settings)
         reports[path] = report
         progress.finished(report)

@@ -26,7 +26,7 @@ from autograder.assignment import ASSIGNMENT_ID, SUBMITTED
 from autograder.batch.progress import Progress
 from autograder.batch.shared import Batch, open_batch
 from autograder.batch.steps import grade_submission, unreadable
-from autograder.batch.store import store_report, stored_report
+from autograder.batch.store import run_settings, store_report, stored_report
 from autograder.errors import AutograderError, NotebookError
 from autograder.files import real_path
 from autograder.judge.report import GradeReport
@@ -212,8 +212,7 @@ def grade_notebooks(
     ``out``: where the batch's progress goes, each finished report as ``show`` writes it.
     ``private``: more files the sandboxed code must not read (the gradebook being written).
     ``scheduler``: the address of a Dask scheduler to grade on instead of this machine.
-    ``reuse``: replay a training the batch's trainers already ran from an identical description
-    (autograder.trainer.service).
+    ``reuse``: replay a training the batch's trainers already ran from an identical description (trainer.service).
     ``trainings``: a folder, the grader's own, of trainings kept from earlier runs on this machine: they
     are replayed too, and this run's are kept there.
     ``config``: the instructor's points and pass mark (autograder.config.Config; None: the defaults).
@@ -231,7 +230,8 @@ def grade_notebooks(
         progress = Progress(len(notebooks), out, show)
         warn_of_clashes(clashing, progress)
         reports = grade_on_cluster(notebooks, scheduler, data_dir=data_dir, limits=limits, sandbox=sandbox,
-                                   reuse=reuse, results=results, progress=progress, config=config)
+                                   reuse=reuse, results=results, progress=progress, config=config,
+                                   settings=run_settings(limits, sandbox, data_dir))
     else:
         if trainings:
             kept_folder(Path(trainings))
@@ -246,7 +246,7 @@ def grade_notebooks(
             progress = Progress(len(notebooks), out, show)  # from here: its estimates leave the set-up out
             announce(batch, progress)
             warn_of_clashes(clashing, progress)
-            reports = grade_here(notebooks, batch, results, progress, workers)
+            reports = grade_here(notebooks, batch, results, progress, workers, run_settings(limits, sandbox, data_dir))
     progress.close()
     for report, (_, student) in zip(reports, submissions):
         report.student = student
@@ -274,13 +274,14 @@ def announce(batch: Batch, progress: Progress) -> None:
 
 
 def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progress: Progress,
-               workers: int) -> list[GradeReport]:
-    """Each notebook in turn, or ``workers`` at once; reports in the order given."""
+               workers: int, settings: str = "") -> list[GradeReport]:
+    """Each notebook in turn, or ``workers`` at once; reports in the order given. ``settings``: the run's,
+    for the results store (autograder.batch.store.run_settings)."""
 
     def grade_one(path: Path) -> GradeReport:
         if batch.stopping:
             raise KeyboardInterrupt
-        report = stored_report(results, path, batch.config)
+        report = stored_report(results, path, batch.config, settings)
         if report is not None:
             return report
         progress.started(path)
@@ -293,7 +294,7 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
             report = grade_submission(path, batch, graded)
         if batch.stopping:  # its sandbox was killed by the grader's stop, not by its own fault
             raise KeyboardInterrupt
-        store_report(results, path, report, batch.config, graded)
+        store_report(results, path, report, batch.config, graded, settings)
         return report
 
     if workers <= 1:

@@ -2,35 +2,74 @@
 
 A batch run again after the grader was killed picks up where it stopped: a stored result counts
 only for the exact bytes it graded (read as grading reads them: bounded, never through a link), by
-this version of the kit, with the same points, pass mark, epochs and language (``digest``;
-autograder.config). Each is written with the kit's one atomic writer (``autograder.files.atomic_write``).
+the kit's code as it is now and the libraries it grades with (``kit_code``: an upgraded kit's judge may
+grade the same bytes otherwise), with the same points, pass mark, epochs and language
+(autograder.config), under the same limits, sandbox and data folder (``run_settings``): see ``digest``.
+Each is written with the kit's one atomic writer (``autograder.files.atomic_write``).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
 import warnings
 from pathlib import Path
 
-from autograder import __version__
 from autograder.errors import NotebookError
 from autograder.files import atomic_write
 from autograder.i18n import known_language
 from autograder.judge.checks import checks_table
 from autograder.judge.report import GradeReport, json_safe
+from autograder.limits import Limits
 from autograder.submission.notebook import read_submitted_bytes
 from autograder.text import terminal_text
 
 EARLIER_NOTE = "graded earlier: result read from the results folder"
 
 
-def digest(path: Path, config=None, graded: bytes | NotebookError | None = None) -> str:
-    """What a stored result is valid for: these exact bytes, graded by this version of the kit with
-    ``config``'s points, pass mark, epochs and language (the defaults add nothing, so their results stay valid).
-    ``graded``: the bytes grading read, or why it could not read them; None: the file's now."""
+KIT = Path(__file__).resolve().parent.parent
+# What grading runs besides the kit: a new version may train, save or read a model otherwise.
+LIBRARIES = ("keras", "tensorflow", "numpy", "h5py", "matplotlib", "nbformat")
+
+
+@functools.cache  # the files a process runs do not change under it
+def kit_code() -> str:
+    """The digest of the kit's code and messages as installed, and of the libraries' versions."""
+    versions = []
+    for name in LIBRARIES:
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name} -")
+    return code_digest(KIT, "\n".join(versions))
+
+
+def code_digest(folder: Path, more: str = "") -> str:
+    """The digest of the ``.py`` and ``.po`` files under ``folder``, by their paths in it, and of ``more``."""
+    digest = hashlib.sha256(more.encode())
+    for path in sorted(folder.rglob("*")):
+        if path.suffix in (".py", ".po") and "__pycache__" not in path.parts and path.is_file():
+            digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def run_settings(limits: Limits | None = None, sandbox: bool = True, data_dir=None) -> str:
+    """What a result also depends on, beyond the notebook and the config: the limits it ran under (a
+    rerun with a longer time limit after timeouts on a busy machine grades again), whether it ran in
+    the sandbox, and the data folder it was graded with."""
+    data = str(Path(data_dir).absolute()) if data_dir else None
+    bounds = {name: float(value) for name, value in (limits or Limits()).to_json().items()}  # 900 is 900.0
+    return json.dumps({"limits": bounds, "sandbox": sandbox, "data": data}, sort_keys=True)
+
+
+def digest(path: Path, config=None, graded: bytes | NotebookError | None = None, settings: str = "") -> str:
+    """What a stored result is valid for: these exact bytes, graded by the kit's code as it is now
+    (``kit_code``) with ``config``'s points, pass mark, epochs and language and the run's ``settings``
+    (``run_settings``). ``graded``: the bytes grading read, or why it could not read them; None: the file's now."""
     if graded is None:
         try:  # as grading reads it: a bounded regular file, never a link's target
             graded = read_submitted_bytes(path)
@@ -39,8 +78,8 @@ def digest(path: Path, config=None, graded: bytes | NotebookError | None = None)
     if isinstance(graded, NotebookError):
         graded = f"<not read: {graded}>".encode()
     content = hashlib.sha256(graded).hexdigest()
-    grading = grading_key(config)
-    return f"{__version__}:{content}" + (f":{hashlib.sha256(grading.encode()).hexdigest()[:16]}" if grading else "")
+    grading = hashlib.sha256(f"{grading_key(config)}\n{settings}".encode()).hexdigest()[:16]
+    return f"{kit_code()}:{content}:{grading}"
 
 
 def grading_key(config) -> str:
@@ -71,14 +110,15 @@ def result_file(results: Path, path: Path) -> Path:
     return results / f"{stem}-{name}.json"
 
 
-def stored_report(results: Path | None, path: Path, config=None) -> GradeReport | None:
-    """The stored result for ``path``'s current bytes, with a note saying so; None if there is none."""
+def stored_report(results: Path | None, path: Path, config=None, settings: str = "") -> GradeReport | None:
+    """The stored result for ``path``'s current bytes, with a note saying so; None if there is none.
+    ``settings``: the run's (``run_settings``)."""
     if results is None:
         return None
     try:
         stored = json.loads(result_file(results, path).read_text())
         # Without "states", an older version's: it would show the checks still to do as failed.
-        if stored.get("digest") == digest(path, config) and "states" in stored:
+        if stored.get("digest") == digest(path, config, settings=settings) and "states" in stored:
             report = GradeReport.from_payload(stored)
             if not report.adds_up(checks_table(config)) or known_language(report.lang) != report.lang:
                 return None  # (a language the kit does not speak raises: graded again too)
@@ -91,13 +131,13 @@ def stored_report(results: Path | None, path: Path, config=None) -> GradeReport 
 
 
 def store_report(results: Path | None, path: Path, report: GradeReport, config=None,
-                 graded: bytes | NotebookError | None = None) -> None:
+                 graded: bytes | NotebookError | None = None, settings: str = "") -> None:
     """Keep one result (nothing without a results folder); a reader or a rerun sees the old file or the new.
     ``graded``: the bytes the result is of, as grading read them (or why it could not), not what the
     file holds by now: a notebook swapped while it was graded must not lend its result to the other."""
     if results is None:
         return
-    payload = {"digest": digest(path, config, graded), **report.payload()}
+    payload = {"digest": digest(path, config, graded, settings), **report.payload()}
     try:
         atomic_write(result_file(results, path), json.dumps(json_safe(payload), allow_nan=False))
     except OSError as error:  # a full disk: the report stands for this run, the batch goes on
