@@ -94,9 +94,11 @@ def recording_cluster(monkeypatch):
     each answered with an ungraded report."""
     import distributed
 
+    from autograder.batch.store import kit_code
     from autograder.judge.report import GradeReport
 
     submitted: list[tuple[Path, int, bytes]] = []
+    kit = kit_code()  # the workers' kit: this one's, as grade_task says
 
     class Finished:
         def __init__(self, payload):
@@ -123,7 +125,7 @@ def recording_cluster(monkeypatch):
 
         def submit(self, function, content, name, *args, priority, pure):
             submitted.append((Path(name), priority, content))
-            return Finished(GradeReport.ungraded(Path(name), "not graded in this test").payload())
+            return Finished({**GradeReport.ungraded(Path(name), "not graded in this test").payload(), "kit": kit})
 
     monkeypatch.setattr(distributed, "Client", RecordingClient)
     monkeypatch.setattr(distributed, "as_completed", iter)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from autograder.batch.local import expand_paths
-from autograder.batch.store import result_file, store_report, stored_report
+from autograder.batch.store import result_file, run_settings, store_report, stored_report
 from autograder.errors import NotebookError
 from autograder.judge.report import GradeReport
 from autograder.reports.text import format_logged
@@ -202,25 +202,29 @@ def a_stored_result(tmp_path: Path) -> tuple[Path, Path, dict]:
     return path, file, json.loads(file.read_text())
 
 
-def test_a_stored_result_counts_only_for_the_kit_s_code_and_the_run_s_limits_sandbox_and_data(tmp_path, monkeypatch):
+def test_a_stored_result_counts_only_for_the_kit_s_code_and_the_run_s_limits_and_isolation(tmp_path, monkeypatch):
     """A rerun from the same results folder handed back a score the kit no longer gives: after an upgrade
     whose judge closed a hole (100 where the kit now gives 90), and after timeouts on a busy machine, rerun
-    with a longer time limit (0 again) (helper-75 F1, F2)."""
+    with a longer time limit (0 again) (helper-75 F1, F2); a result graded under limits-only, by a
+    properly sandboxed rerun; one in English, in a Chinese locale (helper-76 F2, F3)."""
     from autograder.batch import store
     from autograder.limits import Limits
 
     path, _file, _stored = a_stored_result(tmp_path)
-    results, same = tmp_path / "results", store.run_settings()
+    results, same = tmp_path / "results", store.run_settings(Limits(submission_seconds=900), "bwrap")
     store_report(results, path, GradeReport.ungraded(path, "not graded in this test"), settings=same)
-    assert stored_report(results, path, settings=same) is not None
-    for other in (store.run_settings(Limits(submission_seconds=1800)), store.run_settings(sandbox=False),
-                  store.run_settings(data_dir=tmp_path)):
+    assert stored_report(results, path, settings=store.run_settings(isolation="bwrap")) is not None  # 900 is 900.0
+    for other in (store.run_settings(Limits(submission_seconds=1800), "bwrap"), store.run_settings(),
+                  store.run_settings(isolation="limits-only")):
         assert stored_report(results, path, settings=other) is None
+    monkeypatch.setenv("LANGUAGE", "zh_CN")
+    assert stored_report(results, path, settings=store.run_settings(isolation="bwrap")) is None
+    monkeypatch.delenv("LANGUAGE")
     monkeypatch.setattr(store, "kit_code", lambda: "an upgraded kit")
     assert stored_report(results, path, settings=same) is None
 
 
-def test_the_kit_s_code_digest_changes_with_any_file_of_the_kit(tmp_path):
+def test_the_kit_s_code_digest_changes_with_any_file_of_the_kit_and_the_lesson(tmp_path, monkeypatch):
     from autograder.batch import store
 
     kit = tmp_path / "autograder"
@@ -229,6 +233,17 @@ def test_the_kit_s_code_digest_changes_with_any_file_of_the_kit(tmp_path):
     judge = kit / "judge" / "training_checks.py"
     judge.write_text(judge.read_text() + "\n# a fixed check\n")
     assert store.code_digest(kit) != before and store.code_digest(kit, "keras 4") != store.code_digest(kit)
+    lesson = tmp_path / "lesson.ipynb"  # its set-up cells run in every sandbox (helper-76 F1)
+    lesson.write_bytes(store.SOURCE_NOTEBOOK.read_bytes())
+    monkeypatch.setattr(store, "SOURCE_NOTEBOOK", lesson)
+    store.kit_code.cache_clear()
+    try:
+        before = store.kit_code()
+        lesson.write_text(lesson.read_text().replace("import numpy as np", "import numpy as numpy_"))
+        store.kit_code.cache_clear()
+        assert store.kit_code() != before
+    finally:
+        store.kit_code.cache_clear()
 
 
 @pytest.mark.parametrize("forge", ["score", "points", "max_points", "checks", "true_points", "float_score",
@@ -372,10 +387,11 @@ def test_a_notebook_swapped_while_it_is_graded_has_its_result_stored_for_the_byt
 
     monkeypatch.setattr(autograder.batch.steps, "judge", swapped_back_while_judged)
     from autograder.batch.store import run_settings
+    from autograder.sandbox.method import sandbox_method
 
     [report] = grade_notebooks([path], data_dir=real_data_dir, results=tmp_path / "results")
     assert report.score > 0 and not report.error
-    settings = run_settings(data_dir=real_data_dir)
+    settings = run_settings(isolation=sandbox_method())
     assert stored_report(tmp_path / "results", path, settings=settings) is None  # the stubs were never graded
     path.write_text(earning_without_training())
     assert stored_report(tmp_path / "results", path, settings=settings).score == report.score
@@ -399,9 +415,25 @@ def test_a_cluster_stores_each_result_for_the_bytes_it_sent(tmp_path, recording_
     grade_on_cluster([path], "tcp://127.0.0.1:1", results=tmp_path / "results", progress=Progress(1, None))
     [(_, _, sent)] = recording_cluster
     assert sent == earning_without_training().encode()
-    assert stored_report(tmp_path / "results", path) is None
+    on_a_cluster = run_settings(isolation="on a cluster")
+    assert stored_report(tmp_path / "results", path, settings=on_a_cluster) is None
     path.write_text(earning_without_training())
-    assert stored_report(tmp_path / "results", path) is not None
+    assert stored_report(tmp_path / "results", path, settings=on_a_cluster) is not None
+
+
+def test_a_cluster_s_result_from_a_worker_with_another_kit_is_not_stored(tmp_path, recording_cluster, monkeypatch):
+    """A stored result is this kit's grade: a worker whose kit (or libraries) differs grades for this run
+    only (helper-76), and a rerun grades it again."""
+    import autograder.batch.cluster
+    from autograder.batch.cluster import grade_on_cluster
+    from autograder.batch.progress import Progress
+
+    path = tmp_path / "submitted" / "mallory" / "fashion_mnist" / "fashion_mnist_classifier.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(earning_without_training())
+    monkeypatch.setattr(autograder.batch.cluster, "kit_code", lambda: "this machine's newer kit")
+    [report] = grade_on_cluster([path], "tcp://127.0.0.1:1", results=tmp_path / "results", progress=Progress(1, None))
+    assert report.error == "not graded in this test" and not list((tmp_path / "results").glob("*.json"))
 
 
 def test_a_student_s_link_that_root_copied_into_nbgrader_s_layout_is_not_followed(tmp_path, real_data_dir):
@@ -496,6 +528,7 @@ def test_a_link_loop_swapped_in_while_the_class_is_graded_stops_no_classmate_and
     never where links lead (a loop raises; a link to a classmate's folder names the classmate's)."""
     from autograder.batch.store import run_settings, stored_report
     from autograder.cli import main
+    from autograder.sandbox.method import sandbox_method
 
     submitted = tmp_path / "submitted"
     for student in ("bob", "mallory", "trudy"):
@@ -509,7 +542,7 @@ def test_a_link_loop_swapped_in_while_the_class_is_graded_stops_no_classmate_and
     status = main(["grade", *named, "--workers", "2", "--results", str(results), "--feedback", str(feedback),
                    "--data-dir", str(real_data_dir)])
     assert status == 0, capsys.readouterr().err
-    bob = stored_report(results, Path(named[0]), settings=run_settings(data_dir=real_data_dir))
+    bob = stored_report(results, Path(named[0]), settings=run_settings(isolation=sandbox_method()))
     assert bob is not None and bob.score > 0 and not bob.error
     assert len(list(results.glob("*.json"))) == 3
     assert (feedback / "bob" / "fashion_mnist").is_dir()

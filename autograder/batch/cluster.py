@@ -25,7 +25,7 @@ from distributed import WorkerPlugin
 from autograder.batch.progress import Progress
 from autograder.batch.shared import Batch, open_batch
 from autograder.batch.steps import grade_submission, language_before_reading, unreadable
-from autograder.batch.store import store_report, stored_report
+from autograder.batch.store import kit_code, run_settings, store_report, stored_report
 from autograder.config import Config
 from autograder.errors import NotebookError
 from autograder.i18n import _, speaking
@@ -82,18 +82,20 @@ def grade_task(content: bytes, name: str, plugin: str) -> dict:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     report.submission = name
-    return report.payload()
+    return {**report.payload(), "kit": kit_code()}
 
 
 def grade_on_cluster(
     notebooks: list[Path], scheduler: str, *, data_dir=None, limits=None, sandbox: bool = True, reuse: bool = True,
-    results: Path | None = None, progress: Progress, config=None, settings: str = "",
+    results: Path | None = None, progress: Progress, config=None,
 ) -> list[GradeReport]:
-    """Submit every notebook not already graded to the cluster; collect reports in the order given.
-    ``settings``: the run's, for the results store (autograder.batch.store.run_settings)."""
+    """Submit every notebook not already graded to the cluster; collect reports in the order given. A
+    stored result is one of the cluster's ("on a cluster"): the workers' isolation is the instructor's
+    set-up of them, not this machine's."""
     from distributed import Client
 
     reports: dict[Path, GradeReport] = {}
+    settings = run_settings(limits, "on a cluster" if sandbox else "unsandboxed")
     plugin = f"autograder-batch-{uuid.uuid4().hex}"
     with Client(scheduler) as client:
         client.register_plugin(WorkerBatch(data_dir=str(data_dir) if data_dir else None, limits=limits or Limits(),
@@ -140,13 +142,15 @@ def collect(futures: dict, results, progress: Progress, reports: dict, config=No
     for future in as_completed(futures):
         path, content = futures[future]
         try:
-            report = GradeReport.from_payload(future.result())
+            payload = future.result()
+            report = GradeReport.from_payload(payload)
         except Exception as error:  # a worker lost or crashed: the cluster's fault, perhaps a classmate's
             with speaking(language_before_reading(config)):
                 report = GradeReport.ungraded(
                     path, _("the cluster could not grade it: {error}").format(error=f"{type(error).__name__}: {error}"),
                     table=checks_table(config))
-        else:
-            store_report(results, path, report, config, content, settings)
+        else:  # kept only if the worker's kit is this one's: a stored result is this kit's grade
+            if payload.get("kit") == kit_code():
+                store_report(results, path, report, config, content, settings)
         reports[path] = report
         progress.finished(report)

@@ -230,8 +230,7 @@ def grade_notebooks(
         progress = Progress(len(notebooks), out, show)
         warn_of_clashes(clashing, progress)
         reports = grade_on_cluster(notebooks, scheduler, data_dir=data_dir, limits=limits, sandbox=sandbox,
-                                   reuse=reuse, results=results, progress=progress, config=config,
-                                   settings=run_settings(limits, sandbox, data_dir))
+                                   reuse=reuse, results=results, progress=progress, config=config)
     else:
         if trainings:
             kept_folder(Path(trainings))
@@ -246,7 +245,7 @@ def grade_notebooks(
             progress = Progress(len(notebooks), out, show)  # from here: its estimates leave the set-up out
             announce(batch, progress)
             warn_of_clashes(clashing, progress)
-            reports = grade_here(notebooks, batch, results, progress, workers, run_settings(limits, sandbox, data_dir))
+            reports = grade_here(notebooks, batch, results, progress, workers)
     progress.close()
     for report, (_, student) in zip(reports, submissions):
         report.student = student
@@ -274,9 +273,11 @@ def announce(batch: Batch, progress: Progress) -> None:
 
 
 def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progress: Progress,
-               workers: int, settings: str = "") -> list[GradeReport]:
-    """Each notebook in turn, or ``workers`` at once; reports in the order given. ``settings``: the run's,
-    for the results store (autograder.batch.store.run_settings)."""
+               workers: int) -> list[GradeReport]:
+    """Each notebook in turn, or ``workers`` at once; reports in the order given."""
+    from autograder.sandbox.method import sandbox_method
+
+    settings = run_settings(batch.limits, sandbox_method() if batch.sandbox else "unsandboxed")
 
     def grade_one(path: Path) -> GradeReport:
         if batch.stopping:

@@ -4,7 +4,7 @@ A batch run again after the grader was killed picks up where it stopped: a store
 only for the exact bytes it graded (read as grading reads them: bounded, never through a link), by
 the kit's code as it is now and the libraries it grades with (``kit_code``: an upgraded kit's judge may
 grade the same bytes otherwise), with the same points, pass mark, epochs and language
-(autograder.config), under the same limits, sandbox and data folder (``run_settings``): see ``digest``.
+(autograder.config), under the same limits and isolation (``run_settings``): see ``digest``.
 Each is written with the kit's one atomic writer (``autograder.files.atomic_write``).
 """
 
@@ -19,9 +19,10 @@ import re
 import warnings
 from pathlib import Path
 
+from autograder.assignment import SOURCE_NOTEBOOK
 from autograder.errors import NotebookError
 from autograder.files import atomic_write
-from autograder.i18n import known_language
+from autograder.i18n import choose_language, known_language
 from autograder.judge.checks import checks_table
 from autograder.judge.report import GradeReport, json_safe
 from autograder.limits import Limits
@@ -38,14 +39,19 @@ LIBRARIES = ("keras", "tensorflow", "numpy", "h5py", "matplotlib", "nbformat")
 
 @functools.cache  # the files a process runs do not change under it
 def kit_code() -> str:
-    """The digest of the kit's code and messages as installed, and of the libraries' versions."""
+    """The digest of the kit's code and messages as installed, of the lesson's source notebook (its
+    set-up cells run in every sandbox), and of the libraries' versions."""
     versions = []
     for name in LIBRARIES:
         try:
             versions.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             versions.append(f"{name} -")
-    return code_digest(KIT, "\n".join(versions))
+    try:
+        lesson = hashlib.sha256(SOURCE_NOTEBOOK.read_bytes()).hexdigest()
+    except OSError:
+        lesson = "-"
+    return code_digest(KIT, "\n".join([*versions, lesson]))
 
 
 def code_digest(folder: Path, more: str = "") -> str:
@@ -57,13 +63,14 @@ def code_digest(folder: Path, more: str = "") -> str:
     return digest.hexdigest()[:16]
 
 
-def run_settings(limits: Limits | None = None, sandbox: bool = True, data_dir=None) -> str:
+def run_settings(limits: Limits | None = None, isolation: str = "") -> str:
     """What a result also depends on, beyond the notebook and the config: the limits it ran under (a
-    rerun with a longer time limit after timeouts on a busy machine grades again), whether it ran in
-    the sandbox, and the data folder it was graded with."""
-    data = str(Path(data_dir).absolute()) if data_dir else None
+    rerun with a longer time limit after timeouts on a busy machine grades again), how its code was
+    isolated (``autograder.sandbox.method.sandbox_method``, "unsandboxed", or a cluster's), and the
+    locale's language, which a notebook that names none of its own is told in. The data is not in it:
+    whatever folder it comes from, it is Fashion-MNIST to the byte (``read_idx`` checks its SHA-256)."""
     bounds = {name: float(value) for name, value in (limits or Limits()).to_json().items()}  # 900 is 900.0
-    return json.dumps({"limits": bounds, "sandbox": sandbox, "data": data}, sort_keys=True)
+    return json.dumps({"limits": bounds, "isolation": isolation, "locale": choose_language()}, sort_keys=True)
 
 
 def digest(path: Path, config=None, graded: bytes | NotebookError | None = None, settings: str = "") -> str:
