@@ -94,11 +94,11 @@ def recording_cluster(monkeypatch):
     each answered with an ungraded report."""
     import distributed
 
-    from autograder.batch.store import kit_code
+    from autograder.batch.cluster import worker_facts
     from autograder.judge.report import GradeReport
 
     submitted: list[tuple[Path, int, bytes]] = []
-    kit = kit_code()  # the workers' kit: this one's, as grade_task says
+    facts = worker_facts()  # what the workers say they grade with, asked first and with each result
 
     class Finished:
         def __init__(self, payload):
@@ -125,7 +125,10 @@ def recording_cluster(monkeypatch):
 
         def submit(self, function, content, name, *args, priority, pure):
             submitted.append((Path(name), priority, content))
-            return Finished({**GradeReport.ungraded(Path(name), "not graded in this test").payload(), "kit": kit})
+            return Finished({**GradeReport.ungraded(Path(name), "not graded in this test").payload(), "facts": facts})
+
+        def run(self, function, *args):
+            return {"tcp://127.0.0.1:2": function(*args)}
 
     monkeypatch.setattr(distributed, "Client", RecordingClient)
     monkeypatch.setattr(distributed, "as_completed", iter)

@@ -14,6 +14,7 @@ import pytest
 
 from autograder.batch.local import expand_paths
 from autograder.batch.store import result_file, run_settings, store_report, stored_report
+from autograder.config import Config
 from autograder.errors import NotebookError
 from autograder.judge.report import GradeReport
 from autograder.reports.text import format_logged
@@ -219,7 +220,10 @@ def test_a_stored_result_counts_only_for_the_kit_s_code_and_the_run_s_limits_and
         assert stored_report(results, path, settings=other) is None
     monkeypatch.setenv("LANGUAGE", "zh_CN")
     assert stored_report(results, path, settings=store.run_settings(isolation="bwrap")) is None
+    chinese = Config().with_lang("zh_CN", "--lang")  # the language given: the locale's is never told
+    in_a_chinese_locale = store.run_settings(config=chinese)
     monkeypatch.delenv("LANGUAGE")
+    assert store.run_settings(config=chinese) == in_a_chinese_locale
     monkeypatch.setattr(store, "kit_code", lambda: "an upgraded kit")
     assert stored_report(results, path, settings=same) is None
 
@@ -415,15 +419,18 @@ def test_a_cluster_stores_each_result_for_the_bytes_it_sent(tmp_path, recording_
     grade_on_cluster([path], "tcp://127.0.0.1:1", results=tmp_path / "results", progress=Progress(1, None))
     [(_, _, sent)] = recording_cluster
     assert sent == earning_without_training().encode()
-    on_a_cluster = run_settings(isolation="on a cluster")
+    from autograder.batch.cluster import worker_facts
+
+    on_a_cluster = run_settings(isolation=f"workers: {worker_facts()}")
     assert stored_report(tmp_path / "results", path, settings=on_a_cluster) is None
     path.write_text(earning_without_training())
     assert stored_report(tmp_path / "results", path, settings=on_a_cluster) is not None
 
 
 def test_a_cluster_s_result_from_a_worker_with_another_kit_is_not_stored(tmp_path, recording_cluster, monkeypatch):
-    """A stored result is this kit's grade: a worker whose kit (or libraries) differs grades for this run
-    only (helper-76), and a rerun grades it again."""
+    """A stored result is for what the workers grade with, asked of them first: a result from a worker
+    whose kit, libraries, isolation or locale differs is for this run only (helper-76, helper-77), and a
+    rerun grades it again."""
     import autograder.batch.cluster
     from autograder.batch.cluster import grade_on_cluster
     from autograder.batch.progress import Progress
@@ -431,7 +438,7 @@ def test_a_cluster_s_result_from_a_worker_with_another_kit_is_not_stored(tmp_pat
     path = tmp_path / "submitted" / "mallory" / "fashion_mnist" / "fashion_mnist_classifier.ipynb"
     path.parent.mkdir(parents=True)
     path.write_text(earning_without_training())
-    monkeypatch.setattr(autograder.batch.cluster, "kit_code", lambda: "this machine's newer kit")
+    monkeypatch.setattr(autograder.batch.cluster, "worker_facts", lambda sandbox=True: "the workers asked first")
     [report] = grade_on_cluster([path], "tcp://127.0.0.1:1", results=tmp_path / "results", progress=Progress(1, None))
     assert report.error == "not graded in this test" and not list((tmp_path / "results").glob("*.json"))
 

@@ -14,6 +14,7 @@ process, atomically, as each arrives, so a rerun after an interruption resumes a
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import tempfile
 import threading
@@ -82,7 +83,17 @@ def grade_task(content: bytes, name: str, plugin: str) -> dict:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     report.submission = name
-    return {**report.payload(), "kit": kit_code()}
+    return {**report.payload(), "facts": worker_facts(batch.sandbox)}
+
+
+def worker_facts(sandbox: bool = True) -> str:
+    """What a worker grades with, which a stored result is for: its kit (code, Python, libraries:
+    ``kit_code``), its isolation and its locale's language."""
+    from autograder.i18n import choose_language
+    from autograder.sandbox.method import sandbox_method
+
+    isolation = sandbox_method() if sandbox else "unsandboxed"
+    return json.dumps({"kit": kit_code(), "isolation": isolation, "locale": choose_language()}, sort_keys=True)
 
 
 def grade_on_cluster(
@@ -90,19 +101,25 @@ def grade_on_cluster(
     results: Path | None = None, progress: Progress, config=None,
 ) -> list[GradeReport]:
     """Submit every notebook not already graded to the cluster; collect reports in the order given. A
-    stored result is one of the cluster's ("on a cluster"): the workers' isolation is the instructor's
-    set-up of them, not this machine's."""
+    stored result is for what the workers grade with (``worker_facts``), asked of them first: where they
+    differ, nothing is kept for a rerun, and a result from a worker that differs is this run's only."""
     from distributed import Client
 
     reports: dict[Path, GradeReport] = {}
-    settings = run_settings(limits, "on a cluster" if sandbox else "unsandboxed")
     plugin = f"autograder-batch-{uuid.uuid4().hex}"
     with Client(scheduler) as client:
+        facts = set(client.run(worker_facts, sandbox).values())
+        agreed = facts.pop() if len(facts) == 1 else None
+        if agreed is None:
+            progress.say("warning: the cluster's workers grade with different kits, isolation or languages: "
+                         "no result is kept for a rerun")
+            results = None
+        settings = run_settings(limits, f"workers: {agreed}", config)
         client.register_plugin(WorkerBatch(data_dir=str(data_dir) if data_dir else None, limits=limits or Limits(),
                                            sandbox=sandbox, reuse=reuse, config=config), name=plugin)
         try:
             futures = submit_all(client, notebooks, plugin, results, progress, reports, config, limits, settings)
-            collect(futures, results, progress, reports, config, settings)
+            collect(futures, results, progress, reports, config, settings, agreed)
         finally:
             client.unregister_worker_plugin(plugin)
     return [reports[path] for path in notebooks]
@@ -134,7 +151,8 @@ def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Pr
     return futures
 
 
-def collect(futures: dict, results, progress: Progress, reports: dict, config=None, settings: str = "") -> None:
+def collect(futures: dict, results, progress: Progress, reports: dict, config=None, settings: str = "",
+            facts: str | None = None) -> None:
     """Each report as it arrives: stored at once, shown, kept for the list in the order given. A report
     the cluster did not send (a worker lost) is this run's result only: a rerun grades it again."""
     from distributed import as_completed
@@ -149,8 +167,8 @@ def collect(futures: dict, results, progress: Progress, reports: dict, config=No
                 report = GradeReport.ungraded(
                     path, _("the cluster could not grade it: {error}").format(error=f"{type(error).__name__}: {error}"),
                     table=checks_table(config))
-        else:  # kept only if the worker's kit is this one's: a stored result is this kit's grade
-            if payload.get("kit") == kit_code():
+        else:  # kept only from a worker that grades as the workers asked first do (one may have joined since)
+            if payload.get("facts") == facts:
                 store_report(results, path, report, config, content, settings)
         reports[path] = report
         progress.finished(report)

@@ -277,7 +277,7 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
     """Each notebook in turn, or ``workers`` at once; reports in the order given."""
     from autograder.sandbox.method import sandbox_method
 
-    settings = run_settings(batch.limits, sandbox_method() if batch.sandbox else "unsandboxed")
+    settings = run_settings(batch.limits, sandbox_method() if batch.sandbox else "unsandboxed", batch.config)
 
     def grade_one(path: Path) -> GradeReport:
         if batch.stopping:

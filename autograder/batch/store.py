@@ -15,7 +15,9 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import platform
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -33,25 +35,19 @@ EARLIER_NOTE = "graded earlier: result read from the results folder"
 
 
 KIT = Path(__file__).resolve().parent.parent
-# What grading runs besides the kit: a new version may train, save or read a model otherwise.
-LIBRARIES = ("keras", "tensorflow", "numpy", "h5py", "matplotlib", "nbformat")
 
 
 @functools.cache  # the files a process runs do not change under it
 def kit_code() -> str:
     """The digest of the kit's code and messages as installed, of the lesson's source notebook (its
-    set-up cells run in every sandbox), and of the libraries' versions."""
-    versions = []
-    for name in LIBRARIES:
-        try:
-            versions.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            versions.append(f"{name} -")
+    set-up cells run in every sandbox), of Python's version and of every installed distribution's: a new
+    version of any may parse a cell, train, save or read a model otherwise."""
+    installed = sorted(f"{dist.metadata['Name']} {dist.version}" for dist in importlib.metadata.distributions())
     try:
         lesson = hashlib.sha256(SOURCE_NOTEBOOK.read_bytes()).hexdigest()
     except OSError:
         lesson = "-"
-    return code_digest(KIT, "\n".join([*versions, lesson]))
+    return code_digest(KIT, "\n".join([sys.version, platform.platform(), *installed, lesson]))
 
 
 def code_digest(folder: Path, more: str = "") -> str:
@@ -63,14 +59,15 @@ def code_digest(folder: Path, more: str = "") -> str:
     return digest.hexdigest()[:16]
 
 
-def run_settings(limits: Limits | None = None, isolation: str = "") -> str:
+def run_settings(limits: Limits | None = None, isolation: str = "", config=None) -> str:
     """What a result also depends on, beyond the notebook and the config: the limits it ran under (a
     rerun with a longer time limit after timeouts on a busy machine grades again), how its code was
-    isolated (``autograder.sandbox.method.sandbox_method``, "unsandboxed", or a cluster's), and the
-    locale's language, which a notebook that names none of its own is told in. The data is not in it:
-    whatever folder it comes from, it is Fashion-MNIST to the byte (``read_idx`` checks its SHA-256)."""
+    isolated (``autograder.sandbox.method.sandbox_method``, "unsandboxed", or a cluster's workers'), and,
+    without ``config``'s language, the locale's, which a notebook that names none of its own is told in.
+    The data is not in it: wherever it comes from, it is Fashion-MNIST to the byte (``read_idx``)."""
     bounds = {name: float(value) for name, value in (limits or Limits()).to_json().items()}  # 900 is 900.0
-    return json.dumps({"limits": bounds, "isolation": isolation, "locale": choose_language()}, sort_keys=True)
+    locale = None if config is not None and config.lang else choose_language()
+    return json.dumps({"limits": bounds, "isolation": isolation, "locale": locale}, sort_keys=True)
 
 
 def digest(path: Path, config=None, graded: bytes | NotebookError | None = None, settings: str = "") -> str:
