@@ -427,6 +427,22 @@ def test_a_cluster_stores_each_result_for_the_bytes_it_sent(tmp_path, recording_
     assert stored_report(tmp_path / "results", path, settings=on_a_cluster) is not None
 
 
+def test_a_cluster_with_no_worker_yet_stores_by_what_the_first_result_says(tmp_path, recording_cluster, monkeypatch):
+    """An adaptive cluster starts with no worker to ask: the first result says what the workers grade
+    with, and a rerun, which asks them, finds the results (helper-78)."""
+    import distributed
+
+    from autograder.batch.cluster import grade_on_cluster, worker_facts
+    from autograder.batch.progress import Progress
+
+    path = tmp_path / "submitted" / "mallory" / "fashion_mnist" / "fashion_mnist_classifier.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(earning_without_training())
+    monkeypatch.setattr(distributed.Client, "run", lambda self, function, *args: {})
+    grade_on_cluster([path], "tcp://127.0.0.1:1", results=tmp_path / "results", progress=Progress(1, None))
+    assert stored_report(tmp_path / "results", path, settings=run_settings(isolation=f"workers: {worker_facts()}"))
+
+
 def test_a_cluster_s_result_from_a_worker_with_another_kit_is_not_stored(tmp_path, recording_cluster, monkeypatch):
     """A stored result is for what the workers grade with, asked of them first: a result from a worker
     whose kit, libraries, isolation or locale differs is for this run only (helper-76, helper-77), and a

@@ -88,12 +88,14 @@ def grade_task(content: bytes, name: str, plugin: str) -> dict:
 
 def worker_facts(sandbox: bool = True) -> str:
     """What a worker grades with, which a stored result is for: its kit (code, Python, libraries:
-    ``kit_code``), its isolation and its locale's language."""
+    ``kit_code``, read again: a worker outlives runs, and its sandboxes and trainers start the kit anew
+    from disk), its isolation and its locale's language."""
     from autograder.i18n import choose_language
     from autograder.sandbox.method import sandbox_method
 
     isolation = sandbox_method() if sandbox else "unsandboxed"
-    return json.dumps({"kit": kit_code(), "isolation": isolation, "locale": choose_language()}, sort_keys=True)
+    kit = kit_code.__wrapped__()
+    return json.dumps({"kit": kit, "isolation": isolation, "locale": choose_language()}, sort_keys=True)
 
 
 def grade_on_cluster(
@@ -101,25 +103,26 @@ def grade_on_cluster(
     results: Path | None = None, progress: Progress, config=None,
 ) -> list[GradeReport]:
     """Submit every notebook not already graded to the cluster; collect reports in the order given. A
-    stored result is for what the workers grade with (``worker_facts``), asked of them first: where they
-    differ, nothing is kept for a rerun, and a result from a worker that differs is this run's only."""
+    stored result is for what the workers grade with (``worker_facts``), asked of them first (with none
+    yet, an adaptive cluster's start, the first result's say it): where they differ, nothing is kept for
+    a rerun, and a result from a worker that differs is this run's only."""
     from distributed import Client
 
     reports: dict[Path, GradeReport] = {}
     plugin = f"autograder-batch-{uuid.uuid4().hex}"
     with Client(scheduler) as client:
         facts = set(client.run(worker_facts, sandbox).values())
-        agreed = facts.pop() if len(facts) == 1 else None
-        if agreed is None:
+        if len(facts) > 1:
             progress.say("warning: the cluster's workers grade with different kits, isolation or languages: "
                          "no result is kept for a rerun")
             results = None
-        settings = run_settings(limits, f"workers: {agreed}", config)
+        agreed = next(iter(facts), None)
         client.register_plugin(WorkerBatch(data_dir=str(data_dir) if data_dir else None, limits=limits or Limits(),
                                            sandbox=sandbox, reuse=reuse, config=config), name=plugin)
         try:
-            futures = submit_all(client, notebooks, plugin, results, progress, reports, config, limits, settings)
-            collect(futures, results, progress, reports, config, settings, agreed)
+            futures = submit_all(client, notebooks, plugin, results if agreed else None, progress, reports, config,
+                                 limits, run_settings(limits, f"workers: {agreed}", config))
+            collect(futures, results, progress, reports, config, limits, agreed)
         finally:
             client.unregister_worker_plugin(plugin)
     return [reports[path] for path in notebooks]
@@ -151,10 +154,11 @@ def submit_all(client, notebooks: list[Path], plugin: str, results, progress: Pr
     return futures
 
 
-def collect(futures: dict, results, progress: Progress, reports: dict, config=None, settings: str = "",
+def collect(futures: dict, results, progress: Progress, reports: dict, config=None, limits=None,
             facts: str | None = None) -> None:
     """Each report as it arrives: stored at once, shown, kept for the list in the order given. A report
-    the cluster did not send (a worker lost) is this run's result only: a rerun grades it again."""
+    the cluster did not send (a worker lost) is this run's result only: a rerun grades it again. ``facts``:
+    what the workers grade with (``worker_facts``); None: no worker was asked, the first result's say it."""
     from distributed import as_completed
 
     for future in as_completed(futures):
@@ -168,7 +172,8 @@ def collect(futures: dict, results, progress: Progress, reports: dict, config=No
                     path, _("the cluster could not grade it: {error}").format(error=f"{type(error).__name__}: {error}"),
                     table=checks_table(config))
         else:  # kept only from a worker that grades as the workers asked first do (one may have joined since)
-            if payload.get("facts") == facts:
-                store_report(results, path, report, config, content, settings)
+            facts = facts or payload.get("facts")
+            if isinstance(facts, str) and payload.get("facts") == facts:
+                store_report(results, path, report, config, content, run_settings(limits, f"workers: {facts}", config))
         reports[path] = report
         progress.finished(report)

@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import re
-import sys
 import warnings
 from pathlib import Path
 
@@ -42,12 +41,14 @@ def kit_code() -> str:
     """The digest of the kit's code and messages as installed, of the lesson's source notebook (its
     set-up cells run in every sandbox), of Python's version and of every installed distribution's: a new
     version of any may parse a cell, train, save or read a model otherwise."""
-    installed = sorted(f"{dist.metadata['Name']} {dist.version}" for dist in importlib.metadata.distributions())
+    # Each once: the working folder on sys.path (``python -m``) lists a package's egg-info there again.
+    installed = sorted({f"{dist.metadata['Name']} {dist.version}" for dist in importlib.metadata.distributions()})
     try:
         lesson = hashlib.sha256(SOURCE_NOTEBOOK.read_bytes()).hexdigest()
     except OSError:
         lesson = "-"
-    return code_digest(KIT, "\n".join([sys.version, platform.platform(), *installed, lesson]))
+    python = f"{platform.python_implementation()} {platform.python_version()} {platform.machine()}"  # not the kernel's
+    return code_digest(KIT, "\n".join([python, *installed, lesson]))
 
 
 def code_digest(folder: Path, more: str = "") -> str:
