@@ -56,8 +56,10 @@ def fast_grading(monkeypatch):
     @contextlib.contextmanager
     def open_batch(**kwargs):
         from autograder.config import Config
+        from autograder.limits import Limits
 
-        yield types.SimpleNamespace(sandbox=False, stopping=False, config=kwargs.get("config") or Config())
+        yield types.SimpleNamespace(sandbox=False, stopping=False, config=kwargs.get("config") or Config(),
+                                    limits=kwargs.get("limits") or Limits())
 
     monkeypatch.setattr(autograder.batch.local, "grade_submission", grade_submission)
     monkeypatch.setattr(autograder.batch.local, "open_batch", open_batch)
