@@ -101,10 +101,11 @@ def is_solution_cell(cell: dict) -> bool:
     return bool(defined_functions(cell_source(cell)))
 
 
-# IPython's help: ``keras.optimizers.SGD?``, ``model.fit??``, ``?np.argmax``.
-_HELP = re.compile(r"\s*(\?{1,2}[\w.]+|%{0,2}[\w.]+(\[-?[0-9]+\][\w.]*)*(\(\))?\?{1,2})\s*")
 # Help asked after a name, which IPython sees only where Python's line ends (``a?`` then U+2028 is no help).
-_HELP_AFTER = re.compile(r"\s*[\w.]+(\[-?[0-9]+\][\w.]*)*(\(\))?\?{1,2}\s*")
+_ASKED_AFTER = r"[\w.]+(\[-?[0-9]+\][\w.]*)*(\(\))?\?{1,2}"
+_HELP_AFTER = re.compile(rf"\s*{_ASKED_AFTER}\s*")
+# IPython's help: ``keras.optimizers.SGD?``, ``model.fit??``, ``?np.argmax``, ``%%time?``.
+_HELP = re.compile(rf"\s*(\?{{1,2}}[\w.]+|%{{0,2}}{_ASKED_AFTER})\s*")
 _CELL_MAGIC_HELP = re.compile(r"%%\w+\?")  # help on a cell magic (``%%time?``), not a cell magic
 # ``%time`` runs its code and gives its value.
 _TIMED = re.compile(r"%time (?=\s*\S)\s*")  # IPython parts a magic's name from its code at a space
@@ -189,8 +190,8 @@ def _as_ipython_reads(lines: list[str]) -> list[str]:
         elif timing is not None:  # IPython joins it to its %time: what %time runs, in its place
             python, timing = _without_magic(timing + code.strip()), None
         elif starts and line.endswith("\\\n") and _TIMED_NEXT_LINE.fullmatch(code.strip()):
-            python, magic = code[:len(code) - len(code.lstrip())] + "pass", True
-            timing = python[:-len("pass")]
+            timing = code[:len(code) - len(code.lstrip())]
+            python, magic = timing + "pass", True
         elif starts and (end in "\n" or not _HELP_AFTER.fullmatch(code)):  # "?" ends help where Python's line ends
             python = _without_magic(code)
             magic = python != code
