@@ -169,6 +169,19 @@ class CheckFailedInNotebook(AutograderError, AssertionError):
 # --- the reports -------------------------------------------------------------------------------------
 
 
+class GradebookNotReady(AutograderError):
+    """nbgrader's gradebook does not exist yet, or does not know the assignment: no grade was written."""
+
+    exit_code = 2  # checked before grading too: as for a wrong command line
+
+    def __init__(self, where: str, assignment: str):
+        super().__init__(
+            f"{where} holds no nbgrader gradebook of the assignment {assignment}: run `nbgrader generate_assignment "
+            f"{assignment}` in the course folder first (it makes the gradebook and records the assignment's "
+            "checks), then the same grade command again: the results folder keeps every grade"
+        )
+
+
 class OutputError(AutograderError):
     """Some of an output's files could not be written; the others were."""
 

@@ -3,6 +3,7 @@ generate_assignment → autograde → export round trip scores the reference 100
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -126,3 +127,47 @@ def test_autograder_grade_writes_nbgrader_s_gradebook_for_export(course, real_da
     with open(course / "grades.csv", newline="") as grades:
         scores = {row["student_id"]: float(row["score"]) for row in csv.DictReader(grades)}
     assert scores == {"alice": 10.0, "bob": 0.0}
+
+
+def test_a_gradebook_that_does_not_exist_is_named_and_not_made(tmp_path, capsys, monkeypatch):
+    """An instructor who gives ``--nbgrader-db`` before ``generate_assignment`` made the gradebook is told
+    to run it, whether or not nbgrader's ``alembic`` is on PATH, and no empty gradebook is left behind
+    for nbgrader to trip on later."""
+    from autograder.cli import GRADE_OUTPUTS, main, write_outputs
+    from autograder.errors import GradebookNotReady
+    from autograder.reports.gradebook import write_nbgrader_gradebook
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # the venv's bin, with alembic, not on it
+    missing = tmp_path / "course" / "gradebook.db"
+    with pytest.raises(GradebookNotReady, match="generate_assignment"):
+        write_nbgrader_gradebook([], f"sqlite:///{missing}")
+    assert not missing.exists() and not missing.parent.exists()
+
+    args = argparse.Namespace(**{option.removeprefix("--").replace("-", "_"): None for option, *_ in GRADE_OUTPUTS})
+    args.nbgrader_db = f"sqlite:///{missing}"
+    assert write_outputs(args, []) == ["--nbgrader-db"]
+    assert "nbgrader generate_assignment fashion_mnist" in capsys.readouterr().err
+
+    submitted = tmp_path / "submitted" / "alice" / ASSIGNMENT_ID
+    submitted.mkdir(parents=True)
+    shutil.copy(STUDENT_NOTEBOOK, submitted / NOTEBOOK_NAME)
+    results = tmp_path / "results"
+    # Refused before the class is graded, not after.
+    command = ["grade", str(tmp_path / "submitted"), "--results", str(results), "--nbgrader-db", args.nbgrader_db]
+    assert main(command) == 2
+    assert "generate_assignment" in capsys.readouterr().err
+    assert not results.exists() and not missing.exists()
+
+
+def test_a_gradebook_without_the_assignment_says_to_generate_it(tmp_path, monkeypatch):
+    from nbgrader.api import Gradebook
+
+    from autograder.errors import GradebookNotReady
+    from autograder.reports.gradebook import write_nbgrader_gradebook
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url):  # made by another course's nbgrader: no fashion_mnist in it
+        pass
+    with pytest.raises(GradebookNotReady, match="generate_assignment"):
+        write_nbgrader_gradebook([], url)

@@ -13,6 +13,12 @@ from pathlib import Path
 from autograder.assignment import ASSIGNMENT_ID, NOTEBOOK_NAME
 
 
+def sqlite_file(url: str | None) -> Path | None:
+    """The file of an nbgrader gradebook given as ``sqlite:///FILE``: every student's grades, which
+    no sandbox may read."""
+    return Path(url.removeprefix("sqlite:///")) if url and url.startswith("sqlite:///") else None
+
+
 def official_reports(reports) -> dict[str, list]:
     """Each student's reports of their notebook of the assignment's name, in nbgrader's layout
     (``submitted/<student>/fashion_mnist/fashion_mnist_classifier.ipynb``): what a gradebook records."""
@@ -66,15 +72,23 @@ def write_nbgrader_gradebook(reports, db_url: str) -> None:
     from nbgrader.api import Gradebook, MissingEntry
     from sqlalchemy.exc import SAWarning
 
-    from autograder.errors import OutputError
+    from autograder.errors import GradebookNotReady, OutputError
     from autograder.text import terminal_text
 
+    # nbgrader would make a new, empty gradebook (through the `alembic` command, found on PATH or not): one
+    # without the assignment, which the instructor would then have to delete for generate_assignment.
+    file = sqlite_file(db_url)
+    if file is not None and not file.is_file():
+        raise GradebookNotReady(terminal_text(str(file)), ASSIGNMENT_ID)
     notebook = Path(NOTEBOOK_NAME).stem
     entries, refused = gradebook_entries(reports)
     # nbgrader's own add_submission makes SQLAlchemy warn about its autoflush; it is harmless there.
     with warnings.catch_warnings(), Gradebook(db_url) as gradebook:
         warnings.simplefilter("ignore", SAWarning)
-        gradebook.find_assignment(ASSIGNMENT_ID)  # MissingEntry: run generate_assignment first
+        try:
+            gradebook.find_assignment(ASSIGNMENT_ID)
+        except MissingEntry:
+            raise GradebookNotReady(terminal_text(db_url), ASSIGNMENT_ID) from None
         for student, report in entries.items():
             try:
                 record(gradebook, notebook, student, report, MissingEntry)
