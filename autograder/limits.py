@@ -24,6 +24,9 @@ class Limits:
     # Each process's address space (TensorFlow alone maps about 3 GiB); where the machine has
     # cgroups (autograder.sandbox.confine), also the memory of the sandbox's processes and files together.
     memory_bytes: int = 8 * 1024**3
+    # Where lower: the memory cgroup's cap of each sandbox and trainer, a batch's share of the machine
+    # (autograder.sandbox.slots.memory_share); never set by the instructor.
+    group_memory_bytes: int | None = None
     processes: int = 512  # processes and threads of one sandbox (TensorFlow runs ~60 threads)
     file_bytes: int = 1024**3  # largest file the child may write (its arrays of 60,000 images)
     # Where the machine allows it (root, see autograder.sandbox.confine), the sandbox's files live in memory
@@ -31,6 +34,11 @@ class Limits:
     # lesson, up to 1.5 GiB of arrays and the models) and each of its /tmp, /var/tmp and /dev/shm.
     scratch_bytes: int = 2 * 1024**3
     temporary_bytes: int = 512 * 1024**2
+
+    @property
+    def group_memory(self) -> int:
+        """What a sandbox's or a trainer's processes and in-memory files may hold together, where cgroups count it."""
+        return min(self.memory_bytes, self.group_memory_bytes or self.memory_bytes)
 
     def to_json(self) -> dict:
         return asdict(self)

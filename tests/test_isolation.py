@@ -784,6 +784,92 @@ def test_a_sandbox_running_hundreds_of_busy_processes_starves_no_neighbour_s_tra
     assert "time limit for one submission" in hogged.error, hogged.error  # spinning until its sandbox ended
 
 
+def test_a_batch_s_memory_groups_add_up_to_the_machine_less_the_grader_s_own(monkeypatch):
+    GIB = 2**30
+    monkeypatch.setattr(slots, "cgroup_controllers", lambda: ["pids", "memory", "cpu"])
+    monkeypatch.setattr(slots, "machine_memory_bytes", lambda: slots.MACHINE_RESERVE_BYTES + 20 * GIB)
+    assert slots.memory_share(Limits(), 1) == (Limits(), None)  # two groups of 8 GiB fit in 20
+    held, said = slots.memory_share(Limits(), 2)
+    assert held.group_memory == 5 * GIB and held.memory_bytes == Limits().memory_bytes  # address space is not memory
+    assert held.group_memory * 4 <= 20 * GIB and "held to 5.0 GiB" in said and "fewer workers" not in said
+    assert slots.memory_share(Limits(memory_bytes=4 * GIB), 2) == (Limits(memory_bytes=4 * GIB), None)
+    crowded, said = slots.memory_share(Limits(), 4)  # 2.5 GiB a group: below what the lesson needs
+    assert crowded.group_memory == slots.GROUP_FLOOR_BYTES and "grade with fewer workers" in said
+
+    monkeypatch.setattr(slots, "cgroup_controllers", lambda: ["pids"])  # nothing would hold the share
+    assert slots.memory_share(Limits(), 4) == (Limits(), None)
+
+
+def test_the_machine_s_memory_is_the_tightest_of_its_own_and_the_grader_s_groups():
+    total = slots.machine_memory_bytes()
+    with open("/proc/meminfo") as handle:
+        meminfo = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemTotal:"))
+    assert total is not None and 0 < total <= meminfo
+
+
+def test_results_graded_under_another_share_of_memory_are_not_handed_back():
+    from autograder.batch.store import run_settings
+
+    held = Limits(group_memory_bytes=5 * 2**30)
+    assert run_settings(held, "bwrap") != run_settings(Limits(), "bwrap")
+    assert run_settings(Limits(memory_bytes=8 * 2**30), "bwrap") == run_settings(Limits(), "bwrap")
+
+
+HOARDER = '''
+import os, select, time
+CHUNK = 256 * 2**20
+read_end, write_end = os.pipe()
+children = []
+for _ in range(24):  # 6 GiB in all, each process small beside a trainer: the machine's killer would pass them over
+    pid = os.fork()
+    if pid == 0:
+        held = bytes([1]) * CHUNK  # written, so resident
+        os.write(write_end, b"+")
+        time.sleep(60)
+        os._exit(0)
+    children.append(pid)
+os.close(write_end)
+HELD, deadline = 0, time.monotonic() + 40
+while HELD < len(children) and time.monotonic() < deadline:
+    if select.select([read_end], [], [], 1)[0]:
+        got = os.read(read_end, 64)
+        if not got:
+            break
+        HELD += len(got)
+for pid in children:
+    try:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+HELD = f"held {HELD * CHUNK // 2**20} MiB"
+def normalize(images):
+    return images / 255.0
+'''
+
+
+@pytest.mark.slow
+@needs_isolation
+@needs_bwrap
+@pytest.mark.skipif("memory" not in slots.cgroup_controllers(), reason="the machine gives the grader no memory cgroup")
+def test_the_memory_a_batch_promises_its_sandboxes_fits_the_machine(tmp_path, real_data_dir, monkeypatch):
+    """Each sandbox and each trainer may hold ``--memory-limit`` (8 GiB): two workers promise 32 GiB
+    to a machine of 23. A submission that takes its 8 GiB in many small processes runs the machine out
+    of memory, and the kernel's killer ends the largest process: an honest neighbour's trainer. A batch
+    holds each memory cgroup to its share of the machine, less the grader's own: here, on a machine of
+    4.5 GiB a group, the hoarder is stopped at 4.5 GiB and its neighbour is graded as ever."""
+    from autograder.batch.local import grade_notebooks
+
+    share = int(4.5 * 2**30)
+    monkeypatch.setattr(slots, "machine_memory_bytes", lambda: slots.MACHINE_RESERVE_BYTES + 4 * share, raising=False)
+    hoarder = attack_notebook(tmp_path / "hoarder" / "fashion_mnist_classifier.ipynb", HOARDER, "HELD")
+    neighbour = attack_notebook(tmp_path / "neighbour" / "fashion_mnist_classifier.ipynb", NEIGHBOUR)
+    hoarded, beside = grade_notebooks([hoarder, neighbour], data_dir=real_data_dir, limits=LIMITS, workers=2)
+    held = check_message(hoarded, "predict_labels") if hoarded.error is None else hoarded.error
+    assert "out of memory" in held or int(held.split("held ")[1].split()[0]) * 2**20 < share, held
+    assert beside.score == 10 and next(c for c in beside.checks if c.id == "normalize").passed
+
+
 def test_emptying_a_group_never_kills_a_process_that_left_it_and_took_a_listed_pid(tmp_path):
     from autograder.sandbox.slots import SandboxCgroup
 

@@ -170,6 +170,21 @@ def test_a_trainer_is_kept_warm_only_while_it_leaves_the_next_submission_its_roo
     assert pool.take() is roomy and not roomy.closed
 
 
+def test_a_trainer_is_kept_warm_only_while_it_leaves_room_under_the_batch_s_share_of_memory():
+    """A batch of many workers holds each trainer's memory cgroup below the address-space limit
+    (autograder.sandbox.slots.memory_share): the room kept for the next submission is under the share."""
+    from autograder.trainer.desk import KEEP_ROOM_BYTES, WarmTrainers
+
+    share = 5 * 1024**3
+    pool = WarmTrainers(Limits().memory_bytes, share)
+    full = FakeTrainer(resident=share - KEEP_ROOM_BYTES + 1, address_space=1024**3)
+    pool.give_back(full, served=True)
+    assert full.closed and pool.take() is None
+    roomy = FakeTrainer(resident=share - KEEP_ROOM_BYTES, address_space=Limits().memory_bytes - KEEP_ROOM_BYTES)
+    pool.give_back(roomy, served=True)
+    assert pool.take() is roomy and not roomy.closed
+
+
 def test_fit_calls_in_a_row_continue_the_trainer_s_own_training(small):
     arrays, test = small
     trainer = Trainer(arrays, test)

@@ -30,6 +30,8 @@ from autograder.batch.store import run_settings, store_report, stored_report
 from autograder.errors import AutograderError, NotebookError
 from autograder.files import real_path
 from autograder.judge.report import GradeReport
+from autograder.limits import Limits
+from autograder.sandbox.slots import memory_share
 from autograder.submission.notebook import read_submitted_bytes
 from autograder.text import terminal_text
 from autograder.trainer.cache import kept_folder
@@ -234,16 +236,12 @@ def grade_notebooks(
     else:
         if trainings:
             kept_folder(Path(trainings))
-        hide = (
-            {real.parent for real in map(real_path, notebooks) if real}
-            | ({results.resolve()} if results else set())
-            | ({Path(trainings).resolve()} if trainings else set())
-            | {Path(p).resolve() for p in private if Path(p).exists()}
-        )
+        limits, memory = memory_share(limits or Limits(), workers) if sandbox else (limits, None)
+        hide = hidden_from_sandboxes(notebooks, results, trainings, private)
         with open_batch(data_dir=data_dir, limits=limits, sandbox=sandbox, reuse=reuse, hide=hide,
                         config=config, kept=Path(trainings) if trainings else None) as batch:
             progress = Progress(len(notebooks), out, show)  # from here: its estimates leave the set-up out
-            announce(batch, progress)
+            announce(batch, progress, memory)
             warn_of_clashes(clashing, progress)
             reports = grade_here(notebooks, batch, results, progress, workers)
     progress.close()
@@ -259,13 +257,27 @@ def warn_of_clashes(clashing: list[Path], progress: Progress) -> None:
                      "but their per-submission outputs are not written; grade them in a separate run")
 
 
-def announce(batch: Batch, progress: Progress) -> None:
-    """The batch's own lines: its sandbox, and the folders of killed graders it removed."""
+def hidden_from_sandboxes(notebooks: list[Path], results: Path | None, trainings, private: Iterable[Path]) -> set[Path]:
+    """What no sandbox may see, wherever the sandbox's view would reach it: the submissions' folders, the
+    results, the kept trainings and the outputs being written."""
+    return (
+        {real.parent for real in map(real_path, notebooks) if real}
+        | ({results.resolve()} if results else set())
+        | ({Path(trainings).resolve()} if trainings else set())
+        | {Path(p).resolve() for p in private if Path(p).exists()}
+    )
+
+
+def announce(batch: Batch, progress: Progress, memory: str | None = None) -> None:
+    """The batch's own lines: its sandbox, its share of the machine's memory (``memory``, where it holds
+    the groups below the memory limit), and the folders of killed graders it removed."""
     from autograder.sandbox.method import describe_isolation
     from autograder.sandbox.scratch import remove_left_by_dead_graders
 
     if progress.out and batch.sandbox:
         progress.say(f"sandbox: {describe_isolation()}")
+    if memory:
+        progress.say(memory)
     count, freed = remove_left_by_dead_graders()
     if count:
         progress.say(f"removed {count} temporary folder{'s' * (count > 1)} ({freed / 2**20:.0f} MiB) left by "

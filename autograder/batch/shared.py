@@ -81,7 +81,7 @@ def open_batch(
     inputs = ProbeInputs.from_reference(data)
     folder = new_folder("batch")
     trainings = None
-    trainers = WarmTrainers((limits or Limits()).memory_bytes)
+    trainers = WarmTrainers((limits or Limits()).memory_bytes, (limits or Limits()).group_memory)
     try:
         os.chmod(folder, 0o755)
         if reuse:

@@ -11,6 +11,7 @@ in-memory files together). Its writable folder is the user's while the sandbox r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 import pwd
@@ -28,6 +29,11 @@ PROCESS_MARGIN = 8  # the reaper, bubblewrap and the launcher, counted by the cg
 CGROUP_V1 = Path("/sys/fs/cgroup")
 CGROUP_FOLDER = "autograder"  # CGROUP_V1/CONTROLLER/autograder/slot-N, but cpu/autograder-slot-N (group_path)
 CPU_SHARES = 1024  # the kernel's default weight, set whatever a parent group says: one share each
+# A batch's memory cgroups (a sandbox and a trainer per worker) share what the machine has beyond this:
+# the grader itself (1.5 GiB at two workers, measured) and the rest of the system.
+MACHINE_RESERVE_BYTES = 3 * 1024**3
+# No group is held below this, whatever the share: a sandbox or a trainer of the lesson peaks at 1.2-1.8 GiB.
+GROUP_FLOOR_BYTES = 4 * 1024**3
 SLOT_FOLDERS = (
     Path("/run/autograder-sandbox"), Path("/var/lock/autograder-sandbox"), Path("/tmp/autograder-sandbox-slots"),
 )
@@ -171,6 +177,48 @@ def group_path(controller: str, name: str) -> Path:
     return CGROUP_V1 / controller / CGROUP_FOLDER / name
 
 
+def machine_memory_bytes() -> int | None:
+    """The memory this grader may use: the machine's, or its own memory cgroup's limit where lower (a
+    container's). None where neither can be read."""
+    sizes = []
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/meminfo", "rb") as handle:
+            sizes.append(next(int(line.split()[1]) * 1024 for line in handle if line.startswith(b"MemTotal:")))
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/self/cgroup") as handle:
+            own = next(line.split(":", 2)[2].strip() for line in handle if line.split(":")[1] == "memory")
+        group = CGROUP_V1 / "memory" / own.lstrip("/")
+        for folder in (group, *group.parents):  # the tightest of its group and the groups above it
+            if folder == CGROUP_V1:
+                break
+            sizes.append(int((folder / "memory.limit_in_bytes").read_text()))
+    return min(sizes) if sizes else None
+
+
+def memory_share(limits: Limits, workers: int) -> tuple[Limits, str | None]:
+    """``limits`` with each memory cgroup held to its share of the machine, so that the groups a batch
+    runs at once (a sandbox and a trainer per worker) never promise more than the machine has beyond
+    ``MACHINE_RESERVE_BYTES``: past that, the kernel's killer ends the largest process of the machine,
+    which a submission holding its memory in many small processes makes a neighbour's trainer. The
+    address space of each process stays ``memory_bytes`` (TensorFlow maps far more than it uses). And
+    a line for the instructor where the share is below ``memory_bytes``; None otherwise."""
+    machine = machine_memory_bytes()
+    if "memory" not in cgroup_controllers() or machine is None:
+        return limits, None
+    groups = 2 * max(workers, 1)
+    share = (machine - MACHINE_RESERVE_BYTES) // groups
+    if share >= limits.memory_bytes:
+        return limits, None
+    held = max(share, GROUP_FLOOR_BYTES)
+    said = (f"memory: {workers} worker{'s' * (workers > 1)}, each running a sandbox and a trainer of up to "
+            f"{limits.memory_bytes / 2**30:.1f} GiB, would promise more than this machine's {machine / 2**30:.1f} GiB: "
+            f"each sandbox and trainer is held to {held / 2**30:.1f} GiB of memory")
+    if share < GROUP_FLOOR_BYTES:
+        said += (f"; even so, {groups} of them may take more than the machine has, and one submission can then "
+                 "end a neighbour's training: grade with fewer workers")
+    return dataclasses.replace(limits, group_memory_bytes=held), said
+
+
 class SandboxCgroup:
     """The sandbox's own group in each writable cgroup v1 controller: ``pids.max`` the process cap,
     ``memory.limit_in_bytes`` the memory limit (its processes and its tmpfs pages together), and a
@@ -182,8 +230,8 @@ class SandboxCgroup:
         self.paths: dict[str, Path] = {}
         settings = {
             "pids": [("pids.max", limits.processes + PROCESS_MARGIN)],
-            "memory": [("memory.limit_in_bytes", limits.memory_bytes),
-                       ("memory.memsw.limit_in_bytes", limits.memory_bytes), ("memory.max_usage_in_bytes", 0)],
+            "memory": [("memory.limit_in_bytes", limits.group_memory),
+                       ("memory.memsw.limit_in_bytes", limits.group_memory), ("memory.max_usage_in_bytes", 0)],
             "cpu": [("cpu.shares", CPU_SHARES)],
         }
         for controller in cgroup_controllers():

@@ -186,9 +186,11 @@ class TrainerProcess:
 class WarmTrainers:
     """Each grading thread's trainer, kept for that thread's next submission (see the module's text)."""
 
-    def __init__(self, memory_bytes: int):
-        """``memory_bytes``: the limit the trainers run under (``Limits.memory_bytes``)."""
+    def __init__(self, memory_bytes: int, group_bytes: int | None = None):
+        """``memory_bytes``: each trainer process's address space (``Limits.memory_bytes``); ``group_bytes``:
+        what its processes may hold together, where a memory cgroup counts it (``Limits.group_memory``)."""
         self.memory_bytes = memory_bytes
+        self.group_bytes = min(memory_bytes, group_bytes or memory_bytes)
         self.local = threading.local()
         self.lock = threading.Lock()
         self.kept: set[TrainerProcess] = set()
@@ -212,9 +214,9 @@ class WarmTrainers:
         if served:
             trainer.submissions += 1
             memory = trainer.memory()
-            most = self.memory_bytes - KEEP_ROOM_BYTES
             served = (trainer.alive() and trainer.submissions < WARM_USES and memory is not None
-                      and memory[0] <= min(KEEP_RESIDENT_BYTES, most) and memory[1] <= most)
+                      and memory[0] <= min(KEEP_RESIDENT_BYTES, self.group_bytes - KEEP_ROOM_BYTES)
+                      and memory[1] <= self.memory_bytes - KEEP_ROOM_BYTES)
         with self.lock:
             if served and not self.closed:
                 self.kept.add(trainer)
