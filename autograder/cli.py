@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from autograder import __version__, skip_slow_optional_imports
-from autograder.assignment import ASSIGNMENT_ID, EPOCHS, SEED, SOURCE_NOTEBOOK
+from autograder.assignment import EPOCHS, SEED, SOURCE_NOTEBOOK
 from autograder.demo import DEFAULT_PLOT
 from autograder.errors import AutograderError, OutputError
 from autograder.limits import DEFAULT_RESULTS, STOPPED, Limits, stopped_by_a_person
@@ -235,14 +235,12 @@ def _gradescope_package(args: argparse.Namespace) -> int:
 
 def _grade(args: argparse.Namespace) -> int:
     from autograder.batch.local import grade_notebooks
-    from autograder.errors import GradebookNotReady
-    from autograder.reports.gradebook import sqlite_file
+    from autograder.reports.gradebook import check_gradebook, sqlite_file
     from autograder.reports.text import format_logged
 
     config = settings(args)
-    gradebook = sqlite_file(args.nbgrader_db)
-    if gradebook is not None and not gradebook.is_file():  # said now, not after the class is graded
-        raise GradebookNotReady(str(gradebook), ASSIGNMENT_ID)
+    if args.nbgrader_db:  # said now, not after the class is graded
+        check_gradebook(args.nbgrader_db)
     warn_if_the_notebook_disagrees(config)
     reports = grade_notebooks(
         args.paths,

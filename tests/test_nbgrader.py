@@ -171,3 +171,27 @@ def test_a_gradebook_without_the_assignment_says_to_generate_it(tmp_path, monkey
         pass
     with pytest.raises(GradebookNotReady, match="generate_assignment"):
         write_nbgrader_gradebook([], url)
+
+
+def test_a_gradebook_is_found_as_sqlalchemy_reads_its_url_and_an_empty_file_is_no_gradebook(tmp_path, monkeypatch):
+    from nbgrader.api import Gradebook
+
+    from autograder.errors import GradebookNotReady
+    from autograder.reports.gradebook import check_gradebook, sqlite_file
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    real = tmp_path / "my grades.db"
+    with Gradebook(f"sqlite:///{real}") as gradebook:
+        gradebook.add_assignment(ASSIGNMENT_ID)
+    for url in (f"sqlite:///{real}", f"sqlite:///{real}?timeout=30", f"sqlite:///{str(real).replace(' ', '%20')}",
+                f"sqlite+pysqlite:///{real}"):
+        assert sqlite_file(url) == real, url  # hidden from every sandbox, and checked
+        check_gradebook(url)
+    assert sqlite_file("postgresql://grader@db/course") is None
+
+    empty = tmp_path / "empty.db"  # `touch gradebook.db`, or left by a run that failed
+    empty.touch()
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    with pytest.raises(GradebookNotReady, match="generate_assignment"):
+        check_gradebook(f"sqlite:///{empty}")
+    assert empty.stat().st_size == 0  # read, never written

@@ -14,9 +14,44 @@ from autograder.assignment import ASSIGNMENT_ID, NOTEBOOK_NAME
 
 
 def sqlite_file(url: str | None) -> Path | None:
-    """The file of an nbgrader gradebook given as ``sqlite:///FILE``: every student's grades, which
-    no sandbox may read."""
-    return Path(url.removeprefix("sqlite:///")) if url and url.startswith("sqlite:///") else None
+    """The file of an nbgrader gradebook kept in SQLite, as SQLAlchemy reads its URL (``sqlite:///FILE``,
+    with its options and escapes): every student's grades, which no sandbox may read. None for another
+    database."""
+    if not url:
+        return None
+    try:
+        from sqlalchemy.engine import make_url
+    except ImportError:  # without nbgrader's extra: no gradebook will be written either
+        return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    try:
+        parsed = make_url(url)
+    except Exception:  # not a URL SQLAlchemy reads: nbgrader will say so
+        return None
+    if parsed.get_backend_name().lower() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def check_gradebook(db_url: str) -> None:
+    """Refuse (GradebookNotReady) an SQLite gradebook that does not exist or does not record the
+    assignment, read without writing: nbgrader would make tables in any file it is given, then need
+    the `alembic` command, and leave a gradebook that generate_assignment trips on."""
+    import contextlib
+    import sqlite3
+
+    from autograder.errors import GradebookNotReady
+    from autograder.text import terminal_text
+
+    file = sqlite_file(db_url)
+    if file is None:
+        return
+    found = None
+    if file.is_file():
+        with contextlib.suppress(sqlite3.Error, OSError, ValueError):
+            with contextlib.closing(sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)) as db:
+                found = db.execute("SELECT 1 FROM assignment WHERE name = ?", (ASSIGNMENT_ID,)).fetchone()
+    if not found:
+        raise GradebookNotReady(terminal_text(str(file)), ASSIGNMENT_ID)
 
 
 def official_reports(reports) -> dict[str, list]:
@@ -75,11 +110,7 @@ def write_nbgrader_gradebook(reports, db_url: str) -> None:
     from autograder.errors import GradebookNotReady, OutputError
     from autograder.text import terminal_text
 
-    # nbgrader would make a new, empty gradebook (through the `alembic` command, found on PATH or not): one
-    # without the assignment, which the instructor would then have to delete for generate_assignment.
-    file = sqlite_file(db_url)
-    if file is not None and not file.is_file():
-        raise GradebookNotReady(terminal_text(str(file)), ASSIGNMENT_ID)
+    check_gradebook(db_url)
     notebook = Path(NOTEBOOK_NAME).stem
     entries, refused = gradebook_entries(reports)
     # nbgrader's own add_submission makes SQLAlchemy warn about its autoflush; it is harmless there.
