@@ -63,3 +63,25 @@ def test_a_cluster_grades_unsandboxed_when_asked(cluster, real_data_dir, tmp_pat
     remote = graded_both_ways([*CHEAP, TRAINS], cluster, tmp_path, data_dir=real_data_dir, sandbox=False)
     assert [r.score for r in remote] == [0, 0, 90]
     assert not any("sandbox_peak_memory_mib" in r.usage for r in remote)  # no sandbox ran
+
+
+def test_a_worker_holds_its_groups_to_its_share_of_what_dask_gives_it_and_says_so(monkeypatch):
+    """Each thread of a Dask worker runs a sandbox and a trainer; Dask divides a host's memory between its
+    worker processes. The groups a worker runs at once fit what Dask gives it, and the store's key says so."""
+    import json
+    from types import SimpleNamespace
+
+    from autograder.batch.cluster import worker_facts, worker_limits
+    from autograder.sandbox import slots
+
+    gib = 2**30
+    monkeypatch.setattr(slots, "cgroup_controllers", lambda: ["pids", "memory", "cpu"])
+    monkeypatch.setattr(slots, "machine_memory_bytes", lambda: 64 * gib)
+    dask_limit = slots.MACHINE_RESERVE_BYTES + 22 * gib
+    worker = SimpleNamespace(state=SimpleNamespace(nthreads=2), memory_manager=SimpleNamespace(memory_limit=dask_limit))
+    held = worker_limits(Limits(), True, worker)
+    assert held.group_memory == int(5.5 * gib)  # four groups in 22 GiB, not in the host's 64
+    roomy = SimpleNamespace(state=SimpleNamespace(nthreads=1), memory_manager=SimpleNamespace(memory_limit=None))
+    assert worker_limits(Limits(), True, roomy) == Limits()  # 64 GiB for two groups: the instructor's limit
+    assert json.loads(worker_facts(True, Limits(), worker))["memory"] == held.group_memory_bytes
+    assert json.loads(worker_facts(True, Limits(), roomy))["memory"] is None

@@ -795,16 +795,50 @@ def test_a_batch_s_memory_groups_add_up_to_the_machine_less_the_grader_s_own(mon
     assert slots.memory_share(Limits(memory_bytes=4 * GIB), 2) == (Limits(memory_bytes=4 * GIB), None)
     crowded, said = slots.memory_share(Limits(), 4)  # 2.5 GiB a group: below what the lesson needs
     assert crowded.group_memory == slots.GROUP_FLOOR_BYTES and "grade with fewer workers" in said
+    # An instructor's limit below the floor is the limit, and said as it is.
+    low, said = slots.memory_share(Limits(memory_bytes=3 * GIB), 8)
+    assert low == Limits(memory_bytes=3 * GIB) and "held to" not in said and "fewer workers" in said
+    alone, said = slots.memory_share(Limits(), 1, per_worker=1)  # unsandboxed: a trainer per worker
+    assert alone == Limits() and said is None
+    assert "larger machine" in slots.memory_share(Limits(), 1, machine=6 * GIB)[1]  # a Dask worker's limit
+    # A few pages more or less between boots hold the groups the same: the results store keys the share.
+    monkeypatch.setattr(slots, "machine_memory_bytes", lambda: slots.MACHINE_RESERVE_BYTES + 20 * GIB + 40960)
+    assert slots.memory_share(Limits(), 2)[0] == held
 
     monkeypatch.setattr(slots, "cgroup_controllers", lambda: ["pids"])  # nothing would hold the share
     assert slots.memory_share(Limits(), 4) == (Limits(), None)
 
 
-def test_the_machine_s_memory_is_the_tightest_of_its_own_and_the_grader_s_groups():
+@needs_isolation
+@pytest.mark.skipif("memory" not in slots.cgroup_controllers(), reason="the machine gives the grader no memory cgroup")
+def test_a_group_left_with_a_lower_memory_limit_gets_the_new_one(monkeypatch):
+    """A grader killed outright leaves its groups; the next batch may hold them higher (fewer workers).
+    The kernel refuses a memory limit above the memory-and-swap one, and the group was dropped: the
+    sandbox ran with no memory cgroup at all."""
+    small = Limits(group_memory_bytes=2**30)
+    left = slots.SandboxCgroup("test-left-lower", small)  # never closed: as a killed grader leaves it
+    assert "memory" in left.paths
+    group = slots.SandboxCgroup("test-left-lower", Limits())
+    try:
+        assert "memory" in group.paths
+        assert int((group.paths["memory"] / "memory.limit_in_bytes").read_text()) == Limits().memory_bytes
+    finally:
+        group.close()
+
+
+def test_the_machine_s_memory_is_the_tightest_of_its_own_and_the_groups_the_sandboxes_sit_in(tmp_path, monkeypatch):
     total = slots.machine_memory_bytes()
     with open("/proc/meminfo") as handle:
         meminfo = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemTotal:"))
     assert total is not None and 0 < total <= meminfo
+    # In a container the hierarchy's root is the container's own group, whatever /proc/self/cgroup names.
+    (tmp_path / "memory").mkdir()
+    (tmp_path / "memory" / "memory.limit_in_bytes").write_text(f"{8 * 2**30}\n")
+    monkeypatch.setattr(slots, "CGROUP_V1", tmp_path)
+    assert slots.machine_memory_bytes() == min(8 * 2**30, meminfo)
+    (tmp_path / "memory" / slots.CGROUP_FOLDER).mkdir()
+    (tmp_path / "memory" / slots.CGROUP_FOLDER / "memory.limit_in_bytes").write_text(f"{6 * 2**30}\n")
+    assert slots.machine_memory_bytes() == min(6 * 2**30, meminfo)
 
 
 def test_results_graded_under_another_share_of_memory_are_not_handed_back():

@@ -8,10 +8,12 @@ import json
 import os
 import shutil
 import signal
+import sys
 from pathlib import Path
 
 import pytest
 
+from autograder.assignment import ASSIGNMENT_ID
 from autograder.batch.local import expand_paths
 from autograder.batch.store import result_file, run_settings, store_report, stored_report
 from autograder.config import Config
@@ -352,12 +354,17 @@ def test_a_trainer_s_stderr_closed_under_its_reader_ends_the_reader_quietly():
 def test_the_nbgrader_gradebook_being_written_is_hidden_from_every_sandbox(tmp_path, monkeypatch):
     """Where the machine allows only covering known paths (no bubblewrap), the grader covers what
     it is told is private: the gradebook holds every student's grades."""
+    from nbgrader.api import Gradebook
+
     import autograder.batch.local as local
     from autograder import cli
 
     seen = {}
     monkeypatch.setattr(local, "grade_notebooks", lambda paths, **options: seen.update(options) or [])
     database = tmp_path / "gradebook.db"
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")  # alembic
+    with Gradebook(f"sqlite:///{database}") as gradebook:  # as generate_assignment leaves it
+        gradebook.add_assignment(ASSIGNMENT_ID)
     cli.main(["grade", str(tmp_path), "--nbgrader-db", f"sqlite:///{database}"])
     assert database in [Path(path) for path in seen["private"]]
 
@@ -454,7 +461,7 @@ def test_a_cluster_s_result_from_a_worker_with_another_kit_is_not_stored(tmp_pat
     path = tmp_path / "submitted" / "mallory" / "fashion_mnist" / "fashion_mnist_classifier.ipynb"
     path.parent.mkdir(parents=True)
     path.write_text(earning_without_training())
-    monkeypatch.setattr(autograder.batch.cluster, "worker_facts", lambda sandbox=True: "the workers asked first")
+    monkeypatch.setattr(autograder.batch.cluster, "worker_facts", lambda *args: "the workers asked first")
     [report] = grade_on_cluster([path], "tcp://127.0.0.1:1", results=tmp_path / "results", progress=Progress(1, None))
     assert report.error == "not graded in this test" and not list((tmp_path / "results").glob("*.json"))
 
@@ -551,7 +558,9 @@ def test_a_link_loop_swapped_in_while_the_class_is_graded_stops_no_classmate_and
     never where links lead (a loop raises; a link to a classmate's folder names the classmate's)."""
     from autograder.batch.store import run_settings, stored_report
     from autograder.cli import main
+    from autograder.limits import Limits
     from autograder.sandbox.method import sandbox_method
+    from autograder.sandbox.slots import memory_share
 
     submitted = tmp_path / "submitted"
     for student in ("bob", "mallory", "trudy"):
@@ -565,7 +574,8 @@ def test_a_link_loop_swapped_in_while_the_class_is_graded_stops_no_classmate_and
     status = main(["grade", *named, "--workers", "2", "--results", str(results), "--feedback", str(feedback),
                    "--data-dir", str(real_data_dir)])
     assert status == 0, capsys.readouterr().err
-    bob = stored_report(results, Path(named[0]), settings=run_settings(isolation=sandbox_method()))
+    held = memory_share(Limits(), 2)[0]  # two workers' share of the machine's memory, which the store keys
+    bob = stored_report(results, Path(named[0]), settings=run_settings(held, isolation=sandbox_method()))
     assert bob is not None and bob.score > 0 and not bob.error
     assert len(list(results.glob("*.json"))) == 3
     assert (feedback / "bob" / "fashion_mnist").is_dir()

@@ -173,16 +173,23 @@ def test_a_trainer_is_kept_warm_only_while_it_leaves_the_next_submission_its_roo
 def test_a_trainer_is_kept_warm_only_while_it_leaves_room_under_the_batch_s_share_of_memory():
     """A batch of many workers holds each trainer's memory cgroup below the address-space limit
     (autograder.sandbox.slots.memory_share): the room kept for the next submission is under the share."""
-    from autograder.trainer.desk import KEEP_ROOM_BYTES, WarmTrainers
+    from autograder.sandbox.slots import GROUP_FLOOR_BYTES
+    from autograder.trainer.desk import KEEP_GROUP_ROOM_BYTES, KEEP_ROOM_BYTES, WarmTrainers
 
     share = 5 * 1024**3
     pool = WarmTrainers(Limits().memory_bytes, share)
-    full = FakeTrainer(resident=share - KEEP_ROOM_BYTES + 1, address_space=1024**3)
+    full = FakeTrainer(resident=share - KEEP_GROUP_ROOM_BYTES + 1, address_space=1024**3)
     pool.give_back(full, served=True)
     assert full.closed and pool.take() is None
-    roomy = FakeTrainer(resident=share - KEEP_ROOM_BYTES, address_space=Limits().memory_bytes - KEEP_ROOM_BYTES)
+    roomy = FakeTrainer(resident=share - KEEP_GROUP_ROOM_BYTES,
+                        address_space=Limits().memory_bytes - KEEP_ROOM_BYTES)
     pool.give_back(roomy, served=True)
     assert pool.take() is roomy and not roomy.closed
+    # At the least share a batch holds a group to, the trainer the lesson leaves (1.3 GiB) still serves.
+    floor = WarmTrainers(Limits().memory_bytes, GROUP_FLOOR_BYTES)
+    lesson = FakeTrainer(resident=int(1.3 * 1024**3), address_space=int(3.4 * 1024**3))
+    floor.give_back(lesson, served=True)
+    assert floor.take() is lesson
 
 
 def test_fit_calls_in_a_row_continue_the_trainer_s_own_training(small):

@@ -56,7 +56,9 @@ class WorkerBatch(WorkerPlugin):
 
                 notebooks = new_folder("notebooks")
                 self.files.callback(shutil.rmtree, notebooks, ignore_errors=True)
-                self.opened = self.files.enter_context(open_batch(**self.options, hide=[notebooks]))
+                limits = worker_limits(self.options["limits"], self.options["sandbox"])
+                self.opened = self.files.enter_context(open_batch(**{**self.options, "limits": limits},
+                                                                  hide=[notebooks]))
                 self.notebooks = notebooks
             return self.opened
 
@@ -83,19 +85,39 @@ def grade_task(content: bytes, name: str, plugin: str) -> dict:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     report.submission = name
-    return {**report.payload(), "facts": worker_facts(batch.sandbox)}
+    return {**report.payload(), "facts": worker_facts(batch.sandbox, worker_batch.options["limits"])}
 
 
-def worker_facts(sandbox: bool = True) -> str:
+def worker_limits(limits: Limits, sandbox: bool, dask_worker=None) -> Limits:
+    """The limits a Dask worker grades with: the instructor's, with its memory cgroups held to their share
+    (``autograder.sandbox.slots.memory_share``) of what the worker may use, a sandbox and a trainer for
+    each of its threads: the machine's memory, or Dask's memory limit for the worker process where
+    lower (Dask divides a host's memory between the worker processes it runs there)."""
+    from distributed import get_worker
+
+    from autograder.sandbox.slots import memory_share
+
+    if dask_worker is None:
+        with contextlib.suppress(ValueError):  # not on a worker (a test's stand-in cluster)
+            dask_worker = get_worker()
+    threads = getattr(getattr(dask_worker, "state", None), "nthreads", None) or 1
+    memory = getattr(getattr(dask_worker, "memory_manager", None), "memory_limit", None) or None
+    return memory_share(limits, threads, per_worker=2 if sandbox else 1, machine=memory)[0]
+
+
+def worker_facts(sandbox: bool = True, limits: Limits | None = None, dask_worker=None) -> str:
     """What a worker grades with, which a stored result is for: its kit (code, Python, libraries:
     ``kit_code``, read again: a worker outlives runs, and its sandboxes and trainers start the kit anew
-    from disk), its isolation and its locale's language."""
+    from disk), its isolation, its share of memory (``worker_limits``) and its locale's language.
+    ``dask_worker``: the worker, as ``Client.run`` passes it."""
     from autograder.i18n import choose_language
     from autograder.sandbox.method import sandbox_method
 
     isolation = sandbox_method() if sandbox else "unsandboxed"
     kit = kit_code.__wrapped__()
-    return json.dumps({"kit": kit, "isolation": isolation, "locale": choose_language()}, sort_keys=True)
+    memory = worker_limits(limits or Limits(), sandbox, dask_worker).group_memory_bytes
+    return json.dumps({"kit": kit, "isolation": isolation, "locale": choose_language(), "memory": memory},
+                      sort_keys=True)
 
 
 def grade_on_cluster(
@@ -111,7 +133,7 @@ def grade_on_cluster(
     reports: dict[Path, GradeReport] = {}
     plugin = f"autograder-batch-{uuid.uuid4().hex}"
     with Client(scheduler) as client:
-        facts = set(client.run(worker_facts, sandbox).values())
+        facts = set(client.run(worker_facts, sandbox, limits or Limits()).values())
         if len(facts) > 1:
             progress.say("warning: the cluster's workers grade with different kits, isolation or languages: "
                          "no result is kept for a rerun")

@@ -236,7 +236,7 @@ def grade_notebooks(
     else:
         if trainings:
             kept_folder(Path(trainings))
-        limits, memory = memory_share(limits or Limits(), workers) if sandbox else (limits, None)
+        limits, memory = memory_share(limits or Limits(), workers, per_worker=2 if sandbox else 1)
         hide = hidden_from_sandboxes(notebooks, results, trainings, private)
         with open_batch(data_dir=data_dir, limits=limits, sandbox=sandbox, reuse=reuse, hide=hide,
                         config=config, kept=Path(trainings) if trainings else None) as batch:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import os
 import pwd
@@ -34,6 +35,7 @@ CPU_SHARES = 1024  # the kernel's default weight, set whatever a parent group sa
 MACHINE_RESERVE_BYTES = 3 * 1024**3
 # No group is held below this, whatever the share: a sandbox or a trainer of the lesson peaks at 1.2-1.8 GiB.
 GROUP_FLOOR_BYTES = 4 * 1024**3
+SHARE_STEP_BYTES = 512 * 1024**2
 SLOT_FOLDERS = (
     Path("/run/autograder-sandbox"), Path("/var/lock/autograder-sandbox"), Path("/tmp/autograder-sandbox-slots"),
 )
@@ -178,45 +180,48 @@ def group_path(controller: str, name: str) -> Path:
 
 
 def machine_memory_bytes() -> int | None:
-    """The memory this grader may use: the machine's, or its own memory cgroup's limit where lower (a
-    container's). None where neither can be read."""
+    """The memory the sandboxes' groups may take together: the machine's, or less where the groups they
+    sit in are held lower (the memory hierarchy's root, in a container the container's own group, and
+    the kit's folder in it). None where none can be read."""
     sizes = []
     with contextlib.suppress(OSError, ValueError, StopIteration):
         with open("/proc/meminfo", "rb") as handle:
             sizes.append(next(int(line.split()[1]) * 1024 for line in handle if line.startswith(b"MemTotal:")))
-    with contextlib.suppress(OSError, ValueError, StopIteration):
-        with open("/proc/self/cgroup") as handle:
-            own = next(line.split(":", 2)[2].strip() for line in handle if line.split(":")[1] == "memory")
-        group = CGROUP_V1 / "memory" / own.lstrip("/")
-        for folder in (group, *group.parents):  # the tightest of its group and the groups above it
-            if folder == CGROUP_V1:
-                break
+    for folder in (CGROUP_V1 / "memory", CGROUP_V1 / "memory" / CGROUP_FOLDER):
+        with contextlib.suppress(OSError, ValueError):
             sizes.append(int((folder / "memory.limit_in_bytes").read_text()))
     return min(sizes) if sizes else None
 
 
-def memory_share(limits: Limits, workers: int) -> tuple[Limits, str | None]:
+def memory_share(limits: Limits, workers: int, *, per_worker: int = 2, machine: int | None = None,
+                 ) -> tuple[Limits, str | None]:
     """``limits`` with each memory cgroup held to its share of the machine, so that the groups a batch
-    runs at once (a sandbox and a trainer per worker) never promise more than the machine has beyond
+    runs at once (``per_worker`` for each worker: a sandbox and a trainer, or a trainer alone where the
+    notebooks run in the grader) never promise more than the machine has beyond
     ``MACHINE_RESERVE_BYTES``: past that, the kernel's killer ends the largest process of the machine,
     which a submission holding its memory in many small processes makes a neighbour's trainer. The
-    address space of each process stays ``memory_bytes`` (TensorFlow maps far more than it uses). And
-    a line for the instructor where the share is below ``memory_bytes``; None otherwise."""
-    machine = machine_memory_bytes()
-    if "memory" not in cgroup_controllers() or machine is None:
+    address space of each process stays ``memory_bytes`` (TensorFlow maps far more than it uses).
+    ``machine``: less memory than the machine's that this grader may use (a Dask worker's limit).
+    And a line for the instructor where the groups are held lower, or still promise too much; None otherwise."""
+    sizes = [size for size in (machine_memory_bytes(), machine) if size]
+    if "memory" not in cgroup_controllers() or not sizes:
         return limits, None
-    groups = 2 * max(workers, 1)
-    share = (machine - MACHINE_RESERVE_BYTES) // groups
+    available = min(sizes)
+    groups = per_worker * max(workers, 1)
+    # Rounded down, so that a few pages more or less between two boots hold the groups the same (the
+    # results store keys the share).
+    share = max(available - MACHINE_RESERVE_BYTES, 0) // groups // SHARE_STEP_BYTES * SHARE_STEP_BYTES
     if share >= limits.memory_bytes:
         return limits, None
-    held = max(share, GROUP_FLOOR_BYTES)
-    said = (f"memory: {workers} worker{'s' * (workers > 1)}, each running a sandbox and a trainer of up to "
-            f"{limits.memory_bytes / 2**30:.1f} GiB, would promise more than this machine's {machine / 2**30:.1f} GiB: "
-            f"each sandbox and trainer is held to {held / 2**30:.1f} GiB of memory")
-    if share < GROUP_FLOOR_BYTES:
-        said += (f"; even so, {groups} of them may take more than the machine has, and one submission can then "
-                 "end a neighbour's training: grade with fewer workers")
-    return dataclasses.replace(limits, group_memory_bytes=held), said
+    held = min(max(share, GROUP_FLOOR_BYTES), limits.memory_bytes)
+    said = (f"memory: {groups} sandboxes and trainers run at once, each allowed {limits.memory_bytes / 2**30:.1f} GiB "
+            f"(--memory-limit): more than this machine's {available / 2**30:.1f} GiB holds")
+    if held < limits.memory_bytes:
+        said += f"; each is held to {held / 2**30:.1f} GiB of memory"
+    if share < held:
+        said += ("; even so they may take more than the machine has, and one submission can then end a neighbour's "
+                 + ("training: grade with fewer workers" if workers > 1 else "training: grade on a larger machine"))
+    return dataclasses.replace(limits, group_memory_bytes=held if held < limits.memory_bytes else None), said
 
 
 class SandboxCgroup:
@@ -241,7 +246,7 @@ class SandboxCgroup:
                 self._empty(path)  # left by a grader killed outright
                 for setting, value in settings[controller]:
                     if (path / setting).exists():
-                        (path / setting).write_text(str(value))
+                        _set(path, setting, value)
             except OSError:  # a controller that will not take it (a container's): the rlimits still hold
                 with contextlib.suppress(OSError):
                     path.rmdir()
@@ -305,6 +310,20 @@ class SandboxCgroup:
                     self._empty(path)
                     time.sleep(0.02)
         self.paths = {}
+
+
+def _set(path: Path, setting: str, value: int) -> None:
+    """One setting of a group. The kernel refuses a memory limit above the group's memory-and-swap limit,
+    which a group left by a grader killed outright may hold lower (a batch of more workers, a smaller
+    share): that one is raised first."""
+    try:
+        (path / setting).write_text(str(value))
+    except OSError as error:
+        together = path / "memory.memsw.limit_in_bytes"
+        if setting != "memory.limit_in_bytes" or error.errno != errno.EINVAL or not together.exists():
+            raise
+        together.write_text(str(value))
+        (path / setting).write_text(str(value))
 
 
 def _members(path: Path) -> set[int]:

@@ -64,6 +64,10 @@ KEEP_RESIDENT_BYTES = 3 * 1024**3
 # submission of many fit calls could otherwise hand on a trainer too full for an instructor's
 # lower --memory-limit.
 KEEP_ROOM_BYTES = 3 * 1024**3
+# And this much of what its memory cgroup may hold, where a batch holds it below the address-space limit
+# (autograder.sandbox.slots.memory_share): more than a new trainer's whole peak training the lesson's
+# model (1.8 GiB, benchmarks/grade_class.py), a trainer then holding about 1.3 GiB.
+KEEP_GROUP_ROOM_BYTES = 2 * 1024**3
 
 
 class TrainerProcess:
@@ -215,7 +219,8 @@ class WarmTrainers:
             trainer.submissions += 1
             memory = trainer.memory()
             served = (trainer.alive() and trainer.submissions < WARM_USES and memory is not None
-                      and memory[0] <= min(KEEP_RESIDENT_BYTES, self.group_bytes - KEEP_ROOM_BYTES)
+                      and memory[0] <= min(KEEP_RESIDENT_BYTES, self.memory_bytes - KEEP_ROOM_BYTES,
+                                           self.group_bytes - KEEP_GROUP_ROOM_BYTES)
                       and memory[1] <= self.memory_bytes - KEEP_ROOM_BYTES)
         with self.lock:
             if served and not self.closed:
