@@ -734,3 +734,21 @@ def test_grading_prints_nothing_of_tensorflow_s_start_up_on_stderr(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", result.stderr
     assert "2 graded" in result.stdout
+
+
+def test_a_history_of_long_or_many_series_names_is_drawn_short():
+    """The series' names are the student's metric names, which Keras takes of any length: two of 500,000
+    characters took the page 126 s to draw, in the grader, on every rerun (helper-80)."""
+    from autograder.reports.plots import MAX_NAME, MAX_SERIES, curve_notes, learning_curves
+
+    long = "x" * 500_000
+    history = {"loss": [0.5] * 30, long: [0.8] * 30, "val_loss": [0.5] * 30, f"val_{long}": [0.8, INF] * 15,
+               **{f"metric_{index}": [0.1] * 30 for index in range(40)}}
+    fig = learning_curves(history)
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert len(labels) == MAX_SERIES + 1 and all(len(label) <= MAX_NAME + 100 for label in labels), labels
+    assert labels[1] == "x" * (MAX_NAME - 1) + "…"
+    assert labels[-1] == f"{len(history) - MAX_SERIES} more series: not drawn"
+    notes = curve_notes(history)
+    assert notes[0].startswith("val_" + "x" * (MAX_NAME - 5) + "…: inf at epochs")
+    assert notes[-1] == f"{len(history) - MAX_SERIES} more series: not drawn"

@@ -35,6 +35,10 @@ CJK_FONT_FILES = (
 # arithmetic overflows near 1e308: such values are named, not drawn.
 DRAWABLE = 1e12
 MAX_RANGES = 6  # epoch ranges named per kind of value; the rest are counted
+# A series' name is the student's metric's, of any length (Keras takes any), and matplotlib lays out each
+# character of a legend: names are cut, and series beyond the first few are counted, not drawn.
+MAX_NAME = 60
+MAX_SERIES = 12  # the lesson's history has 4
 
 
 def number_text(value) -> str:
@@ -88,8 +92,10 @@ def _series(history) -> list[tuple[str, list[float], str | None]]:
         return [("history", [], _("not a table of named series ({kind}): not drawn").format(
             kind=type(history).__name__))]
     found = []
-    for name, values in history.items():
+    series = list(history.items())
+    for name, values in series[:MAX_SERIES]:
         name = str(name)
+        name = name if len(name) <= MAX_NAME else name[:MAX_NAME - 1] + "…"
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
             found.append((name, [], _("not a list of values ({value}): not drawn").format(
                 value=number_text(values)[:40])))
@@ -113,13 +119,15 @@ def _series(history) -> list[tuple[str, list[float], str | None]]:
         note = ", ".join(_("{what} at {epochs}").format(what=what, epochs=epoch_ranges(epochs))
                          for what, epochs in missing.items())
         found.append((name, drawn, _("{notes} (not drawn)").format(notes=note) if note else None))
+    if len(series) > MAX_SERIES:
+        found.append(("", [], _("{count} more series: not drawn").format(count=len(series) - MAX_SERIES)))
     return found
 
 
 def curve_notes(history) -> list[str]:
     """One line per series with values that are not drawn, in the language in effect (the feedback
     page's): "val_loss: inf at epochs 3–30 (not drawn)"."""
-    return [f"{name}: {note}" for name, _values, note in _series(history) if note]
+    return [f"{name}: {note}" if name else note for name, _values, note in _series(history) if note]
 
 
 @functools.cache
@@ -178,7 +186,7 @@ def learning_curves(history: dict[str, list[float]], title: str | None = None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, values, note in series:
-            label = _label(f"{name}: {note}" if note else name)
+            label = _label(f"{name}: {note}" if name and note else note or name)
             ax.plot(range(1, len(values) + 1), values, marker=".", label=label)
         ax.set_xlabel(_("epoch"))
         ax.set_ylim(min([0.0, *drawn]), max([1.0, *drawn]))
