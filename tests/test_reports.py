@@ -752,3 +752,16 @@ def test_a_history_of_long_or_many_series_names_is_drawn_short():
     notes = curve_notes(history)
     assert notes[0].startswith("val_" + "x" * (MAX_NAME - 5) + "…: inf at epochs")
     assert notes[-1] == f"{len(history) - MAX_SERIES} more series: not drawn"
+
+
+def test_the_class_overview_shows_the_points_the_class_was_graded_with(tmp_path):
+    """An instructor's autograder.toml gives normalize 50 points and split none: the page's table said 10 and 10."""
+    import re
+
+    from autograder.config import Config
+    from autograder.reports.class_report import write_class_report
+
+    write_class_report(a_class(), tmp_path / "class.html", Config(points={"normalize": 50, "split": 0}))
+    page = (tmp_path / "class.html").read_text()
+    rows = dict(re.findall(r"<tr><td>(\w+)</td><td>(\d+)</td><td>\d+/\d+</td>", page))
+    assert rows["normalize"] == "50" and rows["split"] == "0" and rows["compile"] == "15", rows

@@ -74,11 +74,12 @@ def graded_reports(reports) -> list:
     return [report for report in reports if not report.error]
 
 
-def pass_rates(reports) -> list[tuple]:
-    """Per check of the table: (check, passed, graded) over the graded submissions."""
+def pass_rates(reports, table=CHECKS) -> list[tuple]:
+    """Per check of ``table`` (the class's: ``checks_table`` of its config): (check, passed, graded) over
+    the graded submissions."""
     graded = graded_reports(reports)
     rows = []
-    for check in CHECKS:
+    for check in table:
         results = [r for report in graded for r in report.checks if r.id == check.id]
         rows.append((check, sum(bool(r.passed) for r in results), len(results)))
     return rows
@@ -99,8 +100,8 @@ def pass_rate_figure(rows):
     return fig
 
 
-def checks_html(reports) -> str:
-    rows = pass_rates(reports)
+def checks_html(reports, table=CHECKS) -> str:
+    rows = pass_rates(reports, table)
     table = "\n".join(
         f"<tr><td>{html_text(check.id)}</td><td>{check.points}</td><td>{passed}/{graded}</td>"
         f"<td>{f'{100 * passed / graded:.0f} %' if graded else '–'}</td></tr>"
@@ -240,8 +241,10 @@ def apart_html(apart) -> str:
             "</p>" + submissions_table(apart))
 
 
-def class_report_html(reports, title: str = "Class overview", pass_mark: float = DEFAULT_PASS_MARK) -> str:
-    """The page; ``pass_mark``: the one the class was graded with (its config's), marked on the accuracies."""
+def class_report_html(reports, title: str = "Class overview", pass_mark: float = DEFAULT_PASS_MARK,
+                      table=CHECKS) -> str:
+    """The page; ``pass_mark`` and ``table`` (the checks and their points): those the class was graded with
+    (its config's), the pass mark marked on the accuracies."""
     from autograder.judge.checks import MAX_SCORE
 
     reports, apart = counted_reports(reports)
@@ -258,7 +261,7 @@ tbody tr:nth-child(odd){{background:#f4f4f4}}img{{max-width:100%}}.note,.figure-
 <h2>Scores</h2>
 {distribution_html([r.score for r in reports], "Score distribution", "score", range(0, top + 6, 5))}
 <h2>Checks</h2>
-{checks_html(reports)}
+{checks_html(reports, table)}
 <h2>Most common mistakes</h2>
 {mistakes_html(reports)}
 {errors_html(reports)}
@@ -275,10 +278,11 @@ tbody tr:nth-child(odd){{background:#f4f4f4}}img{{max-width:100%}}.note,.figure-
 def write_class_report(reports, path: Path, config=None) -> Path:
     """The page of ``reports``, graded with ``config`` (autograder.config.Config; None: the defaults)."""
     from autograder.batch.store import atomic_write
+    from autograder.judge.checks import checks_table
 
     pass_mark = config.pass_mark if config is not None else DEFAULT_PASS_MARK
     with warnings.catch_warnings():  # matplotlib's, about a student's odd numbers: the page says what it left out
         warnings.simplefilter("ignore")
-        text = class_report_html(list(reports), pass_mark=pass_mark)
+        text = class_report_html(list(reports), pass_mark=pass_mark, table=checks_table(config))
     atomic_write(Path(path), text)
     return Path(path)
