@@ -375,3 +375,21 @@ def test_a_message_loses_the_terminal_styles_keras_writes_into_its_errors():
     check = next(c for c in TABLE if c.id == "normalize")
     result = run_check(check, Evidence(Artifacts(errors={"normalize": keras_error}), data=None))
     assert not result.passed and "\x1b" not in result.message and "'展平' is not valid" in result.message
+
+
+def test_points_the_gradebook_s_cells_do_not_allow_are_refused_not_recorded(gradebook):
+    """Graded with autograder.toml's 50 points for normalize against a gradebook generated with 10: nbgrader
+    recorded 50 of 10, and a submission of 140 of 100 (helper-80 3)."""
+    from nbgrader.api import Gradebook
+
+    from autograder.errors import OutputError
+    from autograder.judge.evidence import CheckResult
+    from autograder.reports.gradebook import write_nbgrader_gradebook
+
+    generous = report_for("alice")
+    generous.checks = [CheckResult(c.id, 50, 50, True, "fine") if c.id == "normalize" else c for c in generous.checks]
+    with pytest.raises(OutputError, match="check_normalize is worth 10 points in the gradebook and 50"):
+        write_nbgrader_gradebook([generous, report_for("bob")], gradebook)
+    with Gradebook(gradebook) as book:
+        assert [student.id for student in book.students] == ["bob"]
+        assert book.find_submission(ASSIGNMENT_ID, "bob").score == 100

@@ -89,6 +89,12 @@ def gradebook_entries(reports) -> tuple[dict[str, object], list[str]]:
 
 def record(gradebook, notebook: str, student: str, report, missing: type) -> None:
     """One student's points, check by check, committed."""
+    for result in report.checks:  # before anything is written: nbgrader takes a score above its cell's maximum
+        cell = gradebook.find_grade_cell(f"check_{result.id}", notebook, ASSIGNMENT_ID)
+        if cell.max_score != result.max_points:
+            raise ValueError(f"check_{result.id} is worth {cell.max_score:g} points in the gradebook and "
+                             f"{result.max_points} in this grading: grade with the points the assignment was "
+                             "generated with, or generate it again with these (nbgrader generate_assignment --force)")
     gradebook.update_or_create_student(student)
     try:
         gradebook.find_submission(ASSIGNMENT_ID, student)
