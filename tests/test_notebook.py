@@ -895,3 +895,21 @@ def test_a_function_that_reads_a_variable_of_the_lesson_is_told_to_use_its_argum
     prober = Prober({"train_model": run_cells(write(tmp_path, nb)).function("train_model")})
     prober.run("training", lambda: prober.call("train_model", model, None, None, None, None))
     assert "lesson's other cells" not in prober.artifacts.errors["training"]
+
+
+def test_a_mistake_repeated_thousands_of_times_is_noted_once_and_the_notes_are_few(tmp_path):
+    """4 cells of 2,600 lines of `model.evaluate(test_images)` gave 10,400 notes, 2.4 MB in the batch's log,
+    the feedback page and the stored result (helper-80)."""
+    from autograder.batch.steps import lint_notes
+    from autograder.submission.lint import MAX_NOTES
+
+    nb = reference_json()
+    for _copy in range(3):  # each cell under the 64 KiB one may hold
+        nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                            "source": "model.evaluate(test_images, test_labels)\n" * 1500})
+    for extra in range(20):
+        nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                            "source": f"model.predict(test_images)  # {extra}\n"})
+    notes = lint_notes(write(tmp_path, nb))
+    assert len(notes) == MAX_NOTES + 1 and len(set(notes)) == len(notes), notes[:3]
+    assert notes[-1] == f"and {3 + 20 - MAX_NOTES} more notes like these"

@@ -31,8 +31,14 @@ def raw_names(tree: ast.AST) -> set[str]:
     return names
 
 
+MAX_NOTES = 10  # a notebook may repeat a mistake thousands of times: each note once, and a few of them
+
+
 def notebook_notes(nb) -> list[str]:
-    return [*raw_test_image_notes(nb), *defined_twice_notes(nb)]
+    notes = list(dict.fromkeys([*raw_test_image_notes(nb), *defined_twice_notes(nb)]))
+    if len(notes) > MAX_NOTES:
+        return [*notes[:MAX_NOTES], _("and {count} more notes like these").format(count=len(notes) - MAX_NOTES)]
+    return notes
 
 
 def defined_twice_notes(nb) -> list[str]:
