@@ -222,3 +222,17 @@ def test_gradescope_results_speak_the_report_s_language_and_keep_their_keys_and_
     assert [t["name"] for t in chinese["tests"]] == [c.id for c in CHECKS]  # ids, as in every language
     assert [t["status"] for t in chinese["tests"]] == ["failed"] * len(CHECKS)
     assert {t["output"] for t in chinese["tests"]} == {"未评分：the notebook is not valid JSON"}
+
+
+def test_an_upload_of_many_notebooks_is_named_in_a_few_words(tmp_path):
+    """The reason is every check's message: 2,000 notebooks of long names made it megabytes (helper-80)."""
+    from autograder.reports.gradescope_package import SubmissionProblem, find_notebook
+
+    folder = tmp_path / "submission"
+    for index in range(2000):
+        (folder / ("d" * 200)).mkdir(parents=True, exist_ok=True)
+        (folder / ("d" * 200) / f"{index:04d}{'n' * 200}.ipynb").write_text("{}")
+    with pytest.raises(SubmissionProblem) as refused:
+        find_notebook(folder)
+    message = str(refused.value)
+    assert "several notebooks" in message and "(+1995)" in message and len(message) < 800, len(message)

@@ -144,7 +144,10 @@ def find_notebook(folder: Path) -> Path:
     named = [path for path in found if path.name == NOTEBOOK_NAME]
     if len(named) == 1:
         return named[0]
-    names = ", ".join(path.relative_to(folder).as_posix() for path in found)
+    # The reason is each check's message too: a few names, each cut short.
+    names = ", ".join(name if len(name) <= 80 else name[:79] + "…"
+                      for name in (path.relative_to(folder).as_posix() for path in found[:5]))
+    names += f", … (+{len(found) - 5})" if len(found) > 5 else ""
     raise SubmissionProblem(_("your submission holds several notebooks ({names}): upload only {notebook}").format(
         names=names, notebook=NOTEBOOK_NAME))
 
