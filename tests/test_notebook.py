@@ -335,6 +335,25 @@ def test_a_notebook_of_countless_small_objects_is_refused_before_python_builds_t
     assert read_notebook(quoted).cells
 
 
+def test_strings_that_never_close_are_counted_in_one_pass(tmp_path):
+    """Each quote of ``"\\"\\"\\…`` began a string that ran to the end of the file and failed, then the
+    count went on one character later: 160 KB took 114 s with the interpreter's lock held, every
+    grading thread stopped, before any JSON was parsed (helper-82). A submission may be 64 MiB."""
+    import subprocess
+    import sys
+
+    unclosed = tmp_path / "unclosed.ipynb"
+    unclosed.write_bytes(b'{"cells": [' + b'"\\' * 1_000_000 + b",")
+    counted = subprocess.run(
+        [sys.executable, "-c", "import sys; from autograder.submission.notebook import too_many_items; "
+         "print(too_many_items(open(sys.argv[1], 'rb').read()))", str(unclosed)],
+        capture_output=True, text=True, timeout=120,  # quadratic: hours; one pass: well under a second
+    )
+    assert counted.stdout.strip() == "False", counted.stderr
+    with pytest.raises(NotebookError):
+        read_notebook(unclosed)
+
+
 def test_sanitize_keeps_of_a_cell_s_metadata_only_what_grading_reads(tmp_path):
     """Metadata Jupyter's schema refuses (``"jupyter": 3``) failed nbformat's writer in sanitize:
     the grader's fault said for the student's file. The sanitized cells carry their tags and

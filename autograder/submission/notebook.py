@@ -54,10 +54,11 @@ MAX_CELL_CODE_CHARS = 64 * 1024  # one long f-string takes Python's parser quadr
 # or list (the 3 bytes of ``{},``), about 100 for a value in a list (the 5 of ``"Ā",``); the lesson's
 # notebook has some 200 objects and lists and 600 values. They are counted in the raw text, strings
 # aside, before anything is built: up to each next ``{``, ``[`` or ``,`` outside a string, one match
-# after another (linear, nothing copied).
+# after another (linear, nothing copied). A string that never closes runs to the end of the text, which
+# is then no JSON: tried again from each of its quotes, it made the count quadratic.
 MAX_NOTEBOOK_CONTAINERS = 100_000
 MAX_NOTEBOOK_VALUES = 1_000_000
-_UP_TO_ITEM = re.compile(rb'(?:[^"{\[,]++|"(?:[^"\\]++|\\.)*+"|")*+[{\[,]', re.S)
+_UP_TO_ITEM = re.compile(rb'(?:[^"{\[,]++|"(?:[^"\\]++|\\.)*+(?:"|\Z))*+[{\[,]', re.S)
 
 
 def read_submitted_bytes(path: Path) -> bytes:
