@@ -354,6 +354,43 @@ def test_strings_that_never_close_are_counted_in_one_pass(tmp_path):
         read_notebook(unclosed)
 
 
+@pytest.mark.parametrize("metadata", [
+    {"tags": ["mine", "mine"]},  # Jupyter's schema wants tags unique,
+    {"tags": ["todo, later", ""]},  # without commas, not empty
+    {"tags": ["x" * 300 + ","] * 20_000},  # and nbformat's refusal quoted them all
+    {"nbgrader": {"solution": True, "grade_id": "\ud800", "note": "\ud800"}},  # no UTF-8 for a lone surrogate
+], ids=["duplicates", "comma_and_empty", "many_with_commas", "lone_surrogate"])
+def test_cell_metadata_jupyter_would_not_write_is_left_out_and_the_notebook_graded(tmp_path, metadata):
+    """Tags or nbgrader fields a student edited failed nbformat's writer in sanitize: "the grader failed"
+    for the student's file, 0 points, and nbformat's message (the whole tag list, 61 MB) in every
+    check's message, stored and shown (helper-82)."""
+    from autograder.submission.sanitize import write_sanitized
+
+    path = edited_source_notebook(tmp_path, lambda nb: normalize_cell(nb)["metadata"].update(metadata))
+    write_sanitized(path, SOURCE_NOTEBOOK, tmp_path / "sanitized.ipynb")
+    cells = json.loads((tmp_path / "sanitized.ipynb").read_text())["cells"]
+    [normalize] = [cell for cell in cells if "def normalize" in "".join(cell["source"])]
+    tags = normalize["metadata"].get("tags", [])
+    assert len(tags) == len(set(tags)) and all(tag and "," not in tag for tag in tags)
+    assert normalize["metadata"]["nbgrader"].get("solution") is True
+
+
+def test_a_fault_of_the_grader_is_said_in_a_few_words(tmp_path, monkeypatch):
+    """Whatever the fault's own text, the report holds a few hundred characters of it, in each check."""
+    import autograder.batch.steps as steps
+    from autograder.batch.steps import grade_submission
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("x" * 1_000_000)
+
+    monkeypatch.setattr(steps, "grade_steps", failing)
+    from autograder.judge.checks import CHECKS
+
+    batch = type("Batch", (), {"config": None, "checks": CHECKS})()
+    report = grade_submission(tmp_path / "a.ipynb", batch)
+    assert "the grader failed on this notebook: RuntimeError: xxx" in report.error and len(report.error) < 1000
+
+
 def test_sanitize_keeps_of_a_cell_s_metadata_only_what_grading_reads(tmp_path):
     """Metadata Jupyter's schema refuses (``"jupyter": 3``) failed nbformat's writer in sanitize:
     the grader's fault said for the student's file. The sanitized cells carry their tags and

@@ -175,6 +175,9 @@ def unreadable(path: Path, error: NotebookError, config) -> GradeReport:
         return GradeReport.ungraded(path, error.problem, table=checks_table(config))
 
 
+FAULT_CHARACTERS = 300  # of a fault's own text, which may quote what the student wrote: it is in every check's message
+
+
 def grade_submission(path: Path, batch: Batch, content: bytes | None = None) -> GradeReport:
     """Grade one submission, timed: ``content``, its bytes as the caller read them (``read_submitted_bytes``),
     else the file's as the first step reads them. A fault of the grader on it is that submission's
@@ -184,9 +187,8 @@ def grade_submission(path: Path, batch: Batch, content: bytes | None = None) -> 
         report = grade_steps(path, batch, content)
     except Exception as error:
         with speaking(language_before_reading(batch.config)):
-            report = GradeReport.ungraded(
-                path, _("the grader failed on this notebook: {error}").format(error=f"{type(error).__name__}: {error}"),
-                table=batch.checks)
+            report = GradeReport.ungraded(path, _("the grader failed on this notebook: {error}").format(
+                error=f"{type(error).__name__}: {str(error)[:FAULT_CHARACTERS]}"), table=batch.checks)
     report.usage["seconds"] = round(time.monotonic() - started, 1)
     return report
 

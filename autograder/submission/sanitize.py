@@ -54,8 +54,27 @@ def graded_metadata(cell, index: int | None = None) -> dict:
     """Of the metadata, only what grading reads (anything else Jupyter's schema may refuse to write), and
     the kit's own entry: for a student's cell its number in the student's notebook (``index`` from 0),
     which messages name; none for the instructor's set-up cells."""
-    kept = {k: v for k, v in cell.get("metadata", {}).items() if k in ("tags", "nbgrader")}
+    metadata = cell.get("metadata", {})
+    kept = {}
+    # Tags as Jupyter's schema has them (unique, not empty, no comma), which the writer checks, and of
+    # nbgrader's fields the three that say what a cell is: a student may have edited any of them.
+    tags = [tag for tag in dict.fromkeys(metadata.get("tags", [])) if tag and "," not in tag and _writable(tag)]
+    if tags:
+        kept["tags"] = tags
+    if "nbgrader" in metadata:
+        kept["nbgrader"] = {key: bool(value) for key, value in metadata["nbgrader"].items() if key in NBGRADER_ROLES}
     return {**kept, "autograder": {} if index is None else {"cell": index + 1}}
+
+
+NBGRADER_ROLES = ("solution", "grade", "locked")  # what autograder.submission.cells reads of a cell
+
+
+def _writable(text: str) -> bool:
+    try:
+        text.encode()
+        return True
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 may hold
+        return False
 
 
 def write_sanitized(path: Path, source_path: Path | None, destination: Path, raw: bytes | None = None) -> str | None:
