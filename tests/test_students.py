@@ -213,6 +213,23 @@ def test_a_layout_nested_in_a_student_s_folder_stays_that_student_s(tmp_path, fa
                for p in outputs["feedback"].rglob("*"))
 
 
+def test_a_layout_nested_in_a_student_s_folder_stays_theirs_when_graded_on_its_own(tmp_path):
+    """Regraded by the path a report printed (mallory's own error text may ask for it): the nested
+    ``submitted`` folder, or anything in it, passed for the anchor, and mallory's notebook for alice's, in
+    the gradebook, the feedback and the receipts (helper-82)."""
+    from autograder.batch.local import expand_submissions, nbgrader_place
+
+    submitted, forged = mallory_nests_alice(tmp_path, NOTEBOOK_NAME)
+    nested = forged.parent.parent.parent
+    for given in (forged, forged.parent, nested / "alice", nested):
+        [(path, student)] = expand_submissions([given])
+        assert student.startswith("mallory/") and nbgrader_place(path, student) is None, (given, student)
+    # The real layout, graded the same ways, stays nbgrader's.
+    alice = submitted / "alice" / ASSIGNMENT_ID / NOTEBOOK_NAME
+    for given in (alice, alice.parent, submitted / "alice"):
+        assert expand_submissions([given]) == [(alice, "alice")]
+
+
 def test_the_gradebook_takes_only_the_assignment_s_notebook_and_refuses_a_student_s_second(tmp_path, fast_grading,
                                                                                             monkeypatch):
     from nbgrader.api import Gradebook

@@ -49,15 +49,13 @@ def notebooks_in(folder: Path) -> list[Path]:
 
 
 def owner_anchor(path: Path, root: Path) -> Path | None:
-    """The ``submitted`` folder that names ``path``'s owner: the nearest at or above ``root`` (the folder
-    graded), else ``root/submitted``. One inside a student's folder is theirs, never an anchor."""
-    for folder in (root, *root.parents):
-        if folder.name == SUBMITTED:
-            # submitted/submitted: the inner one is a student's folder so named, graded on its own (a loop
-            # over the students' folders); as an anchor it would make its folders pass for classmates.
-            while folder.parent.name == SUBMITTED and folder.parent != folder:
-                folder = folder.parent
-            return folder
+    """The ``submitted`` folder that names ``path``'s owner: the outermost at or above ``root`` (the folder
+    graded), else ``root/submitted``. One inside a student's folder is theirs, never an anchor: graded on
+    its own (``submitted/mallory/…/submitted/alice/…``, or ``submitted/submitted``), the nearest would make
+    its folders pass for classmates."""
+    anchors = [folder for folder in (root, *root.parents) if folder.name == SUBMITTED]
+    if anchors:
+        return anchors[-1]
     return root / SUBMITTED if path.is_relative_to(root / SUBMITTED) else None
 
 
