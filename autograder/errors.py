@@ -115,6 +115,15 @@ class ArtifactTooLarge(ArtifactError):
     """An artifact file is larger than its bound."""
 
 
+class MemoryShareExceeded(AutograderError):
+    """A submission's sandbox or trainer was killed at its share of the machine's memory, below the memory
+    limit: it is graded again alone, at the limit (autograder.sandbox.slots.memory_share)."""
+
+    def __init__(self, path: Path, held_bytes: int):
+        self.path, self.held_bytes = Path(path), held_bytes
+        super().__init__(f"{path}: stopped at {held_bytes / 2**30:.1f} GiB, its share of the machine's memory")
+
+
 class StudentError(AutograderError):
     """A student's function failed; the message says what to fix."""
 

@@ -85,3 +85,25 @@ def test_a_worker_holds_its_groups_to_its_share_of_what_dask_gives_it_and_says_s
     assert worker_limits(Limits(), True, roomy) == Limits()  # 64 GiB for two groups: the instructor's limit
     assert json.loads(worker_facts(True, Limits(), worker))["memory"] == held.group_memory_bytes
     assert json.loads(worker_facts(True, Limits(), roomy))["memory"] is None
+
+
+def test_a_submission_stopped_at_its_worker_s_share_is_said_so_and_not_stored(tmp_path, monkeypatch):
+    """A worker cannot wait for its host's other workers to grade one alone: it says so, and sends no facts,
+    so the client does not store it and a rerun (on the instructor's machine, alone) grades it."""
+    from types import SimpleNamespace
+
+    import distributed
+
+    import autograder.batch.cluster as cluster_module
+    from autograder.errors import MemoryShareExceeded
+    from autograder.judge.checks import CHECKS
+
+    def stopped(path, batch, content):
+        raise MemoryShareExceeded(path, 4 * 2**30)
+
+    batch = SimpleNamespace(config=None, checks=CHECKS, sandbox=True)
+    plugin = SimpleNamespace(batch=lambda: batch, notebooks=tmp_path, options={"limits": Limits()})
+    monkeypatch.setattr(distributed, "get_worker", lambda: SimpleNamespace(plugins={"p": plugin}))
+    monkeypatch.setattr(cluster_module, "grade_submission", stopped)
+    payload = cluster_module.grade_task(b"{}", "/course/submitted/alice/a.ipynb", "p")
+    assert payload["facts"] is None and "stopped at 4.0 GiB" in payload["report"]["error"]

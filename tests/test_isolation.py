@@ -899,9 +899,43 @@ def test_the_memory_a_batch_promises_its_sandboxes_fits_the_machine(tmp_path, re
     hoarder = attack_notebook(tmp_path / "hoarder" / "fashion_mnist_classifier.ipynb", HOARDER, "HELD")
     neighbour = attack_notebook(tmp_path / "neighbour" / "fashion_mnist_classifier.ipynb", NEIGHBOUR)
     hoarded, beside = grade_notebooks([hoarder, neighbour], data_dir=real_data_dir, limits=LIMITS, workers=2)
-    held = check_message(hoarded, "predict_labels") if hoarded.error is None else hoarded.error
-    assert "out of memory" in held or int(held.split("held ")[1].split()[0]) * 2**20 < share, held
+    # Stopped at its share beside its neighbour, then graded alone, at the limit (a grade never depends
+    # on how many ran beside it), where its 6 GiB fit.
+    assert hoarded.usage.get("alone_after_share_mib") == share // 2**20, hoarded.usage
+    assert "held 6144 MiB" in check_message(hoarded, "predict_labels")
     assert beside.score == 10 and next(c for c in beside.checks if c.id == "normalize").passed
+    assert "alone_after_share_mib" not in beside.usage
+
+
+HEAVY = '''
+held = bytes([1]) * int(4.3 * 2**30)  # several copies of the data in float64: above the share, well below the limit
+del held
+def normalize(images):
+    return images / 255.0
+'''
+
+
+@pytest.mark.slow
+@needs_isolation
+@needs_bwrap
+@pytest.mark.skipif("memory" not in slots.cgroup_controllers(), reason="the machine gives the grader no memory cgroup")
+def test_a_notebook_stopped_at_its_share_of_memory_is_graded_again_alone_at_the_full_limit(
+        tmp_path, real_data_dir, monkeypatch):
+    """A grade must not depend on how many workers ran: a notebook that holds more than its share of the
+    machine (4 GiB a group at three workers here) but less than --memory-limit (8 GiB) was killed at
+    --workers 3 and graded at --workers 1. It is graded again once nothing else runs, at the full limit."""
+    from autograder.batch.local import grade_notebooks
+
+    share = 4 * 2**30
+    monkeypatch.setattr(slots, "machine_memory_bytes", lambda: slots.MACHINE_RESERVE_BYTES + 4 * share)
+    heavy = attack_notebook(tmp_path / "heavy" / "fashion_mnist_classifier.ipynb", HEAVY)
+    neighbour = attack_notebook(tmp_path / "neighbour" / "fashion_mnist_classifier.ipynb", NEIGHBOUR)
+    reports = grade_notebooks([heavy, neighbour], data_dir=real_data_dir, limits=LIMITS, workers=2,
+                              results=tmp_path / "results")
+    for report in reports:
+        assert report.error is None and report.score == 10, (report.error, [(c.id, c.message) for c in report.checks])
+    assert reports[0].usage.get("alone_after_share_mib") == share // 2**20
+    assert "alone_after_share_mib" not in reports[1].usage
 
 
 def test_emptying_a_group_never_kills_a_process_that_left_it_and_took_a_listed_pid(tmp_path):

@@ -28,7 +28,7 @@ from autograder.batch.shared import Batch, open_batch
 from autograder.batch.steps import grade_submission, language_before_reading, unreadable
 from autograder.batch.store import kit_code, run_settings, store_report, stored_report
 from autograder.config import Config
-from autograder.errors import NotebookError
+from autograder.errors import MemoryShareExceeded, NotebookError
 from autograder.i18n import _, speaking
 from autograder.judge.checks import checks_table
 from autograder.judge.report import GradeReport
@@ -82,6 +82,14 @@ def grade_task(content: bytes, name: str, plugin: str) -> dict:
         path = folder / Path(name).name
         path.write_bytes(content)
         report = grade_submission(path, batch, content)
+    except MemoryShareExceeded as error:  # a worker cannot wait for its host's other workers: not stored
+        share = f"{error.held_bytes / 2**30:.1f}"
+        with speaking(language_before_reading(batch.config)):
+            report = GradeReport.ungraded(Path(name), _(
+                "stopped at {share} GiB, its worker's share of the machine's memory, below the memory limit: not "
+                "graded; grade it again on its own, which gives it the whole limit").format(share=share),
+                table=batch.checks)
+        return {**report.payload(), "facts": None}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     report.submission = name

@@ -14,9 +14,11 @@ a place are graded, named in a warning, and get no per-submission outputs (the w
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
+import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path, PurePosixPath
@@ -27,7 +29,7 @@ from autograder.batch.progress import Progress
 from autograder.batch.shared import Batch, open_batch
 from autograder.batch.steps import grade_submission, unreadable
 from autograder.batch.store import run_settings, store_report, stored_report
-from autograder.errors import AutograderError, NotebookError
+from autograder.errors import AutograderError, MemoryShareExceeded, NotebookError
 from autograder.files import real_path
 from autograder.judge.report import GradeReport
 from autograder.limits import Limits
@@ -288,6 +290,7 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
     from autograder.sandbox.method import sandbox_method
 
     settings = run_settings(batch.limits, sandbox_method() if batch.sandbox else "unsandboxed", batch.config)
+    gate = MemoryGate(batch)
 
     def grade_one(path: Path) -> GradeReport:
         if batch.stopping:
@@ -302,7 +305,7 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
             graded = error
             report = unreadable(path, error, batch.config)
         else:
-            report = grade_submission(path, batch, graded)
+            report = gate.grade(path, graded)
         if batch.stopping:  # its sandbox was killed by the grader's stop, not by its own fault
             raise KeyboardInterrupt
         store_report(results, path, report, batch.config, graded, settings)
@@ -315,6 +318,50 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
             progress.finished(reports[-1])
         return reports
     return grade_in_pool(notebooks, grade_one, batch, progress, workers)
+
+
+class MemoryGate:
+    """Submissions run side by side, each within its share of the machine's memory (``memory_share``); one
+    killed at its share, below the memory limit, is graded again alone at the limit, once none runs
+    beside it and while none starts: its grade is what one worker would have given it."""
+
+    def __init__(self, batch: Batch):
+        self.batch = batch
+        self.changed = threading.Condition()
+        self.running = 0
+        self.alone = False
+
+    def grade(self, path: Path, graded: bytes) -> GradeReport:
+        with self.changed:
+            self._wait(lambda: not self.alone)
+            self.running += 1
+        try:
+            return grade_submission(path, self.batch, graded)
+        except MemoryShareExceeded as error:
+            held = error.held_bytes
+        finally:
+            with self.changed:
+                self.running -= 1
+                self.changed.notify_all()
+        with self.changed:
+            self._wait(lambda: not self.alone)
+            self.alone = True
+            self._wait(lambda: self.running == 0)
+        try:
+            limits = dataclasses.replace(self.batch.limits, group_memory_bytes=None)
+            report = grade_submission(path, dataclasses.replace(self.batch, limits=limits, trainers=None), graded)
+            report.usage["alone_after_share_mib"] = round(held / 2**20)
+            return report
+        finally:
+            with self.changed:
+                self.alone = False
+                self.changed.notify_all()
+
+    def _wait(self, ready) -> None:
+        while not ready():
+            if self.batch.stopping:
+                raise KeyboardInterrupt
+            self.changed.wait(0.5)
 
 
 def grade_in_pool(notebooks: list[Path], grade_one, batch: Batch, progress: Progress,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from autograder.assignment import FUNCTIONS, SOURCE_NOTEBOOK
 from autograder.batch.shared import Batch
-from autograder.errors import NotebookError
+from autograder.errors import MemoryShareExceeded, NotebookError
 from autograder.i18n import ENGLISH, _, choose_language, speaking
 from autograder.judge.report import GradeReport, judge
 
@@ -86,6 +86,9 @@ def run_in_sandbox(sub: Submission) -> GradeReport | None:
     with training_desk(sub.scratch, batch) as desk:
         run = run_child(sub.scratch, batch.limits, hide=list(batch.hide), stop=batch.stop, epochs=batch.config.epochs,
                         lang=sub.language)
+    held = batch.limits.group_memory_bytes
+    if held is not None and (run.cgroup_oom_kills or desk.oom_killed) and not batch.stopping:
+        raise MemoryShareExceeded(sub.path, held)  # a grade never depends on how many ran beside it
     sub.training = desk.record
     if run.peak_memory_bytes:
         sub.usage["sandbox_peak_memory_mib"] = round(run.peak_memory_bytes / 2**20)
@@ -185,6 +188,8 @@ def grade_submission(path: Path, batch: Batch, content: bytes | None = None) -> 
     started = time.monotonic()
     try:
         report = grade_steps(path, batch, content)
+    except MemoryShareExceeded:  # the caller grades it again alone (autograder.batch.local.MemoryGate)
+        raise
     except Exception as error:
         with speaking(language_before_reading(batch.config)):
             report = GradeReport.ungraded(path, _("the grader failed on this notebook: {error}").format(
@@ -220,6 +225,7 @@ def training_desk(folder: Path, batch: Batch):
             batch.trainer_inputs, batch.trainings, home=home, limits=batch.limits, env=trainer_environment(home),
             stop=batch.stop,
         )
+    killed_before = trainer.oom_kills()
     desk = None
     interrupted = False  # Ctrl-C or SIGTERM in this thread, or a fault: what the trainer runs is no result
     try:
@@ -232,6 +238,7 @@ def training_desk(folder: Path, batch: Batch):
         try:
             if desk is not None:
                 desk.finish(predict=not (batch.stopping or interrupted))
+                desk.oom_killed = trainer.oom_kills() > killed_before
         finally:
             if batch.trainers:
                 batch.trainers.give_back(trainer, served=desk is not None and desk.served)

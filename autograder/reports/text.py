@@ -115,6 +115,8 @@ def format_usage(usage: dict) -> str:
         parts.append(f"took {usage['seconds']:.1f} s")
     if "sandbox_peak_memory_mib" in usage:
         parts.append(f"sandbox peak memory {usage['sandbox_peak_memory_mib']:.0f} MiB")
+    if isinstance(usage.get("alone_after_share_mib"), (int, float)):
+        parts.append(f"graded alone, past its share of {usage['alone_after_share_mib']:.0f} MiB beside others")
     return "; ".join(parts)
 
 

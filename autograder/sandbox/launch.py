@@ -48,6 +48,7 @@ class SandboxRun:
     # How it was confined (see autograder.sandbox.confine): method, files, user, cgroups, scratch_bytes...
     confinement: dict = field(default_factory=dict)
     cgroup_peak_memory_bytes: int | None = None  # processes and in-memory files together, from its memory cgroup
+    cgroup_oom_kills: int = 0  # its processes the kernel killed at the memory cgroup's limit
 
     @property
     def fault(self) -> str | None:
@@ -92,6 +93,7 @@ def run_child(
         timed_out = _wait(child, limits.submission_seconds, reader)
         peak = reported_peak(report_read)
         cgroup_peak = box.cgroup_peak_memory_bytes()
+        oom_kills = box.cgroup_oom_kills()
         returncode = None if timed_out else box.exit_status(child.returncode)
     return SandboxRun(
         returncode=returncode,
@@ -102,6 +104,7 @@ def run_child(
         peak_memory_bytes=peak,
         confinement=box.details,
         cgroup_peak_memory_bytes=cgroup_peak,
+        cgroup_oom_kills=oom_kills,
     )
 
 

@@ -264,6 +264,13 @@ class SandboxCgroup:
             finally:
                 os.close(handle)
 
+    def oom_kills(self) -> int:
+        """How many of its processes the kernel killed for the group's memory limit (0 where none is known)."""
+        with contextlib.suppress(OSError, ValueError, KeyError, StopIteration):
+            lines = (self.paths["memory"] / "memory.oom_control").read_text().splitlines()
+            return int(next(line.split()[1] for line in lines if line.startswith("oom_kill ")))
+        return 0
+
     def peak_memory_bytes(self) -> int | None:
         with contextlib.suppress(OSError, ValueError, KeyError):
             return int((self.paths["memory"] / "memory.max_usage_in_bytes").read_text())

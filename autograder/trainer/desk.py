@@ -156,6 +156,10 @@ class TrainerProcess:
         return sum(status_bytes(pid, b"VmRSS:") for pid in pids), max(
             (status_bytes(pid, b"VmSize:") for pid in pids), default=0)
 
+    def oom_kills(self) -> int:
+        """How many of its processes the kernel has killed at its memory cgroup's limit, ever."""
+        return self.confinement.cgroup_oom_kills()
+
     def kill(self) -> None:
         """End the trainer now: a call waiting on it gets the end of its replies at once. Not once it
         is reaped: its number may by then be another process group's."""
@@ -246,6 +250,7 @@ class FitDesk:
         self.trainer = trainer
         self.on_first_call = on_first_call
         self.served = False  # the trainer ended this submission cleanly: it may serve another
+        self.oom_killed = False  # the kernel killed the trainer at its memory cgroup's limit (batch.steps)
         self.training_seconds = training_seconds
         self.spent = 0.0
         self.record = TrainingRecord()
