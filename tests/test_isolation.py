@@ -826,6 +826,30 @@ def test_a_group_left_with_a_lower_memory_limit_gets_the_new_one(monkeypatch):
         group.close()
 
 
+@needs_isolation
+@pytest.mark.skipif("memory" not in slots.cgroup_controllers(), reason="the machine gives the grader no memory cgroup")
+def test_a_group_that_will_not_take_its_share_is_made_afresh(tmp_path):
+    """A left-over group holding memory it cannot give back (a file in memory its process left) refuses a
+    lower limit; the group was dropped, and the sandbox ran with no memory group while the batch said
+    each was held to its share (helper-81)."""
+    held = Limits(group_memory_bytes=128 * 2**20)
+    shm = Path("/dev/shm") / f"autograder-test-{os.getpid()}"
+    left = slots.SandboxCgroup("test-will-not-take", Limits())  # never closed: as a killed grader leaves it
+    writer = subprocess.run(["dd", "if=/dev/zero", f"of={shm}", "bs=1M", "count=200", "status=none"],
+                            preexec_fn=left.enter)
+    group = None
+    try:
+        assert writer.returncode == 0
+        group = slots.SandboxCgroup("test-will-not-take", held)
+        assert "memory" in group.paths
+        assert int((group.paths["memory"] / "memory.limit_in_bytes").read_text()) == held.group_memory
+    finally:
+        shm.unlink(missing_ok=True)
+        if group is not None:
+            group.close()
+        left.close()
+
+
 def test_the_machine_s_memory_is_the_tightest_of_its_own_and_the_groups_the_sandboxes_sit_in(tmp_path, monkeypatch):
     total = slots.machine_memory_bytes()
     with open("/proc/meminfo") as handle:

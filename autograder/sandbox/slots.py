@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import itertools
 import os
 import pwd
 import signal
@@ -36,6 +37,7 @@ MACHINE_RESERVE_BYTES = 3 * 1024**3
 # No group is held below this, whatever the share: a sandbox or a trainer of the lesson peaks at 1.2-1.8 GiB.
 GROUP_FLOOR_BYTES = 4 * 1024**3
 SHARE_STEP_BYTES = 512 * 1024**2
+_FRESH = itertools.count()
 SLOT_FOLDERS = (
     Path("/run/autograder-sandbox"), Path("/var/lock/autograder-sandbox"), Path("/tmp/autograder-sandbox-slots"),
 )
@@ -240,19 +242,31 @@ class SandboxCgroup:
             "cpu": [("cpu.shares", CPU_SHARES)],
         }
         for controller in cgroup_controllers():
-            path = group_path(controller, name)
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-                self._empty(path)  # left by a grader killed outright
-                for setting, value in settings[controller]:
-                    if (path / setting).exists():
-                        _set(path, setting, value)
-            except OSError:  # a controller that will not take it (a container's): the rlimits still hold
-                with contextlib.suppress(OSError):
-                    path.rmdir()
-                continue
-            self.paths[controller] = path
+            # A group left by a grader killed outright may hold what it cannot give back (a file in memory):
+            # then one of a name of its own, which starts empty.
+            path = (self._made(group_path(controller, name), settings[controller])
+                    or self._made(group_path(controller, f"{name}-{os.getpid()}-{next(_FRESH)}"), settings[controller]))
+            if path is not None:
+                self.paths[controller] = path
+            elif controller == "memory" and limits.group_memory_bytes is not None:
+                self.close()  # the batch holds each group to its share: never run one without
+                raise SandboxError("the sandbox's memory cgroup does not take its share of the machine's memory "
+                                   f"({limits.group_memory / 2**30:.1f} GiB); grade with fewer workers")
+            # else a controller that will not take it (a container's): the rlimits still hold
         self._procs = [os.fsencode(path / "cgroup.procs") for path in self.paths.values()]
+
+    def _made(self, path: Path, settings: list) -> Path | None:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            self._empty(path)  # left by a grader killed outright
+            for setting, value in settings:
+                if (path / setting).exists():
+                    _set(path, setting, value)
+            return path
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+            return None
 
     def enter(self) -> None:
         """In the forked process before ``exec``: into the groups, with all it will start."""
