@@ -850,6 +850,22 @@ def test_a_group_that_will_not_take_its_share_is_made_afresh(tmp_path):
         left.close()
 
 
+@needs_isolation
+@pytest.mark.skipif("memory" not in slots.cgroup_controllers(), reason="the machine gives the grader no memory cgroup")
+def test_what_a_group_holds_counts_its_files_in_memory_after_their_writer_is_gone():
+    """A warm trainer is kept only while it leaves room under its group's share: where /tmp is in memory,
+    the trainings it cached stay charged to its group, which its processes' resident memory does not show."""
+    group = slots.SandboxCgroup("test-held", Limits())
+    shm = Path("/dev/shm") / f"autograder-test-held-{os.getpid()}"
+    try:
+        subprocess.run(["dd", "if=/dev/zero", f"of={shm}", "bs=1M", "count=64", "status=none"], preexec_fn=group.enter,
+                       check=True)
+        assert group.held_bytes() >= 64 * 2**20
+    finally:
+        shm.unlink(missing_ok=True)
+        group.close()
+
+
 def test_the_machine_s_memory_is_the_tightest_of_its_own_and_the_groups_the_sandboxes_sit_in(tmp_path, monkeypatch):
     total = slots.machine_memory_bytes()
     with open("/proc/meminfo") as handle:

@@ -88,6 +88,9 @@ class Confinement:
     def cgroup_peak_memory_bytes(self) -> int | None:
         return self.cgroup.peak_memory_bytes() if self.cgroup is not None else None
 
+    def cgroup_held_bytes(self) -> int | None:
+        return self.cgroup.held_bytes() if self.cgroup is not None else None
+
     def cgroup_oom_kills(self) -> int:
         return self.cgroup.oom_kills() if self.cgroup is not None else 0
 

@@ -285,6 +285,14 @@ class SandboxCgroup:
             return int(next(line.split()[1] for line in lines if line.startswith("oom_kill ")))
         return 0
 
+    def held_bytes(self) -> int | None:
+        """What the group holds that the kernel cannot reclaim: its processes' anonymous memory and its files
+        in memory (a tmpfs keeps them after their writer is gone). None without a memory group."""
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            fields = dict(line.split() for line in (self.paths["memory"] / "memory.stat").read_text().splitlines())
+            return int(fields["total_rss"]) + int(fields["total_shmem"])
+        return None
+
     def peak_memory_bytes(self) -> int | None:
         with contextlib.suppress(OSError, ValueError, KeyError):
             return int((self.paths["memory"] / "memory.max_usage_in_bytes").read_text())

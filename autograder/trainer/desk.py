@@ -144,17 +144,19 @@ class TrainerProcess:
         return self.replies >= 0 and self.process.poll() is None
 
     def memory(self) -> tuple[int, int] | None:
-        """Its processes' resident memory together, and the largest address space among them (RLIMIT_AS
-        bounds each one): those of its own user (``autograder.sandbox.slots``; the grader runs as root and
-        reads any process's status). None where it has no user of its own."""
+        """Its processes' resident memory together, or more where its memory cgroup holds more (the files
+        it wrote to a /tmp in memory, the trainings cache among them, which stay charged to it), and the
+        largest address space among them (RLIMIT_AS bounds each one): those of its own user
+        (``autograder.sandbox.slots``; the grader runs as root and reads any process's status). None where
+        it has no user of its own."""
         from autograder.sandbox.slots import processes_of, status_bytes
 
         user = self.confinement.details.get("user")
         if not isinstance(user, int):
             return None
         pids = processes_of(user)
-        return sum(status_bytes(pid, b"VmRSS:") for pid in pids), max(
-            (status_bytes(pid, b"VmSize:") for pid in pids), default=0)
+        resident = max(sum(status_bytes(pid, b"VmRSS:") for pid in pids), self.confinement.cgroup_held_bytes() or 0)
+        return resident, max((status_bytes(pid, b"VmSize:") for pid in pids), default=0)
 
     def oom_kills(self) -> int:
         """How many of its processes the kernel has killed at its memory cgroup's limit, ever."""
