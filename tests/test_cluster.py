@@ -65,26 +65,39 @@ def test_a_cluster_grades_unsandboxed_when_asked(cluster, real_data_dir, tmp_pat
     assert not any("sandbox_peak_memory_mib" in r.usage for r in remote)  # no sandbox ran
 
 
-def test_a_worker_holds_its_groups_to_its_share_of_what_dask_gives_it_and_says_so(monkeypatch):
-    """Each thread of a Dask worker runs a sandbox and a trainer; Dask divides a host's memory between its
-    worker processes. The groups a worker runs at once fit what Dask gives it, and the store's key says so."""
+def test_a_worker_holds_its_groups_to_its_share_of_its_host_and_of_what_dask_gives_it_and_says_so(monkeypatch):
+    """Each thread of a Dask worker runs a sandbox and a trainer, and a host may run several workers: the
+    groups of a host's workers at once fit its memory, less each worker's reserve, and fit what Dask gives
+    each worker (which Dask divides only where threads do not outnumber the cores: 0 and "auto" gave two
+    workers of two threads 5 GiB each of a 23.5 GiB machine, helper-81). The store's key says the share."""
     import json
     from types import SimpleNamespace
 
-    from autograder.batch.cluster import worker_facts, worker_limits
+    from autograder.batch.cluster import host_load, worker_facts, worker_limits
     from autograder.sandbox import slots
 
     gib = 2**30
     monkeypatch.setattr(slots, "cgroup_controllers", lambda: ["pids", "memory", "cpu"])
     monkeypatch.setattr(slots, "machine_memory_bytes", lambda: 64 * gib)
+
+    def worker(address, threads, dask_limit=None):
+        return SimpleNamespace(address=address, state=SimpleNamespace(nthreads=threads),
+                               memory_manager=SimpleNamespace(memory_limit=dask_limit))
+
     dask_limit = slots.MACHINE_RESERVE_BYTES + 22 * gib
-    worker = SimpleNamespace(state=SimpleNamespace(nthreads=2), memory_manager=SimpleNamespace(memory_limit=dask_limit))
-    held = worker_limits(Limits(), True, worker)
-    assert held.group_memory == int(5.5 * gib)  # four groups in 22 GiB, not in the host's 64
-    roomy = SimpleNamespace(state=SimpleNamespace(nthreads=1), memory_manager=SimpleNamespace(memory_limit=None))
-    assert worker_limits(Limits(), True, roomy) == Limits()  # 64 GiB for two groups: the instructor's limit
-    assert json.loads(worker_facts(True, Limits(), worker))["memory"] == held.group_memory_bytes
-    assert json.loads(worker_facts(True, Limits(), roomy))["memory"] is None
+    held, said = worker_limits(Limits(), True, worker("tcp://a:1", 2, dask_limit))
+    assert held.group_memory == int(5.5 * gib) and "5.5 GiB" in said  # four groups in 22 GiB, not in 64
+    alone = worker("tcp://a:1", 1)
+    assert worker_limits(Limits(), True, alone) == (Limits(), None)  # 64 GiB for two groups: the limit
+    # Four workers of two threads on host a: 16 groups in 64 GiB less four reserves.
+    scheduler = {"workers": {f"tcp://a:{n}": {"host": "a", "nthreads": 2} for n in range(4)}
+                 | {"tcp://b:1": {"host": "b", "nthreads": 2}}}
+    hosts = host_load(SimpleNamespace(scheduler_info=lambda: scheduler))
+    assert hosts["tcp://a:1"] == (8, 4) and hosts["tcp://b:1"] == (2, 1)
+    crowded, _ = worker_limits(Limits(), True, worker("tcp://a:1", 2), hosts)
+    assert crowded.group_memory == slots.GROUP_FLOOR_BYTES  # (64 - 12) / 16 = 3.25 GiB: at the floor
+    assert json.loads(worker_facts(True, Limits(), hosts, worker("tcp://a:1", 2)))["memory"] == crowded.group_memory
+    assert json.loads(worker_facts(True, Limits(), hosts, worker("tcp://b:1", 2)))["memory"] is None
 
 
 def test_a_submission_stopped_at_its_worker_s_share_is_said_so_and_not_stored(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections import Counter
 from pathlib import Path
 
 from distributed import WorkerPlugin
@@ -40,8 +41,11 @@ class WorkerBatch(WorkerPlugin):
     """A worker's batch for one run: opened at the worker's first task, used by the next ones, closed
     (its files removed, its sandboxes stopped) when the run ends."""
 
-    def __init__(self, *, data_dir: str | None, limits: Limits, sandbox: bool, reuse: bool, config=None):
+    def __init__(self, *, data_dir: str | None, limits: Limits, sandbox: bool, reuse: bool, config=None,
+                 hosts: dict | None = None):
+        """``hosts``: per worker's address, its host's threads and worker processes (``host_load``)."""
         self.options = {"data_dir": data_dir, "limits": limits, "sandbox": sandbox, "reuse": reuse, "config": config}
+        self.hosts = hosts or {}
 
     def setup(self, worker) -> None:
         self.lock = threading.Lock()
@@ -56,7 +60,7 @@ class WorkerBatch(WorkerPlugin):
 
                 notebooks = new_folder("notebooks")
                 self.files.callback(shutil.rmtree, notebooks, ignore_errors=True)
-                limits = worker_limits(self.options["limits"], self.options["sandbox"])
+                limits = worker_limits(self.options["limits"], self.options["sandbox"], hosts=self.hosts)[0]
                 self.opened = self.files.enter_context(open_batch(**{**self.options, "limits": limits},
                                                                   hide=[notebooks]))
                 self.notebooks = notebooks
@@ -93,14 +97,35 @@ def grade_task(content: bytes, name: str, plugin: str) -> dict:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     report.submission = name
-    return {**report.payload(), "facts": worker_facts(batch.sandbox, worker_batch.options["limits"])}
+    facts = worker_facts(batch.sandbox, worker_batch.options["limits"], worker_batch.hosts)
+    return {**report.payload(), "facts": facts}
 
 
-def worker_limits(limits: Limits, sandbox: bool, dask_worker=None) -> Limits:
-    """The limits a Dask worker grades with: the instructor's, with its memory cgroups held to their share
-    (``autograder.sandbox.slots.memory_share``) of what the worker may use, a sandbox and a trainer for
-    each of its threads: the machine's memory, or Dask's memory limit for the worker process where
-    lower (Dask divides a host's memory between the worker processes it runs there)."""
+def memory_said(facts: str) -> str | None:
+    """What a worker's facts (``worker_facts``) say of its share of memory, if anything."""
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        said = json.loads(facts).get("memory_said")
+        return said if isinstance(said, str) else None
+    return None
+
+
+def host_load(client) -> dict[str, tuple[int, int]]:
+    """Per worker's address: the threads and the worker processes of its host, which share its memory."""
+    workers = client.scheduler_info().get("workers", {})
+    threads, processes = Counter(), Counter()
+    for info in workers.values():
+        threads[info.get("host")] += info.get("nthreads") or 1
+        processes[info.get("host")] += 1
+    return {address: (threads[info.get("host")], processes[info.get("host")]) for address, info in workers.items()}
+
+
+def worker_limits(limits: Limits, sandbox: bool, dask_worker=None, hosts: dict | None = None,
+                  ) -> tuple[Limits, str | None]:
+    """The limits a Dask worker grades with, and what the instructor is told of them: the instructor's,
+    with its memory cgroups held to their share (``autograder.sandbox.slots.memory_share``) of its host's
+    memory, a sandbox and a trainer for each thread of every worker on the host (``hosts``, from
+    ``host_load``; a worker that joined since counts its own), or of Dask's memory limit for the
+    worker, where lower."""
     from distributed import get_worker
 
     from autograder.sandbox.slots import memory_share
@@ -109,23 +134,29 @@ def worker_limits(limits: Limits, sandbox: bool, dask_worker=None) -> Limits:
         with contextlib.suppress(ValueError):  # not on a worker (a test's stand-in cluster)
             dask_worker = get_worker()
     threads = getattr(getattr(dask_worker, "state", None), "nthreads", None) or 1
+    host_threads, graders = (hosts or {}).get(getattr(dask_worker, "address", None), (threads, 1))
+    per_worker = 2 if sandbox else 1
+    shares = [memory_share(limits, host_threads, per_worker=per_worker, graders=graders)]
     memory = getattr(getattr(dask_worker, "memory_manager", None), "memory_limit", None) or None
-    return memory_share(limits, threads, per_worker=2 if sandbox else 1, machine=memory)[0]
+    if memory:
+        shares.append(memory_share(limits, threads, per_worker=per_worker, machine=memory))
+    return min(shares, key=lambda share: share[0].group_memory)
 
 
-def worker_facts(sandbox: bool = True, limits: Limits | None = None, dask_worker=None) -> str:
+def worker_facts(sandbox: bool = True, limits: Limits | None = None, hosts: dict | None = None,
+                 dask_worker=None) -> str:
     """What a worker grades with, which a stored result is for: its kit (code, Python, libraries:
     ``kit_code``, read again: a worker outlives runs, and its sandboxes and trainers start the kit anew
-    from disk), its isolation, its share of memory (``worker_limits``) and its locale's language.
-    ``dask_worker``: the worker, as ``Client.run`` passes it."""
+    from disk), its isolation, its share of memory (``worker_limits``, with the line said of it) and its
+    locale's language. ``dask_worker``: the worker, as ``Client.run`` passes it."""
     from autograder.i18n import choose_language
     from autograder.sandbox.method import sandbox_method
 
     isolation = sandbox_method() if sandbox else "unsandboxed"
     kit = kit_code.__wrapped__()
-    memory = worker_limits(limits or Limits(), sandbox, dask_worker).group_memory_bytes
-    return json.dumps({"kit": kit, "isolation": isolation, "locale": choose_language(), "memory": memory},
-                      sort_keys=True)
+    held, said = worker_limits(limits or Limits(), sandbox, dask_worker, hosts)
+    return json.dumps({"kit": kit, "isolation": isolation, "locale": choose_language(),
+                       "memory": held.group_memory_bytes, "memory_said": said}, sort_keys=True)
 
 
 def grade_on_cluster(
@@ -141,14 +172,17 @@ def grade_on_cluster(
     reports: dict[Path, GradeReport] = {}
     plugin = f"autograder-batch-{uuid.uuid4().hex}"
     with Client(scheduler) as client:
-        facts = set(client.run(worker_facts, sandbox, limits or Limits()).values())
+        hosts = host_load(client)
+        facts = set(client.run(worker_facts, sandbox, limits or Limits(), hosts).values())
+        for said in sorted({memory_said(fact) for fact in facts} - {None}):
+            progress.say(f"{said} (on a worker of the cluster)")
         if len(facts) > 1:
-            progress.say("warning: the cluster's workers grade with different kits, isolation or languages: "
-                         "no result is kept for a rerun")
+            progress.say("warning: the cluster's workers grade with different kits, isolation, shares of memory or "
+                         "languages: no result is kept for a rerun")
             results = None
         agreed = next(iter(facts), None)
         client.register_plugin(WorkerBatch(data_dir=str(data_dir) if data_dir else None, limits=limits or Limits(),
-                                           sandbox=sandbox, reuse=reuse, config=config), name=plugin)
+                                           sandbox=sandbox, reuse=reuse, config=config, hosts=hosts), name=plugin)
         try:
             futures = submit_all(client, notebooks, plugin, results if agreed else None, progress, reports, config,
                                  limits, run_settings(limits, f"workers: {agreed}", config))

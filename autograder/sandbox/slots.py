@@ -196,14 +196,16 @@ def machine_memory_bytes() -> int | None:
 
 
 def memory_share(limits: Limits, workers: int, *, per_worker: int = 2, machine: int | None = None,
-                 ) -> tuple[Limits, str | None]:
+                 graders: int = 1) -> tuple[Limits, str | None]:
     """``limits`` with each memory cgroup held to its share of the machine, so that the groups a batch
     runs at once (``per_worker`` for each worker: a sandbox and a trainer, or a trainer alone where the
     notebooks run in the grader) never promise more than the machine has beyond
     ``MACHINE_RESERVE_BYTES``: past that, the kernel's killer ends the largest process of the machine,
     which a submission holding its memory in many small processes makes a neighbour's trainer. The
     address space of each process stays ``memory_bytes`` (TensorFlow maps far more than it uses).
-    ``machine``: less memory than the machine's that this grader may use (a Dask worker's limit).
+    ``machine``: less memory than the machine's that this grader may use (a Dask worker's limit);
+    ``graders``: the grading processes ``workers`` counts the threads of (a host's Dask workers), each
+    keeping its reserve.
     And a line for the instructor where the groups are held lower, or still promise too much; None otherwise."""
     sizes = [size for size in (machine_memory_bytes(), machine) if size]
     if "memory" not in cgroup_controllers() or not sizes:
@@ -212,7 +214,7 @@ def memory_share(limits: Limits, workers: int, *, per_worker: int = 2, machine: 
     groups = per_worker * max(workers, 1)
     # Rounded down, so that a few pages more or less between two boots hold the groups the same (the
     # results store keys the share).
-    share = max(available - MACHINE_RESERVE_BYTES, 0) // groups // SHARE_STEP_BYTES * SHARE_STEP_BYTES
+    share = max(available - MACHINE_RESERVE_BYTES * graders, 0) // groups // SHARE_STEP_BYTES * SHARE_STEP_BYTES
     if share >= limits.memory_bytes:
         return limits, None
     held = min(max(share, GROUP_FLOOR_BYTES), limits.memory_bytes)
