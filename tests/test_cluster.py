@@ -69,11 +69,10 @@ def test_a_worker_holds_its_groups_to_its_share_of_its_host_and_of_what_dask_giv
     """Each thread of a Dask worker runs a sandbox and a trainer, and a host may run several workers: the
     groups of a host's workers at once fit its memory, less each worker's reserve, and fit what Dask gives
     each worker (which Dask divides only where threads do not outnumber the cores: 0 and "auto" gave two
-    workers of two threads 5 GiB each of a 23.5 GiB machine, helper-81). The store's key says the share."""
-    import json
+    workers of two threads 5 GiB each of a 23.5 GiB machine, helper-81); the instructor is told."""
     from types import SimpleNamespace
 
-    from autograder.batch.cluster import host_load, worker_facts, worker_limits
+    from autograder.batch.cluster import host_load, worker_limits, worker_memory_said
     from autograder.sandbox import slots
 
     gib = 2**30
@@ -96,8 +95,8 @@ def test_a_worker_holds_its_groups_to_its_share_of_its_host_and_of_what_dask_giv
     assert hosts["tcp://a:1"] == (8, 4) and hosts["tcp://b:1"] == (2, 1)
     crowded, _ = worker_limits(Limits(), True, worker("tcp://a:1", 2), hosts)
     assert crowded.group_memory == slots.GROUP_FLOOR_BYTES  # (64 - 12) / 16 = 3.25 GiB: at the floor
-    assert json.loads(worker_facts(True, Limits(), hosts, worker("tcp://a:1", 2)))["memory"] == crowded.group_memory
-    assert json.loads(worker_facts(True, Limits(), hosts, worker("tcp://b:1", 2)))["memory"] is None
+    assert "grade with fewer workers" in worker_memory_said(True, Limits(), hosts, worker("tcp://a:1", 2))
+    assert worker_memory_said(True, Limits(), hosts, worker("tcp://b:1", 2)) is None
 
 
 def test_a_submission_stopped_at_its_worker_s_share_is_said_so_and_not_stored(tmp_path, monkeypatch):

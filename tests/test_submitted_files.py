@@ -558,9 +558,7 @@ def test_a_link_loop_swapped_in_while_the_class_is_graded_stops_no_classmate_and
     never where links lead (a loop raises; a link to a classmate's folder names the classmate's)."""
     from autograder.batch.store import run_settings, stored_report
     from autograder.cli import main
-    from autograder.limits import Limits
     from autograder.sandbox.method import sandbox_method
-    from autograder.sandbox.slots import memory_share
 
     submitted = tmp_path / "submitted"
     for student in ("bob", "mallory", "trudy"):
@@ -574,8 +572,7 @@ def test_a_link_loop_swapped_in_while_the_class_is_graded_stops_no_classmate_and
     status = main(["grade", *named, "--workers", "2", "--results", str(results), "--feedback", str(feedback),
                    "--data-dir", str(real_data_dir)])
     assert status == 0, capsys.readouterr().err
-    held = memory_share(Limits(), 2)[0]  # two workers' share of the machine's memory, which the store keys
-    bob = stored_report(results, Path(named[0]), settings=run_settings(held, isolation=sandbox_method()))
+    bob = stored_report(results, Path(named[0]), settings=run_settings(isolation=sandbox_method()))
     assert bob is not None and bob.score > 0 and not bob.error
     assert len(list(results.glob("*.json"))) == 3
     assert (feedback / "bob" / "fashion_mnist").is_dir()

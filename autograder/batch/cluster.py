@@ -97,16 +97,7 @@ def grade_task(content: bytes, name: str, plugin: str) -> dict:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     report.submission = name
-    facts = worker_facts(batch.sandbox, worker_batch.options["limits"], worker_batch.hosts)
-    return {**report.payload(), "facts": facts}
-
-
-def memory_said(facts: str) -> str | None:
-    """What a worker's facts (``worker_facts``) say of its share of memory, if anything."""
-    with contextlib.suppress(ValueError, TypeError, AttributeError):
-        said = json.loads(facts).get("memory_said")
-        return said if isinstance(said, str) else None
-    return None
+    return {**report.payload(), "facts": worker_facts(batch.sandbox)}
 
 
 def host_load(client) -> dict[str, tuple[int, int]]:
@@ -143,20 +134,23 @@ def worker_limits(limits: Limits, sandbox: bool, dask_worker=None, hosts: dict |
     return min(shares, key=lambda share: share[0].group_memory)
 
 
-def worker_facts(sandbox: bool = True, limits: Limits | None = None, hosts: dict | None = None,
-                 dask_worker=None) -> str:
+def worker_memory_said(sandbox: bool, limits: Limits, hosts: dict, dask_worker=None) -> str | None:
+    """What the instructor is told of a worker's share of memory (``worker_limits``), if anything.
+    ``dask_worker``: the worker, as ``Client.run`` passes it."""
+    return worker_limits(limits, sandbox, dask_worker, hosts)[1]
+
+
+def worker_facts(sandbox: bool = True) -> str:
     """What a worker grades with, which a stored result is for: its kit (code, Python, libraries:
     ``kit_code``, read again: a worker outlives runs, and its sandboxes and trainers start the kit anew
-    from disk), its isolation, its share of memory (``worker_limits``, with the line said of it) and its
-    locale's language. ``dask_worker``: the worker, as ``Client.run`` passes it."""
+    from disk), its isolation and its locale's language. Not its share of memory, on which no stored
+    result depends (one stopped at it is not stored)."""
     from autograder.i18n import choose_language
     from autograder.sandbox.method import sandbox_method
 
     isolation = sandbox_method() if sandbox else "unsandboxed"
     kit = kit_code.__wrapped__()
-    held, said = worker_limits(limits or Limits(), sandbox, dask_worker, hosts)
-    return json.dumps({"kit": kit, "isolation": isolation, "locale": choose_language(),
-                       "memory": held.group_memory_bytes, "memory_said": said}, sort_keys=True)
+    return json.dumps({"kit": kit, "isolation": isolation, "locale": choose_language()}, sort_keys=True)
 
 
 def grade_on_cluster(
@@ -173,12 +167,12 @@ def grade_on_cluster(
     plugin = f"autograder-batch-{uuid.uuid4().hex}"
     with Client(scheduler) as client:
         hosts = host_load(client)
-        facts = set(client.run(worker_facts, sandbox, limits or Limits(), hosts).values())
-        for said in sorted({memory_said(fact) for fact in facts} - {None}):
+        facts = set(client.run(worker_facts, sandbox).values())
+        for said in sorted(set(client.run(worker_memory_said, sandbox, limits or Limits(), hosts).values()) - {None}):
             progress.say(f"{said} (on a worker of the cluster)")
         if len(facts) > 1:
-            progress.say("warning: the cluster's workers grade with different kits, isolation, shares of memory or "
-                         "languages: no result is kept for a rerun")
+            progress.say("warning: the cluster's workers grade with different kits, isolation or languages: "
+                         "no result is kept for a rerun")
             results = None
         agreed = next(iter(facts), None)
         client.register_plugin(WorkerBatch(data_dir=str(data_dir) if data_dir else None, limits=limits or Limits(),

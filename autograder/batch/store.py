@@ -66,8 +66,10 @@ def run_settings(limits: Limits | None = None, isolation: str = "", config=None)
     isolated (``autograder.sandbox.method.sandbox_method``, "unsandboxed", or a cluster's workers'), and,
     without ``config``'s language, the locale's, which a notebook that names none of its own is told in.
     The data is not in it: wherever it comes from, it is Fashion-MNIST to the byte (``read_idx``)."""
-    bounds = {name: None if value is None else float(value)  # 900 is 900.0
-              for name, value in (limits or Limits()).to_json().items()}
+    # Not the batch's share of memory (group_memory_bytes): a submission stopped at its share is graded
+    # again alone, at the limit (autograder.batch.local.MemoryGate), so no result depends on it.
+    bounds = {name: float(value) for name, value in (limits or Limits()).to_json().items()  # 900 is 900.0
+              if name != "group_memory_bytes"}
     locale = None if config is not None and config.lang else choose_language()
     return json.dumps({"limits": bounds, "isolation": isolation, "locale": locale}, sort_keys=True)
 

@@ -218,7 +218,8 @@ def memory_share(limits: Limits, workers: int, *, per_worker: int = 2, machine: 
     if share >= limits.memory_bytes:
         return limits, None
     held = min(max(share, GROUP_FLOOR_BYTES), limits.memory_bytes)
-    said = (f"memory: {groups} sandboxes and trainers run at once, each allowed {limits.memory_bytes / 2**30:.1f} GiB "
+    what = "sandboxes and trainers" if per_worker > 1 else "trainers"
+    said = (f"memory: {groups} {what} run at once, each allowed {limits.memory_bytes / 2**30:.1f} GiB "
             f"(--memory-limit): more than this machine's {available / 2**30:.1f} GiB holds")
     if held < limits.memory_bytes:
         said += f"; each is held to {held / 2**30:.1f} GiB of memory"
