@@ -866,6 +866,23 @@ def test_what_a_group_holds_counts_its_files_in_memory_after_their_writer_is_gon
         group.close()
 
 
+@needs_isolation
+@pytest.mark.skipif("memory" not in slots.cgroup_controllers(), reason="the machine gives the grader no memory cgroup")
+def test_a_group_counts_only_the_kills_since_it_was_made():
+    """A group left by a grader killed outright keeps its count of kills: the next submission in it was
+    taken for one stopped at its share, and graded again alone for nothing (helper-83)."""
+    small = Limits(group_memory_bytes=64 * 2**20)
+    left = slots.SandboxCgroup("test-kills", small)  # never closed: as a killed grader leaves it
+    hog = subprocess.run([sys.executable, "-c", "b = bytes([1]) * (256 * 2**20)"], preexec_fn=left.enter)
+    group = slots.SandboxCgroup("test-kills", small)
+    try:
+        assert hog.returncode == -9 and left.oom_kills() == 1
+        assert group.oom_kills() == 0
+    finally:
+        group.close()
+        left.close()
+
+
 def test_the_machine_s_memory_is_the_tightest_of_its_own_and_the_groups_the_sandboxes_sit_in(tmp_path, monkeypatch):
     total = slots.machine_memory_bytes()
     with open("/proc/meminfo") as handle:

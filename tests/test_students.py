@@ -230,6 +230,21 @@ def test_a_layout_nested_in_a_student_s_folder_stays_theirs_when_graded_on_its_o
         assert expand_submissions([given]) == [(alice, "alice")]
 
 
+def test_a_course_kept_in_a_folder_named_submitted_is_nbgrader_s_layout(tmp_path):
+    """/srv/submitted/ml101/submitted/alice/…: the outer folder is the machine's, not a student's work
+    (helper-83: the whole class was keyed by long paths, and the gradebook got no student)."""
+    from autograder.batch.local import expand_submissions, nbgrader_place
+
+    submitted, forged = mallory_nests_alice(tmp_path / "submitted" / "ml101", NOTEBOOK_NAME)
+    alice = submitted / "alice" / ASSIGNMENT_ID / NOTEBOOK_NAME
+    for given in (submitted, submitted / "alice", alice):
+        keyed = dict(expand_submissions([given]))
+        assert keyed[alice] == "alice" and nbgrader_place(alice, "alice") == ("alice", ASSIGNMENT_ID), given
+    assert dict(expand_submissions([submitted]))[forged].startswith("mallory/")
+    for given in (forged, forged.parent.parent):  # mallory's copy, graded on its own, stays hers
+        assert expand_submissions([given])[0][1].startswith("mallory/"), given
+
+
 def test_the_gradebook_takes_only_the_assignment_s_notebook_and_refuses_a_student_s_second(tmp_path, fast_grading,
                                                                                             monkeypatch):
     from nbgrader.api import Gradebook

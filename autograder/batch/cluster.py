@@ -91,7 +91,8 @@ def grade_task(content: bytes, name: str, plugin: str) -> dict:
         with speaking(language_before_reading(batch.config)):
             report = GradeReport.ungraded(Path(name), _(
                 "stopped at {share} GiB, its worker's share of the machine's memory, below the memory limit: not "
-                "graded; grade it again on its own, which gives it the whole limit").format(share=share),
+                "graded on the cluster; grade it again without --scheduler, which gives it the whole limit").format(
+                share=share),
                 table=batch.checks)
         return {**report.payload(), "facts": None}
     finally:

@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import os
 import re
-import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path, PurePosixPath
@@ -51,13 +50,18 @@ def notebooks_in(folder: Path) -> list[Path]:
 
 
 def owner_anchor(path: Path, root: Path) -> Path | None:
-    """The ``submitted`` folder that names ``path``'s owner: the outermost at or above ``root`` (the folder
-    graded), else ``root/submitted``. One inside a student's folder is theirs, never an anchor: graded on
-    its own (``submitted/mallory/…/submitted/alice/…``, or ``submitted/submitted``), the nearest would make
-    its folders pass for classmates."""
-    anchors = [folder for folder in (root, *root.parents) if folder.name == SUBMITTED]
-    if anchors:
-        return anchors[-1]
+    """The ``submitted`` folder that names ``path``'s owner, at or above ``root`` (the folder graded), else
+    ``root/submitted``. One inside a student's folder is theirs, never an anchor: graded on its own
+    (``submitted/mallory/fashion_mnist/…/submitted/alice/…``, or ``submitted/submitted``), it would make
+    its folders pass for classmates. So the outermost anchors, but for a course kept in a folder that
+    happens to be named so (``/srv/submitted/ml101/submitted``): two levels below an anchor is no
+    student's work (a student hands in ``submitted/<student>/<assignment>/``), so the inner one anchors."""
+    anchor = None
+    for folder in reversed([folder for folder in (root, *root.parents) if folder.name == SUBMITTED]):
+        if anchor is None or len(folder.relative_to(anchor).parts) == 2:
+            anchor = folder
+    if anchor is not None:
+        return anchor
     return root / SUBMITTED if path.is_relative_to(root / SUBMITTED) else None
 
 
@@ -286,13 +290,15 @@ def announce(batch: Batch, progress: Progress, memory: str | None = None) -> Non
 
 def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progress: Progress,
                workers: int) -> list[GradeReport]:
-    """Each notebook in turn, or ``workers`` at once; reports in the order given."""
+    """Each notebook in turn, or ``workers`` at once; reports in the order given. A submission killed at its
+    share of the machine's memory (``memory_share``), below the memory limit, is graded again once the
+    others are done, alone and at the limit: its grade is what one worker would have given it."""
     from autograder.sandbox.method import sandbox_method
 
     settings = run_settings(batch.limits, sandbox_method() if batch.sandbox else "unsandboxed", batch.config)
-    gate = MemoryGate(batch)
+    stopped: dict[Path, tuple[bytes, int]] = {}  # at their share: the bytes graded, the share
 
-    def grade_one(path: Path) -> GradeReport:
+    def grade_one(path: Path, alone: Batch | None = None) -> GradeReport | None:
         if batch.stopping:
             raise KeyboardInterrupt
         report = stored_report(results, path, batch.config, settings)
@@ -300,14 +306,20 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
             return report
         progress.started(path)
         try:  # once: what is graded is what its result is stored for, whatever the file holds later
-            graded = read_submitted_bytes(path)
+            graded = stopped[path][0] if alone else read_submitted_bytes(path)
         except NotebookError as error:
             graded = error
             report = unreadable(path, error, batch.config)
         else:
-            report = gate.grade(path, graded)
+            try:
+                report = grade_submission(path, alone or batch, graded)
+            except MemoryShareExceeded as error:
+                stopped[path] = graded, error.held_bytes
+                return None
         if batch.stopping:  # its sandbox was killed by the grader's stop, not by its own fault
             raise KeyboardInterrupt
+        if alone:
+            report.usage["alone_after_share_mib"] = round(stopped[path][1] / 2**20)
         store_report(results, path, report, batch.config, graded, settings)
         return report
 
@@ -315,53 +327,20 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
         reports = []
         for path in notebooks:
             reports.append(grade_one(path))
-            progress.finished(reports[-1])
-        return reports
-    return grade_in_pool(notebooks, grade_one, batch, progress, workers)
-
-
-class MemoryGate:
-    """Submissions run side by side, each within its share of the machine's memory (``memory_share``); one
-    killed at its share, below the memory limit, is graded again alone at the limit, once none runs
-    beside it and while none starts: its grade is what one worker would have given it."""
-
-    def __init__(self, batch: Batch):
-        self.batch = batch
-        self.changed = threading.Condition()
-        self.running = 0
-        self.alone = False
-
-    def grade(self, path: Path, graded: bytes) -> GradeReport:
-        with self.changed:
-            self._wait(lambda: not self.alone)
-            self.running += 1
-        try:
-            return grade_submission(path, self.batch, graded)
-        except MemoryShareExceeded as error:
-            held = error.held_bytes
-        finally:
-            with self.changed:
-                self.running -= 1
-                self.changed.notify_all()
-        with self.changed:
-            self._wait(lambda: not self.alone)
-            self.alone = True
-            self._wait(lambda: self.running == 0)
-        try:
-            limits = dataclasses.replace(self.batch.limits, group_memory_bytes=None)
-            report = grade_submission(path, dataclasses.replace(self.batch, limits=limits, trainers=None), graded)
-            report.usage["alone_after_share_mib"] = round(held / 2**20)
-            return report
-        finally:
-            with self.changed:
-                self.alone = False
-                self.changed.notify_all()
-
-    def _wait(self, ready) -> None:
-        while not ready():
-            if self.batch.stopping:
-                raise KeyboardInterrupt
-            self.changed.wait(0.5)
+            if reports[-1] is not None:
+                progress.finished(reports[-1])
+    else:
+        reports = grade_in_pool(notebooks, grade_one, batch, progress, workers)
+    if stopped:
+        if batch.trainers:  # nothing of the others beside it: their warm trainers go too
+            batch.trainers.close()
+        alone = dataclasses.replace(batch, limits=dataclasses.replace(batch.limits, group_memory_bytes=None),
+                                    trainers=None)
+        for index, path in enumerate(notebooks):
+            if reports[index] is None:
+                reports[index] = grade_one(path, alone)
+                progress.finished(reports[index])
+    return reports
 
 
 def grade_in_pool(notebooks: list[Path], grade_one, batch: Batch, progress: Progress,
@@ -376,7 +355,8 @@ def grade_in_pool(notebooks: list[Path], grade_one, batch: Batch, progress: Prog
                             training_limit=batch.limits.training_seconds)
         futures = {index: pool.submit(grade_one, notebooks[index]) for index, _ in order}
         for future in as_completed(futures.values()):
-            progress.finished(future.result())
+            if future.result() is not None:  # None: stopped at its share, graded again at the end
+                progress.finished(future.result())
         return [futures[index].result() for index in range(len(notebooks))]  # in the order given
     except BaseException:  # Ctrl-C or SIGTERM: stop now, not after every queued submission
         from autograder.sandbox.launch import stop_running_sandboxes

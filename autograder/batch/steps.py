@@ -86,9 +86,7 @@ def run_in_sandbox(sub: Submission) -> GradeReport | None:
     with training_desk(sub.scratch, batch) as desk:
         run = run_child(sub.scratch, batch.limits, hide=list(batch.hide), stop=batch.stop, epochs=batch.config.epochs,
                         lang=sub.language)
-    held = batch.limits.group_memory_bytes
-    if held is not None and (run.cgroup_oom_kills or desk.oom_killed) and not batch.stopping:
-        raise MemoryShareExceeded(sub.path, held)  # a grade never depends on how many ran beside it
+    stopped_at_share(sub, run.cgroup_oom_kills or desk.oom_killed)
     sub.training = desk.record
     if run.peak_memory_bytes:
         sub.usage["sandbox_peak_memory_mib"] = round(run.peak_memory_bytes / 2**20)
@@ -99,6 +97,14 @@ def run_in_sandbox(sub: Submission) -> GradeReport | None:
     if fault:
         return sub.ungraded(fault)
     return None
+
+
+def stopped_at_share(sub: Submission, killed: bool) -> None:
+    """Raise ``MemoryShareExceeded`` where the kernel killed a process of the submission at its share of the
+    machine's memory, below the memory limit: a grade never depends on how many ran beside it."""
+    held = sub.batch.limits.group_memory_bytes
+    if held is not None and killed and not sub.batch.stopping:
+        raise MemoryShareExceeded(sub.path, held)
 
 
 def run_in_process(sub: Submission) -> GradeReport | None:
@@ -119,6 +125,7 @@ def run_in_process(sub: Submission) -> GradeReport | None:
             contract_functions(loaded), sub.batch.inputs, cell_errors=loaded.cell_errors, client=client,
             call_seconds=limits.cell_seconds, training_seconds=limits.training_seconds, epochs=sub.batch.config.epochs,
         )
+    stopped_at_share(sub, desk.oom_killed)
     write_artifacts(artifacts, sub.scratch / "artifacts")
     sub.training = desk.record
     return None
@@ -188,7 +195,7 @@ def grade_submission(path: Path, batch: Batch, content: bytes | None = None) -> 
     started = time.monotonic()
     try:
         report = grade_steps(path, batch, content)
-    except MemoryShareExceeded:  # the caller grades it again alone (autograder.batch.local.MemoryGate)
+    except MemoryShareExceeded:  # the caller grades it again alone (autograder.batch.local.grade_here)
         raise
     except Exception as error:
         with speaking(language_before_reading(batch.config)):

@@ -257,6 +257,7 @@ class SandboxCgroup:
                                    f"({limits.group_memory / 2**30:.1f} GiB); grade with fewer workers")
             # else a controller that will not take it (a container's): the rlimits still hold
         self._procs = [os.fsencode(path / "cgroup.procs") for path in self.paths.values()]
+        self._oom_kills_before = self._oom_kills()  # a group reused (left by a grader killed outright) counts on
 
     def _made(self, path: Path, settings: list) -> Path | None:
         try:
@@ -282,7 +283,11 @@ class SandboxCgroup:
                 os.close(handle)
 
     def oom_kills(self) -> int:
-        """How many of its processes the kernel killed for the group's memory limit (0 where none is known)."""
+        """How many of its processes the kernel has killed for the group's memory limit since it was made
+        (0 where none is known)."""
+        return self._oom_kills() - self._oom_kills_before
+
+    def _oom_kills(self) -> int:
         with contextlib.suppress(OSError, ValueError, KeyError, StopIteration):
             lines = (self.paths["memory"] / "memory.oom_control").read_text().splitlines()
             return int(next(line.split()[1] for line in lines if line.startswith("oom_kill ")))
