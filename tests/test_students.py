@@ -421,3 +421,55 @@ def test_nbgrader_s_release_feedback_releases_each_student_s_page(tmp_path, fast
     for student in ("alice", "bob"):
         page = released / f"{notebook_hash(secret=f'secret-of-{student}', notebook_id=STEM)}.html"
         assert f"Feedback for <span class=\"student\">{student}</span>" in page.read_text()
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_submission_stopped_at_its_share_is_graded_again_alone_once_the_others_are_done(tmp_path, monkeypatch,
+                                                                                        workers):
+    """Its report comes from the grading at the limit, with the bytes first read (the same path given twice,
+    changed between, keeps each its own), counted once, stored once; the others' warm trainers are closed
+    before (helper-84)."""
+    import io
+
+    import autograder.batch.local as local
+    from autograder.batch.progress import Progress
+    from autograder.batch.shared import Batch
+    from autograder.errors import MemoryShareExceeded
+    from autograder.judge.report import GradeReport
+    from autograder.limits import Limits
+
+    paths = [tmp_path / f"{name}.ipynb" for name in ("a", "heavy", "b")]
+    for path in paths:
+        path.write_text("{}")
+    notebooks = [paths[0], paths[1], paths[2], paths[1]]
+    events = []
+
+    def graded(path, batch, content):
+        held = batch.limits.group_memory_bytes
+        events.append((path.name, content, held))
+        if path.name == "heavy.ipynb" and held is not None:
+            if content == b"{}" and workers == 1:  # in turn: the file changes between the two reads of it
+                path.write_text('{"changed": 1}')
+            raise MemoryShareExceeded(path, held)
+        return GradeReport.ungraded(path, f"graded {content!r} under {held}")
+
+    class Trainers:
+        def close(self):
+            events.append("trainers closed")
+
+    monkeypatch.setattr(local, "grade_submission", graded)
+    batch = Batch(data=None, inputs=None, input_files=[], trainer_inputs=tmp_path, trainings=None,
+                  limits=Limits(group_memory_bytes=4 * 2**30), trainers=Trainers())
+    out = io.StringIO()
+    progress = Progress(len(notebooks), out, None)
+    reports = local.grade_here(notebooks, batch, tmp_path / "results", progress, workers)
+    second = b'{"changed": 1}' if workers == 1 else b"{}"
+    assert [report.error for report in reports] == [
+        f"graded b'{{}}' under {4 * 2**30}", "graded b'{}' under None", f"graded b'{{}}' under {4 * 2**30}",
+        f"graded {second!r} under None"]
+    assert [report.usage.get("alone_after_share_mib") for report in reports] == [None, 4096, None, 4096]
+    closed = events.index("trainers closed")
+    # Each regraded at the limit, once the others are done (the same bytes twice: the second from the store).
+    assert all(event[2] is None for event in events[closed + 1:]) and len(events) == closed + 1 + (workers == 1) + 1
+    assert progress.done == len(notebooks) and out.getvalue().count("graded again alone") == 2
+    assert len(list((tmp_path / "results").glob("*.json"))) == 3  # a path given twice is one result file

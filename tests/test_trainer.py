@@ -150,6 +150,31 @@ def test_a_trainer_is_kept_warm_for_its_own_thread_only_and_only_while_it_is_sou
     assert late.closed
 
 
+def test_closing_the_kept_trainers_interrupted_leaves_the_rest_to_the_next_close():
+    """Ctrl-C while the first trainer closes: the others were dropped from the set unclosed (helper-84)."""
+    import threading
+
+    from autograder.trainer.desk import WarmTrainers
+
+    class Interrupted(FakeTrainer):
+        def close(self):
+            if not self.closed:
+                self.closed = True
+                raise KeyboardInterrupt
+
+    pool = WarmTrainers(Limits().memory_bytes)
+    trainers = [Interrupted() for _ in range(3)]  # each interrupted once while it closes
+    for trainer in trainers:  # one per grading thread
+        thread = threading.Thread(target=pool.give_back, args=(trainer, True))
+        thread.start()
+        thread.join()
+    for _ in range(3):
+        with pytest.raises(KeyboardInterrupt):
+            pool.close()
+    pool.close()
+    assert all(trainer.closed for trainer in trainers)
+
+
 def test_a_trainer_is_kept_warm_only_while_it_leaves_the_next_submission_its_room_under_the_memory_limit():
     """The limit a training fails at is each process's address space (RLIMIT_AS, the instructor's
     --memory-limit), not a fixed resident size: every distinct model a submission trains leaves its

@@ -296,9 +296,10 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
     from autograder.sandbox.method import sandbox_method
 
     settings = run_settings(batch.limits, sandbox_method() if batch.sandbox else "unsandboxed", batch.config)
-    stopped: dict[Path, tuple[bytes, int]] = {}  # at their share: the bytes graded, the share
+    stopped: dict[int, tuple[bytes, int]] = {}  # by place in ``notebooks``: at their share, the bytes graded, the share
 
-    def grade_one(path: Path, alone: Batch | None = None) -> GradeReport | None:
+    def grade_one(index: int, alone: Batch | None = None) -> GradeReport | None:
+        path = notebooks[index]
         if batch.stopping:
             raise KeyboardInterrupt
         report = stored_report(results, path, batch.config, settings)
@@ -306,7 +307,7 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
             return report
         progress.started(path)
         try:  # once: what is graded is what its result is stored for, whatever the file holds later
-            graded = stopped[path][0] if alone else read_submitted_bytes(path)
+            graded = stopped[index][0] if alone else read_submitted_bytes(path)
         except NotebookError as error:
             graded = error
             report = unreadable(path, error, batch.config)
@@ -314,19 +315,23 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
             try:
                 report = grade_submission(path, alone or batch, graded)
             except MemoryShareExceeded as error:
-                stopped[path] = graded, error.held_bytes
+                if alone:  # graded at the limit, nothing holds it to a share: never so
+                    raise
+                stopped[index] = graded, error.held_bytes
+                progress.say(f"{terminal_text(path)}: stopped at {error.held_bytes / 2**30:.1f} GiB, its share of the "
+                             "machine's memory: graded again alone once the others are done")
                 return None
         if batch.stopping:  # its sandbox was killed by the grader's stop, not by its own fault
             raise KeyboardInterrupt
         if alone:
-            report.usage["alone_after_share_mib"] = round(stopped[path][1] / 2**20)
+            report.usage["alone_after_share_mib"] = round(stopped[index][1] / 2**20)
         store_report(results, path, report, batch.config, graded, settings)
         return report
 
     if workers <= 1:
         reports = []
-        for path in notebooks:
-            reports.append(grade_one(path))
+        for index in range(len(notebooks)):
+            reports.append(grade_one(index))
             if reports[-1] is not None:
                 progress.finished(reports[-1])
     else:
@@ -336,15 +341,15 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
             batch.trainers.close()
         alone = dataclasses.replace(batch, limits=dataclasses.replace(batch.limits, group_memory_bytes=None),
                                     trainers=None)
-        for index, path in enumerate(notebooks):
-            if reports[index] is None:
-                reports[index] = grade_one(path, alone)
-                progress.finished(reports[index])
+        for index in sorted(stopped):
+            reports[index] = grade_one(index, alone)
+            progress.finished(reports[index])
     return reports
 
 
 def grade_in_pool(notebooks: list[Path], grade_one, batch: Batch, progress: Progress,
-                  workers: int) -> list[GradeReport]:
+                  workers: int) -> list[GradeReport | None]:
+    """``grade_one(index)`` of each notebook, ``workers`` at once; None where it is to be graded again."""
     from autograder.batch.order import start_order
 
     pool = ThreadPoolExecutor(max_workers=workers)
@@ -353,7 +358,7 @@ def grade_in_pool(notebooks: list[Path], grade_one, batch: Batch, progress: Prog
         # Twins of an earlier notebook after the trainings: they will replay one (batch.trainings: reuse).
         order = start_order(notebooks, reuse=batch.trainings is not None, epochs=batch.config.epochs,
                             training_limit=batch.limits.training_seconds)
-        futures = {index: pool.submit(grade_one, notebooks[index]) for index, _ in order}
+        futures = {index: pool.submit(grade_one, index) for index, _ in order}
         for future in as_completed(futures.values()):
             if future.result() is not None:  # None: stopped at its share, graded again at the end
                 progress.finished(future.result())

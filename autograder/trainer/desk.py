@@ -236,11 +236,18 @@ class WarmTrainers:
         trainer.close()
 
     def close(self) -> None:
+        """Close every kept trainer, each taken out only once closed: a close interrupted (Ctrl-C) leaves
+        the others to the next one."""
         with self.lock:
             self.closed = True
-            kept, self.kept = self.kept, set()
-        for trainer in kept:
+        while True:
+            with self.lock:
+                trainer = next(iter(self.kept), None)
+            if trainer is None:
+                return
             trainer.close()
+            with self.lock:
+                self.kept.discard(trainer)
 
 
 class FitDesk:
