@@ -34,6 +34,9 @@ LIMITS = Limits(submission_seconds=180, cell_seconds=60, training_seconds=60)
 needs_isolation = pytest.mark.skipif(
     os.geteuid() != 0, reason="full isolation (namespaces, a user per sandbox, cgroups) needs the grader to run as root"
 )
+needs_memory_group = pytest.mark.skipif(
+    "memory" not in slots.cgroup_controllers(), reason="the machine gives the grader no memory cgroup"
+)
 needs_bwrap = pytest.mark.skipif(
     method.bwrap_program() is None, reason="bubblewrap is not installed (`make setup` installs it as root)"
 )
@@ -810,7 +813,7 @@ def test_a_batch_s_memory_groups_add_up_to_the_machine_less_the_grader_s_own(mon
 
 
 @needs_isolation
-@pytest.mark.skipif("memory" not in slots.cgroup_controllers(), reason="the machine gives the grader no memory cgroup")
+@needs_memory_group
 def test_a_group_left_with_a_lower_memory_limit_gets_the_new_one(monkeypatch):
     """A grader killed outright leaves its groups; the next batch may hold them higher (fewer workers).
     The kernel refuses a memory limit above the memory-and-swap one, and the group was dropped: the
@@ -827,7 +830,7 @@ def test_a_group_left_with_a_lower_memory_limit_gets_the_new_one(monkeypatch):
 
 
 @needs_isolation
-@pytest.mark.skipif("memory" not in slots.cgroup_controllers(), reason="the machine gives the grader no memory cgroup")
+@needs_memory_group
 def test_a_group_that_will_not_take_its_share_is_made_afresh(tmp_path):
     """A left-over group holding memory it cannot give back (a file in memory its process left) refuses a
     lower limit; the group was dropped, and the sandbox ran with no memory group while the batch said
@@ -851,7 +854,7 @@ def test_a_group_that_will_not_take_its_share_is_made_afresh(tmp_path):
 
 
 @needs_isolation
-@pytest.mark.skipif("memory" not in slots.cgroup_controllers(), reason="the machine gives the grader no memory cgroup")
+@needs_memory_group
 def test_what_a_group_holds_counts_its_files_in_memory_after_their_writer_is_gone():
     """A warm trainer is kept only while it leaves room under its group's share: where /tmp is in memory,
     the trainings it cached stay charged to its group, which its processes' resident memory does not show."""
@@ -867,7 +870,7 @@ def test_what_a_group_holds_counts_its_files_in_memory_after_their_writer_is_gon
 
 
 @needs_isolation
-@pytest.mark.skipif("memory" not in slots.cgroup_controllers(), reason="the machine gives the grader no memory cgroup")
+@needs_memory_group
 def test_a_group_counts_only_the_kills_since_it_was_made():
     """A group left by a grader killed outright keeps its count of kills: the next submission in it was
     taken for one stopped at its share, and graded again alone for nothing (helper-83)."""
@@ -945,7 +948,7 @@ def normalize(images):
 @pytest.mark.slow
 @needs_isolation
 @needs_bwrap
-@pytest.mark.skipif("memory" not in slots.cgroup_controllers(), reason="the machine gives the grader no memory cgroup")
+@needs_memory_group
 def test_the_memory_a_batch_promises_its_sandboxes_fits_the_machine(tmp_path, real_data_dir, monkeypatch):
     """Each sandbox and each trainer may hold ``--memory-limit`` (8 GiB): two workers promise 32 GiB
     to a machine of 23. A submission that takes its 8 GiB in many small processes runs the machine out
@@ -978,7 +981,7 @@ def normalize(images):
 @pytest.mark.slow
 @needs_isolation
 @needs_bwrap
-@pytest.mark.skipif("memory" not in slots.cgroup_controllers(), reason="the machine gives the grader no memory cgroup")
+@needs_memory_group
 def test_a_notebook_stopped_at_its_share_of_memory_is_graded_again_alone_at_the_full_limit(
         tmp_path, real_data_dir, monkeypatch):
     """A grade must not depend on how many workers ran: a notebook that holds more than its share of the
