@@ -212,8 +212,7 @@ def memory_share(limits: Limits, workers: int, *, per_worker: int = 2, machine: 
         return limits, None
     available = min(sizes)
     groups = per_worker * max(workers, 1)
-    # Rounded down, so that a few pages more or less between two boots hold the groups the same (the
-    # results store keys the share).
+    # Rounded down, so that a few pages more or less between two boots hold the groups the same.
     share = max(available - MACHINE_RESERVE_BYTES * graders, 0) // groups // SHARE_STEP_BYTES * SHARE_STEP_BYTES
     if share >= limits.memory_bytes:
         return limits, None
