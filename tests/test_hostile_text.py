@@ -393,3 +393,30 @@ def test_points_the_gradebook_s_cells_do_not_allow_are_refused_not_recorded(grad
     with Gradebook(gradebook) as book:
         assert [student.id for student in book.students] == ["bob"]
         assert book.find_submission(ASSIGNMENT_ID, "bob").score == 100
+
+
+def test_a_folder_name_that_would_forge_a_row_of_nbgrader_s_export_is_not_written(gradebook, tmp_path):
+    """`nbgrader export` joins its columns with commas and quotes nothing: a student named with commas wrote
+    their own score into the export's score columns, and one named as a formula ran in the spreadsheet
+    (helper-86 1)."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins.export import CsvExportPlugin
+
+    from autograder.errors import OutputError
+    from autograder.reports.gradebook import write_nbgrader_gradebook
+
+    forgers = ["mallory,Doe,Mal,m@x,100.0,0.0,100.0,100.0", '=HYPERLINK("evil.example","grade")', "+1",
+               "-2+3", "@SUM(1)", 'mal"lory', "mal;lory"]
+    honest = ["alice", "o'brien", "zoë.smith", "li-wei", "bob@uni.edu", "carol+2", "张伟", "Zoë Smith"]
+    reports = [report_for(name, score_index=100) for name in forgers] + [report_for(name) for name in honest]
+    with pytest.raises(OutputError) as refused:
+        write_nbgrader_gradebook(reports, gradebook)
+    assert f"{len(forgers)} of {len(forgers)} not written" in str(refused.value), str(refused.value)
+    assert "export" in str(refused.value)
+    with Gradebook(gradebook) as book:
+        assert sorted(student.id for student in book.students) == sorted(honest)
+        CsvExportPlugin(to=str(tmp_path / "grades.csv")).export(book)
+    with open(tmp_path / "grades.csv", newline="") as exported:
+        rows = list(csv.DictReader(exported))
+    assert sorted(row["student_id"] for row in rows) == sorted(honest)
+    assert {row["score"] for row in rows} == {"100.0"} and all(None not in row for row in rows)

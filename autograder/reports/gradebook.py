@@ -8,6 +8,7 @@ is refused, never one silently overwriting the other.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from autograder.assignment import ASSIGNMENT_ID, NOTEBOOK_NAME
@@ -83,8 +84,21 @@ def gradebook_entries(reports) -> tuple[dict[str, object], list[str]]:
     # could have made, and one that could show as a classmate's.
     refused += [f"student {terminal_text(repr(student))}: not written: the folder's name is no nbgrader student id"
                 for student in found if len(found[student]) == 1 and lookalike_id(student)]
+    refused += [f"student {terminal_text(repr(student))}: not written: the folder's name would forge columns or a "
+                "formula in `nbgrader export`'s CSV (a comma, a semicolon, a double quote, or = + - @ first)"
+                for student in found if len(found[student]) == 1 
+                and not lookalike_id(student) and forges_export(student)]
     return {student: found[student][0] for student in found
-            if len(found[student]) == 1 and not lookalike_id(student)}, refused
+            if len(found[student]) == 1 and not lookalike_id(student) and not forges_export(student)}, refused
+
+
+# nbgrader's CSV export joins its columns with commas and quotes nothing, and a spreadsheet runs a cell that starts
+# with = + - @ (or with ; as its separator, splits there): no id a student names their folder may hold those.
+_FORGES_EXPORT = re.compile(r'[,;"]|^[=+\-@]')
+
+
+def forges_export(student: str) -> bool:
+    return _FORGES_EXPORT.search(student) is not None
 
 
 def record(gradebook, notebook: str, student: str, report, missing: type) -> None:
