@@ -24,9 +24,10 @@ import pytest
 import autograder.sandbox.artifacts as artifacts
 import autograder.sandbox.bounded_files as bounded_files
 import autograder.sandbox.model_archive as model_archive
+import autograder.sandbox.model_config as model_config
 from autograder.errors import ArtifactError, ArtifactMissing, ArtifactTooLarge
 from autograder.sandbox.artifacts import Artifacts, read_artifacts, write_artifacts
-from autograder.sandbox.model_archive import keras_modules_only, load_model_bytes, load_model_safely
+from autograder.sandbox.model_archive import load_model_bytes, load_model_safely
 
 PACKAGE = Path(artifacts.__file__).resolve().parent.parent
 QUICK = 10  # seconds: every refusal here takes milliseconds; the old reader read /proc without end
@@ -378,7 +379,7 @@ def test_too_many_layers_or_too_deep_a_configuration_is_refused(reference_keras,
 def test_a_builtin_that_is_not_a_keras_function_is_refused(reference_keras, keras_never_called, name):
     smuggled = {"module": "builtins", "class_name": "function", "config": name, "registered_name": "function"}
     with pytest.raises(ArtifactError):
-        keras_modules_only({"loss": smuggled})
+        model_config.keras_modules_only({"loss": smuggled})
 
     def edit(config):
         config["compile_config"]["loss"] = smuggled
@@ -389,7 +390,7 @@ def test_a_builtin_that_is_not_a_keras_function_is_refused(reference_keras, kera
 
 def test_a_model_naming_a_module_outside_keras_is_refused_before_keras_sees_it(tmp_path):
     with pytest.raises(ArtifactError, match="outside Keras"):
-        keras_modules_only({"class_name": "system", "module": "os", "config": {}})
+        model_config.keras_modules_only({"class_name": "system", "module": "os", "config": {}})
     path = tmp_path / "model.keras"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("config.json", json.dumps({"module": "subprocess", "class_name": "Popen", "config": {}}))
@@ -473,13 +474,13 @@ def test_the_variants_of_the_lesson_s_model_load(tmp_path):
 
 def test_validate_model_config_names_the_refused_class():
     with pytest.raises(ArtifactError, match="keras.layers.Lambda"):
-        model_archive.validate_model_config(
+        model_config.validate_model_config(
             {"module": "keras", "class_name": "Sequential", "config": {"layers": [
                 {"module": "keras.layers", "class_name": "Lambda", "config": {}, "registered_name": None}
             ]}}
         )  # fmt: skip
     with pytest.raises(ArtifactError, match="Sequential or functional"):
-        model_archive.validate_model_config({"module": "keras.layers", "class_name": "Dense", "config": {}})
+        model_config.validate_model_config({"module": "keras.layers", "class_name": "Dense", "config": {}})
 
 
 def test_a_model_compiled_with_adam_loads_whatever_the_warnings_policy():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from autograder.errors import ArtifactError
-from autograder.sandbox import model_archive
+from autograder.sandbox import model_archive, model_config
 from autograder.sandbox.fit_client import FitClient, LocalTransport, saved_model
 from autograder.trainer.service import Trainer
 
@@ -42,8 +42,8 @@ def test_a_constant_initializer_that_holds_weights_is_refused():
     # learning rate of 0 so that training keeps them: 0.94 measured on the test set, with no training.
     smuggled = keras.initializers.Constant(np.random.default_rng(0).normal(size=(30, 10)).tolist())
     with pytest.raises(ArtifactError, match="Constant"):
-        model_archive.validate_model_config(archived_config(lesson_model(smuggled)))
-    model_archive.validate_model_config(archived_config(lesson_model(keras.initializers.Constant(0.1))))
+        model_config.validate_model_config(archived_config(lesson_model(smuggled)))
+    model_config.validate_model_config(archived_config(lesson_model(keras.initializers.Constant(0.1))))
 
 
 @pytest.mark.parametrize("initializer", ["RandomNormal", "RandomUniform", "TruncatedNormal"])
@@ -59,21 +59,21 @@ def test_no_initializer_holds_weights_of_its_own(initializer):
     config = archived_config(lesson_model())
     config["config"]["layers"][2]["config"]["kernel_initializer"] = keras.saving.serialize_keras_object(smuggled)
     with pytest.raises(ArtifactError, match=initializer):
-        model_archive.validate_model_config(config)
+        model_config.validate_model_config(config)
 
 
 def test_a_list_of_short_lists_counts_all_their_numbers():
     config = archived_config(lesson_model())
     config["config"]["layers"][2]["config"]["smuggled"] = [[0.5] * 100] * 300  # each list short, 30,000 in all
     with pytest.raises(ArtifactError, match="values in lists"):
-        model_archive.validate_model_config(config)
+        model_config.validate_model_config(config)
 
 
 def test_no_list_in_a_model_s_configuration_is_longer_than_a_lesson_s_model_needs():
     config = archived_config(lesson_model())
-    config["config"]["layers"][2]["config"]["smuggled"] = [0.5] * (model_archive.MAX_CONFIG_LIST + 1)
+    config["config"]["layers"][2]["config"]["smuggled"] = [0.5] * (model_config.MAX_CONFIG_LIST + 1)
     with pytest.raises(ArtifactError, match="values in lists"):
-        model_archive.validate_model_config(config)
+        model_config.validate_model_config(config)
 
 
 @pytest.mark.parametrize("learning_rate", [0.0, -0.01, 1e-30, "schedule"])
@@ -204,7 +204,7 @@ def test_a_dense_layer_s_activation_is_an_activation_not_a_carrier_of_numbers(ca
     config = archived_config(lesson_model())
     config["config"]["layers"][2]["config"]["activation"] = keras.saving.serialize_keras_object(activation)
     with pytest.raises(ArtifactError, match="activation"):
-        model_archive.validate_model_config(config)
+        model_config.validate_model_config(config)
 
 
 def test_numbers_in_lists_are_bounded_over_the_whole_configuration():
@@ -212,4 +212,39 @@ def test_numbers_in_lists_are_bounded_over_the_whole_configuration():
     for index in (1, 2, 3):  # each list short, 1,200 in all
         config["config"]["layers"][index]["config"]["smuggled"] = [0.5] * 400
     with pytest.raises(ArtifactError, match="lists"):
-        model_archive.validate_model_config(config)
+        model_config.validate_model_config(config)
+
+
+FORGED_NAMES = [  # (where, name): a text name that Keras looks up as an object outside the allow-list (helper-85 F1)
+    ("optimizer", "muon"), ("metrics", ["auc"]), ("metrics", ["f1_score"]), ("loss", {"out": "no_such_loss"}),
+    ("kernel_initializer", "stft"), ("kernel_regularizer", "orthogonal_regularizer"), ("dtype", "int8_from_float32"),
+    ("dtype", "float8_from_float32"), ("activation", "__import__"),
+]
+HONEST_NAMES = [
+    ("optimizer", "sgd"), ("optimizer", "Adam"), ("optimizer", "rmsprop"), ("loss", "mse"),
+    ("loss", "SparseCategoricalCrossentropy"), ("metrics", ["acc", "accuracy", "sparse_categorical_accuracy"]),
+    ("metrics", ["mse"]), ("activation", "gelu"), ("kernel_initializer", "he_normal"), ("kernel_regularizer", "l2"),
+    ("kernel_constraint", "non_neg"), ("dtype", "float32"), ("dtype", "mixed_float16"),
+]
+
+
+def named(where: str, name) -> dict:
+    config = archived_config(lesson_model())
+    if where in ("optimizer", "loss", "metrics"):
+        config["compile_config"][where] = name
+    else:
+        config["config"]["layers"][2]["config"][where] = name
+    return config
+
+
+@pytest.mark.parametrize(("where", "name"), FORGED_NAMES)
+def test_a_name_keras_would_look_up_outside_the_allow_list_is_refused(where, name):
+    """As text, "muon" loaded as Muon, whose updates depend on the layers' names, which a training's key leaves
+    out: two forged models differing only in a name shared a key and trained differently."""
+    with pytest.raises(ArtifactError, match="among Keras's"):
+        model_config.validate_model_config(named(where, name))
+
+
+@pytest.mark.parametrize(("where", "name"), HONEST_NAMES)
+def test_the_names_keras_s_usual_objects_go_by_are_loaded(where, name):
+    model_config.validate_model_config(named(where, name))

@@ -53,7 +53,8 @@ def model_config(model_bytes: bytes) -> dict:
     """The configuration of a ``.keras`` archive, bounded and allow-listed by ``autograder.sandbox.model_archive``
     before anything builds it, its names ones TensorFlow can train (before a stored training stands for it)."""
     from autograder.sandbox.bounded_files import load_json
-    from autograder.sandbox.model_archive import read_model_archive, validate_model_config
+    from autograder.sandbox.model_archive import read_model_archive
+    from autograder.sandbox.model_config import validate_model_config
     from autograder.trainer.records import refuse_names_tensorflow_refuses
 
     try:
