@@ -917,3 +917,71 @@ def test_a_watching_callback_with_a_method_of_its_own_is_refused(small, tmp_path
     for callbacks in ([checkpoint], [monitored], Hiding([keras.callbacks.EarlyStopping()])):
         with pytest.raises(TrainingNotReproducible, match="cannot run your callbacks"):
             fit(client_for(Trainer(arrays, test), arrays), model, arrays, epochs=1, callbacks=callbacks)
+
+
+def test_a_request_nested_past_what_the_grader_can_encode_is_refused_and_the_desk_still_answers(tmp_path):
+    """A header nested some 980 deep decoded, then raised RecursionError when the desk encoded it for the trainer:
+    the desk's thread died, and every later `fit` of the submission waited for its time limit (helper-85 F3)."""
+    import io
+    import socket
+
+    from autograder.trainer.desk import FitDesk
+    from autograder.trainer.records import FitRecord
+
+    class EncodingTrainer:  # encodes the request as the trainer process's pipe does
+        def exchange(self, request, blobs, seconds, limit):
+            frames.encode(request, blobs)
+            return {"ok": True, "record": vars(FitRecord(trained=True, epochs_run=1))}, {}
+
+        def kill(self):
+            pass
+
+    def ask(path, frame: bytes) -> dict | None:
+        with socket.socket(socket.AF_UNIX) as connection:
+            connection.settimeout(10)
+            connection.connect(str(path))
+            connection.sendall(frame)
+            try:
+                return frames.decode(frames.reader(connection.recv), 1024)[0]
+            except frames.FrameError:
+                return None
+
+    deep = b'{"arguments": ' + b"[" * 100 + b"]" * 100 + b"}"  # no fit argument nests a tenth as deep
+    with pytest.raises(frames.FrameError, match="nested"):
+        frames.decode(frames.reader(io.BytesIO(len(deep).to_bytes(8, "big") + deep).read), 1024)
+    text = b'{"arguments": ' + b"[" * 980 + b"]" * 980 + b"}"
+    desk = FitDesk(tmp_path, EncodingTrainer(), training_seconds=60.0)
+    try:
+        assert ask(desk.path, len(text).to_bytes(8, "big") + text) is None
+        assert ask(desk.path, frames.encode({"arguments": {}}))["ok"]
+    finally:
+        desk.finish(predict=False)
+
+
+def test_a_fault_of_the_desk_s_own_fails_the_training_with_a_message_and_later_calls_are_answered(tmp_path):
+    import socket
+
+    from autograder.trainer.desk import FitDesk
+
+    class BrokenTrainer:
+        def exchange(self, request, blobs, seconds, limit):
+            raise RuntimeError("a fault no handler expects")
+
+        def kill(self):
+            pass
+
+    desk = FitDesk(tmp_path, BrokenTrainer(), training_seconds=60.0)
+    try:
+        for _ in range(2):
+            with socket.socket(socket.AF_UNIX) as connection:
+                connection.settimeout(10)
+                connection.connect(str(desk.path))
+                connection.sendall(frames.encode({"arguments": {}}))
+                try:
+                    reply = frames.decode(frames.reader(connection.recv), 1024)[0]
+                except frames.FrameError:  # the first: the desk failed while answering
+                    reply = None
+        assert reply is not None and not reply["ok"]
+    finally:
+        desk.finish(predict=False)
+    assert "trainer stopped" in desk.record.calls[0].reason()

@@ -20,6 +20,9 @@ from autograder.errors import FrameError
 
 MAX_HEADER_BYTES = 256 * 1024
 MAX_BLOBS = 16
+# A header the grader passes on must encode again: Python's JSON encoder recurses, and one nested some 980
+# deep, read in a fresh thread, raised RecursionError when re-encoded for the trainer.
+MAX_HEADER_DEPTH = 32
 BLOB_NAME = re.compile(r"[A-Za-z0-9_.]{1,64}")
 _LENGTH = struct.Struct(">Q")
 
@@ -42,6 +45,8 @@ def decode(read_exactly: Callable[[int], bytes], max_total: int) -> tuple[dict, 
         raise FrameError(f"the header is not JSON: {error}") from None
     if not isinstance(header, dict):
         raise FrameError("the header is not an object")
+    if not _nested_within(header, MAX_HEADER_DEPTH):
+        raise FrameError(f"the header is nested more than {MAX_HEADER_DEPTH} deep")
     listed = header.pop("blobs", [])
     if not (isinstance(listed, list) and len(listed) <= MAX_BLOBS):
         raise FrameError("the list of blobs is malformed")
@@ -56,6 +61,19 @@ def decode(read_exactly: Callable[[int], bytes], max_total: int) -> tuple[dict, 
     if sum(size for _, size in sizes) > max_total:
         raise FrameError(f"blobs of more than {max_total} bytes")
     return header, {name: read_exactly(size) for name, size in sizes}
+
+
+def _nested_within(value, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(item, dict):
+            stack.extend((inner, depth + 1) for inner in item.values())
+        elif isinstance(item, list):
+            stack.extend((inner, depth + 1) for inner in item)
+    return True
 
 
 def reader(receive: Callable[[int], bytes]) -> Callable[[int], bytes]:

@@ -283,7 +283,10 @@ class FitDesk:
             with connection, self.lock:
                 if self.stopping.is_set():
                     return
-                self.answer(connection)
+                try:
+                    self.answer(connection)
+                except Exception:  # the desk's own fault: this submission's training fails, said; the desk goes on
+                    self.record.calls.append(self.fail(N_("the grader's trainer stopped while training this model")))
 
     def left(self) -> float:
         return self.training_seconds - self.spent
