@@ -51,6 +51,7 @@ CHILD_MODULES = (
     "sandbox/fit_client",
     "sandbox/frames",
     "sandbox/model_archive",
+    "sandbox/model_config",
     "sandbox/probe",
 )
 KIT_ROOT = Path("/kit")  # where the sandbox finds them: KIT_ROOT/autograder/NAME.py, PYTHONPATH=KIT_ROOT

@@ -43,7 +43,7 @@ SOCKET_NAME = "trainer.sock"
 # The kit's modules the trainer imports: no student code, and not the grader's checks.
 TRAINER_MODULES = (
     "__init__", "assignment", "errors", "files", "i18n", "data/fashion_mnist", "data/reference",
-    "sandbox/bounded_files", "sandbox/child", "sandbox/frames", "sandbox/model_archive",
+    "sandbox/bounded_files", "sandbox/child", "sandbox/frames", "sandbox/model_archive", "sandbox/model_config",
     "trainer/cache", "trainer/fast_path", "trainer/records", "trainer/service",
 )
 MAX_PREDICTIONS_BYTES = 1024**2
