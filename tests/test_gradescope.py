@@ -236,3 +236,20 @@ def test_an_upload_of_many_notebooks_is_named_in_a_few_words(tmp_path):
         find_notebook(folder)
     message = str(refused.value)
     assert "several notebooks" in message and "(+1995)" in message and len(message) < 800, len(message)
+
+
+def test_gradescope_shows_a_student_s_words_as_plain_text():
+    """Every other output escapes a student's controls; results.json carried them raw, to be read in Gradescope's
+    default format, where HTML is markup (helper-86 3)."""
+    from autograder.judge.evidence import CheckResult
+    from autograder.judge.report import GradeReport
+    from autograder.reports.formats import gradescope_results
+    from autograder.text import has_control
+
+    hostile = "\x1b]52;c;cm0gLXJm\x07 \u202eevil <script>alert(1)</script> <img src=x onerror=alert(1)>"
+    checks = [CheckResult(c.id, 0, c.points, False, hostile) for c in CHECKS]
+    results = gradescope_results(GradeReport("x.ipynb", 0, 100, None, checks))
+    ungraded = gradescope_results(GradeReport.ungraded("x.ipynb", hostile))
+    assert results["output_format"] == results["test_output_format"] == "text"
+    for output in [ungraded["output"], *(test["output"] for test in results["tests"] + ungraded["tests"])]:
+        assert not has_control(output) and "<script>" in output, output

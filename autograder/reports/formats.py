@@ -105,14 +105,17 @@ def gradescope_fields(report) -> dict:
         **timing,
         **leaderboard(report),
         "stdout_visibility": "hidden",  # the log names every check's result, hidden ones included
-        "output": _("Could not be graded: {error}").format(error=report.error) if report.error else "",
+        # Plain text, as every other output shows a student's words: no HTML, Markdown or terminal codes run.
+        "output_format": "text",
+        "test_output_format": "text",
+        "output": cell_text(_("Could not be graded: {error}").format(error=report.error)) if report.error else "",
         "tests": [
             {
                 "name": result.id,
                 "score": result.points,
                 "max_score": result.max_points,
                 "status": "passed" if result.passed else "failed",
-                "output": result.message,
+                "output": cell_text(result.message),
                 "visibility": "after_published" if CHECKS_BY_ID[result.id].hidden else "visible",
             }
             for result in report.checks
