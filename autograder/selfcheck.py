@@ -20,9 +20,11 @@ from autograder.judge.evidence import CheckResult, run_check, skipped
 
 
 def full_hint(notebook: str | Path, epochs: int = EPOCHS) -> str:
-    """How to run the full training on this notebook, with its real path."""
-    """How to run the full training on this notebook, with its real path."""
-    command = shlex.quote(str(notebook))
+    """How to run the full training on this notebook, with its real path (escaped: a TA may check a student's
+    notebook, whose name is theirs)."""
+    from autograder.text import terminal_text
+
+    command = terminal_text(shlex.quote(str(notebook)))
     if epochs == EPOCHS:
         return _("run `autograder check --full {notebook}` (or `pytest --full` in its folder) to train for "
                  "{epochs} epochs, about a minute").format(notebook=command, epochs=epochs)
@@ -116,8 +118,9 @@ def format_self_check(report: SelfCheckReport) -> str:
 def self_check_lines(report: SelfCheckReport) -> list[str]:
     from autograder.nbgrader_cells import hidden_line
     from autograder.reports.text import format_check
+    from autograder.text import terminal_text
 
-    lines = [_("Self-check of {notebook} (public checks)").format(notebook=report.notebook)]
+    lines = [_("Self-check of {notebook} (public checks)").format(notebook=terminal_text(report.notebook))]
     lines.extend(format_check(result) for result in report.results)
     not_done = [r.id for r in report.results if r.not_done]
     failed = [r.id for r in report.results if not r.passed and not r.skipped and not r.not_done]

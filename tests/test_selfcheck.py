@@ -438,3 +438,26 @@ def test_a_jupyter_kernel_reads_the_language_of_the_notebook_its_session_names(k
     monkeypatch.setenv("LANG", "C.UTF-8")
     cells.check("normalize", dict(reference_functions))
     assert capsys.readouterr().out.startswith("✓ normalize（10/10 分）：")
+
+
+def test_a_notebook_s_name_and_its_metrics_names_reach_the_terminal_escaped():
+    """A TA who checks a student's notebook runs its name and its metrics' names through their terminal: an
+    escape sequence there set the title and colours (helper-86 4)."""
+    import io
+
+    from autograder.judge.checks import CHECKS
+    from autograder.judge.evidence import skipped
+    from autograder.selfcheck import SelfCheckReport, format_self_check
+    from autograder.text import has_control
+    from autograder.trainer.fast_path import epoch_progress
+
+    name = "\x1b]0;TITLE\x07\x1b[31mred\u202e.ipynb"
+    training = next(check for check in CHECKS if check.id == "training")
+    shown = format_self_check(SelfCheckReport(name, [skipped(training, "the quick check passed")], 20, []))
+    assert "TITLE" in shown and not has_control(shown.replace("\n", "")), shown
+    out = io.StringIO()
+    progress = epoch_progress(out)
+    progress.params, progress.epochs = {"epochs": 1}, 1
+    progress.on_epoch_begin(0)
+    progress.on_epoch_end(0, {"\x1b[2Jloss": 0.5})
+    assert "loss 0.5000" in out.getvalue() and not has_control(out.getvalue().rstrip("\n"))

@@ -353,8 +353,11 @@ class WholeEvaluation:
 
 
 def epoch_progress(out=sys.stdout):
-    """A Keras callback printing one plain line per epoch: readable in a terminal and in a log."""
+    """A Keras callback printing one plain line per epoch: readable in a terminal and in a log. A metric's name
+    is the student's (a TA may check a student's notebook): shown escaped."""
     import keras
+
+    from autograder.text import terminal_text
 
     class EpochProgress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -364,7 +367,7 @@ def epoch_progress(out=sys.stdout):
             self.started = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            metrics = "  ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items())
+            metrics = "  ".join(f"{terminal_text(name)} {value:.4f}" for name, value in (logs or {}).items())
             seconds = time.perf_counter() - self.started
             print(f"epoch {epoch + 1:>2}/{self.epochs}  {metrics}  ({seconds:.1f} s)", file=out, flush=True)
 
