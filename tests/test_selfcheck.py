@@ -461,3 +461,36 @@ def test_a_notebook_s_name_and_its_metrics_names_reach_the_terminal_escaped():
     progress.on_epoch_begin(0)
     progress.on_epoch_end(0, {"\x1b[2Jloss": 0.5})
     assert "loss 0.5000" in out.getvalue() and not has_control(out.getvalue().rstrip("\n"))
+
+
+def test_nbgrader_s_checksum_is_computed_as_nbgrader_does_on_every_cell_it_handed_out():
+    import nbformat
+    from nbgrader.utils import compute_checksum
+
+    from autograder.submission.lint import handed_out_unchanged
+
+    for release in STUDENT_NOTEBOOK.parent.parent.glob("*/*.ipynb"):
+        cells = [cell for cell in nbformat.read(release, as_version=4).cells if "checksum" in cell.metadata.get(
+            "nbgrader", {})]
+        assert len(cells) > 10 and all(handed_out_unchanged(cell) for cell in cells), release
+        for cell in cells:
+            cell.source += "\nX = 1"
+            assert handed_out_unchanged(cell) is False and compute_checksum(cell) != cell.metadata.nbgrader.checksum
+
+
+def test_a_set_up_cell_the_student_changed_is_named_in_the_self_check_which_grading_would_not_run(capsys, tmp_path):
+    """A constant added to the locked set-up cell passed the self-check, which runs the notebook as it is, and
+    failed grading, which runs the set-up as handed out; nothing said why (helper-86 2)."""
+    import nbformat
+
+    from autograder.cli import main
+
+    nb = nbformat.read(SUBMISSIONS / "passes_all.ipynb", as_version=4)
+    setup = next(cell for cell in nb.cells if "setup" in cell.metadata.get("tags", []))
+    setup.source += "\nPIXEL_MAX = 255.0"
+    nbformat.write(nb, tmp_path / "edited.ipynb")
+    main(["check", str(tmp_path / "edited.ipynb")])
+    out = capsys.readouterr().out
+    assert f"cell {nb.cells.index(setup) + 1} is a set-up cell, handed out locked, and it was changed" in out, out
+    main(["check", str(SUBMISSIONS / "passes_all.ipynb")])
+    assert "handed out locked" not in capsys.readouterr().out

@@ -8,10 +8,11 @@ It is still the tutorial's classic bug, and a student should hear about it.
 from __future__ import annotations
 
 import ast
+import hashlib
 
 from autograder.assignment import FUNCTIONS
 from autograder.i18n import _
-from autograder.submission.cells import code_trees
+from autograder.submission.cells import cell_source, code_trees, is_setup_cell
 
 RAW_TEST_IMAGES = "test_images"  # what the locked data cell calls the unscaled test images
 
@@ -35,10 +36,39 @@ MAX_NOTES = 10  # a notebook may repeat a mistake thousands of times: each note 
 
 
 def notebook_notes(nb) -> list[str]:
-    notes = list(dict.fromkeys([*raw_test_image_notes(nb), *defined_twice_notes(nb)]))
+    notes = list(dict.fromkeys([*edited_setup_notes(nb), *raw_test_image_notes(nb), *defined_twice_notes(nb)]))
     if len(notes) > MAX_NOTES:
         return [*notes[:MAX_NOTES], _("and {count} more notes like these").format(count=len(notes) - MAX_NOTES)]
     return notes
+
+
+def edited_setup_notes(nb) -> list[str]:
+    """A set-up cell changed since nbgrader handed it out locked: grading runs the instructor's own, so what a student
+    added there is not defined when graded, and a self-check, which runs the notebook as it is, cannot show it."""
+    return [_(
+        "cell {index} is a set-up cell, handed out locked, and it was changed: grading runs it as it was handed out, "
+        "so what you added there (an import, a constant) is not defined when graded; put it in your own cells"
+    ).format(index=index) for index, cell in enumerate(nb.cells, start=1)
+        if is_setup_cell(cell) and handed_out_unchanged(cell) is False]
+
+
+def handed_out_unchanged(cell) -> bool | None:
+    """Whether a cell is as nbgrader handed it out, by the checksum nbgrader wrote in its metadata; None without
+    one. ``nbgrader.utils.compute_checksum``, written again: a student's install has no nbgrader."""
+    meta = cell.get("metadata", {}).get("nbgrader")
+    if not (isinstance(meta, dict) and isinstance(meta.get("checksum"), str) and isinstance(meta.get("grade_id"), str)):
+        return None
+    grade, solution = meta.get("grade", False), meta.get("solution", False)
+    locked = False if solution else True if grade else meta.get("locked", False)
+    digest = hashlib.md5(usedforsecurity=False)
+    for part in (cell_source(cell), cell.get("cell_type", ""), grade, solution, locked, meta["grade_id"]):
+        digest.update(str(part).encode("utf-8", "surrogatepass"))
+    if grade:
+        try:
+            digest.update(str(float(meta.get("points"))).encode())
+        except (TypeError, ValueError):
+            return False
+    return digest.hexdigest() == meta["checksum"]
 
 
 def defined_twice_notes(nb) -> list[str]:
