@@ -395,10 +395,11 @@ def test_points_the_gradebook_s_cells_do_not_allow_are_refused_not_recorded(grad
         assert book.find_submission(ASSIGNMENT_ID, "bob").score == 100
 
 
-def test_a_folder_name_that_would_forge_a_row_of_nbgrader_s_export_is_not_written(gradebook, tmp_path):
+def test_a_folder_name_that_would_forge_nbgrader_s_export_or_formgrader_is_not_written(gradebook, tmp_path):
     """`nbgrader export` joins its columns with commas and quotes nothing: a student named with commas wrote
     their own score into the export's score columns, and one named as a formula ran in the spreadsheet
-    (helper-86 1)."""
+    (helper-86 1). Formgrader puts an id into its pages unescaped: `<svg onload=...>` ran there (helper-87 F1);
+    an apostrophe would end a quoted attribute, and is refused with the rest of ASCII's punctuation."""
     from nbgrader.api import Gradebook
     from nbgrader.plugins.export import CsvExportPlugin
 
@@ -406,8 +407,8 @@ def test_a_folder_name_that_would_forge_a_row_of_nbgrader_s_export_is_not_writte
     from autograder.reports.gradebook import write_nbgrader_gradebook
 
     forgers = ["mallory,Doe,Mal,m@x,100.0,0.0,100.0,100.0", '=HYPERLINK("evil.example","grade")', "+1",
-               "-2+3", "@SUM(1)", 'mal"lory', "mal;lory"]
-    honest = ["alice", "o'brien", "zoë.smith", "li-wei", "bob@uni.edu", "carol+2", "张伟", "Zoë Smith"]
+               "-2+3", "@SUM(1)", 'mal"lory', "mal;lory", "<svg onload=alert(document.cookie)>", "mal\\", "o'brien"]
+    honest = ["alice", "zoë.smith", "li-wei", "bob@uni.edu", "carol+2", "张伟", "Zoë Smith", "李 雷"]
     reports = [report_for(name, score_index=100) for name in forgers] + [report_for(name) for name in honest]
     with pytest.raises(OutputError) as refused:
         write_nbgrader_gradebook(reports, gradebook)

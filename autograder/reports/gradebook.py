@@ -8,7 +8,7 @@ is refused, never one silently overwriting the other.
 
 from __future__ import annotations
 
-import re
+import string
 from pathlib import Path
 
 from autograder.assignment import ASSIGNMENT_ID, NOTEBOOK_NAME
@@ -84,21 +84,22 @@ def gradebook_entries(reports) -> tuple[dict[str, object], list[str]]:
     # could have made, and one that could show as a classmate's.
     refused += [f"student {terminal_text(repr(student))}: not written: the folder's name is no nbgrader student id"
                 for student in found if len(found[student]) == 1 and lookalike_id(student)]
-    refused += [f"student {terminal_text(repr(student))}: not written: the folder's name would forge columns or a "
-                "formula in `nbgrader export`'s CSV (a comma, a semicolon, a double quote, or = + - @ first)"
-                for student in found if len(found[student]) == 1 
-                and not lookalike_id(student) and forges_export(student)]
+    refused += [f"student {terminal_text(repr(student))}: not written: the folder's name would forge columns, a "
+                "formula or markup in `nbgrader export` or formgrader (punctuation other than . _ @ + - and single "
+                "spaces, or = + - @ first)" for student in found
+                if len(found[student]) == 1 and not lookalike_id(student) and forges_nbgrader(student)]
     return {student: found[student][0] for student in found
-            if len(found[student]) == 1 and not lookalike_id(student) and not forges_export(student)}, refused
+            if len(found[student]) == 1 and not lookalike_id(student) and not forges_nbgrader(student)}, refused
 
 
-# nbgrader's CSV export joins its columns with commas and quotes nothing, and a spreadsheet runs a cell that starts
-# with = + - @ (or with ; as its separator, splits there): no id a student names their folder may hold those.
-_FORGES_EXPORT = re.compile(r'[,;"]|^[=+\-@]')
+# nbgrader's CSV export joins its columns with commas and quotes nothing, a spreadsheet runs a cell that starts with
+# = + - @, and formgrader's pages put an id into HTML, scripts and links unescaped: of ASCII, an id a student names
+# their folder may hold only letters, digits, . _ @ + - and spaces (other scripts' letters are lookalike_id's).
+_ID_ASCII = frozenset(string.ascii_letters + string.digits + "._@+- ")
 
 
-def forges_export(student: str) -> bool:
-    return _FORGES_EXPORT.search(student) is not None
+def forges_nbgrader(student: str) -> bool:
+    return student[:1] in ("=", "+", "-", "@") or any(char < "\x80" and char not in _ID_ASCII for char in student)
 
 
 def record(gradebook, notebook: str, student: str, report, missing: type) -> None:
