@@ -219,12 +219,14 @@ FORGED_NAMES = [  # (where, name): a text name that Keras looks up as an object 
     ("optimizer", "muon"), ("metrics", ["auc"]), ("metrics", ["f1_score"]), ("loss", {"out": "no_such_loss"}),
     ("kernel_initializer", "stft"), ("kernel_regularizer", "orthogonal_regularizer"), ("dtype", "int8_from_float32"),
     ("dtype", "float8_from_float32"), ("activation", "__import__"),
+    ("metrics", {"loss": ["auc"]}),  # metrics by output, the output named as a key that names losses (helper-87 F2)
 ]
 HONEST_NAMES = [
     ("optimizer", "sgd"), ("optimizer", "Adam"), ("optimizer", "rmsprop"), ("loss", "mse"),
     ("loss", "SparseCategoricalCrossentropy"), ("metrics", ["acc", "accuracy", "sparse_categorical_accuracy"]),
     ("metrics", ["mse"]), ("activation", "gelu"), ("kernel_initializer", "he_normal"), ("kernel_regularizer", "l2"),
     ("kernel_constraint", "non_neg"), ("dtype", "float32"), ("dtype", "mixed_float16"),
+    ("loss", "crossentropy"), ("loss", "CE"), ("metrics", ["ACC", "mae", "kl_divergence", "binary_accuracy"]),
 ]
 
 
@@ -248,3 +250,14 @@ def test_a_name_keras_would_look_up_outside_the_allow_list_is_refused(where, nam
 @pytest.mark.parametrize(("where", "name"), HONEST_NAMES)
 def test_the_names_keras_s_usual_objects_go_by_are_loaded(where, name):
     model_config.validate_model_config(named(where, name))
+
+
+def test_outputs_named_as_the_keys_that_name_keras_s_objects_are_layers_names():
+    """A functional model's outputs by name, one named "loss": its name was looked up as a loss (helper-87 F2)."""
+    import keras
+
+    inputs = keras.Input(shape=(28, 28))
+    hidden = keras.layers.Dense(30, activation="relu")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, {"loss": keras.layers.Dense(10, activation="softmax", name="loss")(hidden)})
+    model.compile(loss={"loss": "sparse_categorical_crossentropy"}, optimizer="sgd", metrics={"loss": ["accuracy"]})
+    model_config.validate_model_config(archived_config(model))

@@ -494,3 +494,23 @@ def test_a_set_up_cell_the_student_changed_is_named_in_the_self_check_which_grad
     assert f"cell {nb.cells.index(setup) + 1} is a set-up cell, handed out locked, and it was changed" in out, out
     main(["check", str(SUBMISSIONS / "passes_all.ipynb")])
     assert "handed out locked" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("edit", ["line endings", "a trailing newline", "points of 400 digits"])
+def test_an_editor_s_line_endings_are_no_change_and_forged_points_cost_no_note(edit):
+    """An editor's CRLF or final newline gave the note; points too large for a float lost every note (helper-87)."""
+    import nbformat
+
+    from autograder.submission.lint import handed_out_unchanged, notebook_notes
+
+    nb = nbformat.read(SUBMISSIONS / "passes_all.ipynb", as_version=4)
+    setup = next(cell for cell in nb.cells if "setup" in cell.metadata.get("tags", []))
+    if edit == "line endings":
+        setup.source = setup.source.replace("\n", "\r\n")
+    elif edit == "a trailing newline":
+        setup.source += "\n"
+    else:
+        setup.metadata.nbgrader.update(grade=True, points=10**400)
+    assert handed_out_unchanged(setup) is (edit != "points of 400 digits")
+    notes = notebook_notes(nb)
+    assert any("handed out locked" in note for note in notes) is (edit == "points of 400 digits")

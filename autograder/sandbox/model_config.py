@@ -65,6 +65,9 @@ ALLOWED_CLASSES: dict[str, frozenset[str]] = {
         "SparseCategoricalAccuracy", "CategoricalAccuracy", "Accuracy", "SparseTopKCategoricalAccuracy",
         "TopKCategoricalAccuracy", "SparseCategoricalCrossentropy", "CategoricalCrossentropy", "Mean",
         "MeanSquaredError", "Precision", "Recall",  # not AUC: its num_thresholds sizes its variables
+        "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "RootMeanSquaredError",
+        "KLDivergence", "Poisson", "Hinge", "SquaredHinge", "CategoricalHinge", "LogCoshError", "BinaryAccuracy",
+        "BinaryCrossentropy", "CosineSimilarity",
     }),
 }  # fmt: skip
 # Keras's own functions (a loss, metric or activation passed as a function) are saved as
@@ -157,10 +160,12 @@ def validate_model_config(config: Any) -> None:
         )
 
 
-def _walk_config(item: Any, depth: int, facts: dict, shape: bool = True, named: str | None = None) -> None:
+def _walk_config(item: Any, depth: int, facts: dict, shape: bool = True, named: str | None = None,
+                 naming: bool = False) -> None:
     """Check every object in the configuration; gather what bounds the model's size. Every list of
     integers counts as a shape (conservative: a layer's input is never wider than the widest one),
-    except a learning-rate schedule's step boundaries."""
+    except a learning-rate schedule's step boundaries. ``named``: the Keras module a text value here is
+    looked up in; ``naming``: a dict whose keys say so (an object's ``config``, a model's ``compile_config``)."""
     facts["items"] += 1
     if facts["items"] > MAX_CONFIG_ITEMS:
         raise ArtifactError(f"the model's configuration has more than {MAX_CONFIG_ITEMS:,} items")
@@ -183,12 +188,12 @@ def _walk_config(item: Any, depth: int, facts: dict, shape: bool = True, named: 
             raise ArtifactError(f"the model names {item[:60]!r} among Keras's {named}, which the grader does not "
                                 "load: a model of this lesson is built and compiled from Keras's usual objects")
         return
-    schedule = False
-    if "class_name" in item:
+    obj = "class_name" in item
+    if obj:
         _check_object(item, facts)
         if _is_keras_function_object(item):
             return
-        schedule = item.get("class_name") == "PiecewiseConstantDecay"
+    schedule = obj and item.get("class_name") == "PiecewiseConstantDecay"
     for key, value in item.items():
         if not isinstance(key, str):
             raise ArtifactError("the model's configuration holds a value that is not plain JSON")
@@ -196,9 +201,10 @@ def _walk_config(item: Any, depth: int, facts: dict, shape: bool = True, named: 
             facts["items"] += 1
             for inner_key, inner in value.items():
                 _walk_config(inner, depth + 2, facts, shape=inner_key != "boundaries")
-        else:  # a plain dict (losses by output) names what its key says; an object's keys say for themselves
-            inherited = None if "class_name" in item else named
-            _walk_config(value, depth + 1, facts, named=_named_module(key) or inherited)
+        elif obj:
+            _walk_config(value, depth + 1, facts, naming=key in ("config", "compile_config"))
+        else:  # a plain dict (losses by output, named by layers' names) is looked up where its key said
+            _walk_config(value, depth + 1, facts, named=_named_module(key) if naming else named)
 
 
 def _check_object(item: dict, facts: dict) -> None:
@@ -248,7 +254,8 @@ _NAMED_IN = {"optimizer": "optimizers", "loss": "losses", "metrics": "metrics", 
              "activation": "activations", "dtype": "dtype_policies"}
 _NAMED_BY_SUFFIX = {"_initializer": "initializers", "_regularizer": "regularizers", "_constraint": "constraints",
                     "_activation": "activations"}
-_COMPILE_SHORTHANDS = {"accuracy", "acc", "crossentropy", "ce"}  # metrics `compile` reads itself, by the loss
+# What `compile` reads itself, whatever the case, by the model's loss: no lookup of Keras's.
+_COMPILE_SHORTHANDS = {"metrics": {"accuracy", "acc", "crossentropy", "ce"}, "losses": {"crossentropy", "ce"}}
 _OBJECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
@@ -259,7 +266,7 @@ def _named_module(key: str) -> str | None:
 @functools.lru_cache(maxsize=256)
 def named_object_allowed(module: str, name: str) -> bool:
     """Whether the name Keras looks up in ``keras.<module>`` comes to an allowed class or function."""
-    if module == "metrics" and name in _COMPILE_SHORTHANDS:
+    if name.lower() in _COMPILE_SHORTHANDS.get(module, ()):
         return True
     if not _OBJECT_NAME.fullmatch(name):
         return False

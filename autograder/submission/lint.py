@@ -54,21 +54,26 @@ def edited_setup_notes(nb) -> list[str]:
 
 def handed_out_unchanged(cell) -> bool | None:
     """Whether a cell is as nbgrader handed it out, by the checksum nbgrader wrote in its metadata; None without
-    one. ``nbgrader.utils.compute_checksum``, written again: a student's install has no nbgrader."""
+    one. ``nbgrader.utils.compute_checksum``, written again: a student's install has no nbgrader. An editor's
+    line endings or trailing blanks are no change: the text is also tried without them."""
     meta = cell.get("metadata", {}).get("nbgrader")
     if not (isinstance(meta, dict) and isinstance(meta.get("checksum"), str) and isinstance(meta.get("grade_id"), str)):
         return None
     grade, solution = meta.get("grade", False), meta.get("solution", False)
     locked = False if solution else True if grade else meta.get("locked", False)
-    digest = hashlib.md5(usedforsecurity=False)
-    for part in (cell_source(cell), cell.get("cell_type", ""), grade, solution, locked, meta["grade_id"]):
-        digest.update(str(part).encode("utf-8", "surrogatepass"))
-    if grade:
-        try:
-            digest.update(str(float(meta.get("points"))).encode())
-        except (TypeError, ValueError):
-            return False
-    return digest.hexdigest() == meta["checksum"]
+    try:
+        points = str(float(meta.get("points"))) if grade else ""
+    except (TypeError, ValueError, OverflowError):
+        return False
+    source = cell_source(cell)
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for text in dict.fromkeys([source, "\n".join(lines), "\n".join(line.rstrip() for line in lines).rstrip()]):
+        digest = hashlib.md5(usedforsecurity=False)
+        for part in (text, cell.get("cell_type", ""), grade, solution, locked, meta["grade_id"], points):
+            digest.update(str(part).encode("utf-8", "surrogatepass"))
+        if digest.hexdigest() == meta["checksum"]:
+            return True
+    return False
 
 
 def defined_twice_notes(nb) -> list[str]:
