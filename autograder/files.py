@@ -74,3 +74,31 @@ def _sync_folder(folder: Path) -> None:
         os.fsync(handle)
     finally:
         os.close(handle)
+
+
+def files_below(folder: Path, suffix: str, skipped: frozenset[str] = frozenset(), max_depth: int | None = None,
+                left_out: list[Path] | None = None) -> list[Path]:
+    """The regular files named ``*suffix`` below ``folder``, sorted, never through a link, nor in a folder named
+    in ``skipped``, nor in one more than ``max_depth`` levels down (appended to ``left_out``). Walked with a
+    stack of its own: a student's folder nested a thousand deep made ``rglob`` recurse past Python's limit, and
+    the RecursionError stopped the whole batch. A folder that cannot be listed is left out, as ``rglob``
+    leaves it."""
+    found, stack = [], [(folder, 0)]
+    while stack:
+        current, depth = stack.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name in skipped:
+                            continue
+                        if max_depth is not None and depth >= max_depth:
+                            if left_out is not None:
+                                left_out.append(current / entry.name)
+                            continue
+                        stack.append((current / entry.name, depth + 1))
+                    elif entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False):
+                        found.append(current / entry.name)
+        except OSError:
+            continue
+    return sorted(found)

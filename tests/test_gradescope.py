@@ -253,3 +253,20 @@ def test_gradescope_shows_a_student_s_words_as_plain_text():
     assert results["output_format"] == results["test_output_format"] == "text"
     for output in [ungraded["output"], *(test["output"] for test in results["tests"] + ungraded["tests"])]:
         assert not has_control(output) and "<script>" in output, output
+
+
+def test_an_upload_nested_a_thousand_deep_is_searched_without_recursion(tmp_path):
+    from autograder.reports.gradescope_package import find_notebook
+
+    levels = [tmp_path / "submission"]
+    levels[0].mkdir()
+    for _ in range(1200):  # one level at a time: os.makedirs recurses, and so does shutil.rmtree
+        levels.append(levels[-1] / "d")
+        levels[-1].mkdir()
+    (levels[-1] / "mine.ipynb").write_text("{}")
+    try:
+        assert find_notebook(levels[0]) == levels[-1] / "mine.ipynb"
+    finally:
+        (levels[-1] / "mine.ipynb").unlink()
+        for level in reversed(levels[1:]):
+            level.rmdir()

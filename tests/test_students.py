@@ -473,3 +473,24 @@ def test_a_submission_stopped_at_its_share_is_graded_again_alone_once_the_others
     assert all(event[2] is None for event in events[closed + 1:]) and len(events) == closed + 1 + (workers == 1) + 1
     assert progress.done == len(notebooks) and out.getvalue().count("graded again alone") == 2
     assert len(list((tmp_path / "results").glob("*.json"))) == 3  # a path given twice is one result file
+
+
+def test_a_student_s_folder_nested_a_thousand_deep_costs_the_class_nothing(tmp_path, fast_grading, capsys):
+    """`rglob` recursed once per folder level: 1,200 levels in mallory's folder stopped the batch with a
+    RecursionError before anybody was graded (helper-88 1)."""
+    submitted = nbgrader_class(tmp_path, ["alice", "mallory"])
+    levels = [submitted / "mallory" / ASSIGNMENT_ID]
+    for _ in range(1200):  # one level at a time: os.makedirs recurses, and so does shutil.rmtree
+        levels.append(levels[-1] / "a")
+        levels[-1].mkdir()
+    (levels[-1] / "deep.ipynb").write_text("{}")
+    try:
+        status, outputs = grade([submitted], tmp_path)
+        assert status == 0
+        assert sorted(report["student"] for report in json.loads(outputs["json"].read_text())) == ["alice", "mallory"]
+        assert (outputs["feedback"] / "alice" / ASSIGNMENT_ID / f"{STEM}.html").exists()
+        assert "1 folders more than 16 levels below a folder graded were not searched" in capsys.readouterr().out
+    finally:
+        (levels[-1] / "deep.ipynb").unlink()
+        for level in reversed(levels[1:]):
+            level.rmdir()

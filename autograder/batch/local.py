@@ -29,7 +29,7 @@ from autograder.batch.shared import Batch, open_batch
 from autograder.batch.steps import grade_submission, unreadable
 from autograder.batch.store import run_settings, store_report, stored_report
 from autograder.errors import AutograderError, MemoryShareExceeded, NotebookError
-from autograder.files import real_path
+from autograder.files import files_below, real_path
 from autograder.judge.report import GradeReport
 from autograder.limits import Limits
 from autograder.sandbox.slots import memory_share
@@ -40,13 +40,14 @@ from autograder.trainer.cache import kept_folder
 SAFE_NAME_CHARS = 60  # a name of up to 60 word characters is at most 240 bytes of UTF-8: it fits a file name
 
 
-def notebooks_in(folder: Path) -> list[Path]:
+MAX_FOLDER_DEPTH = 16  # below a folder graded: nbgrader's layout is 3 deep, a course's root a few more
+
+
+def notebooks_in(folder: Path, left_out: list[Path] | None = None) -> list[Path]:
     """The notebooks inside a folder, sorted (checkpoints and links left out: a link is no
-    student's notebook, whatever it names)."""
-    return sorted(
-        p for p in folder.rglob("*.ipynb")
-        if ".ipynb_checkpoints" not in p.parts and not p.is_symlink() and p.is_file()
-    )
+    student's notebook, whatever it names; so are folders below ``MAX_FOLDER_DEPTH``, into ``left_out``:
+    every step after, from the student's key to the feedback's folders, would be as deep)."""
+    return files_below(folder, ".ipynb", frozenset({".ipynb_checkpoints"}), MAX_FOLDER_DEPTH, left_out)
 
 
 def owner_anchor(path: Path, root: Path) -> Path | None:
@@ -88,17 +89,18 @@ def student_key(path: Path, root: Path | None = None) -> str:
     return (relative.parent / relative.stem).as_posix()
 
 
-def expand_submissions(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
+def expand_submissions(paths: Iterable[str | Path], left_out: list[Path] | None = None) -> list[tuple[Path, str]]:
     """Each notebook to grade with its student key, in the order given: a folder's notebooks keyed
     by their path inside it; files given by their path inside the deepest folder holding them all
-    (one file: its stem), so that ``class/*/hw.ipynb`` keys each by its own folder."""
+    (one file: its stem), so that ``class/*/hw.ipynb`` keys each by its own folder. Folders too deep
+    to enter go to ``left_out``."""
     paths = [Path(path) for path in paths]
     files = [path.absolute() for path in paths if not path.is_dir()]
     files_root = Path(os.path.commonpath([file.parent for file in files])) if files else None
     found: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_dir():
-            found.extend((notebook, student_key(notebook, path)) for notebook in notebooks_in(path))
+            found.extend((notebook, student_key(notebook, path)) for notebook in notebooks_in(path, left_out))
         else:
             found.append((path, student_key(path.absolute(), files_root)))
     return found
@@ -223,7 +225,8 @@ def grade_notebooks(
     are replayed too, and this run's are kept there.
     ``config``: the instructor's points and pass mark (autograder.config.Config; None: the defaults).
     """
-    submissions = expand_submissions(paths)
+    too_deep: list[Path] = []
+    submissions = expand_submissions(paths, too_deep)
     notebooks = [path for path, _ in submissions]
     if not notebooks:
         raise AutograderError("no notebooks to grade: give .ipynb files or folders that hold them")
@@ -234,7 +237,7 @@ def grade_notebooks(
         from autograder.batch.cluster import grade_on_cluster
 
         progress = Progress(len(notebooks), out, show)
-        warn_of_clashes(clashing, progress)
+        warn_of_clashes(clashing, progress, too_deep)
         reports = grade_on_cluster(notebooks, scheduler, data_dir=data_dir, limits=limits, sandbox=sandbox,
                                    reuse=reuse, results=results, progress=progress, config=config)
     else:
@@ -246,7 +249,7 @@ def grade_notebooks(
                         config=config, kept=Path(trainings) if trainings else None) as batch:
             progress = Progress(len(notebooks), out, show)  # from here: its estimates leave the set-up out
             announce(batch, progress, memory)
-            warn_of_clashes(clashing, progress)
+            warn_of_clashes(clashing, progress, too_deep)
             reports = grade_here(notebooks, batch, results, progress, workers)
     progress.close()
     for report, (_, student) in zip(reports, submissions):
@@ -254,7 +257,11 @@ def grade_notebooks(
     return reports
 
 
-def warn_of_clashes(clashing: list[Path], progress: Progress) -> None:
+def warn_of_clashes(clashing: list[Path], progress: Progress, too_deep: list[Path]) -> None:
+    if too_deep:
+        progress.say(f"warning: {len(too_deep)} folders more than {MAX_FOLDER_DEPTH} levels below a folder graded "
+                     f"were not searched for notebooks (the first: {terminal_text(str(too_deep[0])[:300])}); give "
+                     "their notebooks by path to grade them")
     if clashing:
         progress.say(f"warning: {len(clashing)} submissions would write their feedback and results to the same "
                      f"place as another ({', '.join(terminal_text(path) for path in clashing)}): they are graded, "

@@ -29,7 +29,7 @@ import zipfile
 from pathlib import Path
 
 from autograder.assignment import NOTEBOOK_NAME, REPO_ROOT, SOURCE_NOTEBOOK
-from autograder.files import atomic_write
+from autograder.files import atomic_write, files_below
 from autograder.i18n import _, choose_language, speaking
 from autograder.judge.report import GradeReport
 from autograder.reports.formats import gradescope_results, json_text
@@ -132,10 +132,7 @@ def find_notebook(folder: Path) -> Path:
     """The notebook to grade in the student's upload: the only one, or the one with the assignment's name."""
     if not folder.is_dir():
         raise SubmissionProblem(_("no submission was found: upload {notebook}").format(notebook=NOTEBOOK_NAME))
-    found = sorted(
-        path for path in folder.rglob("*.ipynb")
-        if not {".ipynb_checkpoints", "__MACOSX"} & set(path.relative_to(folder).parts)
-    )
+    found = files_below(folder, ".ipynb", frozenset({".ipynb_checkpoints", "__MACOSX"}))
     if not found:
         raise SubmissionProblem(
             _("your submission holds no notebook: upload {notebook}").format(notebook=NOTEBOOK_NAME))
