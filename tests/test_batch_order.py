@@ -210,3 +210,31 @@ def test_with_reuse_a_twin_of_an_earlier_notebook_starts_after_the_trainings(tmp
     train.source += "\nunused = x" + ".b" * 1500
     nbformat.write(nb, deep)
     assert [estimate for _, estimate in start_order([deep, deep], reuse=True)] == [estimated_seconds(paths[1])] * 2
+
+
+def test_every_student_s_first_notebook_starts_before_anyone_s_second(tmp_path):
+    """Twenty notebooks of mallory's, each claiming a training of 10,000 epochs in dead code, started before
+    alice's and bob's, which a stopped run then left ungraded (helper-88 2)."""
+    claim = "if False:\n    model.fit(None, None, epochs=10_000, batch_size=1)\n" + TRAIN.format("epochs=epochs")
+    mallory = [notebook(tmp_path, f"mallory{index}", compiled_with("'sgd'"), claim) for index in range(20)]
+    honest = [notebook(tmp_path, name, compiled_with("'sgd'"), TRAIN.format("epochs=epochs")) for name in "ab"]
+    paths, owners = [*mallory, *honest], ["mallory"] * 20 + ["alice", "bob"]
+    order = [index for index, _ in start_order(paths, owners=owners)]
+    assert order[:3] == [0, 20, 21] and sorted(order[3:]) == list(range(1, 20))
+    assert [index for index, _ in start_order(paths)][-2:] == [20, 21]  # one owner each: the longest first
+
+
+def test_a_student_s_notebooks_are_theirs_however_they_are_named_or_nested(tmp_path):
+    from autograder.assignment import ASSIGNMENT_ID, NOTEBOOK_NAME
+    from autograder.batch.local import expand_submissions, owners_of
+
+    submitted = tmp_path / "submitted"
+    for relative in [f"alice/{ASSIGNMENT_ID}/{NOTEBOOK_NAME}", f"mallory/{ASSIGNMENT_ID}/{NOTEBOOK_NAME}",
+                     f"mallory/{ASSIGNMENT_ID}/copy.ipynb", f"mallory/{ASSIGNMENT_ID}/submitted/bob/x/{NOTEBOOK_NAME}"]:
+        (submitted / relative).parent.mkdir(parents=True, exist_ok=True)
+        (submitted / relative).write_text("{}")
+    assert sorted(owners_of(expand_submissions([submitted]))) == ["alice", "mallory", "mallory", "mallory"]
+    loose = [tmp_path / "carol.ipynb", tmp_path / "dave.ipynb"]
+    for path in loose:
+        path.write_text("{}")
+    assert owners_of(expand_submissions(loose)) == ["carol", "dave"]

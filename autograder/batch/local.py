@@ -250,11 +250,17 @@ def grade_notebooks(
             progress = Progress(len(notebooks), out, show)  # from here: its estimates leave the set-up out
             announce(batch, progress, memory)
             warn_of_clashes(clashing, progress, too_deep)
-            reports = grade_here(notebooks, batch, results, progress, workers)
+            reports = grade_here(notebooks, batch, results, progress, workers, owners=owners_of(submissions))
     progress.close()
     for report, (_, student) in zip(reports, submissions):
         report.student = student
     return reports
+
+
+def owners_of(submissions: list[tuple[Path, str]]) -> list[str]:
+    """Who handed in each notebook, for the order they start in: under a ``submitted`` folder the student's
+    folder, whatever lies inside it; elsewhere each notebook is its own."""
+    return [student.split("/")[0] if SUBMITTED in path.absolute().parts else student for path, student in submissions]
 
 
 def warn_of_clashes(clashing: list[Path], progress: Progress, too_deep: list[Path]) -> None:
@@ -296,8 +302,9 @@ def announce(batch: Batch, progress: Progress, memory: str | None = None) -> Non
 
 
 def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progress: Progress,
-               workers: int) -> list[GradeReport]:
-    """Each notebook in turn, or ``workers`` at once; reports in the order given. A submission killed at its
+               workers: int, owners: list[str] | None = None) -> list[GradeReport]:
+    """Each notebook in turn, or ``workers`` at once (``owners``: ``start_order``'s); reports in the order
+    given. A submission killed at its
     share of the machine's memory (``memory_share``), below the memory limit, is graded again once the
     others are done, alone and at the limit: its grade is what one worker would have given it."""
     from autograder.sandbox.method import sandbox_method
@@ -342,7 +349,7 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
             if reports[-1] is not None:
                 progress.finished(reports[-1])
     else:
-        reports = grade_in_pool(notebooks, grade_one, batch, progress, workers)
+        reports = grade_in_pool(notebooks, grade_one, batch, progress, workers, owners)
     if stopped:
         if batch.trainers:  # nothing of the others beside it: their warm trainers go too
             batch.trainers.close()
@@ -355,7 +362,7 @@ def grade_here(notebooks: list[Path], batch: Batch, results: Path | None, progre
 
 
 def grade_in_pool(notebooks: list[Path], grade_one, batch: Batch, progress: Progress,
-                  workers: int) -> list[GradeReport | None]:
+                  workers: int, owners: list[str] | None = None) -> list[GradeReport | None]:
     """``grade_one(index)`` of each notebook, ``workers`` at once; None where it is to be graded again."""
     from autograder.batch.order import start_order
 
@@ -364,7 +371,7 @@ def grade_in_pool(notebooks: list[Path], grade_one, batch: Batch, progress: Prog
         # The longest expected first, so that no long one starts last while the other workers idle.
         # Twins of an earlier notebook after the trainings: they will replay one (batch.trainings: reuse).
         order = start_order(notebooks, reuse=batch.trainings is not None, epochs=batch.config.epochs,
-                            training_limit=batch.limits.training_seconds)
+                            training_limit=batch.limits.training_seconds, owners=owners)
         futures = {index: pool.submit(grade_one, index) for index, _ in order}
         for future in as_completed(futures.values()):
             if future.result() is not None:  # None: stopped at its share, graded again at the end
