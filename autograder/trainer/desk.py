@@ -44,7 +44,7 @@ SOCKET_NAME = "trainer.sock"
 TRAINER_MODULES = (
     "__init__", "assignment", "errors", "files", "i18n", "data/fashion_mnist", "data/reference",
     "sandbox/bounded_files", "sandbox/child", "sandbox/frames", "sandbox/model_archive", "sandbox/model_config",
-    "trainer/cache", "trainer/fast_path", "trainer/records", "trainer/service",
+    "text", "trainer/cache", "trainer/fast_path", "trainer/records", "trainer/service",
 )
 MAX_PREDICTIONS_BYTES = 1024**2
 # A submission's fit calls: the lesson makes 2-4; one call per epoch makes the config's epochs (at most
